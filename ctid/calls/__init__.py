@@ -1,0 +1,1 @@
+"""Calls and seats: state from events, the three-ring and talk-cap policies, IVR decisions."""

@@ -1,0 +1,508 @@
+"""ctid's configuration: frozen, validated pydantic models loaded from one TOML file by `load_config`.
+
+Every problem is reported as `file: key.path: what is wrong (got X)`; secrets may come from the
+environment (`CTID_AMI_SECRET`, `CTID_DATABASE_URL`, `CTID_SMTP_USERNAME`, `CTID_SMTP_PASSWORD`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from ctid.core.errors import ConfigError
+
+Tier = Literal["ordinary", "expert"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_INTERFACE = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.@/\-]+$")
+
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "CTID_AMI_SECRET": ("ami", "secret"),
+    "CTID_DATABASE_URL": ("database", "url"),
+    "CTID_SMTP_USERNAME": ("smtp", "username"),
+    "CTID_SMTP_PASSWORD": ("smtp", "password"),
+    "CTID_WEB_SECRET": ("web", "cookie_secret"),
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _hhmm(value: object) -> time:
+    if isinstance(value, time):
+        return value
+    if not isinstance(value, str) or not _HHMM.match(value):
+        raise ValueError("must be a time of day written HH:MM")
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+HHMM = Annotated[time, Field(description="HH:MM")]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=_SAFE_NAME.pattern)]
+
+
+class SiteConfig(_Model):
+    name: str = "IT Service Desk"
+    timezone: str = "Asia/Shanghai"
+    data_dir: Path = Path("./var")
+    country_code: str = Field(default="86", pattern=r"^\d{1,3}$")
+    area_code: str = Field(default="10", pattern=r"^\d{0,5}$")
+    internal_extension_digits: int = Field(default=4, ge=2, le=8)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("is not a known IANA time zone") from exc
+        return value
+
+
+class AmiConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "ctid"
+    secret: SecretStr = SecretStr("")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    action_timeout_s: float = Field(default=10.0, gt=0)
+    ping_interval_s: float = Field(default=10.0, gt=0)
+    reconnect_min_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+
+class AgiConfig(_Model):
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=4573, ge=0, le=65535)
+    header_timeout_s: float = Field(default=5.0, gt=0)
+    max_header_bytes: int = Field(default=16384, ge=1024)
+    request_deadline_s: float = Field(default=60.0, gt=0)
+
+
+class WebConfig(_Model):
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8080"
+    cookie_secret: SecretStr = SecretStr("")
+    secure_cookies: bool = False
+    session_ttl_s: int = Field(default=12 * 3600, ge=60)
+
+
+class DatabaseConfig(_Model):
+    url: str = ""
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    pool_size: int = Field(default=5, ge=1)
+
+
+class SmtpConfig(_Model):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    tls: Literal["none", "starttls", "tls"] = "none"
+    from_address: str = "servicedesk@example.com"
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    retry_base_s: float = Field(default=30.0, gt=0)
+
+
+class SeatConfig(_Model):
+    id: Name
+    name: str = Field(min_length=1, max_length=64)
+    tier: Tier
+    interface: str
+    staffed_by: str = ""
+
+    @field_validator("interface")
+    @classmethod
+    def _iface(cls, value: str) -> str:
+        if not _INTERFACE.match(value):
+            raise ValueError("must be an Asterisk interface like PJSIP/seat1 or Local/seat1@phones/n")
+        return value
+
+
+class SupervisorConfig(_Model):
+    employee_id: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=64)
+    phone: str
+    email: str = ""
+
+    @field_validator("phone")
+    @classmethod
+    def _iface(cls, value: str) -> str:
+        if not _INTERFACE.match(value):
+            raise ValueError("must be an Asterisk interface like PJSIP/sup1")
+        return value
+
+
+class QueueConfig(_Model):
+    name: Name
+    tiers: dict[Tier, Annotated[int, Field(ge=0, le=100)]] = Field(min_length=1)
+    """Which seat tiers are members, with the queue penalty each gets (lower rings first)."""
+
+
+class HoursConfig(_Model):
+    days: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+    open: time = time(8, 0)
+    close: time = time(17, 30)
+    holidays: tuple[date, ...] = ()
+    makeup_workdays: tuple[date, ...] = ()
+    holidays_file: Path | None = None
+
+    _t = field_validator("open", "close", mode="before")(classmethod(lambda cls, v: _hhmm(v)))
+
+
+class RingConfig(_Model):
+    max_rings: int = Field(default=3, ge=1, le=20)
+    ring_cadence_s: float = Field(default=5.0, gt=0, le=30)
+    rna_pause_after: int = Field(default=2, ge=1, le=20)
+
+    @property
+    def deadline_s(self) -> float:
+        return self.max_rings * self.ring_cadence_s
+
+
+class TalkCapConfig(_Model):
+    talk_cap_s: int = Field(default=600, ge=60)
+    warn_at_s: tuple[int, ...] = (480, 540)
+    action: Literal["hangup", "notify", "transfer_expert"] = "hangup"
+    expert_queue: str = "expert"
+
+
+class LunchGroupConfig(_Model):
+    name: Name
+    seats: tuple[str, ...] = Field(min_length=1)
+
+
+class LunchConfig(_Model):
+    enabled: bool = True
+    start: time = time(12, 0)
+    end: time = time(13, 30)
+    anchor_week: str = "2026-W01"
+    groups: tuple[LunchGroupConfig, ...] = ()
+    allow_overflow: bool = False
+
+    _t = field_validator("start", "end", mode="before")(classmethod(lambda cls, v: _hhmm(v)))
+
+    @field_validator("anchor_week")
+    @classmethod
+    def _week(cls, value: str) -> str:
+        m = _ISO_WEEK.match(value)
+        if not m or not 1 <= int(m.group(2)) <= 53:
+            raise ValueError("must be an ISO week written YYYY-Www")
+        try:
+            date.fromisocalendar(int(m.group(1)), int(m.group(2)), 1)
+        except ValueError as exc:
+            raise ValueError("is not a week of that year") from exc
+        return value
+
+
+class IvrOptionConfig(_Model):
+    digit: str = Field(pattern=r"^[0-9*#]$")
+    action: Literal["queue", "status", "callback"]
+    label: str
+    queue: str = ""
+    request_type: Literal[
+        "fault", "service_request", "consultation", "new_requirement", "complaint"
+    ] = "fault"
+
+
+class IvrPromptsConfig(_Model):
+    welcome: str = "ctid/welcome"
+    menu: str = "ctid/menu"
+    invalid: str = "ctid/invalid"
+    closed: str = "ctid/closed"
+    callback_offer: str = "ctid/callback-offer"
+    callback_recorded: str = "ctid/callback-recorded"
+    enter_incident: str = "ctid/enter-incident"
+    incident_unknown: str = "ctid/incident-unknown"
+    incident_status_prefix: str = "ctid/status-"
+    lunch_overflow: str = "ctid/lunch-overflow"
+    goodbye: str = "ctid/goodbye"
+
+
+class IvrConfig(_Model):
+    digit_timeout_s: float = Field(default=6.0, gt=0, le=60)
+    silence_replays: int = Field(default=1, ge=0, le=5)
+    max_invalid: int = Field(default=2, ge=0, le=5)
+    default_queue: str = "ordinary"
+    options: tuple[IvrOptionConfig, ...] = (
+        IvrOptionConfig(digit="1", action="queue", label="consultation", queue="ordinary",
+                        request_type="consultation"),
+        IvrOptionConfig(digit="2", action="queue", label="fault", queue="shared",
+                        request_type="fault"),
+        IvrOptionConfig(digit="3", action="status", label="incident status"),
+        IvrOptionConfig(digit="0", action="queue", label="complaint", queue="expert",
+                        request_type="complaint"),
+    )
+    prompts: IvrPromptsConfig = IvrPromptsConfig()
+
+
+class SlaLevelConfig(_Model):
+    response_min: int = Field(ge=1)
+    resolve_min: int = Field(ge=1)
+
+
+def _default_sla() -> dict[str, SlaLevelConfig]:
+    return {
+        "P1": SlaLevelConfig(response_min=15, resolve_min=240),
+        "P2": SlaLevelConfig(response_min=30, resolve_min=480),
+        "P3": SlaLevelConfig(response_min=120, resolve_min=1440),
+        "P4": SlaLevelConfig(response_min=480, resolve_min=4320),
+    }
+
+
+def _default_matrix() -> dict[str, dict[str, str]]:
+    return {
+        "high": {"high": "P1", "medium": "P2", "low": "P3"},
+        "medium": {"high": "P2", "medium": "P3", "low": "P4"},
+        "low": {"high": "P3", "medium": "P4", "low": "P4"},
+    }
+
+
+class IncidentConfig(_Model):
+    number_prefix: str = Field(default="INC", pattern=r"^[A-Z]{2,8}$")
+    sla: dict[str, SlaLevelConfig] = Field(default_factory=_default_sla)
+    priority_matrix: dict[
+        Literal["high", "medium", "low"], dict[Literal["high", "medium", "low"], str]
+    ] = Field(default_factory=_default_matrix)
+    second_line_groups: dict[str, str] = Field(default_factory=dict)
+    """Group name → email address that receives dispatched incidents."""
+    followup_after_close_s: int = Field(default=3600, ge=0)
+
+
+class ReportsConfig(_Model):
+    short_abandon_s: int = Field(default=5, ge=0)
+    repeat_call_days: int = Field(default=7, ge=1)
+
+
+class Config(_Model):
+    site: SiteConfig = SiteConfig()
+    ami: AmiConfig = AmiConfig()
+    agi: AgiConfig = AgiConfig()
+    web: WebConfig = WebConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    seats: tuple[SeatConfig, ...] = Field(min_length=1, max_length=64)
+    supervisors: tuple[SupervisorConfig, ...] = ()
+    queues: tuple[QueueConfig, ...] = (
+        QueueConfig(name="ordinary", tiers={"ordinary": 0}),
+        QueueConfig(name="expert", tiers={"expert": 0}),
+        QueueConfig(name="shared", tiers={"ordinary": 0, "expert": 1}),
+    )
+    hours: HoursConfig = HoursConfig()
+    ring: RingConfig = RingConfig()
+    talk_cap: TalkCapConfig = TalkCapConfig()
+    lunch: LunchConfig = LunchConfig()
+    ivr: IvrConfig = IvrConfig()
+    incidents: IncidentConfig = IncidentConfig()
+    reports: ReportsConfig = ReportsConfig()
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL, or a SQLite file under the data directory."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{(self.site.data_dir / 'ctid.db').as_posix()}"
+
+    def seat(self, seat_id: str) -> SeatConfig | None:
+        return next((s for s in self.seats if s.id == seat_id), None)
+
+    def queue(self, name: str) -> QueueConfig | None:
+        return next((q for q in self.queues if q.name == name), None)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _fmt_loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for var, path in ENV_OVERRIDES.items():
+        if var in env and env[var] != "":
+            node = raw
+            for key in path[:-1]:
+                existing = node.get(key)
+                if not isinstance(existing, dict):
+                    existing = {}
+                    node[key] = existing
+                node = existing
+            node[path[-1]] = env[var]
+
+
+def _cross_checks(cfg: Config) -> list[tuple[str, str, object]]:
+    """Checks that span several keys; each is (key.path, what is wrong, got)."""
+    problems: list[tuple[str, str, object]] = []
+    seat_ids = [s.id for s in cfg.seats]
+    for i, seat in enumerate(cfg.seats):
+        if seat_ids.count(seat.id) > 1 and seat_ids.index(seat.id) != i:
+            problems.append((f"seats[{i}].id", "is used by another seat", seat.id))
+    ifaces = [s.interface for s in cfg.seats]
+    for i, seat in enumerate(cfg.seats):
+        if ifaces.index(seat.interface) != i:
+            problems.append((f"seats[{i}].interface", "is used by another seat", seat.interface))
+    served = {tier for q in cfg.queues for tier in q.tiers}
+    for i, seat in enumerate(cfg.seats):
+        if seat.tier not in served:
+            problems.append((f"seats[{i}].tier", "is not served by any queue", seat.tier))
+    queue_names = [q.name for q in cfg.queues]
+    for i, q in enumerate(cfg.queues):
+        if queue_names.index(q.name) != i:
+            problems.append((f"queues[{i}].name", "is used by another queue", q.name))
+    if cfg.ivr.default_queue not in queue_names:
+        problems.append(("ivr.default_queue", "names no configured queue", cfg.ivr.default_queue))
+    digits = [o.digit for o in cfg.ivr.options]
+    for i, opt in enumerate(cfg.ivr.options):
+        if digits.index(opt.digit) != i:
+            problems.append((f"ivr.options[{i}].digit", "is used by another option", opt.digit))
+        if opt.action == "queue" and opt.queue not in queue_names:
+            problems.append((f"ivr.options[{i}].queue", "names no configured queue", opt.queue))
+    if cfg.talk_cap.action == "transfer_expert" and cfg.talk_cap.expert_queue not in queue_names:
+        problems.append(
+            ("talk_cap.expert_queue", "names no configured queue", cfg.talk_cap.expert_queue)
+        )
+    for i, point in enumerate(cfg.talk_cap.warn_at_s):
+        if point >= cfg.talk_cap.talk_cap_s:
+            problems.append(
+                (f"talk_cap.warn_at_s[{i}]", "warns at or after the cap (talk_cap_s)", point)
+            )
+    if list(cfg.talk_cap.warn_at_s) != sorted(set(cfg.talk_cap.warn_at_s)):
+        problems.append(("talk_cap.warn_at_s", "must be increasing", cfg.talk_cap.warn_at_s))
+    if cfg.hours.close <= cfg.hours.open:
+        problems.append(("hours.close", "must be after hours.open", cfg.hours.close))
+    both = set(cfg.hours.holidays) & set(cfg.hours.makeup_workdays)
+    if both:
+        problems.append(
+            ("hours.makeup_workdays", "lists days that are also holidays", sorted(both))
+        )
+    if cfg.ami.reconnect_max_s < cfg.ami.reconnect_min_s:
+        problems.append(
+            ("ami.reconnect_max_s", "must be >= ami.reconnect_min_s", cfg.ami.reconnect_max_s)
+        )
+    for i, sup in enumerate(cfg.supervisors):
+        if [s.employee_id for s in cfg.supervisors].index(sup.employee_id) != i:
+            problems.append(
+                (f"supervisors[{i}].employee_id", "is used by another supervisor", sup.employee_id)
+            )
+    lunch = cfg.lunch
+    if lunch.enabled and lunch.groups:
+        if lunch.end <= lunch.start:
+            problems.append(("lunch.end", "must be after lunch.start", lunch.end))
+        elif not (cfg.hours.open <= lunch.start and lunch.end <= cfg.hours.close):
+            problems.append(("lunch.start", "lunch must lie within service hours", lunch.start))
+        seen: dict[str, str] = {}
+        for gi, group in enumerate(lunch.groups):
+            for si, sid in enumerate(group.seats):
+                if sid not in seat_ids:
+                    problems.append((f"lunch.groups[{gi}].seats[{si}]", "names no seat", sid))
+                elif sid in seen:
+                    problems.append(
+                        (
+                            f"lunch.groups[{gi}].seats[{si}]",
+                            f"is already in lunch group {seen[sid]!r}",
+                            sid,
+                        )
+                    )
+                else:
+                    seen[sid] = group.name
+        if not lunch.allow_overflow:
+            tiers = {s.tier for s in cfg.seats}
+            by_id = {s.id: s for s in cfg.seats}
+            for gi, group in enumerate(lunch.groups):
+                have = {by_id[s].tier for s in group.seats if s in by_id}
+                for tier in sorted(tiers - have):
+                    problems.append(
+                        (
+                            f"lunch.groups[{gi}].seats",
+                            f"leaves the {tier} tier with nobody on the phones when group "
+                            f"{group.name!r} is on lunch duty (add a {tier} seat or set "
+                            "lunch.allow_overflow = true)",
+                            list(group.seats),
+                        )
+                    )
+    return problems
+
+
+def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
+    """Validate an already-parsed TOML document. Raises `ConfigError` with every problem."""
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        errors = exc.errors(include_url=False)
+        locs = [tuple(e["loc"]) for e in errors]
+        for err in errors:
+            here = tuple(err["loc"])
+            if err["type"] == "too_short" and any(
+                other[: len(here)] == here and other != here for other in locs
+            ):
+                continue  # a failing item already explains why the list came out short
+            loc = _fmt_loc(tuple(err["loc"]))
+            msg = err["msg"]
+            if err["type"] == "missing":
+                lines.append(f"{source}: {loc}: is required but missing")
+            elif err["type"] == "extra_forbidden":
+                lines.append(f"{source}: {loc}: is not a known key (got {_short(err['input'])})")
+            else:
+                msg = msg.removeprefix("Value error, ")
+                lines.append(f"{source}: {loc}: {msg} (got {_short(err['input'])})")
+        raise ConfigError(lines) from None
+    problems = _cross_checks(cfg)
+    if problems:
+        raise ConfigError([f"{source}: {k}: {what} (got {_short(got)})" for k, what, got in problems])
+    return cfg
+
+
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment, and validate the TOML file at `path`."""
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: (file): does not exist"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{source}: (file): cannot be read ({exc.strerror})"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{source}: (syntax): not valid TOML ({exc})"]) from None
+    _apply_env(raw, os.environ if env is None else env)
+    cfg = parse_config(raw, source)
+    if not cfg.site.data_dir.is_absolute():
+        base = Path(source).resolve().parent
+        cfg = cfg.model_copy(
+            update={"site": cfg.site.model_copy(update={"data_dir": base / cfg.site.data_dir})}
+        )
+    return cfg

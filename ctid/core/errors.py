@@ -1,0 +1,52 @@
+"""The one error hierarchy of ctid: every error ctid raises on purpose is a `CtidError`."""
+
+from __future__ import annotations
+
+
+class CtidError(Exception):
+    """Base of every error ctid raises on purpose."""
+
+
+class ConfigError(CtidError):
+    """The configuration is invalid; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class StoreError(CtidError):
+    """The database could not be used (unreachable, not migrated, constraint broken)."""
+
+
+class NotMigratedError(StoreError):
+    """The database schema is older than this version of ctid."""
+
+
+class AmiError(CtidError):
+    """An AMI action failed or the link is down."""
+
+
+class AmiActionError(AmiError):
+    """Asterisk answered `Response: Error` to an action."""
+
+    def __init__(self, action: str, message: str) -> None:
+        super().__init__(f"{action}: {message}")
+        self.action = action
+        self.message = message
+
+
+class AmiTimeoutError(AmiError):
+    """An AMI action got no answer within its timeout."""
+
+
+class AmiDisconnectedError(AmiError):
+    """The AMI link dropped (or was down) while the action was in flight; it is never replayed."""
+
+
+class UnsafeValueError(CtidError):
+    """A value that would break a wire protocol (CR/LF in an AMI header, say) was refused."""
+
+
+class TransitionError(CtidError):
+    """An incident lifecycle step that is not allowed from the current state."""

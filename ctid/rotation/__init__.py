@@ -1,0 +1,1 @@
+"""Roster, service calendar, weekly lunch rotation and their scheduling."""

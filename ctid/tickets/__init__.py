@@ -1,0 +1,1 @@
+"""Callers and incidents: the ITIL lifecycle and their store."""

@@ -1,0 +1,1 @@
+"""The aiohttp edge: auth, pages, WebSocket push, CSV, static files."""
