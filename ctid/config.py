@@ -137,7 +137,9 @@ class SeatConfig(_Model):
     @classmethod
     def _iface(cls, value: str) -> str:
         if not _INTERFACE.match(value):
-            raise ValueError("must be an Asterisk interface like PJSIP/seat1 or Local/seat1@phones/n")
+            raise ValueError(
+                "must be an Asterisk interface like PJSIP/seat1 or Local/seat1@phones/n"
+            )
         return value
 
 
@@ -247,13 +249,20 @@ class IvrConfig(_Model):
     max_invalid: int = Field(default=2, ge=0, le=5)
     default_queue: str = "ordinary"
     options: tuple[IvrOptionConfig, ...] = (
-        IvrOptionConfig(digit="1", action="queue", label="consultation", queue="ordinary",
-                        request_type="consultation"),
-        IvrOptionConfig(digit="2", action="queue", label="fault", queue="shared",
-                        request_type="fault"),
+        IvrOptionConfig(
+            digit="1",
+            action="queue",
+            label="consultation",
+            queue="ordinary",
+            request_type="consultation",
+        ),
+        IvrOptionConfig(
+            digit="2", action="queue", label="fault", queue="shared", request_type="fault"
+        ),
         IvrOptionConfig(digit="3", action="status", label="incident status"),
-        IvrOptionConfig(digit="0", action="queue", label="complaint", queue="expert",
-                        request_type="complaint"),
+        IvrOptionConfig(
+            digit="0", action="queue", label="complaint", queue="expert", request_type="complaint"
+        ),
     )
     prompts: IvrPromptsConfig = IvrPromptsConfig()
 
@@ -272,7 +281,10 @@ def _default_sla() -> dict[str, SlaLevelConfig]:
     }
 
 
-def _default_matrix() -> dict[str, dict[str, str]]:
+Level = Literal["high", "medium", "low"]
+
+
+def _default_matrix() -> dict[Level, dict[Level, str]]:
     return {
         "high": {"high": "P1", "medium": "P2", "low": "P3"},
         "medium": {"high": "P2", "medium": "P3", "low": "P4"},
@@ -283,9 +295,7 @@ def _default_matrix() -> dict[str, dict[str, str]]:
 class IncidentConfig(_Model):
     number_prefix: str = Field(default="INC", pattern=r"^[A-Z]{2,8}$")
     sla: dict[str, SlaLevelConfig] = Field(default_factory=_default_sla)
-    priority_matrix: dict[
-        Literal["high", "medium", "low"], dict[Literal["high", "medium", "low"], str]
-    ] = Field(default_factory=_default_matrix)
+    priority_matrix: dict[Level, dict[Level, str]] = Field(default_factory=_default_matrix)
     second_line_groups: dict[str, str] = Field(default_factory=dict)
     """Group name → email address that receives dispatched incidents."""
     followup_after_close_s: int = Field(default=3600, ge=0)
@@ -417,6 +427,16 @@ def _cross_checks(cfg: Config) -> list[tuple[str, str, object]]:
             problems.append(
                 (f"supervisors[{i}].employee_id", "is used by another supervisor", sup.employee_id)
             )
+    for impact, row in cfg.incidents.priority_matrix.items():
+        for urgency, prio in row.items():
+            if prio not in cfg.incidents.sla:
+                problems.append(
+                    (
+                        f"incidents.priority_matrix.{impact}.{urgency}",
+                        "names a priority with no incidents.sla entry",
+                        prio,
+                    )
+                )
     lunch = cfg.lunch
     if lunch.enabled and lunch.groups:
         if lunch.end <= lunch.start:
@@ -482,7 +502,9 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
         raise ConfigError(lines) from None
     problems = _cross_checks(cfg)
     if problems:
-        raise ConfigError([f"{source}: {k}: {what} (got {_short(got)})" for k, what, got in problems])
+        raise ConfigError(
+            [f"{source}: {k}: {what} (got {_short(got)})" for k, what, got in problems]
+        )
     return cfg
 
 
