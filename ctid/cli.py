@@ -11,6 +11,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import structlog
 
@@ -94,6 +95,20 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from ctid.asterisk.doctor import run_doctor
+
+    cfg = _load(args)
+    findings = run_doctor(Path(args.asterisk_dir), cfg)
+    for finding in findings:
+        print(finding)
+    if findings:
+        print(f"{len(findings)} problem(s) in {args.asterisk_dir}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    print(f"{args.asterisk_dir}: consistent with ctid's config")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ctid.app import run
 
@@ -139,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check-config", cmd_check_config, "validate a config file", config=False)
     p.add_argument("path", metavar="PATH")
     add("version", cmd_version, "print the version", config=False)
+    p = add(
+        "doctor",
+        cmd_doctor,
+        "check the PBX's manager.conf, queues.conf and extensions.conf against ctid's config",
+    )
+    p.add_argument(
+        "--asterisk-dir", metavar="DIR", default="/etc/asterisk", help="default: /etc/asterisk"
+    )
 
     db = sub.add_parser("db", help="database maintenance", description="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)
