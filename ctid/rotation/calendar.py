@@ -84,11 +84,15 @@ def parse_holidays(text: str, source: str = "holidays") -> tuple[CalendarEntry, 
         if day is None:
             continue
         if day in first_line:
-            problems.append(f"{where}: {day.isoformat()} is already listed on line {first_line[day]}")
+            problems.append(
+                f"{where}: {day.isoformat()} is already listed on line {first_line[day]}"
+            )
             continue
         first_line[day] = lineno
         entries.append(
-            CalendarEntry(day=day, kind="holiday" if kind == "holiday" else "workday", name=name, line=lineno)
+            CalendarEntry(
+                day=day, kind="holiday" if kind == "holiday" else "workday", name=name, line=lineno
+            )
         )
     if problems:
         raise HolidayFileError(problems)
@@ -115,7 +119,9 @@ class ServiceCalendar:
 
     def __post_init__(self) -> None:
         if self.close <= self.open:
-            raise CalendarError(f"service hours close ({self.close}) must be after open ({self.open})")
+            raise CalendarError(
+                f"service hours close ({self.close}) must be after open ({self.open})"
+            )
         both = sorted(set(self.holidays) & set(self.makeup_workdays))
         if both:
             listed = ", ".join(d.isoformat() for d in both)
@@ -158,13 +164,11 @@ class ServiceCalendar:
         return day.weekday() in self.days
 
     def note(self, day: date) -> str | None:
-        """Why `day` differs from the weekly pattern (`holiday National Day`), or None."""
+        """A listed holiday or make-up day (`closed: National Day`, `open: make-up workday`), or None."""
         if day in self.holidays:
-            name = self.holidays[day]
-            return f"holiday {name}" if name else "holiday"
+            return f"closed: {self.holidays[day] or 'holiday'}"
         if day in self.makeup_workdays:
-            name = self.makeup_workdays[day]
-            return f"make-up workday {name}" if name else "make-up workday"
+            return f"open: {self.makeup_workdays[day] or 'make-up workday'}"
         return None
 
     def local(self, day: date, at: time) -> datetime:

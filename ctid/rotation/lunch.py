@@ -121,12 +121,16 @@ class LunchRotation:
         for g in lunch.groups:
             unknown = [s for s in g.seats if s not in known]
             if unknown:
-                raise RotationError(f"lunch group {g.name!r} names unknown seats: {', '.join(unknown)}")
+                raise RotationError(
+                    f"lunch group {g.name!r} names unknown seats: {', '.join(unknown)}"
+                )
         return cls(
             start=lunch.start,
             end=lunch.end,
             anchor=IsoWeek.parse(lunch.anchor_week),
-            groups=tuple(LunchGroup(g.name, tuple(SeatId(s) for s in g.seats)) for g in lunch.groups),
+            groups=tuple(
+                LunchGroup(g.name, tuple(SeatId(s) for s in g.seats)) for g in lunch.groups
+            ),
             allow_overflow=lunch.allow_overflow,
             enabled=lunch.enabled,
         )
