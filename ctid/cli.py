@@ -83,11 +83,21 @@ def _redact_url(url: str) -> str:
     return url
 
 
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from ctid.db.migrate import upgrade_url
+async def _upgrade(cfg: Config) -> list[str]:
+    from ctid.db import create_engine, upgrade
 
+    engine = create_engine(
+        cfg.database_url, sqlite_busy_timeout_ms=cfg.database.sqlite_busy_timeout_ms
+    )
+    try:
+        return await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
     cfg = _load(args)
-    applied = asyncio.run(upgrade_url(cfg.database_url, cfg.database.sqlite_busy_timeout_ms))
+    applied = asyncio.run(_upgrade(cfg))
     if applied:
         print(f"database migrated: applied {', '.join(applied)}")
     else:

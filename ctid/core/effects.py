@@ -1,0 +1,138 @@
+"""Effects: what ctid's pure policies decide, as values. Services carry them out through ports.
+
+Names are imperative (`CutRingingLeg`); every policy returns a list of these and every service
+`match`es them exhaustively.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from ctid.core.ids import CallId, Channel, QueueName, SeatId
+
+TimerKey: TypeAlias = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    """Call the policy back with `key` after `delay_s` seconds of loop time (replaces a timer with
+    the same key)."""
+
+    key: TimerKey
+    delay_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    key: TimerKey
+
+
+@dataclass(frozen=True, slots=True)
+class CutRingingLeg:
+    """Hang up a seat leg that is still ringing past the deadline, so the queue rings the next."""
+
+    call_id: CallId
+    seat: SeatId
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class PauseSeat:
+    """Pause the seat in all of its queues with `reason` (`rna`, `lunch`, `closed`)."""
+
+    seat: SeatId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnpauseSeat:
+    seat: SeatId
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HangupChannel:
+    call_id: CallId
+    channel: Channel
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectToQueue:
+    """Move a live caller channel into another queue (AMI Redirect)."""
+
+    call_id: CallId
+    channel: Channel
+    queue: QueueName
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSupervisors:
+    kind: Literal["ring_miss", "auto_pause", "cap_warning", "cap_reached", "ami_link", "other"]
+    message: str
+    seat: SeatId | None = None
+    call_id: CallId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotifySeat:
+    """Push a notice to the seat's desktop (cap warnings, …)."""
+
+    seat: SeatId
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRingMiss:
+    call_id: CallId
+    seat: SeatId
+    ring_s: float
+    consecutive: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAnswer:
+    """How fast a call was answered: ring number 1, 2, 3, … and whether it met the rule."""
+
+    call_id: CallId
+    seat: SeatId
+    ring_s: float
+    ring_number: int
+    within_rule: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FlagCall:
+    """Mark the call (and its incident) with a flag, e.g. `capped`."""
+
+    call_id: CallId
+    flag: str
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCallback:
+    """Put the caller on the callback list so they are not lost."""
+
+    call_id: CallId
+    number: str
+    reason: Literal["abandoned", "missed", "after_hours", "capped"]
+
+
+Effect: TypeAlias = (
+    StartTimer
+    | CancelTimer
+    | CutRingingLeg
+    | PauseSeat
+    | UnpauseSeat
+    | HangupChannel
+    | RedirectToQueue
+    | AlertSupervisors
+    | NotifySeat
+    | RecordRingMiss
+    | RecordAnswer
+    | FlagCall
+    | RequestCallback
+)

@@ -1,0 +1,154 @@
+"""Migrations on SQLite and PostgreSQL: from empty, idempotent, concurrent, matching the models;
+`check_schema` refuses databases that are behind, ahead or unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from datetime import date
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, insert, inspect, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ctid.core.errors import NotMigratedError, StoreError
+from ctid.db import check_schema, create_engine, current_revision, head_revision, upgrade
+from ctid.db.migrate import sql_dir
+from ctid.db.schema import Holiday, metadata
+
+
+def _tables(conn: Connection) -> set[str]:
+    return set(inspect(conn).get_table_names())
+
+
+async def test_upgrade_from_empty_creates_every_table(engine: AsyncEngine) -> None:
+    assert await current_revision(engine) is None
+    assert await upgrade(engine) == ["0001"]
+    assert await current_revision(engine) == head_revision() == "0001"
+    async with engine.connect() as conn:
+        assert await conn.run_sync(_tables) == set(metadata.tables) | {"alembic_version"}
+
+
+async def test_upgrade_is_idempotent_and_keeps_data(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(Holiday).values(day=date(2026, 10, 1), kind="holiday", name="国庆节")
+        )
+    assert await upgrade(engine) == []
+    assert await current_revision(engine) == "0001"
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(Holiday.name))).scalar_one() == "国庆节"
+
+
+async def test_upgrade_accepts_a_url(db_url: str) -> None:
+    assert await upgrade(db_url) == ["0001"]
+    assert await current_revision(db_url) == "0001"
+
+
+async def test_concurrent_upgrades_apply_the_migration_once(db_url: str) -> None:
+    first, second = create_engine(db_url), create_engine(db_url)
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(upgrade(first), upgrade(second)), timeout=30
+        )
+    finally:
+        await first.dispose()
+        await second.dispose()
+    assert sorted(results) == [[], ["0001"]]
+
+
+async def test_check_schema_refuses_an_empty_database_then_passes(engine: AsyncEngine) -> None:
+    with pytest.raises(NotMigratedError) as caught:
+        await check_schema(engine)
+    message = str(caught.value)
+    assert "is not migrated (at none, need 0001)" in message
+    assert message.endswith("run `ctid db upgrade --config PATH`")
+    await upgrade(engine)
+    await check_schema(engine)
+
+
+async def test_check_schema_names_the_config_file(engine: AsyncEngine) -> None:
+    with pytest.raises(NotMigratedError, match=r"ctid db upgrade --config /etc/ctid/ctid\.toml`$"):
+        await check_schema(engine, config_path="/etc/ctid/ctid.toml")
+
+
+async def test_check_schema_refuses_a_revision_from_a_newer_ctid(engine: AsyncEngine) -> None:
+    await upgrade(engine)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match="at revision 9999, which this version of ctid") as caught:
+        await check_schema(engine)
+    assert not isinstance(caught.value, NotMigratedError)
+
+
+@pytest.mark.postgres
+async def test_check_schema_message_hides_the_password(pg_empty_url: str) -> None:
+    url = make_url(pg_empty_url)
+    if url.password is None:
+        # A trust-auth server ignores it; a server that checks passwords has one in the env URL.
+        url = url.set(password="not-shown-anywhere")
+    secret = str(url.password)
+    engine = create_engine(url.render_as_string(hide_password=False))
+    try:
+        with pytest.raises(NotMigratedError) as caught:
+            await check_schema(engine)
+    finally:
+        await engine.dispose()
+    assert secret not in str(caught.value)
+    assert ":***@" in str(caught.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port  # closed again: connecting to it is refused
+
+
+async def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
+    url = f"postgresql://ctid:hunter2@127.0.0.1:{_free_port()}/ctid"
+    engine = create_engine(url)
+    try:
+        with pytest.raises(StoreError, match=r"cannot be used") as caught:
+            await asyncio.wait_for(check_schema(engine), timeout=30)
+    finally:
+        await engine.dispose()
+    assert "hunter2" not in str(caught.value)
+    with pytest.raises(StoreError, match=r"cannot be used"):
+        await asyncio.wait_for(upgrade(url), timeout=30)
+
+
+def _model_diffs(conn: Connection) -> list[object]:
+    ctx = MigrationContext.configure(
+        conn, opts={"compare_type": True, "compare_server_default": True}
+    )
+    return list(compare_metadata(ctx, metadata))
+
+
+async def test_models_match_the_migrations(migrated_engine: AsyncEngine) -> None:
+    async with migrated_engine.connect() as conn:
+        diffs = await conn.run_sync(_model_diffs)
+    assert diffs == []
+
+
+def test_sql_dir_prefers_the_copy_inside_an_installed_package(tmp_path: Path) -> None:
+    pkg = tmp_path / "site-packages" / "ctid"
+    (pkg / "_sql").mkdir(parents=True)
+    (pkg / "_sql" / "env.py").write_text("")
+    assert sql_dir(pkg) == pkg / "_sql"
+
+
+def test_sql_dir_finds_the_source_checkout() -> None:
+    found = sql_dir()
+    assert found == Path(__file__).resolve().parents[2] / "sql"
+    assert (found / "versions" / "0001_initial.py").is_file()
+
+
+def test_sql_dir_missing_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="migration scripts not found"):
+        sql_dir(tmp_path / "ctid")
