@@ -1,0 +1,124 @@
+"""The AMI actions ctid sends, as typed methods over `AmiConnection`: the PBX-control port the
+services use (hang up a leg, pause a member, redirect, originate a spy or callback call).
+
+Values are checked by the connection (CR/LF refused), so a caller-controlled string can never
+inject a header; channel names here come from Asterisk's own events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from ctid.asterisk.ami import AmiConnection
+from ctid.asterisk.frame import Frame
+
+log = structlog.get_logger(__name__)
+
+# Asterisk hangup causes: 16 normal clearing; 19 "no answer" — the cause for a leg cut at the
+# three-ring deadline, as the recording in enforced_hangup.jsonl uses.
+CAUSE_NORMAL = 16
+CAUSE_NO_ANSWER = 19
+
+
+class AmiPbxControl:
+    """PBX control over AMI. Every method raises `AmiError` subclasses on failure."""
+
+    def __init__(self, ami: AmiConnection) -> None:
+        self._ami = ami
+
+    async def hangup(self, channel: str, cause: int = CAUSE_NORMAL) -> None:
+        await self._ami.action("Hangup", [("Channel", channel), ("Cause", str(cause))])
+
+    async def queue_pause(
+        self, interface: str, paused: bool, reason: str = "", queue: str | None = None
+    ) -> None:
+        fields = [("Interface", interface), ("Paused", "true" if paused else "false")]
+        if queue:
+            fields.append(("Queue", queue))
+        if reason:
+            fields.append(("Reason", reason))
+        await self._ami.action("QueuePause", fields)
+
+    async def queue_add(
+        self, queue: str, interface: str, member_name: str, penalty: int = 0, paused: bool = False
+    ) -> None:
+        await self._ami.action(
+            "QueueAdd",
+            [
+                ("Queue", queue),
+                ("Interface", interface),
+                ("MemberName", member_name),
+                ("Penalty", str(penalty)),
+                ("Paused", "true" if paused else "false"),
+            ],
+        )
+
+    async def queue_remove(self, queue: str, interface: str) -> None:
+        await self._ami.action("QueueRemove", [("Queue", queue), ("Interface", interface)])
+
+    async def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> None:
+        await self._ami.action(
+            "Redirect",
+            [
+                ("Channel", channel),
+                ("Context", context),
+                ("Exten", exten),
+                ("Priority", str(priority)),
+            ],
+        )
+
+    async def absolute_timeout(self, channel: str, seconds: int) -> None:
+        await self._ami.action("AbsoluteTimeout", [("Channel", channel), ("Timeout", str(seconds))])
+
+    async def originate_application(
+        self,
+        channel: str,
+        application: str,
+        data: str,
+        caller_id: str,
+        variables: Sequence[tuple[str, str]] = (),
+    ) -> str:
+        """Originate `channel` into an application (ChanSpy, …); returns the ActionID used so the
+        `OriginateResponse` can be matched. Never re-sent after a reconnect (the connection fails
+        it instead)."""
+        fields = [
+            ("Channel", channel),
+            ("Application", application),
+            ("Data", data),
+            ("CallerID", caller_id),
+            ("Async", "true"),
+        ]
+        fields += [("Variable", f"{k}={v}") for k, v in variables]
+        reply = await self._ami.action("Originate", fields)
+        return reply.action_id or ""
+
+    async def originate_exten(
+        self,
+        channel: str,
+        context: str,
+        exten: str,
+        caller_id: str,
+        variables: Sequence[tuple[str, str]] = (),
+        timeout_s: int = 30,
+    ) -> str:
+        """Ring `channel` (an agent's phone) and, when answered, dial `exten@context`."""
+        fields = [
+            ("Channel", channel),
+            ("Context", context),
+            ("Exten", exten),
+            ("Priority", "1"),
+            ("CallerID", caller_id),
+            ("Timeout", str(timeout_s * 1000)),
+            ("Async", "true"),
+        ]
+        fields += [("Variable", f"{k}={v}") for k, v in variables]
+        reply = await self._ami.action("Originate", fields)
+        return reply.action_id or ""
+
+    async def core_show_channels(self) -> list[Frame]:
+        return await self._ami.list_action("CoreShowChannels")
+
+    async def queue_status(self) -> list[Frame]:
+        return await self._ami.list_action("QueueStatus")
