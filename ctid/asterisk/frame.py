@@ -38,6 +38,10 @@ class Frame(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._first)
 
+    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        # Mapping.get goes through __getitem__ and a KeyError; this is on the hot path.
+        return self._first.get(name, default)
+
     def all(self, name: str) -> list[str]:
         return [v for n, v in self._pairs if n == name]
 

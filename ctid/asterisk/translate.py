@@ -1,0 +1,773 @@
+"""AMI frame → typed event: the one module that knows AMI event and header names.
+
+Pure and fast (a dict dispatch on the `Event` header, no regexes): most frames on a busy PBX are
+noise (`Newexten`, `VarSet`, `DeviceStateChange`...) and must cost one dict lookup. A malformed
+frame never raises: it is skipped (debug log) or its bad numbers read as 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import structlog
+
+from ctid.asterisk.frame import Frame
+from ctid.core.events import (
+    AgentCompleted,
+    AgentConnected,
+    AgentDumped,
+    AgentRang,
+    AgentRingUnanswered,
+    BridgeEntered,
+    BridgeLeft,
+    CallerAbandoned,
+    CallerJoinedQueue,
+    CallerLeftQueue,
+    ChannelCreated,
+    ChannelHungUp,
+    ChannelSnapshot,
+    ChannelStateChanged,
+    ChannelVariableSet,
+    DialEnded,
+    Event,
+    OriginateResponded,
+    QueueEntrySnapshot,
+    QueueMemberAdded,
+    QueueMemberPaused,
+    QueueMemberRemoved,
+    QueueMemberSnapshot,
+    QueueMemberStatusChanged,
+    QueueParamsSnapshot,
+    QueueSummarySnapshot,
+    SpyStarted,
+    SpyStopped,
+    Transferred,
+    clean_caller_text,
+)
+from ctid.core.ids import Channel, QueueName, UniqueId
+
+log = structlog.get_logger(__name__)
+
+CTID_VARIABLE_PREFIX = "CTID_"
+"""Only channel variables with this prefix become events; ctid's dialplan and AGI set them."""
+
+_VALUE_MAX = 256
+"""Longest `CTID_*` value kept (they are short routing words; anything longer is not ours)."""
+
+
+# --------------------------------------------------------------------------- header readers
+
+
+def _at(f: Frame, received_at: float) -> float:
+    # Timestamp is epoch seconds with microseconds ("1795358660.825488") when the PBX has
+    # `timestampevents = yes`; list items of action responses never carry one.
+    ts = f.get("Timestamp")
+    if ts:
+        try:
+            return float(ts)
+        except ValueError:
+            pass
+    return received_at
+
+
+def _int(value: str | None) -> int:
+    if not value:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+def _float(value: str | None) -> float:
+    if not value:
+        return 0.0
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0
+
+
+def _flag(value: str | None) -> bool:
+    # Paused/InCall are "0"/"1"; some versions and actions say "true"/"yes".
+    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _hms(value: str | None) -> float:
+    """`Duration: 00:01:05` (hours may exceed 99) → seconds."""
+    if not value:
+        return 0.0
+    total = 0
+    for part in value.split(":"):
+        if not part.isdigit():
+            return 0.0
+        total = total * 60 + int(part)
+    return float(total)
+
+
+def _caller(value: str | None) -> str:
+    return clean_caller_text(value) if value else ""
+
+
+def _skip(f: Frame, why: str) -> None:
+    log.debug("ami_frame_skipped", ami_event=f.event, why=why)
+
+
+# --------------------------------------------------------------------------- channel events
+
+
+def _newchannel(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return ChannelCreated(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        state=_int(f.get("ChannelState")),
+        caller_num=_caller(f.get("CallerIDNum")),
+        caller_name=_caller(f.get("CallerIDName")),
+        context=f.get("Context", ""),
+        exten=f.get("Exten", ""),
+    )
+
+
+def _newstate(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return ChannelStateChanged(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        state=_int(f.get("ChannelState")),
+    )
+
+
+def _hangup(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return ChannelHungUp(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        cause=_int(f.get("Cause")),
+        cause_txt=f.get("Cause-txt", ""),
+    )
+
+
+def _varset(f: Frame, at: float) -> Event | None:
+    name = f.get("Variable", "")
+    if not name.startswith(CTID_VARIABLE_PREFIX):
+        return None  # the overwhelming majority of VarSet frames
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return ChannelVariableSet(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        name=name[:64],
+        value=clean_caller_text(f.get("Value", ""), _VALUE_MAX),
+        caller_num=_caller(f.get("CallerIDNum")),
+        caller_name=_caller(f.get("CallerIDName")),
+    )
+
+
+def _dialend(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    dest_uid = f.get("DestUniqueid")
+    if not uid or not dest_uid:
+        # Originate's own dial has no caller side; ctid only cares about dials from a channel.
+        return None
+    return DialEnded(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        dest_channel=Channel(f.get("DestChannel", "")),
+        dest_uniqueid=UniqueId(dest_uid),
+        status=f.get("DialStatus", ""),
+    )
+
+
+def _bridge_enter(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return BridgeEntered(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        bridge_id=f.get("BridgeUniqueid", ""),
+    )
+
+
+def _bridge_leave(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return BridgeLeft(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        bridge_id=f.get("BridgeUniqueid", ""),
+    )
+
+
+# --------------------------------------------------------------------------- queue, caller side
+
+
+def _caller_join(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return CallerJoinedQueue(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        queue=QueueName(f.get("Queue", "")),
+        position=_int(f.get("Position")),
+        count=_int(f.get("Count")),
+        caller_num=_caller(f.get("CallerIDNum")),
+        caller_name=_caller(f.get("CallerIDName")),
+    )
+
+
+def _caller_leave(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return CallerLeftQueue(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        queue=QueueName(f.get("Queue", "")),
+        position=_int(f.get("Position")),
+        count=_int(f.get("Count")),
+    )
+
+
+def _caller_abandon(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return CallerAbandoned(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        queue=QueueName(f.get("Queue", "")),
+        position=_int(f.get("Position")),
+        original_position=_int(f.get("OriginalPosition")),
+        hold_time_s=_float(f.get("HoldTime")),
+    )
+
+
+# --------------------------------------------------------------------------- queue, seat side
+
+
+def _agent_ids(f: Frame) -> tuple[str, str, str] | None:
+    """(caller uniqueid, seat-leg uniqueid, linkedid). Either side may be missing: Asterisk leaves
+    out the headers of a channel already torn down (AgentComplete after the caller hung up)."""
+    uid = f.get("Uniqueid", "")
+    dest_uid = f.get("DestUniqueid", "")
+    if not uid and not dest_uid:
+        return None
+    linkedid = f.get("Linkedid") or f.get("DestLinkedid") or uid or dest_uid
+    return uid, dest_uid, linkedid
+
+
+def _agent_called(f: Frame, at: float) -> Event | None:
+    ids = _agent_ids(f)
+    if ids is None or not ids[0] or not ids[1]:
+        _skip(f, "AgentCalled without both channels")
+        return None
+    return AgentRang(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(ids[0]),
+        linkedid=UniqueId(ids[2]),
+        dest_channel=Channel(f.get("DestChannel", "")),
+        dest_uniqueid=UniqueId(ids[1]),
+        queue=QueueName(f.get("Queue", "")),
+        interface=f.get("Interface", ""),
+        member_name=f.get("MemberName", ""),
+    )
+
+
+def _agent_rna(f: Frame, at: float) -> Event | None:
+    ids = _agent_ids(f)
+    if ids is None:
+        _skip(f, "no Uniqueid")
+        return None
+    return AgentRingUnanswered(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(ids[0]),
+        linkedid=UniqueId(ids[2]),
+        dest_channel=Channel(f.get("DestChannel", "")),
+        dest_uniqueid=UniqueId(ids[1]),
+        queue=QueueName(f.get("Queue", "")),
+        interface=f.get("Interface", ""),
+        member_name=f.get("MemberName", ""),
+        # AgentRingNoAnswer's RingTime is in milliseconds (AgentConnect's is in seconds).
+        ring_time_s=_int(f.get("RingTime")) / 1000.0,
+    )
+
+
+def _agent_connect(f: Frame, at: float) -> Event | None:
+    ids = _agent_ids(f)
+    if ids is None:
+        _skip(f, "no Uniqueid")
+        return None
+    return AgentConnected(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(ids[0]),
+        linkedid=UniqueId(ids[2]),
+        dest_channel=Channel(f.get("DestChannel", "")),
+        dest_uniqueid=UniqueId(ids[1]),
+        queue=QueueName(f.get("Queue", "")),
+        interface=f.get("Interface", ""),
+        member_name=f.get("MemberName", ""),
+        hold_time_s=_float(f.get("HoldTime")),
+        ring_time_s=_float(f.get("RingTime")),
+    )
+
+
+def _agent_complete(f: Frame, at: float) -> Event | None:
+    ids = _agent_ids(f)
+    if ids is None:
+        _skip(f, "no Uniqueid")
+        return None
+    return AgentCompleted(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(ids[0]),
+        linkedid=UniqueId(ids[2]),
+        dest_channel=Channel(f.get("DestChannel", "")),
+        dest_uniqueid=UniqueId(ids[1]),
+        queue=QueueName(f.get("Queue", "")),
+        interface=f.get("Interface", ""),
+        member_name=f.get("MemberName", ""),
+        hold_time_s=_float(f.get("HoldTime")),
+        talk_time_s=_float(f.get("TalkTime")),
+        reason=f.get("Reason", ""),
+    )
+
+
+def _agent_dump(f: Frame, at: float) -> Event | None:
+    ids = _agent_ids(f)
+    if ids is None:
+        _skip(f, "no Uniqueid")
+        return None
+    return AgentDumped(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(ids[0]),
+        linkedid=UniqueId(ids[2]),
+        dest_channel=Channel(f.get("DestChannel", "")),
+        dest_uniqueid=UniqueId(ids[1]),
+        queue=QueueName(f.get("Queue", "")),
+        interface=f.get("Interface", ""),
+        member_name=f.get("MemberName", ""),
+    )
+
+
+# --------------------------------------------------------------------------- queue members
+
+
+def _member_status(f: Frame, at: float) -> Event | None:
+    interface = f.get("Interface")
+    if not interface:
+        _skip(f, "no Interface")
+        return None
+    return QueueMemberStatusChanged(
+        at=at,
+        queue=QueueName(f.get("Queue", "")),
+        interface=interface,
+        member_name=f.get("MemberName", ""),
+        status=_int(f.get("Status")),
+        paused=_flag(f.get("Paused")),
+        paused_reason=f.get("PausedReason", ""),
+        in_call=_flag(f.get("InCall")),
+    )
+
+
+def _member_pause(f: Frame, at: float) -> Event | None:
+    interface = f.get("Interface")
+    if not interface:
+        _skip(f, "no Interface")
+        return None
+    return QueueMemberPaused(
+        at=at,
+        queue=QueueName(f.get("Queue", "")),
+        interface=interface,
+        member_name=f.get("MemberName", ""),
+        paused=_flag(f.get("Paused")),
+        # Asterisk ≥ 13 says PausedReason; older releases said Reason.
+        reason=f.get("PausedReason") or f.get("Reason", ""),
+    )
+
+
+def _member_added(f: Frame, at: float) -> Event | None:
+    interface = f.get("Interface")
+    if not interface:
+        _skip(f, "no Interface")
+        return None
+    return QueueMemberAdded(
+        at=at,
+        queue=QueueName(f.get("Queue", "")),
+        interface=interface,
+        member_name=f.get("MemberName", ""),
+        status=_int(f.get("Status")),
+        paused=_flag(f.get("Paused")),
+        paused_reason=f.get("PausedReason", ""),
+        penalty=_int(f.get("Penalty")),
+    )
+
+
+def _member_removed(f: Frame, at: float) -> Event | None:
+    interface = f.get("Interface")
+    if not interface:
+        _skip(f, "no Interface")
+        return None
+    return QueueMemberRemoved(
+        at=at,
+        queue=QueueName(f.get("Queue", "")),
+        interface=interface,
+        member_name=f.get("MemberName", ""),
+    )
+
+
+# --------------------------------------------------------------------------- spy, originate, transfer
+
+
+def _spy(f: Frame, at: float, started: bool) -> Event | None:
+    spyee = f.get("SpyeeChannel")
+    if not spyee:
+        _skip(f, "no SpyeeChannel")
+        return None
+    cls = SpyStarted if started else SpyStopped
+    return cls(
+        at=at,
+        spyer_channel=Channel(f.get("SpyerChannel", "")),
+        spyer_uniqueid=UniqueId(f.get("SpyerUniqueid", "")),
+        spyee_channel=Channel(spyee),
+        spyee_uniqueid=UniqueId(f.get("SpyeeUniqueid", "")),
+        spyee_linkedid=UniqueId(f.get("SpyeeLinkedid", "")),
+    )
+
+
+def _spy_start(f: Frame, at: float) -> Event | None:
+    return _spy(f, at, True)
+
+
+def _spy_stop(f: Frame, at: float) -> Event | None:
+    return _spy(f, at, False)
+
+
+def _originate_response(f: Frame, at: float) -> Event | None:
+    return OriginateResponded(
+        at=at,
+        action_id=f.get("ActionID", ""),
+        response=f.get("Response", ""),
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(f.get("Uniqueid", "")),
+        reason=_int(f.get("Reason")),
+    )
+
+
+def _blind_transfer(f: Frame, at: float) -> Event | None:
+    return Transferred(
+        at=at,
+        kind="blind",
+        result=f.get("Result", ""),
+        transferer_channel=Channel(f.get("TransfererChannel", "")),
+        transferer_uniqueid=UniqueId(f.get("TransfererUniqueid", "")),
+        transferer_linkedid=UniqueId(f.get("TransfererLinkedid", "")),
+        transferee_channel=Channel(f.get("TransfereeChannel", "")),
+        transferee_uniqueid=UniqueId(f.get("TransfereeUniqueid", "")),
+        transferee_linkedid=UniqueId(f.get("TransfereeLinkedid", "")),
+        target_channel=Channel(""),
+        target_uniqueid=UniqueId(""),
+        target_linkedid=UniqueId(""),
+        context=f.get("Context", ""),
+        exten=f.get("Extension", ""),
+    )
+
+
+def _attended_transfer(f: Frame, at: float) -> Event | None:
+    # The party the transferee ends up talking to: TransferTarget* when Asterisk names it, else
+    # the second transferer's channel (the leg the agent used to consult).
+    target = f.get("TransferTargetChannel")
+    if target:
+        target_uid = f.get("TransferTargetUniqueid", "")
+        target_lid = f.get("TransferTargetLinkedid", "")
+    else:
+        target = f.get("SecondTransfererChannel", "")
+        target_uid = f.get("SecondTransfererUniqueid", "")
+        target_lid = f.get("SecondTransfererLinkedid", "")
+    return Transferred(
+        at=at,
+        kind="attended",
+        result=f.get("Result", ""),
+        transferer_channel=Channel(f.get("OrigTransfererChannel", "")),
+        transferer_uniqueid=UniqueId(f.get("OrigTransfererUniqueid", "")),
+        transferer_linkedid=UniqueId(f.get("OrigTransfererLinkedid", "")),
+        transferee_channel=Channel(f.get("TransfereeChannel", "")),
+        transferee_uniqueid=UniqueId(f.get("TransfereeUniqueid", "")),
+        transferee_linkedid=UniqueId(f.get("TransfereeLinkedid", "")),
+        target_channel=Channel(target),
+        target_uniqueid=UniqueId(target_uid),
+        target_linkedid=UniqueId(target_lid),
+        context="",
+        exten="",
+    )
+
+
+# --------------------------------------------------------------------------- resync list items
+
+
+def _core_show_channel(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return ChannelSnapshot(
+        at=at,
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        linkedid=UniqueId(f.get("Linkedid") or uid),
+        state=_int(f.get("ChannelState")),
+        application=f.get("Application", ""),
+        application_data=f.get("ApplicationData", "")[:_VALUE_MAX],
+        duration_s=_hms(f.get("Duration")),
+        bridge_id=f.get("BridgeId", ""),
+        caller_num=_caller(f.get("CallerIDNum")),
+        caller_name=_caller(f.get("CallerIDName")),
+        context=f.get("Context", ""),
+        exten=f.get("Exten", ""),
+    )
+
+
+def _queue_member(f: Frame, at: float) -> Event | None:
+    # QueueStatus's list item names the interface `Location` and the member `Name`, unlike the
+    # QueueMember* events (Interface, MemberName).
+    interface = f.get("Location") or f.get("Interface")
+    if not interface:
+        _skip(f, "no Location")
+        return None
+    return QueueMemberSnapshot(
+        at=at,
+        queue=QueueName(f.get("Queue", "")),
+        interface=interface,
+        member_name=f.get("Name") or f.get("MemberName", ""),
+        status=_int(f.get("Status")),
+        paused=_flag(f.get("Paused")),
+        paused_reason=f.get("PausedReason", ""),
+        in_call=_flag(f.get("InCall")),
+        penalty=_int(f.get("Penalty")),
+    )
+
+
+def _queue_params(f: Frame, at: float) -> Event | None:
+    queue = f.get("Queue")
+    if not queue:
+        _skip(f, "no Queue")
+        return None
+    return QueueParamsSnapshot(
+        at=at,
+        queue=QueueName(queue),
+        calls=_int(f.get("Calls")),
+        hold_time_s=_float(f.get("Holdtime")),
+        talk_time_s=_float(f.get("TalkTime")),
+        completed=_int(f.get("Completed")),
+        abandoned=_int(f.get("Abandoned")),
+    )
+
+
+def _queue_entry(f: Frame, at: float) -> Event | None:
+    uid = f.get("Uniqueid")
+    if not uid:
+        _skip(f, "no Uniqueid")
+        return None
+    return QueueEntrySnapshot(
+        at=at,
+        queue=QueueName(f.get("Queue", "")),
+        position=_int(f.get("Position")),
+        channel=Channel(f.get("Channel", "")),
+        uniqueid=UniqueId(uid),
+        caller_num=_caller(f.get("CallerIDNum")),
+        caller_name=_caller(f.get("CallerIDName")),
+        wait_s=_float(f.get("Wait")),
+    )
+
+
+def _queue_summary(f: Frame, at: float) -> Event | None:
+    queue = f.get("Queue")
+    if not queue:
+        _skip(f, "no Queue")
+        return None
+    return QueueSummarySnapshot(
+        at=at,
+        queue=QueueName(queue),
+        logged_in=_int(f.get("LoggedIn")),
+        available=_int(f.get("Available")),
+        callers=_int(f.get("Callers")),
+        hold_time_s=_float(f.get("HoldTime")),
+        talk_time_s=_float(f.get("TalkTime")),
+        longest_hold_s=_float(f.get("LongestHoldTime")),
+    )
+
+
+_HANDLERS: dict[str, Callable[[Frame, float], Event | None]] = {
+    "Newchannel": _newchannel,
+    "Newstate": _newstate,
+    "Hangup": _hangup,
+    "VarSet": _varset,
+    "DialEnd": _dialend,
+    "BridgeEnter": _bridge_enter,
+    "BridgeLeave": _bridge_leave,
+    "QueueCallerJoin": _caller_join,
+    "QueueCallerLeave": _caller_leave,
+    "QueueCallerAbandon": _caller_abandon,
+    "AgentCalled": _agent_called,
+    "AgentRingNoAnswer": _agent_rna,
+    "AgentConnect": _agent_connect,
+    "AgentComplete": _agent_complete,
+    "AgentDump": _agent_dump,
+    "QueueMemberStatus": _member_status,
+    "QueueMemberPause": _member_pause,
+    "QueueMemberPaused": _member_pause,  # the name before Asterisk 13
+    "QueueMemberAdded": _member_added,
+    "QueueMemberRemoved": _member_removed,
+    "ChanSpyStart": _spy_start,
+    "ChanSpyStop": _spy_stop,
+    "OriginateResponse": _originate_response,
+    "BlindTransfer": _blind_transfer,
+    "AttendedTransfer": _attended_transfer,
+    "CoreShowChannel": _core_show_channel,
+    "QueueMember": _queue_member,
+    "QueueParams": _queue_params,
+    "QueueEntry": _queue_entry,
+    "QueueSummary": _queue_summary,
+}
+
+TRANSLATED_EVENTS: frozenset[str] = frozenset(_HANDLERS)
+"""The AMI `Event:` names that can become a ctid event; every other event is ignored."""
+
+READ_HEADERS: frozenset[str] = frozenset(
+    {
+        "Event",
+        "Timestamp",
+        "Channel",
+        "Uniqueid",
+        "Linkedid",
+        "ChannelState",
+        "CallerIDNum",
+        "CallerIDName",
+        "Context",
+        "Exten",
+        "Cause",
+        "Cause-txt",
+        "Variable",
+        "Value",
+        "DestChannel",
+        "DestUniqueid",
+        "DestLinkedid",
+        "DialStatus",
+        "BridgeUniqueid",
+        "Queue",
+        "Position",
+        "Count",
+        "OriginalPosition",
+        "HoldTime",
+        "Interface",
+        "MemberName",
+        "RingTime",
+        "TalkTime",
+        "Reason",
+        "Status",
+        "Paused",
+        "PausedReason",
+        "InCall",
+        "Penalty",
+        "SpyerChannel",
+        "SpyerUniqueid",
+        "SpyeeChannel",
+        "SpyeeUniqueid",
+        "SpyeeLinkedid",
+        "ActionID",
+        "Response",
+        "Result",
+        "TransfererChannel",
+        "TransfererUniqueid",
+        "TransfererLinkedid",
+        "TransfereeChannel",
+        "TransfereeUniqueid",
+        "TransfereeLinkedid",
+        "Extension",
+        "OrigTransfererChannel",
+        "OrigTransfererUniqueid",
+        "OrigTransfererLinkedid",
+        "SecondTransfererChannel",
+        "SecondTransfererUniqueid",
+        "SecondTransfererLinkedid",
+        "TransferTargetChannel",
+        "TransferTargetUniqueid",
+        "TransferTargetLinkedid",
+        "Application",
+        "ApplicationData",
+        "Duration",
+        "BridgeId",
+        "Location",
+        "Name",
+        "Calls",
+        "Holdtime",
+        "Completed",
+        "Abandoned",
+        "Wait",
+        "LoggedIn",
+        "Available",
+        "Callers",
+        "LongestHoldTime",
+    }
+)
+"""Every AMI header `translate` reads (the simulator's conformance test compares these)."""
+
+
+def translate(frame: Frame, received_at: float) -> Event | None:
+    """The ctid event for one AMI frame, or None for frames ctid ignores (and malformed ones).
+
+    `received_at` (the loop time the frame arrived) becomes the event's `at` only when the frame
+    has no usable `Timestamp` header.
+    """
+    name = frame.event
+    if name is None:
+        return None
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        return None
+    if name == "VarSet" and not frame.get("Variable", "").startswith(CTID_VARIABLE_PREFIX):
+        return None  # most frames on the wire; skip before parsing the Timestamp
+    return handler(frame, _at(frame, received_at))

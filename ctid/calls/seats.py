@@ -1,0 +1,93 @@
+"""Seats as the call tracker sees them: which Asterisk interface and channels belong to a seat, and
+the frozen `SeatState` snapshot (activity, pause, availability) the wallboard and policies read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from ctid.config import SeatConfig, Tier
+from ctid.core.ids import CallId, QueueName, SeatId
+
+Activity = Literal["idle", "ringing", "on_call"]
+SeatStatus = Literal["idle", "ringing", "on_call", "paused", "unavailable"]
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+UNAVAILABLE_DEVICE_STATES = frozenset({4, 5})
+"""Asterisk device states 4 (invalid) and 5 (unavailable): the phone cannot take calls."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeatRef:
+    """A configured seat: its id, the queue-member interface and its tier."""
+
+    seat_id: SeatId
+    interface: str
+    tier: Tier
+
+    @classmethod
+    def from_config(cls, seat: SeatConfig) -> SeatRef:
+        return cls(SeatId(seat.id), seat.interface, seat.tier)
+
+
+def seat_refs(seats: Iterable[SeatConfig]) -> tuple[SeatRef, ...]:
+    """The tracker's view of `Config.seats`."""
+    return tuple(SeatRef.from_config(s) for s in seats)
+
+
+def interface_device(interface: str) -> str:
+    """The device a queue-member interface dials: `Local/seat1@phones/n` → `Local/seat1@phones`.
+
+    Only Local interfaces carry options (`/n`, `/m`, `/nj`...) after the `exten@context` part.
+    """
+    if interface.startswith("Local/"):
+        head, sep, opts = interface[6:].rpartition("/")
+        if sep and "@" in head and opts.isalpha():
+            return "Local/" + head
+    return interface
+
+
+def channel_device(channel: str) -> str:
+    """The device a channel belongs to, by Asterisk's naming rules: `PJSIP/seat1-0000002a` →
+    `PJSIP/seat1`, `Local/seat1@phones-0000000b;1` → `Local/seat1@phones`.
+
+    Asterisk names a channel `<tech>/<resource>-<8+ hex digits>` (Local adds `;1`/`;2` for its two
+    halves), so only that exact suffix is removed; `PJSIP/seat10-...` can never become `seat1`.
+    """
+    name = channel
+    if name.endswith((";1", ";2")):
+        name = name[:-2]
+    base, sep, suffix = name.rpartition("-")
+    if sep and len(suffix) >= 8 and _HEX.issuperset(suffix) and "/" in base:
+        return base
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class SeatState:
+    """What a seat is doing. `activity` and `paused` are independent: a seat paused during a call
+    is `on_call` and `paused` at once. `paused` means paused in at least one of its queues
+    (`paused_in` says which); `available` is False when the phone is unreachable (device state
+    invalid/unavailable) or, once ctid knows the memberships, the seat is in no queue at all."""
+
+    seat_id: SeatId
+    activity: Activity = "idle"
+    call_id: CallId | None = None
+    paused: bool = False
+    pause_reason: str = ""
+    available: bool = True
+    queues: frozenset[QueueName] = frozenset()
+    paused_in: frozenset[QueueName] = frozenset()
+
+    @property
+    def status(self) -> SeatStatus:
+        """One word for a wallboard tile: a call beats everything, then unreachable, then paused."""
+        if self.activity != "idle":
+            return self.activity
+        if not self.available:
+            return "unavailable"
+        if self.paused:
+            return "paused"
+        return "idle"
