@@ -6,6 +6,9 @@ Only `ctid.asterisk` sees frames; everything past `translate` sees typed events.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import TypeVar, overload
+
+_T = TypeVar("_T")
 
 
 class Frame(Mapping[str, str]):
@@ -38,7 +41,16 @@ class Frame(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._first)
 
-    def get(self, name: str, default: str | None = None) -> str | None:  # type: ignore[override]
+    @overload
+    def get(self, name: str) -> str | None: ...
+
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+
+    @overload
+    def get(self, name: str, default: _T) -> str | _T: ...
+
+    def get(self, name: str, default: object = None) -> object:
         # Mapping.get goes through __getitem__ and a KeyError; this is on the hot path.
         return self._first.get(name, default)
 
