@@ -123,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ctid.app import run
 
     cfg = _load(args)
-    asyncio.run(run(cfg))
+    asyncio.run(run(cfg, _config_path(args)))
     return EXIT_OK
 
 

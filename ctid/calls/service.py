@@ -91,7 +91,16 @@ class TimerFired:
     key: TimerKey
 
 
-BusItem = Event | TimerFired
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """A fresh snapshot after an AMI login; applied in bus order like any event."""
+
+    channels: tuple[ChannelSnapshot, ...]
+    members: tuple[QueueMemberSnapshot, ...]
+    entries: tuple[QueueEntrySnapshot, ...] = ()
+
+
+BusItem = Event | TimerFired | Resync
 
 
 class CallService:
@@ -137,6 +146,9 @@ class CallService:
     async def handle(self, item: BusItem) -> None:
         if isinstance(item, TimerFired):
             await self._run(self._on_timer(item.key))
+            return
+        if isinstance(item, Resync):
+            await self.resync(item.channels, item.members, item.entries)
             return
         self._track_clock(item.at)
         for notice in self.tracker.apply(item):
