@@ -1,0 +1,139 @@
+"""Shared plumbing of the tickets stores: a write unit of work that takes the database's write lock
+first, caller look-up by normalised phone, and ORM row → view conversion."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ctid.db.schema import Callback, Caller, CallerPhone, Incident, IncidentHistory
+from ctid.tickets.views import CallbackView, CallerView, HistoryView, IncidentView, PhoneView
+
+
+@asynccontextmanager
+async def write_unit(
+    sessions: async_sessionmaker[AsyncSession], lock: str | None = None
+) -> AsyncIterator[AsyncSession]:
+    """One transaction that writes. SQLite: `BEGIN IMMEDIATE` takes the write lock before the
+    first read, so a read-then-write never fails with SQLITE_BUSY (a deferred transaction that
+    read first cannot upgrade its lock once another writer committed) and sees the latest data.
+    PostgreSQL: `lock` names a transaction-scoped advisory lock that serialises units working on
+    the same key (one call, one phone number), since those checks have no unique index to lean on.
+    """
+    async with sessions() as session, session.begin():
+        conn = await session.connection()
+        if conn.dialect.name == "sqlite":
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif lock is not None:
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": lock}
+            )
+        yield session
+
+
+async def caller_ids_for(session: AsyncSession, normalized: str) -> list[int]:
+    """Callers that have this normalised number, oldest first."""
+    rows = await session.execute(
+        select(Caller.id)
+        .join(CallerPhone, CallerPhone.caller_id == Caller.id)
+        .where(CallerPhone.number_normalized == normalized)
+        .distinct()
+        .order_by(Caller.id)
+    )
+    return [int(r) for r in rows.scalars()]
+
+
+async def caller_views(session: AsyncSession, callers: Iterable[Caller]) -> list[CallerView]:
+    """Views of `callers` (order kept), with their phones in one query."""
+    rows = list(callers)
+    if not rows:
+        return []
+    ids = [c.id for c in rows]
+    phones: dict[int, list[PhoneView]] = {i: [] for i in ids}
+    result = await session.execute(
+        select(CallerPhone).where(CallerPhone.caller_id.in_(ids)).order_by(CallerPhone.id)
+    )
+    for p in result.scalars():
+        phones[p.caller_id].append(PhoneView(p.number_normalized, p.raw, p.kind))
+    return [caller_view(c, phones[c.id]) for c in rows]
+
+
+def caller_view(c: Caller, phones: Iterable[PhoneView]) -> CallerView:
+    return CallerView(
+        id=c.id,
+        name=c.name,
+        employee_id=c.employee_id,
+        department=c.department,
+        office_location=c.office_location,
+        email=c.email,
+        vip=bool(c.vip),
+        notes=c.notes,
+        phones=tuple(phones),
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+    )
+
+
+def incident_view(r: Incident) -> IncidentView:
+    return IncidentView(
+        id=r.id,
+        number=r.number,
+        status=r.status,
+        channel=r.channel,
+        request_type=r.request_type,
+        category=r.category,
+        impact=r.impact,
+        urgency=r.urgency,
+        priority=r.priority,
+        summary=r.summary,
+        description=r.description,
+        caller_id=r.caller_id,
+        caller_number=r.caller_number,
+        caller_name=r.caller_name,
+        owner_seat=r.owner_seat,
+        owner_employee=r.owner_employee,
+        owner_group=r.owner_group,
+        sla_response_due=r.sla_response_due,
+        sla_resolve_due=r.sla_resolve_due,
+        responded_at=r.responded_at,
+        resolved_at=r.resolved_at,
+        closed_at=r.closed_at,
+        flags=tuple(r.flags or ()),
+        satisfaction=r.satisfaction,
+        satisfaction_comment=r.satisfaction_comment,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        version=r.version,
+    )
+
+
+def history_view(h: IncidentHistory) -> HistoryView:
+    detail = h.detail if isinstance(h.detail, dict) else {}
+    return HistoryView(
+        at=h.at,
+        actor=h.actor,
+        action=h.action,
+        from_status=h.from_status,
+        to_status=h.to_status,
+        detail=dict(detail),
+    )
+
+
+def callback_view(c: Callback) -> CallbackView:
+    return CallbackView(
+        id=c.id,
+        caller_number=c.caller_number,
+        caller_id=c.caller_id,
+        reason=c.reason,
+        call_id=c.call_id,
+        incident_id=c.incident_id,
+        requested_at=c.requested_at,
+        status=c.status,
+        attempts=c.attempts,
+        outcome=c.outcome,
+        worked_by=c.worked_by,
+        updated_at=c.updated_at,
+    )
