@@ -3,6 +3,7 @@ database's revision, and refuses to start on a database that is behind (`check_s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -86,11 +87,26 @@ async def _run(engine: AsyncEngine, fn: Callable[[Connection], T], *, lock: bool
         raise StoreError(f"database {where} cannot be used: {_reason(exc)}") from exc
 
 
+_SQLITE_LOCK_WAIT_S = 30.0
+
+
 async def _lock_for_upgrade(conn: AsyncConnection) -> None:
     if conn.dialect.name == "sqlite":
         # Take the write lock now (waits up to busy_timeout), so a second ctid upgrading the same
         # file waits here, then sees the new revision; SQLite DDL is transactional this way too.
-        await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # SQLite skips its busy handler in a few cases (a brand-new file switching to WAL under
+        # another writer) and answers "locked" at once: try again for a while before giving up.
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + _SQLITE_LOCK_WAIT_S
+        while True:
+            try:
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc) or loop.time() > give_up:
+                    raise
+                await conn.rollback()
+                await asyncio.sleep(0.05)
     elif conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_UPGRADE_LOCK})
 

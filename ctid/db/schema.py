@@ -246,7 +246,8 @@ class Incident(Base):
 
     channel phone|web|email|im|monitoring; request_type fault|service_request|consultation|
     new_requirement|complaint; category software|hardware|network|database|business_application|
-    other; status new|assigned|in_progress|dispatched|suspended|resolved|closed|rejected.
+    other; status new|assigned|in_progress|handed_to_expert|escalated|dispatched|accepted|
+    rejected|suspended|resolved|closed|reopened.
     `version` is the ORM's optimistic lock (UPDATE ... WHERE version = ?).
     """
 
@@ -281,6 +282,10 @@ class Incident(Base):
     )
     satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
     satisfaction_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    assignee_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    suspended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    suspended_from: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
@@ -346,7 +351,16 @@ class Callback(Base):
     may record the request before the call row is written)."""
 
     __tablename__ = "callbacks"
-    __table_args__ = (Index(None, "status", "requested_at"),)
+    __table_args__ = (
+        Index(None, "status", "requested_at"),
+        Index(
+            "uq_callbacks_open_number",
+            "caller_number",
+            unique=True,
+            sqlite_where=sa.text("status IN ('open', 'in_progress')"),
+            postgresql_where=sa.text("status IN ('open', 'in_progress')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     caller_number: Mapped[str] = mapped_column(String(_NUM), nullable=False, index=True)

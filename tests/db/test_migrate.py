@@ -25,10 +25,14 @@ def _tables(conn: Connection) -> set[str]:
     return set(inspect(conn).get_table_names())
 
 
+ALL = ["0001", "0002"]
+"""Every migration, oldest first."""
+
+
 async def test_upgrade_from_empty_creates_every_table(engine: AsyncEngine) -> None:
     assert await current_revision(engine) is None
-    assert await upgrade(engine) == ["0001"]
-    assert await current_revision(engine) == head_revision() == "0001"
+    assert await upgrade(engine) == ALL
+    assert await current_revision(engine) == head_revision() == ALL[-1]
     async with engine.connect() as conn:
         assert await conn.run_sync(_tables) == set(metadata.tables) | {"alembic_version"}
 
@@ -40,14 +44,14 @@ async def test_upgrade_is_idempotent_and_keeps_data(engine: AsyncEngine) -> None
             insert(Holiday).values(day=date(2026, 10, 1), kind="holiday", name="国庆节")
         )
     assert await upgrade(engine) == []
-    assert await current_revision(engine) == "0001"
+    assert await current_revision(engine) == ALL[-1]
     async with engine.connect() as conn:
         assert (await conn.execute(select(Holiday.name))).scalar_one() == "国庆节"
 
 
 async def test_upgrade_accepts_a_url(db_url: str) -> None:
-    assert await upgrade(db_url) == ["0001"]
-    assert await current_revision(db_url) == "0001"
+    assert await upgrade(db_url) == ALL
+    assert await current_revision(db_url) == ALL[-1]
 
 
 async def test_concurrent_upgrades_apply_the_migration_once(db_url: str) -> None:
@@ -59,14 +63,26 @@ async def test_concurrent_upgrades_apply_the_migration_once(db_url: str) -> None
     finally:
         await first.dispose()
         await second.dispose()
-    assert sorted(results) == [[], ["0001"]]
+    assert sorted(results) == [[], ALL]
+
+
+async def test_upgrade_from_0001_keeps_incidents(engine: AsyncEngine) -> None:
+    """A database migrated by the first release moves forward with its data intact."""
+    assert await upgrade(engine, target="0001") == ["0001"]
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(Holiday).values(day=date(2026, 10, 2), kind="holiday", name="国庆节")
+        )
+    assert await upgrade(engine) == ["0002"]
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(Holiday.name))).scalar_one() == "国庆节"
 
 
 async def test_check_schema_refuses_an_empty_database_then_passes(engine: AsyncEngine) -> None:
     with pytest.raises(NotMigratedError) as caught:
         await check_schema(engine)
     message = str(caught.value)
-    assert "is not migrated (at none, need 0001)" in message
+    assert "is not migrated (at none, need 0002)" in message
     assert message.endswith("run `ctid db upgrade --config PATH`")
     await upgrade(engine)
     await check_schema(engine)
