@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import signal
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
 
+from ctid.app.desk import DeskEvents
+from ctid.app.secrets import site_secret
+from ctid.app.spool import WriteSpool
 from ctid.asterisk.actions import AmiPbxControl
 from ctid.asterisk.agi import AgiSession, FastAgiServer
 from ctid.asterisk.ami import AmiConnection
@@ -24,26 +29,8 @@ from ctid.asterisk.translate import translate
 from ctid.bus import EventBus
 from ctid.calls.ivr import run_ivr
 from ctid.calls.service import BusItem, CallService, Resync
-from ctid.calls.tracker import (
-    CallAnswered,
-    CallEnded,
-    CallStarted,
-    CallTracker,
-    Notice,
-    SeatRingEnded,
-    SeatRingStarted,
-    SeatStateChanged,
-)
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock
-from ctid.core.effects import (
-    AlertSupervisors,
-    FlagCall,
-    NotifySeat,
-    RecordAnswer,
-    RecordRingMiss,
-    RequestCallback,
-)
 from ctid.core.events import ChannelSnapshot, QueueEntrySnapshot, QueueMemberSnapshot
 from ctid.core.ids import SeatId
 from ctid.db import check_schema, create_engine
@@ -52,6 +39,7 @@ from ctid.mail import OutboxWorker, SmtpMailer
 from ctid.rotation.calendar import CalendarEntry, ServiceCalendar, parse_holidays
 from ctid.rotation.lunch import LunchRotation
 from ctid.rotation.plan import DeskState, desk_state
+from ctid.tickets.store import IncidentStore
 
 log = structlog.get_logger(__name__)
 
@@ -79,91 +67,6 @@ class DeskNow:
         return SeatId(seat_id) in self.state.on_duty
 
 
-@dataclass
-class DeskEvents:
-    """Where the call service's notices and desk-facing effects go: the log, and (as they are
-    wired) the pop hub, the wallboard and the stores."""
-
-    answers: dict[str, RecordAnswer] = field(default_factory=dict)
-    flags: dict[str, set[str]] = field(default_factory=dict)
-
-    async def notice(self, notice: Notice, tracker: CallTracker) -> None:
-        match notice:
-            case CallStarted():
-                log.info("call_started", call_id=notice.call_id, caller=notice.caller_num)
-            case SeatRingStarted():
-                log.info(
-                    "seat_ringing", call_id=notice.call_id, seat=notice.seat, queue=notice.queue
-                )
-            case SeatRingEnded():
-                log.info(
-                    "seat_ring_ended",
-                    call_id=notice.call_id,
-                    seat=notice.seat,
-                    reason=notice.reason,
-                    ring_s=round(notice.ring_s, 2),
-                )
-            case CallAnswered():
-                log.info(
-                    "call_answered",
-                    call_id=notice.call_id,
-                    seat=notice.seat,
-                    ring_s=round(notice.ring_s, 2),
-                )
-            case CallEnded():
-                rec = notice.record
-                self.answers.pop(rec.call_id, None)
-                self.flags.pop(rec.call_id, None)
-                log.info(
-                    "call_ended",
-                    call_id=rec.call_id,
-                    outcome=rec.outcome,
-                    answered_by=rec.answered_by,
-                    rings=len(rec.ring_attempts),
-                    talk_s=None if rec.talk_s is None else round(rec.talk_s, 1),
-                )
-            case SeatStateChanged():
-                log.info(
-                    "seat_state", seat=notice.seat, status=notice.new.status, why=notice.reason
-                )
-            case _:
-                pass
-
-    async def effect(
-        self,
-        effect: AlertSupervisors
-        | NotifySeat
-        | RecordRingMiss
-        | RecordAnswer
-        | FlagCall
-        | RequestCallback,
-    ) -> None:
-        match effect:
-            case AlertSupervisors():
-                log.warning(
-                    "supervisor_alert",
-                    kind=effect.kind,
-                    text=effect.message,
-                    seat=effect.seat,
-                    call_id=effect.call_id,
-                )
-            case NotifySeat():
-                log.info("seat_notice", seat=effect.seat, kind=effect.kind)
-            case RecordRingMiss():
-                log.warning(
-                    "ring_deadline_missed",
-                    call_id=effect.call_id,
-                    seat=effect.seat,
-                    consecutive=effect.consecutive,
-                )
-            case RecordAnswer():
-                self.answers[effect.call_id] = effect
-            case FlagCall():
-                self.flags.setdefault(effect.call_id, set()).add(effect.flag)
-            case RequestCallback():
-                log.info("callback_requested", call_id=effect.call_id, reason=effect.reason)
-
-
 class Daemon:
     """Everything ctid runs. `async with Daemon(cfg) as d: await d.serve(stop)`."""
 
@@ -174,7 +77,19 @@ class Daemon:
         self._config_path = config_path
         self.clock: Clock = clock or SystemClock(cfg.site.timezone)
         self.bus: EventBus[BusItem] = EventBus()
-        self.desk = DeskEvents()
+        self.engine = create_engine(
+            cfg.database_url, sqlite_busy_timeout_ms=cfg.database.sqlite_busy_timeout_ms
+        )
+        self.sessions = session_factory(self.engine)
+        self.secret = site_secret(cfg)
+        self.spool = WriteSpool()
+        self.incidents = IncidentStore(
+            self.sessions,
+            self.clock,
+            cfg,
+            link_secret=hmac.new(self.secret, b"ctid-tickets-links", hashlib.sha256).digest(),
+        )
+        self.desk = DeskEvents(cfg, self.incidents, self.spool)
         self._stack = AsyncExitStack()
         self._calendar = ServiceCalendar.from_config(cfg.hours, cfg.site.timezone, self._holidays())
         self._rotation = LunchRotation.from_config(cfg.lunch, cfg.seats)
@@ -189,10 +104,6 @@ class Daemon:
             wall_epoch=lambda: self.clock.utcnow().timestamp(),
         )
         self.agi = FastAgiServer(cfg.agi, {"ivr": self._ivr}, self._agi_fallback)
-        self.engine = create_engine(
-            cfg.database_url, sqlite_busy_timeout_ms=cfg.database.sqlite_busy_timeout_ms
-        )
-        self.sessions = session_factory(self.engine)
         self.mail = OutboxWorker(self.sessions, SmtpMailer(cfg.smtp), self.clock, cfg.smtp)
 
     def _holidays(self) -> tuple[CalendarEntry, ...]:
@@ -235,8 +146,8 @@ class Daemon:
             self.cfg,
             self.desk_now(),
             caller_number=session.caller_number,
-            lookup=self._no_lookup,
-            callbacks=self._log_callback,
+            lookup=self.desk.incident_status,
+            callbacks=self.desk.ivr_callback,
         )
         log.info(
             "ivr_done",
@@ -250,12 +161,6 @@ class Daemon:
     async def _agi_fallback(self, session: AgiSession) -> None:
         # The dialplan's fail-open default queue is already set: leave it, just say so.
         log.warning("agi_fallback", channel=session.channel, route=session.route)
-
-    async def _no_lookup(self, number: str) -> None:
-        return None
-
-    async def _log_callback(self, number: str, reason: str) -> None:
-        log.info("callback_requested", number=number, reason=reason)
 
     # ------------------------------------------------------------------ lifecycle
 
