@@ -9,7 +9,7 @@ import re
 import socket
 from pathlib import Path
 
-TRANSCRIPTS = Path(__file__).resolve().parents[2] / "shared" / "ami-transcripts"
+TRANSCRIPTS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ami-transcripts"
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 _IDS = re.compile(r"(\d{10})\.(\d+)")
 _CHAN = re.compile(r"-([0-9a-f]{8})(;[12])?")

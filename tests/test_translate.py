@@ -7,7 +7,6 @@ import json
 import random
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -44,8 +43,7 @@ from ctid.core.events import (
     Transferred,
     clean_caller_text,
 )
-
-TRANSCRIPTS = Path(__file__).resolve().parents[2] / "shared" / "ami-transcripts"
+from tests.paths import TRANSCRIPTS
 
 
 def _split(raw: str) -> Frame:

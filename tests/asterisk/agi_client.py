@@ -37,8 +37,6 @@ RECORDED_ENV = (
     "\n"
 )
 
-TRANSCRIPT_DIR = Path(__file__).resolve().parents[3] / "shared" / "ami-transcripts"
-
 
 def env_block(request: str = "agi://127.0.0.1:4573/ivr", **headers: str) -> bytes:
     """A recorded-looking environment with `agi_request` and any header replaced or added.

@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from structlog.testing import capture_logs
@@ -21,14 +19,8 @@ from structlog.testing import capture_logs
 from ctid.asterisk.ami import AmiConnection
 from ctid.asterisk.frame import Frame
 from ctid.config import AmiConfig
+from tests.paths import TRANSCRIPTS
 
-# The recordings sit beside the checkout (DESIGN.md §5); CTID_AMI_TRANSCRIPTS overrides.
-TRANSCRIPTS = Path(
-    os.environ.get(
-        "CTID_AMI_TRANSCRIPTS",
-        Path(__file__).resolve().parents[2].parent / "shared" / "ami-transcripts",
-    )
-)
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 LOGIN_OK = "Response: Success\r\nActionID: {id}\r\nMessage: Authentication accepted\r\n\r\n"
 FULLY_BOOTED = (

@@ -30,13 +30,13 @@ from ctid.config import AgiConfig
 from ctid.core.errors import UnsafeValueError
 from tests.asterisk.agi_client import (
     RECORDED_ENV,
-    TRANSCRIPT_DIR,
     FakeAsterisk,
     env_block,
     load_agi_lines,
     parse_args,
     raw_env,
 )
+from tests.paths import TRANSCRIPTS as TRANSCRIPT_DIR
 
 DEAD = "511 Command Not Permitted on a dead channel or intercept routine"
 

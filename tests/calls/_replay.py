@@ -7,7 +7,6 @@ import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from ctid.asterisk.frame import Frame
 from ctid.asterisk.translate import translate
@@ -22,8 +21,7 @@ from ctid.core.events import (
     TalkCapApplied,
 )
 from ctid.core.ids import Channel, SeatId
-
-TRANSCRIPTS = Path(__file__).resolve().parents[3] / "shared" / "ami-transcripts"
+from tests.paths import TRANSCRIPTS
 
 LAB_SEATS = (
     SeatRef(SeatId("seat1"), "Local/seat1@phones/n", "ordinary"),

@@ -1,0 +1,185 @@
+"""What the simulated PBX is made of: queues, members, seats, AMI users, timings; `lab_config()` and the
+builder from ctid's own configuration (`SimulatorConfig.from_ctid_config`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from ctid.asterisk.simulator.ami_server import AmiUser, parse_classes
+
+if TYPE_CHECKING:
+    from ctid.config import Config
+
+LAB_READ = "system,call,agent,user,dialplan,originate,reporting"
+LAB_BOOT_EPOCH = 1795358653.0
+"""The lab Asterisk's `LoginTime` of its static members (its boot time), from the recordings."""
+
+
+@dataclass(frozen=True)
+class MemberSpec:
+    """A static queue member as queues.conf declares it."""
+
+    interface: str
+    name: str
+    penalty: int = 0
+    state_interface: str = ""
+    paused: bool = False
+    reason: str = ""
+
+    @property
+    def device(self) -> str:
+        return self.state_interface or default_state_interface(self.interface)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    members: tuple[MemberSpec, ...] = ()
+    strategy: str = "rrmemory"
+    timeout_s: int = 15
+    retry_s: int = 1
+    ringinuse: bool = False
+    autofill: bool = True
+
+
+@dataclass(frozen=True)
+class PhoneSpec:
+    """How an emulated seat phone behaves when it rings.
+
+    `answer_after_s=None` never answers; `talk_s=None` talks until the other side hangs up;
+    `busy` rejects calls with 486 (cause 17); `unavailable` makes the device UNAVAILABLE.
+    """
+
+    answer_after_s: float | None = None
+    talk_s: float | None = None
+    busy: bool = False
+    unavailable: bool = False
+
+
+@dataclass(frozen=True)
+class SeatSpec:
+    """A seat: ctid's id for it, its interface, and its phone's behaviour at start."""
+
+    id: str
+    interface: str
+    name: str
+    phone: PhoneSpec = PhoneSpec()
+
+    @property
+    def device_key(self) -> str:
+        """The name the phones dialplan / PJSIP endpoint knows the phone by (`seat1`)."""
+        return device_key(self.interface)
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    queues: tuple[QueueSpec, ...]
+    seats: tuple[SeatSpec, ...] = ()
+    users: tuple[AmiUser, ...] = (AmiUser("ctid", "ctidlab", parse_classes(LAB_READ)),)
+    supervisor_endpoints: tuple[str, ...] = ("sup1",)
+    """PJSIP endpoints of supervisor phones (`PJSIP/sup1`); `Local/<x>@supervisor` always works."""
+    trunk_endpoint: str = "trunk"
+    host: str = "127.0.0.1"
+    ami_port: int = 0
+    hotline_context: str = "hotline"
+    hotline_exten: str = "4000"
+    default_queue: str = "ordinary"
+    agi_url: str = "agi://127.0.0.1:4573/ivr"
+    queue_timeout_s: int = 120
+    epoch_base: float = LAB_BOOT_EPOCH
+    """Wall-clock epoch at simulator start: Uniqueid, Timestamp and LoginTime derive from it."""
+    answer_media_delay_s: float = 0.5
+    """Asterisk's Answer() waits up to 500 ms for media before the next priority runs."""
+    prompt_s: float = 1.0
+    """How long one STREAM FILE / SAY prompt plays."""
+    press_delay_s: float = 1.0
+    """How long a simulated caller takes to press a key once an IVR command waits for one."""
+    supervisor_stay_s: float = 60.0
+    """The lab's `supervisor` context answers and waits this long (`Wait(60)`)."""
+    login_fail_delay_s: float = 1.0
+    agi_connect_timeout_s: float = 2.0
+    queue_extensions: dict[str, str] = field(default_factory=dict)
+    """Redirect targets `context,exten` → queue name (besides `<any>,<queue name>`)."""
+
+    def with_port(self, port: int) -> SimulatorConfig:
+        return replace(self, ami_port=port)
+
+    @classmethod
+    def from_ctid_config(
+        cls, cfg: Config, agi_port: int | None = None, phone: PhoneSpec | None = None
+    ) -> SimulatorConfig:
+        """The PBX ctid's configuration describes: one static member per seat and queue tier;
+        every seat phone starts as `phone` (default: never answers, like the lab's)."""
+        seats = tuple(
+            SeatSpec(id=s.id, interface=s.interface, name=s.name, phone=phone or PhoneSpec())
+            for s in cfg.seats
+        )
+        queues = []
+        for q in cfg.queues:
+            members = tuple(
+                MemberSpec(interface=s.interface, name=s.name, penalty=q.tiers[s.tier])
+                for s in cfg.seats
+                if s.tier in q.tiers
+            )
+            queues.append(QueueSpec(name=q.name, members=members))
+        port = cfg.agi.listen_port if agi_port is None else agi_port
+        sup = tuple(
+            p.phone.split("/", 1)[1]
+            for p in cfg.supervisors
+            if p.phone.upper().startswith("PJSIP/")
+        )
+        return cls(
+            queues=tuple(queues),
+            seats=seats,
+            users=(
+                AmiUser(
+                    cfg.ami.username,
+                    cfg.ami.secret.get_secret_value(),
+                    parse_classes(LAB_READ),
+                ),
+            ),
+            supervisor_endpoints=sup or ("sup1",),
+            default_queue=cfg.ivr.default_queue,
+            agi_url=f"agi://{cfg.agi.listen_host}:{port}/ivr",
+        )
+
+
+def default_state_interface(interface: str) -> str:
+    """`Local/seat1@phones/n` → `Local/seat1@phones`; `PJSIP/seat1` stays."""
+    if interface.startswith("Local/") and interface.endswith("/n"):
+        return interface[:-2]
+    return interface
+
+
+def device_key(interface: str) -> str:
+    """`Local/seat1@phones/n` → `seat1`; `PJSIP/seat1` → `seat1`."""
+    rest = interface.split("/", 1)[1] if "/" in interface else interface
+    if interface.startswith("Local/"):
+        return rest.split("@", 1)[0]
+    return rest.split("/", 1)[0]
+
+
+def lab_config(
+    ami_port: int = 0, agi_port: int = 4573, agi_host: str = "127.0.0.1"
+) -> SimulatorConfig:
+    """The PBX that produced the recordings: seats 1,2 ordinary; 3,4 expert; user ctid/ctidlab."""
+
+    def seat(n: int) -> SeatSpec:
+        return SeatSpec(id=f"seat{n}", interface=f"Local/seat{n}@phones/n", name=f"Seat {n}")
+
+    seats = tuple(seat(n) for n in (1, 2, 3, 4))
+
+    def member(n: int) -> MemberSpec:
+        return MemberSpec(interface=f"Local/seat{n}@phones/n", name=f"Seat {n}")
+
+    return SimulatorConfig(
+        queues=(
+            QueueSpec("ordinary", (member(1), member(2))),
+            QueueSpec("expert", (member(3), member(4))),
+        ),
+        seats=seats,
+        ami_port=ami_port,
+        agi_url=f"agi://{agi_host}:{agi_port}/ivr",
+    )

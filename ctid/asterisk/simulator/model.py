@@ -1,0 +1,253 @@
+"""The simulator's state objects: channels (with Asterisk's snapshot header block), bridges,
+queue members, queues and the callers waiting in them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ctid.asterisk.simulator.wire import STATE_DESC, Pairs
+
+if TYPE_CHECKING:
+    from ctid.asterisk.simulator.engine import Call, SpySession
+
+UNKNOWN = "<unknown>"
+
+
+class Chan:
+    """One Asterisk channel. `block()` renders the standard snapshot headers (with a prefix such as
+    `Dest`, `Spyer`, `LocalOne`), exactly in Asterisk's order."""
+
+    def __init__(
+        self,
+        name: str,
+        tech: str,
+        uniqueid: str,
+        linkedid: str,
+        state: int,
+        context: str,
+        exten: str,
+        created: float,
+        created_epoch: float,
+    ) -> None:
+        self.name = name
+        self.tech = tech
+        self.uniqueid = uniqueid
+        self.linkedid = linkedid
+        self.state = state
+        self.cid_num = ""
+        self.cid_name = ""
+        self.conn_num = ""
+        self.conn_name = ""
+        self.language = "en"
+        self.accountcode = ""
+        self.context = context
+        self.exten = exten
+        self.priority = 1
+        self.app = ""
+        self.appdata = ""
+        self.created = created
+        self.created_epoch = created_epoch
+        self.vars: dict[str, str] = {}
+        self.alive = True
+        self.dead = False  # hangup requested: AGI commands see a dead channel
+        self.soft_hangup_sent = False
+        self.role = ""
+        self.other: Chan | None = None  # the other half of a Local pair
+        self.call: Call | None = None
+        self.bridge: Bridge | None = None
+        self.spied_by: list[SpySession] = []
+        self.spy: SpySession | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.timeout_handle: asyncio.TimerHandle | None = None
+        self.dtmf_waiter: asyncio.Future[str] | None = None
+        self.hangup_cause = 0
+        self.seat_key = ""  # for phone legs: which seat phone this is
+
+    def block(self, prefix: str = "") -> Pairs:
+        p = prefix
+        return [
+            (p + "Channel", self.name),
+            (p + "ChannelState", str(self.state)),
+            (p + "ChannelStateDesc", STATE_DESC.get(self.state, "Unknown")),
+            (p + "CallerIDNum", self.cid_num or UNKNOWN),
+            (p + "CallerIDName", self.cid_name or UNKNOWN),
+            (p + "ConnectedLineNum", self.conn_num or UNKNOWN),
+            (p + "ConnectedLineName", self.conn_name or UNKNOWN),
+            (p + "Language", self.language),
+            (p + "AccountCode", self.accountcode),
+            (p + "Context", self.context),
+            (p + "Exten", self.exten),
+            (p + "Priority", str(self.priority)),
+            (p + "Uniqueid", self.uniqueid),
+            (p + "Linkedid", self.linkedid),
+        ]
+
+    def __repr__(self) -> str:
+        return f"Chan({self.name!r})"
+
+
+class Bridge:
+    def __init__(self, bridge_id: str) -> None:
+        self.id = bridge_id
+        self.chans: list[Chan] = []
+
+    def block(self) -> Pairs:
+        return [
+            ("BridgeUniqueid", self.id),
+            ("BridgeType", "basic"),
+            ("BridgeTechnology", "simple_bridge"),
+            ("BridgeCreator", UNKNOWN),
+            ("BridgeName", UNKNOWN),
+            ("BridgeNumChannels", str(len(self.chans))),
+            ("BridgeVideoSourceMode", "none"),
+        ]
+
+
+class Member:
+    """A queue member (one per queue it belongs to)."""
+
+    def __init__(
+        self,
+        queue: str,
+        interface: str,
+        name: str,
+        state_interface: str,
+        penalty: int,
+        dynamic: bool,
+        login_time: int,
+    ) -> None:
+        self.queue = queue
+        self.interface = interface
+        self.name = name
+        self.state_interface = state_interface
+        self.penalty = penalty
+        self.dynamic = dynamic
+        self.paused = False
+        self.reason = ""
+        self.calls_taken = 0
+        self.last_call = 0
+        self.last_pause = 0
+        self.login_time = login_time
+        self.in_call = False
+        self.status = 1
+        self.ringinuse = False
+
+    def event_fields(self) -> Pairs:
+        """The body of QueueMemberStatus / Pause / Added / Removed."""
+        return [
+            ("Queue", self.queue),
+            ("MemberName", self.name),
+            ("Interface", self.interface),
+            ("StateInterface", self.state_interface),
+            ("Membership", "dynamic" if self.dynamic else "static"),
+            ("Penalty", str(self.penalty)),
+            ("CallsTaken", str(self.calls_taken)),
+            ("LastCall", str(self.last_call)),
+            ("LastPause", str(self.last_pause)),
+            ("LoginTime", str(self.login_time)),
+            ("InCall", "1" if self.in_call else "0"),
+            ("Status", str(self.status)),
+            ("Paused", "1" if self.paused else "0"),
+            ("PausedReason", self.reason),
+            ("Ringinuse", "1" if self.ringinuse else "0"),
+            ("Wrapuptime", "0"),
+        ]
+
+    def status_fields(self) -> Pairs:
+        """The body of a QueueStatus list's QueueMember event (no Ringinuse, Name/Location)."""
+        return [
+            ("Queue", self.queue),
+            ("Name", self.name),
+            ("Location", self.interface),
+            ("StateInterface", self.state_interface),
+            ("Membership", "dynamic" if self.dynamic else "static"),
+            ("Penalty", str(self.penalty)),
+            ("CallsTaken", str(self.calls_taken)),
+            ("LastCall", str(self.last_call)),
+            ("LastPause", str(self.last_pause)),
+            ("LoginTime", str(self.login_time)),
+            ("InCall", "1" if self.in_call else "0"),
+            ("Status", str(self.status)),
+            ("Paused", "1" if self.paused else "0"),
+            ("PausedReason", self.reason),
+            ("Wrapuptime", "0"),
+        ]
+
+    @property
+    def available(self) -> bool:
+        """Can take a call now (not paused; device NOT_INUSE or UNKNOWN)."""
+        return not self.paused and self.status in (0, 1)
+
+
+@dataclass
+class QueueEntry:
+    """A caller waiting in a queue."""
+
+    call: Call
+    chan: Chan
+    start: float
+    start_epoch: float
+    expire: float
+    original_position: int
+    expire_epoch: int = 0
+    pending: bool = False
+
+
+@dataclass
+class Attempt:
+    """One member considered in a ring round (Asterisk's `struct callattempt`)."""
+
+    member: Member
+    metric: int
+    stillgoing: bool = True
+    leg: Chan | None = None  # the channel the queue dialled (Local ;1 or the PJSIP channel)
+    far: Chan | None = None  # the phone side (Local ;2), None for PJSIP
+    started: float = 0.0
+    started_epoch: float = 0.0
+    dialed: bool = False
+    done_stats: bool = False
+
+
+@dataclass
+class Round:
+    """A ring round: try_calling + wait_for_answer."""
+
+    attempts: list[Attempt]
+    started: float
+    timeout_ms: int
+    done: asyncio.Future[str]
+    timer: asyncio.TimerHandle | None = None
+    starttime: int = 0  # time(NULL) when ring_one last rang someone (for RingTime on hangup)
+
+    def ringing(self) -> list[Attempt]:
+        return [a for a in self.attempts if a.leg is not None and a.leg.alive]
+
+
+@dataclass
+class Queue:
+    name: str
+    strategy: str
+    timeout_s: int
+    retry_s: int
+    ringinuse: bool
+    autofill: bool
+    members: list[Member] = field(default_factory=list)
+    callers: list[QueueEntry] = field(default_factory=list)
+    rrpos: int = 0
+    wrapped: bool = False
+    holdtime: int = 0
+    talktime: int = 0
+    completed: int = 0
+    abandoned: int = 0
+
+    def member(self, interface: str) -> Member | None:
+        for m in self.members:
+            if m.interface.lower() == interface.lower():
+                return m
+        return None
+
+    def position(self, entry: QueueEntry) -> int:
+        return self.callers.index(entry) + 1

@@ -1,0 +1,129 @@
+"""ChanSpy as Asterisk does it: the first argument is a channel-name prefix."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ctid.asterisk.simulator import (
+    MemberSpec,
+    PbxSimulator,
+    QueueSpec,
+    SeatSpec,
+    SimulatorConfig,
+    lab_config,
+)
+from tests.simulator.support import AmiTestClient, IvrServer, get
+
+pytestmark = pytest.mark.looptime
+
+
+def seat10_config(agi_port: int) -> SimulatorConfig:
+    seats = tuple(SeatSpec(f"seat{n}", f"PJSIP/seat{n}", f"Seat {n}") for n in (1, 10))
+    return SimulatorConfig(
+        queues=(QueueSpec("ordinary", tuple(MemberSpec(s.interface, s.name) for s in seats)),),
+        seats=seats,
+        agi_url=f"agi://127.0.0.1:{agi_port}/ivr",
+    )
+
+
+async def spy(ami: AmiTestClient, channel: str, data: str) -> list[tuple[str, str]]:
+    resp = await ami.action(
+        Action="Originate",
+        Channel=channel,
+        Application="ChanSpy",
+        Data=data,
+        CallerID="Supervisor <8000>",
+        Async="true",
+    )
+    assert get(resp, "Response") == "Success"
+    return await ami.wait_event("OriginateResponse")
+
+
+async def test_spy_on_exact_seat_channel_until_it_hangs_up() -> None:
+    async with IvrServer() as ivr, PbxSimulator(lab_config(agi_port=ivr.port)) as sim:
+        ami = AmiTestClient()
+        await ami.login(sim.ami_port)
+        sim.set_phone("seat3", answer_after_s=2, talk_s=20)
+        call = sim.place_call("13800138000", "Zhang San", digits="2")
+        await asyncio.wait_for(call.answered.wait(), 30)
+        connect = await ami.wait_event("AgentConnect")
+        agent_leg = get(connect, "DestChannel") or ""
+        orig = await spy(ami, "Local/spy1@supervisor", f"{agent_leg},qE")
+        assert get(orig, "Application") == "ChanSpy"
+        start = await ami.wait_event("ChanSpyStart")
+        assert get(start, "SpyeeChannel") == agent_leg
+        assert get(start, "SpyerChannel") == get(orig, "Channel")
+        assert get(start, "SpyeeLinkedid") == call.linkedid
+        await asyncio.wait_for(call.ended.wait(), 60)
+        stop = await ami.wait_event("ChanSpyStop", 5)
+        assert get(stop, "SpyeeChannel") == agent_leg
+        # option E: ChanSpy returns, the supervisor's channel hangs up
+        await ami.wait_event("Hangup", 5, Channel=get(orig, "Channel") or "")
+        done = await ami.wait_event("AgentComplete")
+        assert get(done, "Reason") == "agent"
+        assert get(done, "Channel") is None  # the caller was gone first, as in chanspy.jsonl
+        await asyncio.sleep(1)
+        assert sim.channels() == []
+        await ami.close()
+
+
+async def test_chanspy_argument_is_a_prefix_like_asterisk() -> None:
+    async with IvrServer() as ivr, PbxSimulator(seat10_config(ivr.port)) as sim:
+        ami = AmiTestClient()
+        await ami.login(sim.ami_port)
+        await ami.action(Action="QueuePause", Interface="PJSIP/seat1", Paused="true")
+        sim.set_phone("seat10", answer_after_s=1, talk_s=30)
+        call = sim.place_call("13800138000", "Zhang San")
+        await asyncio.wait_for(call.answered.wait(), 30)
+        assert call.seat == "seat10"
+        # "spy on seat 1" by interface name: Asterisk matches the prefix, so seat 10 is heard
+        await spy(ami, "PJSIP/sup1", "PJSIP/seat1,qE")
+        start = await ami.wait_event("ChanSpyStart")
+        assert (get(start, "SpyeeChannel") or "").startswith("PJSIP/seat10-")
+        # the exact channel name is the only safe argument
+        await spy(ami, "Local/spy1@supervisor", f"{call.agent_channel},qE")
+        exact = await ami.wait_for(
+            lambda f: (
+                get(f, "Event") == "ChanSpyStart"
+                and (get(f, "SpyerChannel") or "").startswith("Local/spy1@")
+            )
+        )
+        assert get(exact, "SpyeeChannel") == call.agent_channel
+        call.hangup()
+        await asyncio.wait_for(call.ended.wait(), 10)
+        await ami.close()
+
+
+async def test_spy_with_s_option_and_no_match_exits() -> None:
+    async with PbxSimulator(lab_config()) as sim:
+        ami = AmiTestClient()
+        await ami.login(sim.ami_port)
+        orig = await spy(ami, "Local/spy1@supervisor", "PJSIP/nobody,qS")
+        await ami.wait_event("Hangup", 5, Channel=get(orig, "Channel") or "")
+        assert ami.events("ChanSpyStart") == []
+        await asyncio.sleep(1)
+        assert sim.channels() == []
+        await ami.close()
+
+
+async def test_hanging_up_the_spy_stops_it() -> None:
+    async with IvrServer() as ivr, PbxSimulator(lab_config(agi_port=ivr.port)) as sim:
+        ami = AmiTestClient()
+        await ami.login(sim.ami_port)
+        sim.set_phone("seat1", answer_after_s=1, talk_s=30)
+        call = sim.place_call("13800138000", "Zhang San")
+        await asyncio.wait_for(call.answered.wait(), 30)
+        orig = await spy(ami, "Local/spy1@supervisor", f"{call.agent_channel},q")
+        await ami.wait_event("ChanSpyStart")
+        spyer = get(orig, "Channel") or ""
+        await ami.action(Action="Hangup", Channel=spyer)
+        stop = await ami.wait_event("ChanSpyStop")
+        assert get(stop, "SpyerChannel") == spyer
+        await ami.wait_event("Hangup", Channel=spyer)
+        assert not call.ended.is_set()
+        assert call.caller_channel in sim.channels()
+        call.hangup()
+        await asyncio.wait_for(call.ended.wait(), 10)
+        await ami.close()
