@@ -1,0 +1,205 @@
+"""The per-seat push hub: delivers each frame to the subscribers of exactly one seat (or of the
+supervisor channel), keeps each seat's current pop so a reload gets it at once, and drops a
+subscriber whose bounded queue overflows (a slow browser must never slow the daemon)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import structlog
+
+from ctid.screenpop.pop import IDLE, POP, WALLBOARD, idle_frame
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_QUEUE_FRAMES = 64
+"""A desktop gets a handful of frames per call; 64 unsent frames means it is not reading."""
+
+_State = Literal["open", "dropped", "closed"]
+
+
+def _dumps(frame: Mapping[str, Any]) -> str:
+    # Chinese names stay readable on the wire; the browser parses JSON, never HTML.
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+class Subscription:
+    """One connected desktop's queue of serialised frames."""
+
+    __slots__ = ("_channel", "_items", "_limit", "_state", "_wake")
+
+    def __init__(self, channel: _Channel, limit: int) -> None:
+        self._channel = channel
+        self._items: deque[str] = deque()
+        self._limit = limit
+        self._state: _State = "open"
+        self._wake = asyncio.Event()
+
+    @property
+    def dropped(self) -> bool:
+        """True when the hub gave up on this subscriber because it fell behind."""
+        return self._state == "dropped"
+
+    @property
+    def closed(self) -> bool:
+        return self._state != "open"
+
+    def pending(self) -> int:
+        return len(self._items)
+
+    async def get(self) -> str | None:
+        """The next frame as JSON text; None once the subscription is closed or dropped."""
+        while True:
+            if self._items:
+                return self._items.popleft()
+            if self._state != "open":
+                return None
+            self._wake.clear()
+            await self._wake.wait()
+
+    def close(self) -> None:
+        """Unsubscribe (the desktop went away)."""
+        if self._state == "open":
+            self._state = "closed"
+            self._channel.subs.pop(self, None)
+        self._wake.set()
+
+    def _offer(self, data: str) -> bool:
+        if len(self._items) >= self._limit:
+            self._state = "dropped"
+            self._items.clear()
+            self._wake.set()
+            return False
+        self._items.append(data)
+        self._wake.set()
+        return True
+
+
+class _Channel:
+    __slots__ = ("call_id", "name", "snapshot", "state", "subs")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        # A dict keeps subscription order and gives O(1) removal.
+        self.subs: dict[Subscription, None] = {}
+        self.snapshot: str | None = None
+        self.state: str | None = None
+        self.call_id: str | None = None
+
+
+class PopHub:
+    """Per-seat channels plus one supervisor channel.
+
+    `publish` serialises the frame once and hands the same text to every subscriber of that seat
+    (O(subscribers of the seat)); a frame of type `pop` becomes the seat's snapshot and one of
+    type `idle` clears it. New subscribers get the snapshot first, so a reload loses no pop.
+    """
+
+    def __init__(self, *, queue_frames: int = DEFAULT_QUEUE_FRAMES) -> None:
+        if queue_frames < 1:
+            raise ValueError("queue_frames must be >= 1")
+        self._limit = queue_frames
+        self._seats: dict[str, _Channel] = {}
+        self._supervisor = _Channel("supervisor")
+        self.published = 0
+        self.dropped = 0
+
+    def _seat(self, seat_id: str) -> _Channel:
+        ch = self._seats.get(seat_id)
+        if ch is None:
+            ch = self._seats[seat_id] = _Channel(seat_id)
+        return ch
+
+    def publish(self, seat_id: str, frame: Mapping[str, Any]) -> int:
+        """Deliver `frame` to the desktops of `seat_id` only; returns how many got it."""
+        ch = self._seat(seat_id)
+        data = _dumps(frame)
+        kind = frame.get("type")
+        if kind == POP:
+            ch.snapshot = data
+            ch.state = str(frame.get("state"))
+            ch.call_id = str(frame.get("call_id"))
+        elif kind == IDLE:
+            ch.snapshot = ch.state = ch.call_id = None
+        return self._fan_out(ch, data)
+
+    def publish_supervisor(self, frame: Mapping[str, Any]) -> int:
+        """Deliver `frame` to the supervisors' desktops; a `wallboard` frame is kept."""
+        data = _dumps(frame)
+        if frame.get("type") == WALLBOARD:
+            self._supervisor.snapshot = data
+        return self._fan_out(self._supervisor, data)
+
+    def _fan_out(self, ch: _Channel, data: str) -> int:
+        self.published += 1
+        if not ch.subs:
+            return 0
+        sent = 0
+        slow: list[Subscription] = []
+        for sub in ch.subs:
+            if sub._offer(data):
+                sent += 1
+            else:
+                slow.append(sub)
+        for sub in slow:
+            del ch.subs[sub]
+            self.dropped += 1
+            log.warning("push_subscriber_dropped", channel=ch.name, queued=self._limit)
+        return sent
+
+    def subscribe(self, seat_id: str) -> Subscription:
+        """A new desktop for `seat_id`. Its first frame is always the seat's state: the current
+        pop, or an `idle` frame with reason `none`, so a reconnect knows what to show at once."""
+        ch = self._seat(seat_id)
+        first = ch.snapshot or _dumps(idle_frame(seat_id=seat_id, reason="none"))
+        return self._subscribe(ch, first)
+
+    def subscribe_supervisor(self) -> Subscription:
+        """A new supervisor desktop; its first frame is the last wallboard frame, if any."""
+        return self._subscribe(self._supervisor, self._supervisor.snapshot)
+
+    def _subscribe(self, ch: _Channel, first: str | None) -> Subscription:
+        sub = Subscription(ch, self._limit)
+        if first is not None:
+            sub._offer(first)
+        ch.subs[sub] = None
+        return sub
+
+    def snapshot(self, seat_id: str) -> dict[str, Any] | None:
+        """The seat's current pop frame (a copy), or None when the seat shows no call."""
+        ch = self._seats.get(seat_id)
+        if ch is None or ch.snapshot is None:
+            return None
+        value: dict[str, Any] = json.loads(ch.snapshot)
+        return value
+
+    def subscribers(self, seat_id: str) -> int:
+        ch = self._seats.get(seat_id)
+        return len(ch.subs) if ch else 0
+
+    def supervisor_subscribers(self) -> int:
+        return len(self._supervisor.subs)
+
+    def finish_wrapup(self, seat_id: str, call_id: str, incident_number: str) -> bool:
+        """The agent saved the incident of `call_id`: if that call is the seat's wrap-up pop,
+        clear it (an `idle` frame with reason `saved`). Returns whether it did."""
+        ch = self._seats.get(seat_id)
+        if ch is None or ch.state != "wrapup" or ch.call_id != call_id:
+            return False
+        self.publish(
+            seat_id,
+            idle_frame(
+                seat_id=seat_id, reason="saved", call_id=call_id, incident_number=incident_number
+            ),
+        )
+        return True
+
+    def close(self) -> None:
+        """Close every subscription (shutdown): their `get` returns None."""
+        for ch in (*self._seats.values(), self._supervisor):
+            for sub in list(ch.subs):
+                sub.close()

@@ -1,0 +1,319 @@
+"""The agent desktop in headless Chromium (Debian's, driven by Playwright): the pop appears for
+the right seat only, caller text is inert, a reload restores the pop, and the incident form saves
+through the port. Needs /usr/bin/chromium (or CTID_CHROMIUM); never downloads a browser."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from ctid.config import TalkCapConfig
+from ctid.screenpop import pop
+from ctid.screenpop.pop import (
+    CallerCard,
+    CallerMatch,
+    ContactLine,
+    IncidentLine,
+    IvrChoice,
+    RingInput,
+)
+
+from .conftest import PASSWORD, Env
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CTID_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+XSS = "<img src=x onerror=alert(1)>"
+REPO = Path(__file__).resolve().parents[2]
+
+# Records desktop notifications instead of showing them, as if the agent had allowed them.
+RECORD_NOTIFICATIONS = """
+(() => {
+  window.__notes = [];
+  class Recorder {
+    constructor(title, opts) { window.__notes.push([title, (opts && opts.body) || ""]); }
+    static get permission() { return "granted"; }
+    static requestPermission() { return Promise.resolve("granted"); }
+  }
+  window.Notification = Recorder;
+})();
+"""
+
+
+@pytest.fixture
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        reason = f"Chromium not found at {CHROMIUM} (set CTID_CHROMIUM; apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def _desk(
+    browser: Browser, env: Env, employee_id: str, *, init_script: str = ""
+) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(10_000)
+    if init_script:
+        await context.add_init_script(init_script)
+    page = await context.new_page()
+    await page.goto(env.base + "/login")
+    await page.fill("input[name=employee_id]", employee_id)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/desk")
+    await expect(page.locator("#conn")).to_have_text("live")
+    return context, page
+
+
+def _ring(
+    env: Env, seat: str, call_id: str, *matches: CallerMatch, cid_name: str = ""
+) -> RingInput:
+    now = env.clock.utcnow().timestamp()
+    return RingInput(
+        call_id=call_id,
+        seat_id=seat,
+        number="13800138000",
+        cid_name=cid_name,
+        queue="shared",
+        ivr=IvrChoice(digit="2", label="fault", request_type="fault"),
+        entered_at=now - 37,
+        rang_at=now,
+        ring_deadline_at=now + 15,
+        matches=matches,
+    )
+
+
+def _caller(name: str, caller_id: int = 7, **kw: Any) -> CallerMatch:
+    return CallerMatch(
+        card=CallerCard(
+            caller_id=caller_id,
+            name=name,
+            phone="13800138000",
+            employee_id="A0042",
+            department=kw.get("department", "Finance"),
+            office=kw.get("office", "HQ 12F"),
+            vip=kw.get("vip", False),
+        ),
+        open_incidents=kw.get("open_incidents", ()),
+        recent_contacts=kw.get("recent_contacts", ()),
+    )
+
+
+async def test_ring_pop_shows_the_caller_literally_and_only_on_that_seat(
+    browser: Browser, env: Env
+) -> None:
+    _, seat1 = await _desk(browser, env, "E1001", init_script=RECORD_NOTIFICATIONS)
+    _, seat2 = await _desk(browser, env, "E1002")
+    seat2_frames: list[str] = []
+    seat2.on(
+        "websocket",
+        lambda ws: ws.on("framereceived", lambda payload: seat2_frames.append(str(payload))),
+    )
+    await seat2.reload()  # re-open the socket with the frame recorder attached
+    await expect(seat2.locator("#conn")).to_have_text("live")
+    dialogs: list[str] = []
+
+    async def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    seat1.on("dialog", on_dialog)
+    seat2.on("dialog", on_dialog)
+
+    env.hub.publish(
+        "seat1", pop.to_frame(pop.ringing(_ring(env, "seat1", "call-xss", _caller(XSS))))
+    )
+    await expect(seat1.locator("#caller-name")).to_have_text(XSS)
+    await expect(seat1.locator("#pop-state")).to_have_text("Ringing")
+    await expect(seat1.locator("#caller-number")).to_have_text("13800138000")
+    await expect(seat1.locator("#ivr-choice")).to_have_text("fault (2)")
+    await expect(seat1.locator("#ring-countdown")).to_contain_text("Answer within")
+    assert await seat1.locator("#pop img").count() == 0
+    assert await seat1.locator("input[name=caller_name]").input_value() == XSS
+    notes = await seat1.evaluate("window.__notes")
+    assert notes and XSS in notes[0][1]
+
+    # seat2 gets its own marker call, and never saw seat1's pop.
+    env.hub.publish(
+        "seat2", pop.to_frame(pop.ringing(_ring(env, "seat2", "call-marker", _caller("Marker"))))
+    )
+    await expect(seat2.locator("#caller-name")).to_have_text("Marker")
+    assert seat2_frames and not any("call-xss" in f for f in seat2_frames)
+    assert dialogs == []
+
+
+async def test_reload_shows_the_current_pop_again(browser: Browser, env: Env) -> None:
+    _, page = await _desk(browser, env, "E1001")
+    ringing = pop.ringing(_ring(env, "seat1", "call-1", _caller("Zhou Jie", vip=True)))
+    env.hub.publish(
+        "seat1",
+        pop.to_frame(
+            pop.answered(ringing, at=env.clock.utcnow().timestamp(), talk_cap=TalkCapConfig())
+        ),
+    )
+    await expect(page.locator("#pop-state")).to_have_text("On call")
+    await page.reload()
+    await expect(page.locator("#conn")).to_have_text("live")
+    await expect(page.locator("#caller-name")).to_have_text("Zhou Jie")
+    await expect(page.locator("#pop-state")).to_have_text("On call")
+    await expect(page.locator("#caller-vip")).to_be_visible()
+    await expect(page.locator("#talk-timer")).to_contain_text("Talk ")
+    await expect(page.locator("#cap-countdown")).to_contain_text("Cap in")
+    await expect(page.locator("#sop-list > li")).to_have_count(5)
+    await page.locator("#sop-list input[type=checkbox]").first.check()
+    await expect(page.locator("#sop-list > li").first).to_have_class("done")
+    await expect(page.locator("#sop-list > li").nth(1)).to_have_class(re.compile("active"))
+    env.hub.publish(
+        "seat1",
+        pop.cap_warning_frame(
+            seat_id="seat1",
+            call_id="call-1",
+            at=env.clock.utcnow().timestamp() + 480,
+            cap_at=env.clock.utcnow().timestamp() + 600,
+            action="hangup",
+        ),
+    )
+    await expect(page.locator("#banner")).to_have_text("Talk-time cap in 2:00.")
+
+
+async def test_the_desktop_reconnects_and_rerenders_from_the_snapshot(
+    browser: Browser, env: Env
+) -> None:
+    _, page = await _desk(browser, env, "E1001")
+    sockets: list[object] = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    env.hub.publish(
+        "seat1", pop.to_frame(pop.ringing(_ring(env, "seat1", "c-a", _caller("Before"))))
+    )
+    await expect(page.locator("#caller-name")).to_have_text("Before")
+    await env.server.close_sockets()  # as on a daemon restart: code 1001
+    # Published while the desktop is away: it must show up from the snapshot on reconnect.
+    env.hub.publish(
+        "seat1", pop.to_frame(pop.ringing(_ring(env, "seat1", "c-b", _caller("After"))))
+    )
+    await expect(page.locator("#caller-name")).to_have_text("After")
+    await expect(page.locator("#conn")).to_have_text("live")
+    assert len(sockets) == 1  # one new socket since the listener was attached
+
+
+async def test_several_matches_let_the_agent_choose_the_caller(browser: Browser, env: Env) -> None:
+    _, page = await _desk(browser, env, "E1001")
+    ring = _ring(
+        env,
+        "seat1",
+        "call-2",
+        _caller("Liu Yang", 11, department="Sales"),
+        _caller("Liu Yan", 12, department="Legal"),
+        cid_name="LIU Y",
+    )
+    env.hub.publish("seat1", pop.to_frame(pop.ringing(ring)))
+    await expect(page.locator("#chooser")).to_be_visible()
+    await page.get_by_role("button", name="Liu Yan", exact=True).click()
+    assert await page.locator("input[name=caller_id]").input_value() == "12"
+    assert await page.locator("input[name=department]").input_value() == "Legal"
+    await expect(page.locator("#caller-name")).to_have_text("Liu Yan")
+
+
+async def test_the_incident_form_saves_through_the_port_and_wrapup_ends(
+    browser: Browser, env: Env
+) -> None:
+    _, page = await _desk(browser, env, "E1001")
+    now = env.clock.utcnow().timestamp()
+    talking = pop.answered(
+        pop.ringing(_ring(env, "seat1", "call-3", _caller("Sun Qiang"))),
+        at=now,
+        talk_cap=TalkCapConfig(),
+    )
+    env.hub.publish("seat1", pop.to_frame(talking))
+    await expect(page.locator("#pop-state")).to_have_text("On call")
+    assert await page.locator("input[name=caller_name]").input_value() == "Sun Qiang"
+    await page.select_option("select[name=category]", "network")
+    await page.select_option("select[name=impact]", "high")
+    await page.select_option("select[name=urgency]", "medium")
+    await page.fill("input[name=summary]", "VPN drops every 5 minutes")
+    await page.fill("textarea[name=description]", "Home office; since Friday.")
+    env.hub.publish(
+        "seat1",
+        pop.to_frame(pop.hung_up(talking, at=now + 200, incident_number="INC-20261123-0042")),
+    )
+    await expect(page.locator("#pop-state")).to_have_text("Wrap-up")
+    # The agent's typing survives the state change of the same call.
+    assert await page.locator("input[name=summary]").input_value() == "VPN drops every 5 minutes"
+    await page.click("#save-incident")
+    await expect(page.locator("#last-note")).to_have_text("Incident INC-20261123-0042 saved.")
+    [(draft, actor)] = env.incidents.saved
+    assert actor.employee_id == "E1001" and actor.seat_id == "seat1"
+    assert draft.number == "INC-20261123-0042" and draft.call_id == "call-3"
+    assert (draft.caller_id, draft.caller_name, draft.phone) == (7, "Sun Qiang", "13800138000")
+    assert (draft.request_type, draft.category, draft.impact, draft.urgency) == (
+        "fault",
+        "network",
+        "high",
+        "medium",
+    )
+    assert draft.summary == "VPN drops every 5 minutes"
+    await expect(page.locator("#pop-body")).to_be_hidden()
+
+
+async def test_screenshot_of_a_ringing_pop(
+    browser: Browser, env: Env, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Writes docs/screenpop.png when CTID_UPDATE_SCREENSHOT=1 (else a temp file)."""
+    _, page = await _desk(browser, env, "E1001")
+    now = env.clock.utcnow().timestamp()
+    match = _caller(
+        "Wang Xiaoming",
+        vip=True,
+        department="Finance — Accounts Payable",
+        office="HQ Tower B, 12F, desk 12-031",
+        open_incidents=(
+            IncidentLine(
+                number="INC-20261120-0007",
+                summary="Invoice printer jams on tray 2",
+                status="dispatched",
+                priority="P3",
+            ),
+        ),
+        recent_contacts=(
+            ContactLine(
+                at=now - 3 * 86400, channel="phone", summary="Printer jams (INC-20261120-0007)"
+            ),
+            ContactLine(at=now - 9 * 86400, channel="email", summary="Password reset for ERP"),
+        ),
+    )
+    env.hub.publish("seat1", pop.to_frame(pop.ringing(_ring(env, "seat1", "call-shot", match))))
+    await expect(page.locator("#caller-name")).to_have_text("Wang Xiaoming")
+    await expect(page.locator("#ring-countdown")).to_be_visible()
+    target = (
+        REPO / "docs" / "screenpop.png"
+        if os.environ.get("CTID_UPDATE_SCREENSHOT")
+        else tmp_path / "screenpop.png"
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 10_000

@@ -1,0 +1,128 @@
+"""The push hub (no sockets): per-seat delivery, snapshots, slow-subscriber drop, wrap-up end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from ctid.screenpop.hub import PopHub
+from ctid.screenpop.pop import idle_frame, wallboard_frame
+
+
+def _pop(seat: str, call_id: str, state: str = "ringing") -> dict[str, object]:
+    return {"v": 1, "type": "pop", "state": state, "seat": seat, "call_id": call_id}
+
+
+async def _next(sub: object) -> dict[str, object]:
+    data = await asyncio.wait_for(sub.get(), 2)  # type: ignore[attr-defined]
+    assert data is not None
+    value: dict[str, object] = json.loads(data)
+    return value
+
+
+async def test_publish_reaches_only_the_seats_own_subscribers() -> None:
+    hub = PopHub()
+    a1, a2, b = hub.subscribe("seat1"), hub.subscribe("seat1"), hub.subscribe("seat2")
+    for sub in (a1, a2, b):
+        assert (await _next(sub))["reason"] == "none"  # the state on connect: no call
+    assert hub.publish("seat1", _pop("seat1", "c1")) == 2
+    assert (await _next(a1))["call_id"] == "c1"
+    assert (await _next(a2))["call_id"] == "c1"
+    assert b.pending() == 0
+    assert hub.publish("seat2", _pop("seat2", "c2")) == 1
+    assert (await _next(b))["call_id"] == "c2"
+    assert a1.pending() == a2.pending() == 0
+
+
+async def test_the_frame_is_serialised_once_per_publish() -> None:
+    hub = PopHub()
+    subs = [hub.subscribe("seat1") for _ in range(3)]
+    for sub in subs:
+        await sub.get()
+    hub.publish("seat1", _pop("seat1", "c1"))
+    texts = [await sub.get() for sub in subs]
+    assert texts[0] is texts[1] is texts[2]  # the same str object, not three dumps
+
+
+async def test_a_new_subscriber_gets_the_current_pop_first() -> None:
+    hub = PopHub()
+    hub.publish("seat1", _pop("seat1", "c1"))
+    hub.publish("seat1", _pop("seat1", "c1", "talking"))
+    late = hub.subscribe("seat1")
+    first = await _next(late)
+    assert (first["call_id"], first["state"]) == ("c1", "talking")
+    assert hub.snapshot("seat1") == first
+    hub.publish("seat1", idle_frame(seat_id="seat1", reason="missed", call_id="c1"))
+    assert hub.snapshot("seat1") is None
+    assert (await _next(hub.subscribe("seat1")))["reason"] == "none"
+
+
+async def test_a_transient_frame_does_not_replace_the_snapshot() -> None:
+    hub = PopHub()
+    hub.publish("seat1", _pop("seat1", "c1", "talking"))
+    hub.publish("seat1", {"type": "cap_warning", "call_id": "c1", "remaining_s": 60})
+    assert (await _next(hub.subscribe("seat1")))["type"] == "pop"
+
+
+async def test_a_slow_subscriber_is_dropped_and_the_others_keep_going() -> None:
+    hub = PopHub(queue_frames=3)
+    slow, fast = hub.subscribe("seat1"), hub.subscribe("seat1")
+    for i in range(5):
+        hub.publish("seat1", _pop("seat1", f"c{i}"))
+        while fast.pending():
+            await fast.get()
+    assert slow.dropped
+    assert await slow.get() is None  # its queue is freed at once
+    assert hub.dropped == 1
+    assert hub.subscribers("seat1") == 1
+    hub.publish("seat1", _pop("seat1", "c9"))
+    assert (await _next(fast))["call_id"] == "c9"
+
+
+async def test_get_waits_for_the_next_frame() -> None:
+    hub = PopHub()
+    sub = hub.subscribe("seat1")
+    await sub.get()
+    waiter = asyncio.create_task(sub.get())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    hub.publish("seat1", _pop("seat1", "c1"))
+    assert json.loads(await asyncio.wait_for(waiter, 2) or "null")["call_id"] == "c1"
+
+
+async def test_close_ends_the_subscription() -> None:
+    hub = PopHub()
+    sub = hub.subscribe("seat1")
+    await sub.get()
+    waiter = asyncio.create_task(sub.get())
+    await asyncio.sleep(0)
+    hub.close()
+    assert await asyncio.wait_for(waiter, 2) is None
+    assert hub.subscribers("seat1") == 0
+    assert not sub.dropped
+
+
+async def test_finish_wrapup_clears_only_the_matching_wrapup_pop() -> None:
+    hub = PopHub()
+    hub.publish("seat1", _pop("seat1", "c1", "talking"))
+    assert not hub.finish_wrapup("seat1", "c1", "INC-1")  # still talking
+    hub.publish("seat1", _pop("seat1", "c1", "wrapup"))
+    assert not hub.finish_wrapup("seat1", "other", "INC-1")
+    sub = hub.subscribe("seat1")
+    await sub.get()
+    assert hub.finish_wrapup("seat1", "c1", "INC-1")
+    frame = await _next(sub)
+    assert (frame["type"], frame["reason"], frame["incident_number"]) == ("idle", "saved", "INC-1")
+    assert hub.snapshot("seat1") is None
+
+
+async def test_supervisor_channel_is_separate_and_keeps_the_wallboard() -> None:
+    hub = PopHub()
+    seat = hub.subscribe("seat1")
+    await seat.get()
+    hub.publish_supervisor(wallboard_frame({"waiting": 2, "answered_in_3_rings": "96%"}))
+    sup = hub.subscribe_supervisor()
+    assert (await _next(sup))["data"] == {"waiting": 2, "answered_in_3_rings": "96%"}
+    assert seat.pending() == 0
+    hub.publish("seat1", _pop("seat1", "c1"))
+    assert sup.pending() == 0
