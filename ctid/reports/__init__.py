@@ -1,1 +1,7 @@
-"""KPI definitions and the queries that compute them from stored facts."""
+"""KPI definitions and queries over stored facts (`kpi`), the monthly agent review
+(`agent_month`), text/CSV rendering (`render`) and the `ctid report` commands (`command`)."""
+
+from ctid.reports.command import agent_month_command, report_command
+from ctid.reports.period import ReportError
+
+__all__ = ["ReportError", "agent_month_command", "report_command"]
