@@ -41,7 +41,7 @@ from ctid.core.effects import (
     TimerKey,
     UnpauseSeat,
 )
-from ctid.core.errors import CtidError
+from ctid.core.errors import AmiActionError, CtidError
 from ctid.core.events import (
     ChannelSnapshot,
     Event,
@@ -227,9 +227,16 @@ class CallService:
             case CancelTimer(key=key):
                 self.timers.cancel(key)
             case CutRingingLeg(channel=channel, seat=seat, call_id=call_id):
-                await self._pbx.hangup(channel, CAUSE_NO_ANSWER)
-                log.info("ring_deadline_cut", call_id=call_id, seat=seat, channel=channel)
+                # The note goes on the bus before the Hangup is sent, so the tracker reads it
+                # before the queue's AgentRingNoAnswer that the Hangup causes.
                 self._publish(RingingLegCut(at=self.events_now(), channel=channel))
+                try:
+                    await self._pbx.hangup(channel, CAUSE_NO_ANSWER)
+                except AmiActionError as exc:
+                    # The queue's own ring timeout (or an answer) ended the leg in the same instant.
+                    log.info("ring_leg_already_gone", call_id=call_id, seat=seat, error=exc.message)
+                    return
+                log.info("ring_deadline_cut", call_id=call_id, seat=seat, channel=channel)
             case PauseSeat(seat=seat, reason=reason):
                 await self._pbx.queue_pause(self._interfaces[seat], True, reason)
                 log.warning("seat_paused", seat=seat, reason=reason)
