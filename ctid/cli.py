@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -119,6 +121,123 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _with_sessions(cfg: Config, work: Callable[[Any], Awaitable[int]]) -> int:
+    """Run `work(sessions)` against the configured, migrated database."""
+    from ctid.db import check_schema, create_engine
+    from ctid.db.engine import session_factory
+
+    engine = create_engine(
+        cfg.database_url, sqlite_busy_timeout_ms=cfg.database.sqlite_busy_timeout_ms
+    )
+    try:
+        await check_schema(engine)
+        return await work(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise CtidError("the two passwords differ")
+    return first
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    from ctid.web.users import UserError, add_user
+
+    cfg = _load(args)
+    password = None if args.no_password else _read_password(args)
+
+    async def work(sessions: Any) -> int:
+        try:
+            user = await add_user(
+                sessions, args.employee_id, args.name, args.role, password, email=args.email
+            )
+        except UserError as exc:
+            print(f"ctid users add: {exc}", file=sys.stderr)
+            return EXIT_CHECK_FAILED
+        print(f"user {user.employee_id} ({user.role}) added")
+        return EXIT_OK
+
+    return asyncio.run(_with_sessions(cfg, work))
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    from ctid.web.users import UserError, set_password
+
+    cfg = _load(args)
+    password = _read_password(args)
+
+    async def work(sessions: Any) -> int:
+        try:
+            await set_password(sessions, args.employee_id, password)
+        except UserError as exc:
+            print(f"ctid users passwd: {exc}", file=sys.stderr)
+            return EXIT_CHECK_FAILED
+        print(f"password of {args.employee_id} changed (its sessions were ended)")
+        return EXIT_OK
+
+    return asyncio.run(_with_sessions(cfg, work))
+
+
+def cmd_callers_import(args: argparse.Namespace) -> int:
+    from ctid.core.clock import SystemClock
+    from ctid.tickets.directory import CallerDirectory
+
+    cfg = _load(args)
+    data = Path(args.file).read_bytes()
+
+    async def work(sessions: Any) -> int:
+        directory = CallerDirectory(sessions, SystemClock(cfg.site.timezone), cfg)
+        report = await directory.import_csv(data, actor="cli")
+        print(
+            f"{args.file}: {report.created} created, {report.updated} updated, "
+            f"{report.unchanged} unchanged, {len(report.rejected)} rejected"
+        )
+        for problem in report.rejected:
+            print(f"{args.file}:{problem.line}: rejected: {problem.reason}", file=sys.stderr)
+        for problem in report.warnings:
+            print(f"{args.file}:{problem.line}: warning: {problem.reason}", file=sys.stderr)
+        return EXIT_CHECK_FAILED if report.rejected else EXIT_OK
+
+    return asyncio.run(_with_sessions(cfg, work))
+
+
+def cmd_roster(args: argparse.Namespace) -> int:
+    from ctid.rotation.commands import run_roster
+
+    cfg = _load(args)
+    text, code = asyncio.run(run_roster(cfg, args))
+    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ctid.reports import ReportError, agent_month_command, report_command
+
+    cfg = _load(args)
+    try:
+        return _report(cfg, args, agent_month_command, report_command)
+    except ReportError as exc:
+        print(f"ctid report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _report(cfg: Config, args: argparse.Namespace, agent_month: Any, report: Any) -> int:
+    agent_month_command, report_command = agent_month, report
+    if args.agent_month:
+        text = asyncio.run(agent_month_command(cfg, args.agent_month, args.csv))
+    else:
+        if not (args.from_ and args.to):
+            raise CtidError("give --from and --to (YYYY-MM-DD), or --agent-month YYYY-MM")
+        text = asyncio.run(report_command(cfg, args.from_, args.to, args.by, args.csv))
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ctid.app import run
 
@@ -172,6 +291,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--asterisk-dir", metavar="DIR", default="/etc/asterisk", help="default: /etc/asterisk"
     )
+
+    users = sub.add_parser("users", help="web users (agents, supervisors, ops)")
+    users_sub = users.add_subparsers(dest="users_command", metavar="COMMAND", required=True)
+    p = users_sub.add_parser("add", help="add a user (asks for the password twice)")
+    p.add_argument("employee_id", metavar="EMPLOYEE_ID")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=("agent", "supervisor", "ops"))
+    p.add_argument("--email")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--no-password", action="store_true", help="no login until `users passwd`")
+    p.add_argument("-c", "--config", metavar="PATH")
+    p.set_defaults(handler=cmd_users_add)
+    p = users_sub.add_parser("passwd", help="set a user's password (ends their sessions)")
+    p.add_argument("employee_id", metavar="EMPLOYEE_ID")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("-c", "--config", metavar="PATH")
+    p.set_defaults(handler=cmd_users_passwd)
+
+    callers = sub.add_parser("callers", help="the caller directory")
+    callers_sub = callers.add_subparsers(dest="callers_command", metavar="COMMAND", required=True)
+    p = callers_sub.add_parser(
+        "import",
+        help="import callers from CSV (name, employee_id, department, office_location, phones, "
+        "vip, email); rejected rows are listed with their line",
+    )
+    p.add_argument("file", metavar="FILE.csv")
+    p.add_argument("-c", "--config", metavar="PATH")
+    p.set_defaults(handler=cmd_callers_import)
+
+    from ctid.rotation.commands import add_roster_arguments
+
+    roster = sub.add_parser(
+        "roster", help="seats, staff, lunch rotation and holidays", description="the roster"
+    )
+    roster.add_argument("-c", "--config", metavar="PATH")
+    add_roster_arguments(roster)
+    roster.set_defaults(handler=cmd_roster)
+    for action in roster._subparsers._group_actions if roster._subparsers else ():
+        for subparser in getattr(action, "choices", {}).values():
+            # `ctid roster show -c PATH` as well as `ctid roster -c PATH show`
+            subparser.add_argument("-c", "--config", metavar="PATH", default=argparse.SUPPRESS)
+
+    p = add("report", cmd_report, "KPI report for a date range, or the monthly per-agent review")
+    p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD")
+    p.add_argument("--to", metavar="YYYY-MM-DD")
+    p.add_argument("--by", choices=("total", "seat", "tier", "day", "hour"), default="total")
+    p.add_argument("--agent-month", metavar="YYYY-MM", help="the monthly per-agent review")
+    p.add_argument("--csv", action="store_true", help="CSV instead of a table")
 
     db = sub.add_parser("db", help="database maintenance", description="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="COMMAND", required=True)

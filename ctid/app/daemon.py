@@ -13,14 +13,16 @@ import hmac
 import signal
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from typing import Any, Literal
+from datetime import date
+from typing import Any
 
 import structlog
 
 from ctid.app.desk import DeskEvents
+from ctid.app.screens import Screens
 from ctid.app.secrets import site_secret
 from ctid.app.spool import WriteSpool
+from ctid.app.web_ports import CallerSearch, DaemonHealth, IncidentForms
 from ctid.asterisk.actions import AmiPbxControl
 from ctid.asterisk.agi import AgiSession, FastAgiServer
 from ctid.asterisk.ami import AmiConnection
@@ -35,45 +37,63 @@ from ctid.core.events import ChannelSnapshot, QueueEntrySnapshot, QueueMemberSna
 from ctid.core.ids import SeatId
 from ctid.db import check_schema, create_engine
 from ctid.db.engine import session_factory
+from ctid.db.schema import AuditLog
 from ctid.mail import OutboxWorker, SmtpMailer
-from ctid.rotation.calendar import CalendarEntry, ServiceCalendar, parse_holidays
-from ctid.rotation.lunch import LunchRotation
-from ctid.rotation.plan import DeskState, desk_state
+from ctid.reports import kpi
+from ctid.rotation.desk import RotaDeskView, state_summary
+from ctid.rotation.enforcer import LiveSeat, RotaEnforcer
+from ctid.rotation.roster import RosterStore
+from ctid.rotation.scheduler import RotaScheduler
+from ctid.screenpop.hub import PopHub
+from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.store import IncidentStore
+from ctid.web.server import WebPorts, WebServer
 
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class DeskNow:
-    """The rotation's desk state as the IVR reads it."""
+class TrackerSeats:
+    """The rota enforcer's view of live seats, from the call tracker (`LiveSeats`)."""
 
-    state: DeskState
-    tiers: Mapping[str, str]
+    def __init__(self, daemon: Daemon) -> None:
+        self._d = daemon
+        self.known = False
+        """Memberships are known once the first resync after login has been applied."""
 
-    @property
-    def mode(self) -> Literal["closed", "open", "lunch"]:
-        return self.state.mode
-
-    @property
-    def tiers_on_duty(self) -> frozenset[str]:
-        return frozenset(self.tiers[s] for s in self.state.on_duty if s in self.tiers)
-
-    @property
-    def overflow_expert_to_ordinary(self) -> bool:
-        return self.state.overflow_expert_to_ordinary
-
-    def seat_on_duty(self, seat_id: str) -> bool:
-        return SeatId(seat_id) in self.state.on_duty
+    def live(self, seat_id: SeatId) -> LiveSeat | None:
+        if not self.known:
+            return None
+        try:
+            state = self._d.calls.tracker.seat(seat_id)
+        except Exception:
+            return None
+        tier = next((s.tier for s in self._d.cfg.seats if s.id == seat_id), None)
+        # The tracker knows which queues a seat is in, not its penalty there; ctid's own config
+        # gives the penalty it would set (a wrong penalty set by hand is not corrected).
+        penalties = {q.name: q.tiers.get(tier, 0) if tier else 0 for q in self._d.cfg.queues}
+        return LiveSeat(
+            on_call=state.activity != "idle",
+            paused=state.paused,
+            pause_reason=state.pause_reason,
+            memberships={q: penalties.get(q, 0) for q in state.queues},
+        )
 
 
 class Daemon:
     """Everything ctid runs. `async with Daemon(cfg) as d: await d.serve(stop)`."""
 
     def __init__(
-        self, cfg: Config, *, clock: Clock | None = None, config_path: str | None = None
+        self,
+        cfg: Config,
+        *,
+        clock: Clock | None = None,
+        config_path: str | None = None,
+        wall_clock_scheduler: bool = True,
     ) -> None:
+        """`wall_clock_scheduler=False` leaves APScheduler out (tests run the rota's transition
+        jobs themselves, on their fake clock)."""
         self.cfg = cfg
+        self._use_scheduler = wall_clock_scheduler
         self._config_path = config_path
         self.clock: Clock = clock or SystemClock(cfg.site.timezone)
         self.bus: EventBus[BusItem] = EventBus()
@@ -89,13 +109,39 @@ class Daemon:
             cfg,
             link_secret=hmac.new(self.secret, b"ctid-tickets-links", hashlib.sha256).digest(),
         )
-        self.desk = DeskEvents(cfg, self.incidents, self.spool)
-        self._stack = AsyncExitStack()
-        self._calendar = ServiceCalendar.from_config(cfg.hours, cfg.site.timezone, self._holidays())
-        self._rotation = LunchRotation.from_config(cfg.lunch, cfg.seats)
-        self._tiers = {s.id: s.tier for s in cfg.seats}
+        self.directory = CallerDirectory(self.sessions, self.clock, cfg)
+        self.roster = RosterStore(self.sessions, self.clock, cfg)
+        self.hub = PopHub()
         self.ami = AmiConnection(cfg.ami, self._on_frame, on_login=self._on_login)
         self.pbx = AmiPbxControl(self.ami)
+        self.live_seats = TrackerSeats(self)
+        self.rota = RotaEnforcer(
+            source=self.roster,
+            pbx=self.pbx,
+            live=self.live_seats,
+            clock=self.clock,
+            queues=cfg.queues,
+        )
+        self.screens = Screens(
+            cfg,
+            self.hub,
+            self.clock,
+            self.directory,
+            self.incidents,
+            tracker=lambda: self.calls.tracker,
+            desk_summary=self._desk_summary,
+            ami_health=self._ami_summary,
+            kpis_today=self._kpis_today,
+        )
+        self.desk = DeskEvents(
+            cfg,
+            self.incidents,
+            self.spool,
+            self.screens,
+            on_seat_free=self._seat_free,
+            on_pause_changed=self._pause_changed,
+            on_auto_pause=self._audit_auto_pause,
+        )
         self.calls = CallService(
             cfg,
             self.pbx,
@@ -105,12 +151,20 @@ class Daemon:
         )
         self.agi = FastAgiServer(cfg.agi, {"ivr": self._ivr}, self._agi_fallback)
         self.mail = OutboxWorker(self.sessions, SmtpMailer(cfg.smtp), self.clock, cfg.smtp)
-
-    def _holidays(self) -> tuple[CalendarEntry, ...]:
-        path = self.cfg.hours.holidays_file
-        if path is None:
-            return ()
-        return parse_holidays(path.read_text(encoding="utf-8"), str(path))
+        loop_time: Callable[[], float] = lambda: asyncio.get_running_loop().time()  # noqa: E731
+        self.web = WebServer(
+            cfg,
+            WebPorts(
+                hub=self.hub,
+                incidents=IncidentForms(self.incidents),
+                callers=CallerSearch(self.directory, self.incidents),
+                health=DaemonHealth(self.ami, self.sessions, self.spool, loop_time),
+            ),
+            sessions=self.sessions,
+            clock=self.clock,
+            secret=self.secret,
+        )
+        self._stack = AsyncExitStack()
 
     # ------------------------------------------------------------------ AMI edge
 
@@ -132,19 +186,66 @@ class Daemon:
             )
         )
 
-    # ------------------------------------------------------------------ IVR
+    async def _after_event(self, item: BusItem) -> None:
+        """Runs after the call service on every bus item: a resync means the seats' real state is
+        known again, so the rota's pauses and memberships are applied for now."""
+        if isinstance(item, Resync):
+            self.live_seats.known = True
+            await self.rota.apply_now()
 
-    def desk_now(self) -> DeskNow:
-        state = desk_state(
-            self.clock.now(), calendar=self._calendar, rotation=self._rotation, seats=self.cfg.seats
-        )
-        return DeskNow(state, self._tiers)
+    # ------------------------------------------------------------------ rota hooks
+
+    async def _seat_free(self, seat: str) -> None:
+        if self.live_seats.known:
+            await self.rota.seat_call_ended(SeatId(seat))
+
+    async def _pause_changed(self, seat: str) -> None:
+        if self.live_seats.known:
+            await self.rota.seat_pause_changed(SeatId(seat))
+
+    async def _audit_auto_pause(self, seat: str, message: str) -> None:
+        async def write() -> None:
+            async with self.sessions.begin() as s:
+                s.add(
+                    AuditLog(
+                        at=self.clock.utcnow(),
+                        actor="ctid",
+                        action="seat_paused",
+                        target=seat,
+                        detail={"reason": "rna", "message": message},
+                    )
+                )
+
+        await self.spool.submit(f"audit auto-pause {seat}", write)
+
+    # ------------------------------------------------------------------ screens
+
+    def _desk_summary(self) -> Mapping[str, object]:
+        try:
+            return state_summary(self.rota.current)
+        except Exception:
+            return {}
+
+    def _ami_summary(self) -> Mapping[str, object]:
+        h = self.ami.health()
+        return {
+            "connected": h.logged_in,
+            "reconnects": h.reconnects,
+            "events_per_s": round(h.events_per_s, 1),
+            "last_error": h.last_error,
+        }
+
+    async def _kpis_today(self, day: date) -> Any:
+        report = await kpi.compute(self.sessions, self.cfg, day, day, "total")
+        return report.total
+
+    # ------------------------------------------------------------------ IVR
 
     async def _ivr(self, session: AgiSession) -> None:
         result = await run_ivr(
             session,
             self.cfg,
-            self.desk_now(),
+            RotaDeskView(self.rota.current),
             caller_number=session.caller_number,
             lookup=self.desk.incident_status,
             callbacks=self.desk.ivr_callback,
@@ -168,9 +269,14 @@ class Daemon:
         stack = self._stack
         stack.push_async_callback(self.engine.dispose)
         await check_schema(self.engine, config_path=self._config_path)
+        seeded = await self.roster.seed_from_config()
+        log.info("roster_loaded", report=str(seeded))
+        await self.rota.load()
         await stack.enter_async_context(self.agi)  # binds: "port in use" fails here
+        await stack.enter_async_context(self.web)
         stack.push_async_callback(self.ami.close)
         stack.callback(self.calls.close)
+        stack.callback(self.hub.close)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -181,15 +287,21 @@ class Daemon:
             self.bus.run,
             self.ami.run,
             self.agi.run,
+            self.web.run,
+            self.spool.run,
+            self.screens.run,
         ]
         if self.cfg.smtp.enabled:
             loops.append(self.mail.run)
         self.bus.subscribe(self.calls.handle)
-        async with asyncio.TaskGroup() as tg:
+        self.bus.subscribe(self._after_event)
+        scheduler = RotaScheduler(self.rota) if self._use_scheduler else contextlib.nullcontext()
+        async with scheduler, asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(fn()) for fn in loops]
             log.info(
                 "ctid_started",
                 agi_port=self.agi.port,
+                web=self.web.public_url,
                 ami=f"{self.cfg.ami.host}:{self.cfg.ami.port}",
             )
             if ready is not None:

@@ -6,6 +6,7 @@ This is wiring between feature packages, so it lives in the composition root.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -91,6 +92,10 @@ class NoScreens:
     async def notify(self, effect: NotifySeat) -> None: ...
 
 
+async def _nothing(*_args: str) -> None:
+    return None
+
+
 @dataclass
 class DeskEvents:
     """Implements the call service's `DeskSink`."""
@@ -99,6 +104,10 @@ class DeskEvents:
     store: IncidentStore
     spool: WriteSpool
     screens: PopSink = field(default_factory=NoScreens)
+    on_seat_free: Callable[[str], Awaitable[None]] = _nothing
+    """A seat's call ended (the rota pauses a seat whose lunch started during the call)."""
+    on_pause_changed: Callable[[str], Awaitable[None]] = _nothing
+    on_auto_pause: Callable[[str, str], Awaitable[None]] = _nothing
     answers: dict[str, RecordAnswer] = field(default_factory=dict)
     flags: dict[str, set[str]] = field(default_factory=dict)
     incidents: dict[str, str] = field(default_factory=dict)
@@ -138,6 +147,13 @@ class DeskEvents:
                     "seat_state", seat=notice.seat, status=notice.new.status, why=notice.reason
                 )
                 await self.screens.seat_changed(notice)
+                if notice.old.activity != "idle" and notice.new.activity == "idle":
+                    await self.on_seat_free(notice.seat)
+                if (notice.old.paused, notice.old.pause_reason) != (
+                    notice.new.paused,
+                    notice.new.pause_reason,
+                ):
+                    await self.on_pause_changed(notice.seat)
             case _:
                 pass
 
@@ -249,6 +265,8 @@ class DeskEvents:
                     call_id=effect.call_id,
                 )
                 await self.screens.alert(effect)
+                if effect.kind == "auto_pause" and effect.seat:
+                    await self.on_auto_pause(effect.seat, effect.message)
             case NotifySeat():
                 await self.screens.notify(effect)
             case RecordRingMiss():

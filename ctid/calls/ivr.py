@@ -164,10 +164,16 @@ async def run_ivr(
 
     options = {o.digit: o for o in cfg.ivr.options}
     silences = invalids = 0
-    if await ch.stream_file(p.welcome) is None:
+    # Callers who know the menu press during the welcome: take that key (barge-in).
+    early = await ch.stream_file(p.welcome, "".join(options) + "*#")
+    if early is None:
         return gone
     while True:
-        pressed = await ch.get_data(p.menu, timeout_ms, 1)  # plays (and replays) the menu
+        if early:
+            pressed: str | None = early
+            early = ""
+        else:
+            pressed = await ch.get_data(p.menu, timeout_ms, 1)  # plays (and replays) the menu
         if pressed is None:
             return gone
         pressed = pressed[:1] if _DIGITS.match(pressed) else "?"

@@ -516,6 +516,74 @@ class IncidentStore:
         )
         return ApplyResult(incident=view, entry=entry, mails=tuple(mails), transfer=transfer)
 
+    async def describe(
+        self,
+        number: str,
+        actor: str,
+        *,
+        summary: str,
+        description: str | None,
+        caller_id: int | None = None,
+        caller_name: str | None = None,
+        expected_version: int | None = None,
+    ) -> IncidentView:
+        """Edit what the incident says (the desktop's form): summary, description and which caller
+        it is about. Not a lifecycle step, but history records it like one."""
+        who = _actor(actor)
+        text_summary = line_field("summary", summary, MAX_SUMMARY, required=True)
+        text_desc = block_field("description", description, MAX_DESCRIPTION)
+        parsed = self.parse_number(number)
+        if parsed is None:
+            raise NotFoundError(f"no incident {one_line(number)[:40]!r}")
+        async with write_unit(self._sessions) as s:
+            row = await s.scalar(select(Incident).where(Incident.number == parsed))
+            if row is None:
+                raise NotFoundError(f"no incident {parsed}")
+            if expected_version is not None and row.version != expected_version:
+                raise await self._conflict(s, row)
+            changed = {}
+            if row.summary != text_summary:
+                changed["summary"] = text_summary
+            if (row.description or None) != (text_desc or None):
+                changed["description"] = "(edited)"
+            if caller_id is not None and row.caller_id != caller_id:
+                if await s.get(Caller, caller_id) is None:
+                    raise InvalidInputError(f"no caller {caller_id}")
+                changed["caller_id"] = str(caller_id)
+            if caller_name and row.caller_name != caller_name:
+                changed["caller_name"] = one_line(caller_name)[:128]
+            if not changed:
+                return incident_view(row)
+            now = self._clock.utcnow()
+            row.summary = text_summary or row.summary
+            row.description = text_desc or None
+            if caller_id is not None:
+                row.caller_id = caller_id
+            if caller_name:
+                row.caller_name = one_line(caller_name)[:128]
+            row.updated_at = now
+            try:
+                await s.flush()
+            except StaleDataError:
+                raise ConflictError(
+                    f"{parsed} was changed by someone else just now; reload it and try again"
+                ) from None
+            s.add(
+                _history(
+                    row.id,
+                    at=now,
+                    actor=who,
+                    action="describe",
+                    from_status=row.status,
+                    to_status=row.status,
+                    detail=changed,
+                )
+            )
+            await s.flush()
+            view = incident_view(row)
+        log.info("incident_described", number=parsed, actor=who, fields=sorted(changed))
+        return view
+
     async def _conflict(self, s: AsyncSession, row: Incident) -> ConflictError:
         last = await s.scalar(
             select(IncidentHistory)

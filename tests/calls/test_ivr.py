@@ -46,8 +46,14 @@ class ScriptedChannel:
     variables: dict[str, str] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
 
+    barge_in: str = ""
+    """A key pressed during the welcome prompt."""
+
     async def stream_file(self, name: str, escape_digits: str = "") -> str | None:
         self.played.append(name)
+        if name == "ctid/welcome" and self.barge_in:
+            assert self.barge_in in escape_digits
+            return self.barge_in
         return ""
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str | None:
@@ -116,6 +122,16 @@ async def test_digit_2_fault_goes_to_shared_and_0_complaint_to_expert(cfg: Confi
     assert (ch.variables["CTID_QUEUE"], ch.variables["CTID_CATEGORY"]) == ("shared", "fault")
     ch, _, _, _ = await _run(cfg, OPEN, ["0"])
     assert (ch.variables["CTID_QUEUE"], ch.variables["CTID_CATEGORY"]) == ("expert", "complaint")
+
+
+async def test_key_pressed_during_the_welcome_is_taken(cfg: Config) -> None:
+    rec = Recorder()
+    ch = ScriptedChannel([], barge_in="2")
+    result = await run_ivr(
+        ch, cfg, OPEN, caller_number="1", lookup=rec.lookup, callbacks=rec.callback
+    )
+    assert result.route.choice == "2"
+    assert ch.asked == []  # the menu never had to play
 
 
 async def test_silence_replays_once_then_default(cfg: Config) -> None:
