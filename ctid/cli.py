@@ -238,6 +238,13 @@ def _report(cfg: Config, args: argparse.Namespace, agent_month: Any, report: Any
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ctid.app.demo import run_demo
+
+    asyncio.run(run_demo(web_port=args.port, seed=args.seed, keep=args.keep))
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ctid.app import run
 
@@ -280,6 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("run", cmd_run, "run the daemon (AMI, FastAGI, web) until SIGTERM/SIGINT")
+    p = add(
+        "demo",
+        cmd_demo,
+        "the whole desk on this machine: PBX simulator, daemon, demo users and live traffic",
+        config=False,
+    )
+    p.add_argument("--port", type=int, default=8080, help="web port (default 8080, else any)")
+    p.add_argument("--seed", type=int, help="seed the traffic generator (repeatable demo)")
+    p.add_argument("--keep", action="store_true", help="keep the demo's data directory")
     p = add("check-config", cmd_check_config, "validate a config file", config=False)
     p.add_argument("path", metavar="PATH")
     add("version", cmd_version, "print the version", config=False)

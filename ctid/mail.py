@@ -265,5 +265,7 @@ class OutboxWorker:
                 log.error("mail_outbox_unavailable", error=str(exc)[:300])
                 wait = self._idle_poll_s
             self._wakeup.clear()
+            # asyncio.timeout, not wait_for (3.11's wait_for can swallow a cancellation).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self._wakeup.wait()

@@ -331,8 +331,11 @@ class Screens:
                     next_kpis = loop.time() + KPI_EVERY_S
                 self.hub.publish_supervisor(self.wallboard())
                 self._dirty.clear()
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+                # arrives as the wait ends, and this loop would never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._dirty.wait(), WALLBOARD_EVERY_S)
+                    async with asyncio.timeout(WALLBOARD_EVERY_S):
+                        await self._dirty.wait()
                 await asyncio.sleep(0.5)
         finally:
             for task in list(self._tasks):

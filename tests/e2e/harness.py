@@ -68,6 +68,7 @@ def desk_config(tmp: Path, ami_port: int, agi_port: int, **sections: Any) -> Con
         "ami": {"port": ami_port, "username": "ctid", "secret": "ctidlab", "ping_interval_s": 10},
         "agi": {"listen_port": agi_port},
         "smtp": {"enabled": False},
+        "web": {"listen_port": 0, "public_url": "http://127.0.0.1:0"},
         "seats": SEATS,
         "lunch": {
             "groups": [
@@ -148,7 +149,8 @@ async def running_desk(
     than ctid's three-ring deadline by default, so the deadline is ctid's doing."""
     agi_port = free_port()
     probe = desk_config(tmp, 5038, agi_port, **sections)
-    sim = PbxSimulator.from_ctid_config(probe, agi_port=agi_port, **(sim_overrides or {}))
+    overrides = {"epoch_base": start.timestamp(), **(sim_overrides or {})}
+    sim = PbxSimulator.from_ctid_config(probe, agi_port=agi_port, **overrides)
     sim.config = replace(
         sim.config,
         queues=tuple(replace(q, timeout_s=pbx_ring_timeout_s) for q in sim.config.queues),
@@ -161,7 +163,7 @@ async def running_desk(
         clock = FakeClock(start)
         stop = asyncio.Event()
         ready = asyncio.Event()
-        async with Daemon(cfg, clock=clock) as daemon:
+        async with Daemon(cfg, clock=clock, wall_clock_scheduler=False) as daemon:
             task = asyncio.create_task(daemon.serve(stop, ready))
             try:
                 await asyncio.wait_for(ready.wait(), 30)
