@@ -309,25 +309,37 @@ class Authenticator:
             db.add(AuditLog(at=at, actor=actor, action=action, target=target, detail=detail))
 
 
-class LoginFormTokens:
-    """CSRF for the login form, before any session exists: a random nonce in a SameSite=Strict
-    cookie and its HMAC (keyed with the web secret) in a hidden field; both must come back."""
+class PageFormTokens:
+    """CSRF for forms on pages without a session (the login form, the e-mailed link pages): a
+    random nonce in a SameSite=Strict cookie and its HMAC — keyed with the web secret and bound
+    to `purpose` and the page's `context` (the link token) — in a hidden field; both must come
+    back (a double-submit cookie a cross-site page can neither read nor forge)."""
 
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, purpose: str) -> None:
         if len(secret) < 16:
             raise ValueError("the web secret must be at least 16 bytes")
-        self._key = hashlib.sha256(b"ctid-login-form\x00" + secret).digest()
+        self._key = hashlib.sha256(purpose.encode("ascii") + b"\x00" + secret).digest()
 
-    def issue(self) -> tuple[str, str]:
+    def issue(self, context: str = "") -> tuple[str, str]:
         """A fresh (cookie nonce, form token) pair."""
         nonce = secrets.token_urlsafe(24)
-        return nonce, self._sign(nonce)
+        return nonce, self._sign(nonce, context)
 
-    def check(self, nonce: str | None, token: str | None) -> bool:
+    def check(self, nonce: str | None, token: str | None, context: str = "") -> bool:
         if not nonce or not token or not _TOKEN.match(nonce):
             return False
-        return hmac.compare_digest(self._sign(nonce), token)
+        return hmac.compare_digest(self._sign(nonce, context), token)
 
-    def _sign(self, nonce: str) -> str:
-        mac = hmac.new(self._key, nonce.encode("ascii"), hashlib.sha256).digest()
+    def _sign(self, nonce: str, context: str) -> str:
+        message = nonce.encode("ascii")
+        if context:
+            message += b"\x00" + context.encode("utf-8")
+        mac = hmac.new(self._key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
+
+
+class LoginFormTokens(PageFormTokens):
+    """CSRF for the login form, before any session exists (see `PageFormTokens`)."""
+
+    def __init__(self, secret: bytes) -> None:
+        super().__init__(secret, "ctid-login-form")

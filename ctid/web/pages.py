@@ -1,6 +1,6 @@
-"""Server-side HTML of the web pages (login, agent desktop, caller search, supervisor, errors).
-Every value goes through `ctid.web.html` escaping; live data reaches the desktop as JSON over the
-WebSocket and is rendered by `static/desk.js` with `textContent` only."""
+"""Server-side HTML of the shared layout (per-role navigation), login, desktop, caller search,
+wallboard and error pages. Every value goes through `ctid.web.html` escaping; live data arrives as
+JSON over WebSockets and the scripts render it with `textContent` only."""
 
 from __future__ import annotations
 
@@ -36,6 +36,22 @@ def _label(value: str) -> str:
     return value.replace("_", " ")
 
 
+_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Desk", "/desk", ("agent", "supervisor")),
+    ("Incidents", "/incidents", ("agent", "supervisor", "ops")),
+    ("Callbacks", "/callbacks", ("agent", "supervisor")),
+    ("Callers", "/callers", ("agent", "supervisor", "ops")),
+    ("Wallboard", "/supervisor", ("supervisor", "ops")),
+    ("Roster", "/ops/roster", ("ops",)),
+    ("Reports", "/reports", ("supervisor", "ops")),
+)
+
+
+def nav_links(role: str) -> list[tuple[str, str]]:
+    """(label, path) of the pages `role` may open, in menu order."""
+    return [(label, href) for label, href, roles in _NAV if role in roles]
+
+
 def layout(
     *,
     site: str,
@@ -50,10 +66,7 @@ def layout(
     nav: Markup = Markup("")
     who: Markup = Markup("")
     if actor is not None:
-        links = [tag("a", "Desk", href="/desk"), tag("a", "Callers", href="/callers")]
-        if actor.role == "supervisor":
-            links.append(tag("a", "Supervisor", href="/supervisor"))
-        nav = join(links, " ")
+        nav = join((tag("a", label, href=href) for label, href in nav_links(actor.role)), " ")
         seat = f" · {actor.seat_id}" if actor.seat_id else ""
         who = render(
             """<span>$name ($emp$seat)</span>
@@ -202,6 +215,12 @@ def desk_page(
                 "<ul>$links</ul></section>",
                 links=links,
             )
+        elif actor.role == "ops":
+            main = Markup(
+                '<section class="card"><h1>Desk</h1><p>Ops take no calls. Open the '
+                '<a href="/ops/roster">roster</a>, the <a href="/supervisor">wallboard</a> or the '
+                '<a href="/reports">reports</a>.</p></section>'
+            )
         else:
             main = Markup(
                 '<section class="card"><h1>Desk</h1><p class="notice">You are not assigned to a '
@@ -273,46 +292,140 @@ def callers_page(
     return layout(site=site, title="Callers", main=main, actor=actor, csrf=csrf)
 
 
-def supervisor_page(*, site: str, actor: Actor, csrf: str, seat_ids: Sequence[str]) -> Markup:
-    rows = join(
+_STATUS_LABELS = {
+    "available": "Available",
+    "ringing": "Ringing",
+    "on_call": "On call",
+    "wrap_up": "Wrap-up",
+    "paused": "Paused",
+    "offline": "Offline",
+}
+
+_KPI_TILES = (
+    ("offered", "Offered"),
+    ("answered", "Answered"),
+    ("abandoned", "Abandoned"),
+    ("loss_rate", "Loss rate"),
+    ("within_rings_pct", "Within 3 rings"),
+    ("asa_s", "Avg. answer"),
+    ("aht_s", "Avg. talk"),
+    ("over_cap", "Over cap"),
+)
+
+
+def _spy_buttons(seat: str) -> Markup:
+    return render(
+        """<div class="spy-buttons" hidden>
+  <button type="button" data-spy="$seat" data-mode="listen">Listen</button>
+  <button type="button" class="secondary" data-spy="$seat" data-mode="whisper">Whisper</button>
+  <button type="button" class="secondary" data-spy="$seat" data-mode="barge">Barge</button>
+</div>""",
+        seat=seat,
+    )
+
+
+def supervisor_page(
+    *,
+    site: str,
+    actor: Actor,
+    csrf: str,
+    seats: Sequence[tuple[str, str, str]],
+    ring_cadence_s: float,
+    max_rings: int,
+    talk_cap_s: int,
+    can_spy: bool,
+    timezone: str,
+) -> Markup:
+    """The wallboard: seat cards (filled live by `static/supervisor.js` from `/ws/supervisor`),
+    queues, today's KPIs, desk mode, alerts, and listen/whisper/barge for supervisors. `seats`
+    are (id, name, tier) from config so the board has its shape before the first frame."""
+    cards = join(
         render(
-            """<tr><td><a href="/desk?seat=$seat">$seat</a></td>
-<td><button type="button" data-spy="$seat" data-mode="listen">Listen</button>
-<button type="button" class="secondary" data-spy="$seat" data-mode="whisper">Whisper</button></td></tr>""",
-            seat=s,
+            """<article class="seat-card status-offline" data-seat="$seat">
+  <header><strong class="seat-name">$name</strong> <span class="seat-tier badge">$tier</span></header>
+  <div class="seat-status badge">—</div>
+  <div class="seat-line seat-reason"></div>
+  <div class="seat-line seat-ring"></div>
+  <div class="seat-line seat-talk"></div>
+  <div class="seat-line seat-caller"></div>
+  $spy
+</article>""",
+            seat=seat_id,
+            name=name,
+            tier=tier,
+            spy=_spy_buttons(seat_id) if can_spy else "",
         )
-        for s in seat_ids
+        for seat_id, name, tier in seats
+    )
+    tiles = join(
+        render(
+            """<div class="tile"><span class="tile-label">$label</span><span class="tile-value" id="kpi-$key">–</span></div>""",
+            key=key,
+            label=label,
+        )
+        for key, label in _KPI_TILES
+    )
+    spy_panel = Markup(
+        """<section id="spy-panel" class="card spy-panel" hidden>
+  <span id="spy-what"></span>
+  <button type="button" class="secondary" data-spy-mode="listen">Listen</button>
+  <button type="button" class="secondary" data-spy-mode="whisper">Whisper</button>
+  <button type="button" class="secondary" data-spy-mode="barge">Barge</button>
+  <button type="button" id="spy-stop">Stop</button>
+</section>"""
+        if can_spy
+        else ""
     )
     main = render(
         """<div id="banner" class="banner" role="alert" hidden></div>
-<section class="card">
-  <h1>Supervisor</h1>
-  <p><span id="conn" class="conn conn-down">connecting…</span></p>
-  <table class="results"><thead><tr><th>Seat</th><th>Live call</th></tr></thead>
-  <tbody>$rows</tbody></table>
-  <p id="spy-status" role="status"></p>
-</section>
-<section class="card">
-  <h2>Wallboard</h2>
-  <dl id="wallboard" class="facts"></dl>
-</section>""",
-        rows=rows,
+<div class="wb-head">
+  <h1>Wallboard</h1>
+  <span id="desk-mode" class="badge">desk —</span>
+  <span id="desk-next" class="muted"></span>
+  <span id="ami-state" class="badge">AMI —</span>
+  <span id="conn" class="conn conn-down">connecting…</span>
+  <button type="button" id="theme-toggle" class="secondary">Dark theme</button>
+</div>
+<section class="wb-kpis" aria-label="Today">$tiles</section>
+<p id="spy-status" role="status" class="muted"></p>
+$spy_panel
+<div class="wb-body">
+  <section class="seat-grid" id="seats" aria-label="Seats">$cards</section>
+  <aside class="wb-side">
+    <section class="card"><h2>Waiting</h2><div id="queues"><p class="muted">No data yet.</p></div></section>
+    <section class="card"><h2>Alerts</h2><ol id="alerts" class="alerts"></ol></section>
+  </aside>
+</div>""",
+        tiles=tiles,
+        cards=cards,
+        spy_panel=spy_panel,
     )
     return layout(
         site=site,
-        title="Supervisor",
+        title="Wallboard",
         main=main,
         actor=actor,
         csrf=csrf,
         scripts=["/static/supervisor.js"],
-        body_attrs={"data-csrf": csrf},
+        body_attrs={
+            "data-csrf": csrf,
+            "data-ring-cadence": ring_cadence_s,
+            "data-max-rings": max_rings,
+            "data-talk-cap": talk_cap_s,
+            "data-can-spy": "1" if can_spy else "0",
+            "data-tz": timezone,
+            "class": "wallboard-page",
+        },
+        main_class="page wall",
     )
 
 
-def error_page(*, site: str, status: int, message: str) -> Markup:
+def error_page(
+    *, site: str, status: int, message: str, actor: Actor | None = None, csrf: str = ""
+) -> Markup:
     main = render(
-        """<section class="card"><h1>$status</h1><p>$message</p><p><a href="/desk">Back to the desk</a></p></section>""",
+        """<section class="card"><h1>$status</h1><p>$message</p><p><a href="/">Back to the start page</a></p></section>""",
         status=status,
         message=message,
     )
-    return layout(site=site, title=str(status), main=main)
+    return layout(site=site, title=str(status), main=main, actor=actor, csrf=csrf)

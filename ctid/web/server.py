@@ -1,6 +1,6 @@
-"""`WebServer`: the aiohttp application (routes, auth/CSRF/Origin middlewares, security headers,
-JSON errors), the per-seat WebSockets fed from the pop hub, and its lifecycle (bind in
-`__aenter__`, `run()` purges expired sessions, every socket is closed on shutdown)."""
+"""`WebServer`: the aiohttp app (routes, auth/CSRF/Origin middlewares, security headers, errors),
+the desk, wallboard and listen-in endpoints, the WebSockets fed from the pop hub, and its lifecycle
+(bind in `__aenter__`, `run()` purges expired sessions, sockets closed on shutdown)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -32,27 +32,47 @@ from ctid.web.auth import (
     LoginFailedError,
     LoginFormTokens,
     LoginThrottledError,
-    SessionInfo,
 )
-from ctid.web.html import Markup
+from ctid.web.edge import CTX as _CTX
+from ctid.web.edge import HttpError, RequestContext
+from ctid.web.edge import choice as _choice
+from ctid.web.edge import html_response as _html
+from ctid.web.edge import is_api as _is_api
+from ctid.web.edge import json_response as _json
+from ctid.web.edge import see_other as _see_other
+from ctid.web.edge import str_field as _str_field
+from ctid.web.incidents import IncidentPages
+from ctid.web.links import LinkPages, is_link_path
 from ctid.web.ports import (
     CATEGORIES,
     LEVELS,
     REQUEST_TYPES,
     Actor,
+    CallbackPort,
+    CallControlPort,
     CallerPort,
     ConfigSeats,
     ConflictError,
     HealthPort,
     IncidentDraft,
     IncidentPort,
+    IncidentWorkflowPort,
+    LinkError,
+    LinkExpiredError,
+    LinkPort,
     NotFoundError,
     PushSource,
     PushSubscription,
     RejectedError,
+    ReportsPort,
+    RosterPort,
     SeatDirectory,
+    SpyMode,
     SpyPort,
+    SpyStarted,
 )
+from ctid.web.reporting import ReportPages
+from ctid.web.roster import RosterPages
 from ctid.web.users import make_hasher
 
 log = structlog.get_logger(__name__)
@@ -71,16 +91,9 @@ CLOSE_TOO_SLOW = 4008
 """WebSocket close code: the desktop fell behind and was dropped — it reconnects."""
 
 _INCIDENT_NUMBER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
-
-
-class HttpError(CtidError):
-    """Ends a request with `status` and a message (JSON `{"error": ...}` for the API)."""
-
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
+_SPY_SESSION = re.compile(r"^[A-Za-z0-9_.:@;/\-]{1,128}$")
+WALLBOARD_ROLES = ("supervisor", "ops")
+_SPY_MODES: tuple[SpyMode, ...] = ("listen", "whisper", "barge")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +107,13 @@ class WebPorts:
     spy: SpyPort | None = None
     seats: SeatDirectory | None = None
     """Default: the seat whose config `staffed_by` is the employee ID."""
-
-
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    session: SessionInfo
-    actor: Actor
-
-
-_CTX = web.RequestKey("ctid_ctx", RequestContext)
+    workflow: IncidentWorkflowPort | None = None
+    calls: CallControlPort | None = None
+    callbacks: CallbackPort | None = None
+    links: LinkPort | None = None
+    roster: RosterPort | None = None
+    reports: ReportsPort | None = None
+    """A port left None turns its pages into a 404 "not available"."""
 
 
 @dataclass(eq=False)
@@ -143,43 +154,6 @@ def resolve_web_secret(web_cfg: WebConfig, data_dir: Path) -> bytes:
 
 def _origin_key(url: URL) -> tuple[str, str, int | None]:
     return (url.scheme.lower(), (url.host or "").lower(), url.port)
-
-
-def _is_api(request: web.Request) -> bool:
-    return request.path.startswith(("/api/", "/ws/", "/healthz"))
-
-
-def _json(data: object, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
-
-
-def _html(body: Markup, status: int = 200) -> web.Response:
-    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
-
-
-def _see_other(location: str) -> web.Response:
-    return web.Response(status=303, headers={"Location": location})
-
-
-def _str_field(data: Mapping[str, Any], name: str, limit: int, *, required: bool = False) -> str:
-    value = data.get(name, "")
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise HttpError(400, f"{name} must be a string")
-    value = value.strip()
-    if len(value) > limit:
-        raise HttpError(400, f"{name} is longer than {limit} characters")
-    if required and not value:
-        raise HttpError(400, f"{name} is required")
-    return value
-
-
-def _choice(data: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str:
-    value = data.get(name)
-    if value not in allowed:
-        raise HttpError(400, f"{name} must be one of {', '.join(allowed)}")
-    return str(value)
 
 
 def parse_incident(data: object) -> IncidentDraft:
@@ -253,6 +227,7 @@ class WebServer:
         self._origin: tuple[str, str, int | None] | None = None
         self._public = URL(self._web.public_url)
         self._cookie = SECURE_SESSION_COOKIE if self._web.secure_cookies else SESSION_COOKIE
+        self._links = LinkPages(self, ports.links, secure_cookies=self._web.secure_cookies)
         self.app = self._build_app()
 
     # ------------------------------------------------------------------ lifecycle
@@ -274,6 +249,7 @@ class WebServer:
         if self._secret is None:
             self._secret = resolve_web_secret(self._web, self._cfg.site.data_dir)
         self._login_tokens = LoginFormTokens(self._secret)
+        self._links.start(self._secret)
         await self.auth.prepare()
         runner = web.AppRunner(
             self.app, handle_signals=False, access_log=None, shutdown_timeout=5.0
@@ -357,6 +333,13 @@ class WebServer:
         r.add_get("/api/callers", self._callers_api)
         r.add_post("/api/incidents", self._save_incident)
         r.add_post("/api/spy", self._spy)
+        r.add_post("/api/spy/{session}/stop", self._spy_stop)
+        r.add_post("/api/spy/{session}/mode", self._spy_mode)
+        ports = self._ports
+        IncidentPages(self, ports.workflow, ports.calls, ports.callbacks).add_routes(r)
+        self._links.add_routes(r)
+        RosterPages(self, ports.roster).add_routes(r)
+        ReportPages(self, ports.reports).add_routes(r)
         r.add_get("/ws/seat", self._ws_seat)
         r.add_get("/ws/supervisor", self._ws_supervisor)
         r.add_get("/healthz", self._healthz)
@@ -365,6 +348,28 @@ class WebServer:
 
     def _site(self) -> str:
         return self._cfg.site.name
+
+    # ------------------------------------------------------------------ Edge (for page modules)
+
+    @property
+    def cfg(self) -> Config:
+        return self._cfg
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    def site(self) -> str:
+        return self._cfg.site.name
+
+    def need(self, request: web.Request, *roles: str) -> RequestContext:
+        return self._need(request, *roles)
+
+    def seat_ids(self) -> Sequence[str]:
+        return self._seats.seat_ids()
+
+    async def read_json(self, request: web.Request) -> object:
+        return await self._read_json(request)
 
     def _security_headers(self, resp: web.StreamResponse) -> None:
         if resp.prepared:
@@ -385,9 +390,25 @@ class WebServer:
             h.setdefault("Cache-Control", "no-store")
 
     def _error(self, request: web.Request, status: int, message: str) -> web.Response:
-        if _is_api(request) or (request.method not in SAFE_METHODS and request.path != "/login"):
+        # JSON for the API and for fetch() writes; an HTML page for browsing and for the
+        # plain forms (incident actions, callbacks, roster) so a person reads what went wrong.
+        form_post = request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        )
+        if _is_api(request) or (request.method not in SAFE_METHODS and not form_post):
             return _json({"error": message}, status)
-        return _html(pages.error_page(site=self._site(), status=status, message=message), status)
+        ctx = self._ctx(request)
+        return _html(
+            pages.error_page(
+                site=self._site(),
+                status=status,
+                message=message,
+                actor=ctx.actor if ctx else None,
+                csrf=ctx.session.csrf_token if ctx else "",
+            ),
+            status,
+        )
 
     @web.middleware
     async def _errors_mw(
@@ -409,6 +430,10 @@ class WebServer:
             resp = self._error(request, 404, str(exc))
         except (ConflictError, TransitionError) as exc:
             resp = self._error(request, 409, str(exc))
+        except LinkExpiredError as exc:
+            resp = self._error(request, 410, str(exc))
+        except LinkError as exc:
+            resp = self._error(request, 400, str(exc))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -456,6 +481,8 @@ class WebServer:
             raise HttpError(403, "cross-origin request refused")
         if request.path == "/login":
             return await handler(request)  # checked against the login-form token there
+        if is_link_path(request.path):
+            return await handler(request)  # no session: a double-submit cookie, checked there
         ctx = self._ctx(request)
         if ctx is None:
             raise HttpError(401, "not logged in")
@@ -526,7 +553,10 @@ class WebServer:
     # ------------------------------------------------------------------ pages
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
-        return _see_other("/desk" if self._ctx(request) else "/login")
+        ctx = self._ctx(request)
+        if ctx is None:
+            return _see_other("/login")
+        return _see_other("/ops/roster" if ctx.actor.role == "ops" else "/desk")
 
     async def _login_form(self, request: web.Request) -> web.StreamResponse:
         if self._ctx(request) is not None:
@@ -612,13 +642,23 @@ class WebServer:
         )
 
     async def _supervisor_page(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._need(request, "supervisor")
+        ctx = self._need(request, *WALLBOARD_ROLES)
+        by_id = {s.id: s for s in self._cfg.seats}
+        seats = [
+            (sid, by_id[sid].name if sid in by_id else sid, by_id[sid].tier if sid in by_id else "")
+            for sid in self._seats.seat_ids()
+        ]
         return _html(
             pages.supervisor_page(
                 site=self._site(),
                 actor=ctx.actor,
                 csrf=ctx.session.csrf_token,
-                seat_ids=self._seats.seat_ids(),
+                seats=seats,
+                ring_cadence_s=self._cfg.ring.ring_cadence_s,
+                max_rings=self._cfg.ring.max_rings,
+                talk_cap_s=self._cfg.talk_cap.talk_cap_s,
+                can_spy=ctx.actor.role == "supervisor" and self._ports.spy is not None,
+                timezone=self._cfg.site.timezone,
             )
         )
 
@@ -683,21 +723,65 @@ class WebServer:
             self._hub.finish_wrapup(ctx.actor.seat_id, draft.call_id, saved.number)
         return _json({"number": saved.number, "status": saved.status}, 201)
 
+    def _spy_port(self) -> SpyPort:
+        if self._ports.spy is None:
+            raise HttpError(404, "listening in is not available")
+        return self._ports.spy
+
+    @staticmethod
+    def _spy_mode_of(data: Mapping[str, Any]) -> SpyMode:
+        mode = data.get("mode", "listen")
+        for known in _SPY_MODES:
+            if mode == known:
+                return known
+        raise HttpError(400, "mode must be listen, whisper or barge")
+
+    @staticmethod
+    def _spy_json(started: SpyStarted) -> dict[str, str]:
+        return {
+            "seat": started.seat_id,
+            "mode": started.mode,
+            "detail": started.detail,
+            "session_id": started.session_id,
+        }
+
+    @staticmethod
+    def _spy_session(request: web.Request) -> str:
+        session = request.match_info["session"]
+        if not _SPY_SESSION.match(session):
+            raise HttpError(404, "no such listen-in")
+        return session
+
     async def _spy(self, request: web.Request) -> web.StreamResponse:
         ctx = self._need(request, "supervisor")
         data = await self._read_json(request)
         if not isinstance(data, dict):
             raise HttpError(400, "expected a JSON object")
         seat = data.get("seat")
-        mode = data.get("mode", "listen")
         if not isinstance(seat, str) or seat not in self._seats.seat_ids():
             raise HttpError(404, "no such seat")
-        if mode not in ("listen", "whisper", "barge"):
-            raise HttpError(400, "mode must be listen, whisper or barge")
-        if self._ports.spy is None:
-            raise HttpError(404, "listening in is not available")
-        started = await self._ports.spy.spy(ctx.actor, seat, mode)
-        return _json({"seat": started.seat_id, "mode": started.mode, "detail": started.detail}, 201)
+        mode = self._spy_mode_of(data)
+        started = await self._spy_port().spy(ctx.actor, seat, mode)
+        log.info("spy_started", seat=seat, mode=mode, employee_id=ctx.actor.employee_id)
+        return _json(self._spy_json(started), 201)
+
+    async def _spy_stop(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._need(request, "supervisor")
+        session = self._spy_session(request)
+        await self._spy_port().stop(ctx.actor, session)
+        log.info("spy_stopped", session_id=session, employee_id=ctx.actor.employee_id)
+        return _json({"session_id": session, "stopped": True})
+
+    async def _spy_mode(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._need(request, "supervisor")
+        session = self._spy_session(request)
+        data = await self._read_json(request)
+        if not isinstance(data, dict) or "mode" not in data:
+            raise HttpError(400, "mode is required")
+        mode = self._spy_mode_of(data)
+        switched = await self._spy_port().switch(ctx.actor, session, mode)
+        log.info("spy_switched", session_id=session, mode=mode, employee_id=ctx.actor.employee_id)
+        return _json(self._spy_json(switched))
 
     async def _healthz(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -739,7 +823,7 @@ class WebServer:
 
     async def _ws_supervisor(self, request: web.Request) -> web.StreamResponse:
         ctx = self._ws_auth(request)
-        if ctx.actor.role != "supervisor":
+        if ctx.actor.role not in WALLBOARD_ROLES:
             raise HttpError(403, "not allowed for your role")
         return await self._serve_socket(
             request, ctx, self._hub.subscribe_supervisor, {"channel": "supervisor"}

@@ -4,30 +4,58 @@ ports, a `WebServer` on a loopback port, and `Browser`-like HTTP clients that lo
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ctid.config import Config, SeatConfig, SiteConfig, WebConfig
+from ctid.config import Config, IncidentConfig, SeatConfig, SiteConfig, WebConfig
 from ctid.core.clock import FakeClock
 from ctid.db import create_engine, session_factory, upgrade
+from ctid.reports.render import KPI_COLUMNS
 from ctid.screenpop.hub import PopHub
+from ctid.tickets.errors import TokenError, TokenExpiredError
+from ctid.tickets.lifecycle import allowed_actions
+from ctid.tickets.tokens import LinkClaims, sign, verify
 from ctid.web.ports import (
+    ActionResult,
     Actor,
+    AgentMonthLine,
+    AgentMonthTable,
+    CallbackRow,
     CallerRow,
+    CallMoved,
     ConflictError,
+    DialStarted,
+    DispatchRequest,
     HealthReport,
+    HistoryItem,
+    HolidaysImported,
+    IncidentDetail,
     IncidentDraft,
+    IncidentQuery,
+    IncidentSummary,
+    KpiColumn,
+    KpiLine,
+    KpiTable,
+    LinkError,
+    LinkExpiredError,
+    LunchOverrideRow,
+    NotFoundError,
+    RejectedError,
+    RosterSeatRow,
+    RosterView,
     SavedIncident,
+    SeatChanges,
     SpyMode,
     SpyStarted,
+    SurveyRequest,
 )
 from ctid.web.server import WebPorts, WebServer
 from ctid.web.users import add_user, make_hasher
@@ -63,6 +91,9 @@ def make_config(tmp_path: Path, **web: Any) -> Config:
             ),
             SeatConfig(id="seat3", name="Seat 3", tier="expert", interface="PJSIP/s3"),
             SeatConfig(id="seat4", name="Seat 4", tier="expert", interface="PJSIP/s4"),
+        ),
+        incidents=IncidentConfig(
+            second_line_groups={"network": "net@example.com", "desktop": "pc@example.com"}
         ),
     )
 
@@ -115,13 +146,444 @@ class FakeHealth:
 @dataclass
 class RecordingSpy:
     calls: list[tuple[str, str, str]] = field(default_factory=list)
+    stops: list[tuple[str, str]] = field(default_factory=list)
+    switches: list[tuple[str, str, str]] = field(default_factory=list)
+    sessions: dict[str, str] = field(default_factory=dict)
+    """session id → seat, while listening."""
     busy: bool = False
 
     async def spy(self, supervisor: Actor, seat_id: str, mode: SpyMode) -> SpyStarted:
         if self.busy:
             raise ConflictError(f"{seat_id} is not on a call")
         self.calls.append((supervisor.employee_id, seat_id, mode))
-        return SpyStarted(seat_id, mode, "PJSIP/sup1")
+        session = f"spy-{len(self.calls)}"
+        self.sessions[session] = seat_id
+        return SpyStarted(seat_id, mode, "PJSIP/sup1", session)
+
+    async def stop(self, supervisor: Actor, session_id: str) -> None:
+        if session_id not in self.sessions:
+            raise NotFoundError(f"listen-in {session_id} has ended")
+        del self.sessions[session_id]
+        self.stops.append((supervisor.employee_id, session_id))
+
+    async def switch(self, supervisor: Actor, session_id: str, mode: SpyMode) -> SpyStarted:
+        if session_id not in self.sessions:
+            raise NotFoundError(f"listen-in {session_id} has ended")
+        self.switches.append((supervisor.employee_id, session_id, mode))
+        return SpyStarted(self.sessions[session_id], mode, "PJSIP/sup1", session_id)
+
+
+_NEXT_STATUS = {
+    "start": "in_progress",
+    "resolve_first_line": "resolved",
+    "hand_to_expert": "handed_to_expert",
+    "dispatch": "dispatched",
+    "accept": "accepted",
+    "reject": "rejected",
+    "reassign": "assigned",
+    "escalate": "escalated",
+    "suspend": "suspended",
+    "resume": "in_progress",
+    "resolve": "resolved",
+    "close": "closed",
+    "reopen": "reopened",
+}
+
+
+def make_incident(number: str, **kw: Any) -> IncidentDetail:
+    status = kw.pop("status", "in_progress")
+    values: dict[str, Any] = {
+        "number": number,
+        "status": status,
+        "version": 3,
+        "channel": "phone",
+        "request_type": "fault",
+        "summary": "Printer on 12F jams",
+        "created_at": START - timedelta(hours=2),
+        "updated_at": START - timedelta(hours=1),
+        "owner_seat": "seat1",
+        "owner_employee": "E1001",
+        "caller_name": "Wang Xiaoming",
+        "caller_number": "+8613800138000",
+        "allowed_actions": allowed_actions(status),
+        "history": (
+            HistoryItem(
+                at=START - timedelta(hours=2),
+                actor="seat1",
+                action="create",
+                to_status="in_progress",
+                detail={"channel": "phone"},
+            ),
+        ),
+    }
+    values.update(kw)
+    return IncidentDetail(**values)
+
+
+@dataclass
+class FakeWorkflow:
+    """IncidentWorkflowPort fake: incidents in a dict, the lifecycle's own `allowed_actions`,
+    optimistic versions; records every query and step."""
+
+    clock: FakeClock
+    incidents: dict[str, IncidentDetail] = field(default_factory=dict)
+    queries: list[IncidentQuery] = field(default_factory=list)
+    applied: list[tuple[str, str, str, int, dict[str, str]]] = field(default_factory=list)
+
+    def add(self, detail: IncidentDetail) -> IncidentDetail:
+        self.incidents[detail.number] = detail
+        return detail
+
+    async def list_open(self, query: IncidentQuery) -> Sequence[IncidentSummary]:
+        self.queries.append(query)
+        return [
+            IncidentSummary(
+                number=d.number,
+                status=d.status,
+                summary=d.summary,
+                request_type=d.request_type,
+                priority=d.priority,
+                caller_name=d.caller_name,
+                caller_number=d.caller_number,
+                owner_seat=d.owner_seat,
+                owner_employee=d.owner_employee,
+                owner_group=d.owner_group,
+                created_at=d.created_at,
+                updated_at=d.updated_at,
+                sla_resolve_due=d.sla_resolve_due,
+                version=d.version,
+            )
+            for d in self.incidents.values()
+            if d.status not in ("resolved", "closed")
+        ]
+
+    async def detail(self, number: str) -> IncidentDetail | None:
+        return self.incidents.get(number)
+
+    async def apply(
+        self,
+        number: str,
+        action: str,
+        actor: Actor,
+        *,
+        expected_version: int,
+        args: Mapping[str, str],
+    ) -> ActionResult:
+        d = self.incidents.get(number)
+        if d is None:
+            raise NotFoundError(f"no incident {number}")
+        if d.version != expected_version:
+            last = d.history[-1]
+            raise ConflictError(
+                f"{number} was changed by {last.actor} ({last.action}) since you opened it; "
+                "reload it and try again"
+            )
+        if action not in d.allowed_actions:
+            raise ConflictError(f"cannot {action} {number}: it is {d.status}")
+        if args.get("reason", "x") == "boom":
+            raise RejectedError("reason must not be boom")
+        self.applied.append((number, action, actor.employee_id, expected_version, dict(args)))
+        status = _NEXT_STATUS.get(action, d.status)
+        entry = HistoryItem(
+            at=self.clock.utcnow(),
+            actor=actor.employee_id,
+            action=action,
+            from_status=d.status,
+            to_status=status,
+            detail=dict(args),
+        )
+        self.incidents[number] = replace(
+            d,
+            status=status,
+            version=d.version + 1,
+            allowed_actions=allowed_actions(status),
+            history=(*d.history, entry),
+            updated_at=self.clock.utcnow(),
+        )
+        transfer = (
+            args.get("seat")
+            if action == "hand_to_expert" and args.get("call_live") == "true"
+            else None
+        )
+        return ActionResult(
+            number=number, status=status, version=d.version + 1, transfer_seat=transfer
+        )
+
+
+@dataclass
+class FakeCalls:
+    transfers: list[tuple[str, str, str]] = field(default_factory=list)
+    dials: list[tuple[str, str]] = field(default_factory=list)
+    fail: Exception | None = None
+
+    async def transfer_to_expert(self, actor: Actor, call_id: str, seat_id: str) -> CallMoved:
+        if self.fail is not None:
+            raise self.fail
+        self.transfers.append((actor.employee_id, call_id, seat_id))
+        return CallMoved(call_id, seat_id)
+
+    async def click_to_call(self, actor: Actor, number: str) -> DialStarted:
+        if self.fail is not None:
+            raise self.fail
+        self.dials.append((actor.employee_id, number))
+        return DialStarted(number, f"PJSIP/{actor.seat_id}")
+
+
+@dataclass
+class FakeCallbacks:
+    rows: dict[int, CallbackRow] = field(default_factory=dict)
+    finished: list[tuple[int, str, str, str | None]] = field(default_factory=list)
+
+    def add(self, callback_id: int, number: str, reason: str = "abandoned", **kw: Any) -> None:
+        self.rows[callback_id] = CallbackRow(
+            callback_id=callback_id,
+            number=number,
+            reason=reason,
+            requested_at=START - timedelta(minutes=30),
+            status=kw.pop("status", "open"),
+            attempts=kw.pop("attempts", 0),
+            **kw,
+        )
+
+    async def list_open(self) -> Sequence[CallbackRow]:
+        return [r for r in self.rows.values() if r.status in ("open", "in_progress")]
+
+    async def start(self, callback_id: int, actor: Actor) -> CallbackRow:
+        row = self.rows.get(callback_id)
+        if row is None:
+            raise NotFoundError(f"no callback {callback_id}")
+        if row.status != "open":
+            raise ConflictError(f"callback {callback_id} is being worked by {row.worked_by}")
+        row = replace(
+            row, status="in_progress", attempts=row.attempts + 1, worked_by=actor.employee_id
+        )
+        self.rows[callback_id] = row
+        return row
+
+    async def finish(
+        self, callback_id: int, outcome: str, actor: Actor, *, incident_number: str | None
+    ) -> CallbackRow:
+        row = self.rows[callback_id]
+        if row.status != "in_progress":
+            raise ConflictError(f"cannot finish callback {callback_id}: it is {row.status}")
+        self.finished.append((callback_id, outcome, actor.employee_id, incident_number))
+        row = replace(row, status="open" if outcome == "no_answer" else "done", outcome=outcome)
+        self.rows[callback_id] = row
+        return row
+
+
+LINK_SECRET = b"link-secret-0123456789abcdef"
+
+
+@dataclass
+class FakeLinks:
+    """LinkPort fake over the real signed tokens of ctid.tickets (so tampering and expiry are
+    the real thing); the incidents are plain dicts."""
+
+    clock: FakeClock
+    dispatched: dict[str, DispatchRequest] = field(default_factory=dict)
+    surveys: dict[str, SurveyRequest] = field(default_factory=dict)
+    responses: list[tuple[str, str, str | None]] = field(default_factory=list)
+    ratings: list[tuple[str, int, str | None]] = field(default_factory=list)
+
+    def dispatch_token(self, number: str, summary: str = "VPN down", group: str = "network") -> str:
+        expires = self.clock.utcnow() + timedelta(days=7)
+        self.dispatched[number] = DispatchRequest(
+            number=number,
+            summary=summary,
+            status="dispatched",
+            group=group,
+            expires_at=expires,
+            waiting=True,
+            description="Home office; since Friday.",
+            priority="P2",
+            caller_name="Wang Xiaoming",
+        )
+        return sign(
+            LINK_SECRET,
+            LinkClaims(purpose="dispatch", number=number, expires_at=expires, group=group),
+        )
+
+    def survey_token(self, number: str, summary: str = "Printer fixed") -> str:
+        expires = self.clock.utcnow() + timedelta(days=14)
+        self.surveys[number] = SurveyRequest(
+            number=number, summary=summary, expires_at=expires, rated=False
+        )
+        return sign(LINK_SECRET, LinkClaims(purpose="survey", number=number, expires_at=expires))
+
+    def _claims(self, token: str, purpose: Literal["dispatch", "survey"]) -> LinkClaims:
+        try:
+            return verify(LINK_SECRET, token, purpose, self.clock.utcnow())
+        except TokenExpiredError as exc:
+            raise LinkExpiredError(str(exc)) from None
+        except TokenError as exc:
+            raise LinkError(str(exc)) from None
+
+    async def dispatch_request(self, token: str) -> DispatchRequest:
+        return self.dispatched[self._claims(token, "dispatch").number]
+
+    async def respond(
+        self, token: str, decision: Literal["accept", "reject"], reason: str | None
+    ) -> DispatchRequest:
+        req = self.dispatched[self._claims(token, "dispatch").number]
+        if not req.waiting:
+            raise ConflictError(
+                f"cannot {decision} {req.number}: it is no longer waiting for {req.group} "
+                f"(it is {req.status})"
+            )
+        self.responses.append((req.number, decision, reason))
+        req = replace(req, status=f"{decision}ed", waiting=False)
+        self.dispatched[req.number] = req
+        return req
+
+    async def survey(self, token: str) -> SurveyRequest:
+        return self.surveys[self._claims(token, "survey").number]
+
+    async def rate(self, token: str, score: int, comment: str | None) -> None:
+        req = self.surveys[self._claims(token, "survey").number]
+        if req.rated:
+            raise ConflictError(f"cannot rate {req.number}: it was rated already")
+        self.ratings.append((req.number, score, comment))
+        self.surveys[req.number] = replace(req, rated=True)
+
+
+@dataclass
+class FakeRoster:
+    seats: list[RosterSeatRow] = field(
+        default_factory=lambda: [
+            RosterSeatRow(
+                seat_id="seat1",
+                name="Seat 1",
+                tier="ordinary",
+                interface="PJSIP/s1",
+                staffed_by="E1001",
+            ),
+            RosterSeatRow(
+                seat_id="seat2",
+                name="Seat 2",
+                tier="ordinary",
+                interface="PJSIP/s2",
+                staffed_by="E1002",
+            ),
+            RosterSeatRow(seat_id="seat3", name="Seat 3", tier="expert", interface="PJSIP/s3"),
+            RosterSeatRow(seat_id="seat4", name="Seat 4", tier="expert", interface="PJSIP/s4"),
+        ]
+    )
+    overrides: list[LunchOverrideRow] = field(default_factory=list)
+    changes: list[tuple[str, SeatChanges, str]] = field(default_factory=list)
+    days: list[tuple[date, str, str | None]] = field(default_factory=list)
+    weeks: list[tuple[str, str]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    imports: list[tuple[str, str]] = field(default_factory=list)
+    refuse: str | None = None
+    """The next change is refused with this message (as the plan check would)."""
+
+    def _maybe_refuse(self) -> None:
+        if self.refuse is not None:
+            msg, self.refuse = self.refuse, None
+            raise RejectedError(msg)
+
+    async def view(self, weeks: int) -> RosterView:
+        return RosterView(
+            seats=tuple(self.seats),
+            overrides=tuple(self.overrides),
+            lunch_groups=("A", "B"),
+            plan_text="week      dates          on duty at lunch\n2026-W48  11-23 – 11-27  A: seat1, seat3\n",
+            desk={
+                "mode": "open",
+                "lunch_group": None,
+                "next_mode": "lunch",
+                "next_transition": "2026-11-23T12:00:00+08:00",
+            },
+        )
+
+    async def update_seat(self, seat_id: str, changes: SeatChanges, actor: Actor) -> RosterSeatRow:
+        self._maybe_refuse()
+        self.changes.append((seat_id, changes, actor.employee_id))
+        row = RosterSeatRow(
+            seat_id=seat_id,
+            name=changes.name,
+            tier=changes.tier,
+            interface=changes.interface,
+            staffed_by=changes.staffed_by or None,
+            active=changes.active,
+        )
+        self.seats = [row if s.seat_id == seat_id else s for s in self.seats]
+        return row
+
+    async def set_day_override(self, day: date, group: str, actor: Actor, note: str | None) -> None:
+        self._maybe_refuse()
+        self.days.append((day, group, note))
+        self.overrides.append(
+            LunchOverrideRow(kind="day", key=day.isoformat(), group=group, note=note)
+        )
+
+    async def set_week_swap(self, week: str, group: str, actor: Actor, note: str | None) -> None:
+        self._maybe_refuse()
+        self.weeks.append((week, group))
+
+    async def remove_override(self, key: str, actor: Actor) -> None:
+        self._maybe_refuse()
+        self.removed.append(key)
+
+    async def import_holidays(self, text: str, actor: Actor, source: str) -> HolidaysImported:
+        self._maybe_refuse()
+        self.imports.append((text, source))
+        return HolidaysImported(text.count("\n") + 1, 0, 0)
+
+
+def kpi_line(key: str, **values: float | int | None) -> KpiLine:
+    base: dict[str, float | int | None] = {c.name: 0 for c in KPI_COLUMNS}
+    base.update(values)
+    return KpiLine(key, base)
+
+
+@dataclass
+class FakeReports:
+    asked: list[tuple[str, date, date, str]] = field(default_factory=list)
+    rows: tuple[KpiLine, ...] = ()
+
+    async def kpis(self, start: date, end: date, by: str) -> KpiTable:
+        self.asked.append(("kpis", start, end, by))
+        rows = self.rows or (
+            kpi_line(
+                "seat1", offered=10, answered=9, loss_rate=0.1, within_rings_rate=0.8, asa_s=6.5
+            ),
+            kpi_line(
+                "seat2", offered=4, answered=4, loss_rate=0.0, within_rings_rate=1.0, asa_s=None
+            ),
+        )
+        return KpiTable(
+            start=start,
+            end=end,
+            by=by,
+            timezone="Asia/Shanghai",
+            columns=tuple(KpiColumn(c.name, c.label, c.kind) for c in KPI_COLUMNS),
+            rows=rows,
+            total=kpi_line("total", offered=14, answered=13, loss_rate=1 / 14),
+            incidents_by_type=(("fault", "hardware", 5), ("consultation", None, 2)),
+        )
+
+    async def kpis_csv(self, start: date, end: date, by: str) -> str:
+        self.asked.append(("csv", start, end, by))
+        return f"{by},offered\nseat1,10\ntotal,14\n"
+
+    async def agent_month(self, month: str) -> AgentMonthTable:
+        self.asked.append(
+            ("month", date.fromisoformat(month + "-01"), date.fromisoformat(month + "-01"), "")
+        )
+        line = AgentMonthLine(
+            key="E1001",
+            name="Li Wei",
+            incidents_handled=42,
+            consultations_answered=7,
+            satisfaction_recorded=3,
+            callbacks_done=2,
+        )
+        return AgentMonthTable(month=month, timezone="Asia/Shanghai", seats=(), staff=(line,))
+
+    async def agent_month_csv(self, month: str) -> str:
+        return "key,name,incidents_handled\nE1001,Li Wei,42\n"
 
 
 # ------------------------------------------------------------------------------ fixtures
@@ -156,7 +618,7 @@ async def sessions(
     return factory
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Env:
     server: WebServer
     hub: PopHub
@@ -166,6 +628,12 @@ class Env:
     health: FakeHealth
     spy: RecordingSpy
     sessions: async_sessionmaker[AsyncSession]
+    workflow: FakeWorkflow
+    calls: FakeCalls
+    callbacks: FakeCallbacks
+    links: FakeLinks
+    roster: FakeRoster
+    reports: FakeReports
 
     @property
     def base(self) -> str:
@@ -213,6 +681,12 @@ class _EnvContext:
         self.callers = FakeCallers()
         self.health = FakeHealth()
         self.spy = RecordingSpy()
+        self.workflow = FakeWorkflow(clock)
+        self.calls = FakeCalls()
+        self.callbacks = FakeCallbacks()
+        self.links = FakeLinks(clock)
+        self.roster = FakeRoster()
+        self.reports = FakeReports()
         self.hub = hub
         self.sessions = sessions
         self.clock = clock
@@ -224,6 +698,12 @@ class _EnvContext:
                 callers=self.callers,
                 health=self.health,
                 spy=self.spy,
+                workflow=self.workflow,
+                calls=self.calls,
+                callbacks=self.callbacks,
+                links=self.links,
+                roster=self.roster,
+                reports=self.reports,
             ),
             sessions=sessions,
             clock=clock,
@@ -234,14 +714,20 @@ class _EnvContext:
     async def __aenter__(self) -> Env:
         await self.server.__aenter__()
         return Env(
-            self.server,
-            self.hub,
-            self.clock,
-            self.incidents,
-            self.callers,
-            self.health,
-            self.spy,
-            self.sessions,
+            server=self.server,
+            hub=self.hub,
+            clock=self.clock,
+            incidents=self.incidents,
+            callers=self.callers,
+            health=self.health,
+            spy=self.spy,
+            sessions=self.sessions,
+            workflow=self.workflow,
+            calls=self.calls,
+            callbacks=self.callbacks,
+            links=self.links,
+            roster=self.roster,
+            reports=self.reports,
         )
 
     async def __aexit__(self, *exc: object) -> None:
@@ -326,6 +812,28 @@ class Client:
             h["X-CSRF-Token"] = token
         h.update(headers or {})
         resp = await self.http.post(self.url(path), json=data, headers=h, allow_redirects=False)
+        await resp.read()
+        return resp
+
+    async def post_form(
+        self,
+        path: str,
+        data: Mapping[str, str],
+        *,
+        csrf: str | None = None,
+        origin: str | None = "",
+    ) -> aiohttp.ClientResponse:
+        """A plain HTML form post: the CSRF token goes in the `csrf_token` field."""
+        h = {}
+        if origin == "":
+            h["Origin"] = self.env.origin
+        elif origin is not None:
+            h["Origin"] = origin
+        fields = dict(data)
+        token = self.csrf if csrf is None else csrf
+        if token:
+            fields["csrf_token"] = token
+        resp = await self.http.post(self.url(path), data=fields, headers=h, allow_redirects=False)
         await resp.read()
         return resp
 

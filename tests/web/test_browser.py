@@ -317,3 +317,172 @@ async def test_screenshot_of_a_ringing_pop(
     target.parent.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000
+
+
+# ------------------------------------------------------------------------------ workflow pages
+
+
+async def _login(browser: Browser, env: Env, employee_id: str) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(10_000)
+    page = await context.new_page()
+    await page.goto(env.base + "/login")
+    await page.fill("input[name=employee_id]", employee_id)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url("**/desk")
+    return context, page
+
+
+def _seat(seat_id: str, status: str, **kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "seat_id": seat_id,
+        "name": f"Seat {seat_id[-1]}",
+        "tier": "expert" if seat_id in ("seat3", "seat4") else "ordinary",
+        "status": status,
+        "pause_reason": "",
+        "ring_started_at": None,
+        "ring_deadline_at": None,
+        "talk_started_at": None,
+        "cap_at": None,
+        "caller": "",
+        "call_id": "",
+        "channel": "",
+    }
+    base.update(kw)
+    return base
+
+
+def _wallboard(now: float, *seats: dict[str, Any], waiting: int = 0) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "type": "wallboard",
+        "at": now,
+        "seats": list(seats),
+        "queues": [
+            {"name": "shared", "waiting": [{"caller": "Zhou Jie", "since": now - 40}] * waiting}
+        ],
+        "kpis": {
+            "offered": 12,
+            "answered": 11,
+            "abandoned": 1,
+            "loss_rate": 1 / 12,
+            "within_rings_pct": 90.9,
+            "asa_s": 7.5,
+            "aht_s": 245.0,
+            "over_cap": 0,
+        },
+        "desk": {
+            "mode": "lunch",
+            "lunch_group": "A",
+            "next_transition": "2026-11-23T13:30:00+08:00",
+            "next_mode": "open",
+        },
+        "ami": {"connected": True},
+    }
+
+
+async def test_the_wallboard_shows_live_seat_states_and_listens_in(
+    browser: Browser, env: Env
+) -> None:
+    _, page = await _login(browser, env, "S9001")
+    # The page's clock stands still at the server's (fake) time, so the ring count and the talk
+    # timer it computes from the frame's timestamps are exact.
+    await page.clock.set_fixed_time(env.clock.utcnow())
+    await page.goto(env.base + "/supervisor")
+    await expect(page.locator("#conn")).to_have_text("live")
+    now = env.clock.utcnow().timestamp()
+    env.hub.publish_supervisor(
+        _wallboard(
+            now,
+            _seat(
+                "seat1",
+                "on_call",
+                caller=XSS,
+                talk_started_at=now - 125,
+                cap_at=now + 475,
+                call_id="c-1",
+            ),
+            _seat("seat2", "ringing", ring_started_at=now - 6, ring_deadline_at=now + 9),
+            _seat("seat3", "paused", pause_reason="lunch"),
+            _seat("seat4", "available"),
+            waiting=1,
+        )
+    )
+    seat1 = page.locator('.seat-card[data-seat="seat1"]')
+    seat2 = page.locator('.seat-card[data-seat="seat2"]')
+    await expect(seat1.locator(".seat-status")).to_have_text("On call")
+    await expect(seat1.locator(".seat-caller")).to_have_text("Caller: " + XSS)
+    await expect(seat1.locator(".seat-talk")).to_have_text("Talk 2:05 · cap in 7:55")
+    await expect(seat2.locator(".seat-ring")).to_have_text("Ring 2 of 3")
+    await expect(page.locator('.seat-card[data-seat="seat3"] .seat-reason')).to_have_text("Lunch")
+    await expect(page.locator("#kpi-loss_rate")).to_have_text("8.3%")
+    await expect(page.locator("#kpi-aht_s")).to_have_text("4:05")
+    await expect(page.locator("#desk-mode")).to_contain_text("lunch (group A on duty)")
+    await expect(page.locator("#queues")).to_contain_text("Zhou Jie")
+    await expect(seat1.locator("button[data-mode=listen]")).to_be_visible()
+    await expect(seat2.locator("button[data-mode=listen]")).to_be_hidden()
+    assert await page.locator("#seats img, #seats svg").count() == 0
+
+    # The next frame: seat2 answered, seat1 in wrap-up.
+    env.hub.publish_supervisor(
+        _wallboard(
+            now,
+            _seat("seat1", "wrap_up"),
+            _seat("seat2", "on_call", caller="Sun Qiang", talk_started_at=now, cap_at=now + 600),
+            _seat("seat3", "paused", pause_reason="rna"),
+            _seat("seat4", "ringing", ring_started_at=now - 16, ring_deadline_at=now - 1),
+        )
+    )
+    await expect(seat1.locator(".seat-status")).to_have_text("Wrap-up")
+    await expect(seat2.locator(".seat-status")).to_have_text("On call")
+    await expect(seat2.locator(".seat-ring")).to_have_text("")
+    await expect(seat2.locator(".seat-talk")).to_have_text("Talk 0:00 · cap in 10:00")
+    await expect(page.locator("#desk-next")).to_have_text("next: open at 13:30")
+    await expect(page.locator('.seat-card[data-seat="seat4"] .seat-ring')).to_have_text(
+        "Past 3 rings"
+    )
+    await expect(page.locator('.seat-card[data-seat="seat3"] .seat-reason')).to_contain_text(
+        "Ring no answer"
+    )
+    env.hub.publish_supervisor(
+        {"v": 1, "type": "alert", "kind": "ring_missed", "message": XSS, "seat": "seat2", "at": now}
+    )
+    await expect(page.locator("#alerts li").first).to_contain_text(XSS)
+
+    await seat2.locator("button[data-mode=listen]").click()
+    await expect(page.locator("#spy-status")).to_have_text("Your phone rings into seat2 (listen).")
+    assert env.spy.calls == [("S9001", "seat2", "listen")]
+    await expect(page.locator("#spy-panel")).to_be_visible()
+    await page.locator("#spy-panel button[data-spy-mode=whisper]").click()
+    await expect(page.locator("#spy-what")).to_contain_text("(whisper)")
+    await page.locator("#spy-stop").click()
+    await expect(page.locator("#spy-panel")).to_be_hidden()
+    assert env.spy.switches == [("S9001", "spy-1", "whisper")]
+    assert env.spy.stops == [("S9001", "spy-1")]
+
+    await page.locator("#theme-toggle").click()
+    await expect(page.locator("body")).to_have_class(re.compile(r"\bdark\b"))
+
+
+async def test_an_agent_opens_an_incident_and_suspends_it(browser: Browser, env: Env) -> None:
+    from .conftest import make_incident
+
+    number = "INC-20261123-0042"
+    env.workflow.add(make_incident(number, summary=XSS))
+    _, page = await _login(browser, env, "E1001")
+    await page.goto(env.base + "/incidents")
+    await page.click(f'a[href="/incidents/{number}"]')
+    await expect(page.locator("#incident-summary")).to_have_text(XSS)
+    await expect(page.locator("#incident-status")).to_have_text("in progress")
+    await page.click("details[data-action=suspend] summary")
+    await page.fill("form[data-action=suspend] textarea[name=reason]", "Waiting for a spare part")
+    await page.click("form[data-action=suspend] button[type=submit]")
+    await expect(page.locator("#incident-status")).to_have_text("suspended")
+    await expect(page.locator("#history li")).to_have_count(2)
+    await expect(
+        page.locator("details[data-action=resume], form[data-action=resume]")
+    ).to_have_count(1)
+    assert env.workflow.applied == [
+        (number, "suspend", "E1001", 3, {"reason": "Waiting for a spare part"})
+    ]

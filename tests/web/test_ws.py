@@ -113,7 +113,12 @@ async def test_a_supervisor_may_follow_any_seat_and_listen_in(
     await ws.close()
     resp = await sup.post_json("/api/spy", {"seat": "seat2", "mode": "whisper"})
     assert resp.status == 201
-    assert await resp.json() == {"seat": "seat2", "mode": "whisper", "detail": "PJSIP/sup1"}
+    assert await resp.json() == {
+        "seat": "seat2",
+        "mode": "whisper",
+        "detail": "PJSIP/sup1",
+        "session_id": "spy-1",
+    }
     assert env.spy.calls == [("S9001", "seat2", "whisper")]
     env.spy.busy = True
     busy = await sup.post_json("/api/spy", {"seat": "seat3", "mode": "listen"})

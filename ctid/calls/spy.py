@@ -1,0 +1,784 @@
+"""Supervisor listen / whisper / barge: `SpyService` rings a supervisor's own phone into ChanSpy on
+one seat's exact channel, follows each session through ChanSpyStart/ChanSpyStop, and writes every
+step to the audit trail through the `SpyStore` port. Requests are never re-sent after a reconnect.
+
+Exactness. ChanSpy's first argument is a channel-name *prefix*: `ChanSpy(PJSIP/seat1)` attaches to
+`PJSIP/seat10-…` just as well. ctid never passes an interface; it passes the seat leg's full
+current channel name (from the tracker) together with option `u`, which Asterisk 22 documents as
+"the chanprefix parameter is a channel uniqueid or fully specified channel name": app_chanspy then
+looks the channel up by exact name, iterates only that one channel, exits when it is gone, and
+ignores the keypad "digits then #" channel selection. Even if `u` were dropped the full name stays
+exact, because Asterisk names channels `<tech>/<resource>-<%08x counter>` (Local adds `;1`/`;2`):
+the suffix has a fixed width, so one full name is never a prefix of another channel's name.
+`chanspy_data` refuses anything without that suffix. Finally each ChanSpyStart's spyee is checked
+against the requested channel, and a session that attached anywhere else is hung up at once.
+
+Modes and switching. listen = `q` (no beep or channel-name announcement) + `E` (exit when the
+spied channel hangs up), whisper adds `w` (the supervisor talks to the agent's leg only), barge
+adds `B` (talks to both parties); all three use `uqE`. Switching mode hangs up the supervisor's spy
+channel (AMI Hangup) and originates again with the new options, so each mode is its own audited
+session. ChanSpy's `d` option (switch with keys 4/5/6) is not used: Asterisk raises no event for
+such a switch, so the audit trail would show the wrong mode, and AMI cannot put DTMF into the spy
+channel's input (PlayDTMF sends it towards the phone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Literal, Protocol, TypeAlias
+
+import structlog
+
+from ctid.calls.seats import SeatState, channel_device, interface_device
+from ctid.calls.service import Resync
+from ctid.calls.tracker import CallState
+from ctid.config import Config, SupervisorConfig
+from ctid.core.errors import (
+    AmiActionError,
+    AmiDisconnectedError,
+    AmiError,
+    AmiTimeoutError,
+    CtidError,
+)
+from ctid.core.events import (
+    ChannelHungUp,
+    OriginateResponded,
+    SpyStarted,
+    SpyStopped,
+)
+from ctid.core.ids import CallId, Channel, SeatId
+
+log = structlog.get_logger(__name__)
+
+SpyMode = Literal["listen", "whisper", "barge"]
+SPY_MODES: tuple[SpyMode, ...] = ("listen", "whisper", "barge")
+SpyState = Literal["requested", "active", "stopped", "failed"]
+"""requested: Originate sent, ChanSpy not attached yet; active: ChanSpyStart seen; stopped: it
+ended after starting; failed: it never started (refused, not answered, link lost...)."""
+
+COMMON_OPTIONS = "uqE"
+"""u: exact channel name; q: no beep/announcement; E: exit when the spied channel hangs up."""
+MODE_OPTIONS: Mapping[SpyMode, str] = {"listen": "", "whisper": "w", "barge": "B"}
+
+CAUSE_NORMAL = 16
+
+# `<tech>/<resource>-<8 hex digits>` plus `;1`/`;2` for Local halves: a name Asterisk gave a
+# channel, never an interface. The resource may not hold what ChanSpy's argument parser treats
+# specially (`,` separates arguments; quotes, parentheses and brackets group them).
+_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.@+:=#*~/\-]+-[0-9a-f]{8}(?:;[12])?$")
+_CALLER_ID_UNSAFE = re.compile(r'[<>"\\\x00-\x1f\x7f]')
+
+_KEEP_ENDED = 256
+"""Ended sessions kept in memory (for `session()` and for late PBX events), newest first."""
+_KEEP_EARLY = 64
+"""OriginateResponse events remembered whose ActionID ctid had not learnt yet."""
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class SpyError(CtidError):
+    """A spy request was refused or could not be carried out."""
+
+
+class NotSupervisorError(SpyError):
+    """The person is not a configured supervisor with a phone (the web answers 403)."""
+
+
+class SeatNotOnCallError(SpyError):
+    """The seat is unknown or not talking on a live call right now (409)."""
+
+
+class BadSpyModeError(SpyError):
+    """The mode is not listen, whisper or barge (400)."""
+
+
+class UnsafeSpyTargetError(SpyError):
+    """The seat's channel is not a full Asterisk channel name, so ChanSpy could not be exact."""
+
+
+class UnknownSpySessionError(SpyError):
+    """No such spy session (404)."""
+
+
+class SpySessionEndedError(SpyError):
+    """The session has already ended, so it cannot switch mode (409)."""
+
+
+class SpyRequestFailedError(SpyError):
+    """The PBX did not take the request (AMI down, link lost, refused). Never retried: the
+    session is marked failed and the supervisor may ask again."""
+
+    def __init__(self, message: str, session: SpySession) -> None:
+        super().__init__(message)
+        self.session = session
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def spy_mode(mode: str) -> SpyMode:
+    """`mode` as a `SpyMode`, or `BadSpyModeError`."""
+    for known in SPY_MODES:
+        if mode == known:
+            return known
+    raise BadSpyModeError(f"mode must be one of {', '.join(SPY_MODES)} (got {mode!r})")
+
+
+def chanspy_options(mode: str) -> str:
+    """ChanSpy's option letters for a mode: `uqE` plus `w` (whisper) or `B` (barge)."""
+    return COMMON_OPTIONS + MODE_OPTIONS[spy_mode(mode)]
+
+
+def is_exact_channel_name(channel: str) -> bool:
+    """True for a channel name as Asterisk makes them (`PJSIP/seat1-0000002a`,
+    `Local/seat3@phones-0000000e;1`), false for an interface (`PJSIP/seat1`) or anything else."""
+    return bool(_CHANNEL_NAME.match(channel))
+
+
+def chanspy_data(channel: str, mode: str) -> str:
+    """The `Data` of the Originate into ChanSpy: the exact channel and the mode's options."""
+    options = chanspy_options(mode)
+    if not is_exact_channel_name(channel):
+        raise UnsafeSpyTargetError(
+            f"{channel!r} is not a full Asterisk channel name; ChanSpy would treat it as a prefix"
+        )
+    return f"{channel},{options}"
+
+
+def spy_caller_id(mode: str, seat_name: str, seat_id: str) -> str:
+    """What the supervisor's phone shows when it rings: `"Listen Seat 1" <seat1>`."""
+    name = _CALLER_ID_UNSAFE.sub("", f"{mode.capitalize()} {seat_name}")[:64]
+    number = _CALLER_ID_UNSAFE.sub("", seat_id)
+    return f'"{name}" <{number}>'
+
+
+# --------------------------------------------------------------------------- ports and values
+
+
+class SpyPbx(Protocol):
+    """The PBX actions spying needs (`ctid.asterisk.actions.AmiPbxControl` fits)."""
+
+    async def originate_application(
+        self,
+        channel: str,
+        application: str,
+        data: str,
+        caller_id: str,
+        variables: Sequence[tuple[str, str]] = (),
+    ) -> str: ...
+
+    async def hangup(self, channel: str, cause: int = CAUSE_NORMAL) -> None: ...
+
+
+class LiveCalls(Protocol):
+    """Who is talking on which channel (`ctid.calls.tracker.CallTracker` fits)."""
+
+    def seat(self, seat_id: SeatId) -> SeatState: ...
+
+    def call(self, call_id: CallId) -> CallState | None: ...
+
+
+AuditValue: TypeAlias = str | int | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class SpyAudit:
+    """One audit-log entry: `actor` (employee id) did `action` on seat `target`."""
+
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: Mapping[str, AuditValue]
+
+
+@dataclass(frozen=True, slots=True)
+class SpyRow:
+    """A new `spy_sessions` row."""
+
+    supervisor: str
+    seat_id: str
+    call_id: str
+    mode: SpyMode
+    requested_at: datetime
+
+
+class SpyStore(Protocol):
+    """Where sessions and their audit entries are written (`ctid.app.spy_store.SqlSpyStore`).
+    Every method raises `StoreError` when the database cannot be used."""
+
+    async def add(self, row: SpyRow, audit: SpyAudit) -> int:
+        """Insert the session and its audit entry in one transaction; return the session id
+        (also added to the entry's detail as `session`)."""
+        ...
+
+    async def set_action(self, session_id: int, action_id: str) -> None: ...
+
+    async def set_spy_channel(self, session_id: int, spy_channel: str) -> None: ...
+
+    async def set_started(
+        self, session_id: int, at: datetime, spy_channel: str, audit: SpyAudit
+    ) -> None:
+        """`started_at` and `spy_channel` (a start also clears `stopped_at`), plus the entry."""
+        ...
+
+    async def set_stopped(self, session_id: int, at: datetime, audit: SpyAudit) -> None: ...
+
+    async def audit(self, entry: SpyAudit) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpySession:
+    """A spy session as the web sees it (a snapshot)."""
+
+    session_id: int
+    supervisor: str
+    seat_id: SeatId
+    call_id: CallId
+    mode: SpyMode
+    target_channel: Channel
+    state: SpyState
+    requested_at: datetime
+    action_id: str | None = None
+    spy_channel: Channel | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    reason: str = ""
+    """Why it failed or was stopped (empty while it runs)."""
+
+
+class _Session:
+    __slots__ = (
+        "action_id",
+        "call_id",
+        "device",
+        "hangup_sent",
+        "id",
+        "maybe_sent",
+        "mode",
+        "reason",
+        "requested_at",
+        "seat_id",
+        "spy_channel",
+        "started_at",
+        "state",
+        "stop_by",
+        "stop_reason",
+        "stopped_at",
+        "supervisor",
+        "target",
+    )
+
+    def __init__(
+        self,
+        session_id: int,
+        supervisor: SupervisorConfig,
+        seat_id: SeatId,
+        call_id: CallId,
+        mode: SpyMode,
+        target: Channel,
+        requested_at: datetime,
+    ) -> None:
+        self.id = session_id
+        self.supervisor = supervisor.employee_id
+        self.device = interface_device(supervisor.phone)
+        self.seat_id = seat_id
+        self.call_id = call_id
+        self.mode: SpyMode = mode
+        self.target = target
+        self.requested_at = requested_at
+        self.state: SpyState = "requested"
+        self.action_id: str | None = None
+        self.spy_channel: Channel | None = None
+        self.started_at: datetime | None = None
+        self.stopped_at: datetime | None = None
+        self.reason = ""
+        self.stop_reason: str | None = None  # ctid asked to end it (stop, switch, superseded...)
+        self.stop_by = ""
+        self.maybe_sent = False  # the Originate failed in a way that does not say it was not run
+        self.hangup_sent = False
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ("stopped", "failed")
+
+    def view(self) -> SpySession:
+        return SpySession(
+            session_id=self.id,
+            supervisor=self.supervisor,
+            seat_id=self.seat_id,
+            call_id=self.call_id,
+            mode=self.mode,
+            target_channel=self.target,
+            state=self.state,
+            requested_at=self.requested_at,
+            action_id=self.action_id,
+            spy_channel=self.spy_channel,
+            started_at=self.started_at,
+            stopped_at=self.stopped_at,
+            reason=self.reason,
+        )
+
+    def detail(self, **more: AuditValue) -> dict[str, AuditValue]:
+        return {
+            "session": self.id,
+            "call_id": self.call_id,
+            "mode": self.mode,
+            "channel": self.target,
+            **more,
+        }
+
+
+# --------------------------------------------------------------------------- the service
+
+
+class SpyService:
+    """Starts, switches and stops spy sessions; `on_event` follows them (subscribe it to the bus
+    after the call service, so the tracker has seen each event first).
+
+    `now` gives epoch seconds on the events' clock (`CallService.events_now`), so request times
+    line up with the ChanSpyStart/ChanSpyStop times that come from the PBX's `Timestamp`.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        pbx: SpyPbx,
+        calls: LiveCalls,
+        store: SpyStore,
+        *,
+        now: Callable[[], float],
+    ) -> None:
+        self._cfg = cfg
+        self._pbx = pbx
+        self._calls = calls
+        self._store = store
+        self._now = now
+        self._supervisors = {s.employee_id: s for s in cfg.supervisors}
+        self._devices = {interface_device(s.phone) for s in cfg.supervisors}
+        self._sessions: dict[int, _Session] = {}
+        self._by_action: dict[str, _Session] = {}
+        self._by_spy_channel: dict[Channel, _Session] = {}
+        self._early: dict[str, OriginateResponded] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        # Store writes go out one at a time in the order they were asked for (asyncio.Lock is
+        # FIFO), so the audit trail's order is the order things happened here.
+        self._writes = asyncio.Lock()
+
+    # ------------------------------------------------------------------ reading
+
+    def session(self, session_id: int) -> SpySession | None:
+        s = self._sessions.get(session_id)
+        return None if s is None else s.view()
+
+    def sessions(self) -> tuple[SpySession, ...]:
+        """The sessions that have not ended, oldest first."""
+        return tuple(s.view() for s in self._sessions.values() if not s.ended)
+
+    # ------------------------------------------------------------------ requests
+
+    async def start(self, supervisor_id: str, seat_id: str, mode: str) -> SpySession:
+        """Ring `supervisor_id`'s phone into ChanSpy on `seat_id`'s live call. An unfinished
+        session of the same supervisor (one phone, one session) is hung up first."""
+        sup = self._supervisor(supervisor_id)
+        async with self._lock(sup.employee_id):
+            return await self._start(sup, seat_id, mode, switched_from=None)
+
+    async def switch(self, session_id: int, mode: str, actor: str | None = None) -> SpySession:
+        """Listen ↔ whisper ↔ barge: hang up the session's spy channel and start a new session
+        in `mode` on the same seat (if its call is still live). Returns the new session."""
+        chanspy_options(mode)
+        s = self._get(session_id)
+        who = self._supervisor(actor or s.supervisor).employee_id
+        sup = self._supervisor(s.supervisor)
+        async with self._lock(sup.employee_id):
+            if s.ended:
+                raise SpySessionEndedError(f"spy session {session_id} has already ended")
+            if s.mode == mode:
+                return s.view()
+            self._target(s.seat_id)  # still on a call? Else keep the session as it is.
+            await self._request_stop(s, who, "switch")
+            return await self._start(sup, s.seat_id, mode, switched_from=s.id)
+
+    async def stop(self, session_id: int, actor: str | None = None) -> SpySession:
+        """End a session (Hangup of the supervisor's spy channel). Stopping an ended session is a
+        no-op; a session still ringing the supervisor is hung up as soon as its channel is known."""
+        s = self._get(session_id)
+        who = self._supervisor(actor or s.supervisor).employee_id
+        async with self._lock(s.supervisor):
+            await self._request_stop(s, who, "stop")
+            return s.view()
+
+    # ------------------------------------------------------------------ events
+
+    async def on_event(self, item: object) -> None:
+        """The bus handler: OriginateResponse, ChanSpyStart/Stop, the spy channel's Hangup and
+        the snapshot after each AMI login. Everything else is ignored."""
+        try:
+            match item:
+                case OriginateResponded():
+                    await self._on_originate(item)
+                case SpyStarted():
+                    await self._on_spy_started(item)
+                case SpyStopped():
+                    await self._on_spy_stopped(item)
+                case ChannelHungUp():
+                    await self._on_hangup(item)
+                case Resync():
+                    await self._on_resync(item)
+                case _:
+                    pass
+        except CtidError as exc:
+            log.error("spy_event_failed", item=type(item).__name__, error=str(exc))
+
+    # ------------------------------------------------------------------ internals: requests
+
+    def _supervisor(self, employee_id: str) -> SupervisorConfig:
+        sup = self._supervisors.get(employee_id)
+        if sup is None:
+            raise NotSupervisorError(f"{employee_id!r} is not a supervisor with a configured phone")
+        return sup
+
+    def _get(self, session_id: int) -> _Session:
+        s = self._sessions.get(session_id)
+        if s is None:
+            raise UnknownSpySessionError(f"no spy session {session_id}")
+        return s
+
+    def _lock(self, supervisor_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(supervisor_id, asyncio.Lock())
+
+    def _target(self, seat_id: str) -> tuple[CallId, Channel]:
+        """The seat's live call and the seat leg's exact channel, from the tracker."""
+        seat_cfg = self._cfg.seat(seat_id)
+        if seat_cfg is None:
+            raise SeatNotOnCallError(f"no seat {seat_id!r} is configured")
+        seat = self._calls.seat(SeatId(seat_id))
+        call = self._calls.call(seat.call_id) if seat.call_id is not None else None
+        if (
+            seat.activity != "on_call"
+            or call is None
+            or call.answered_by != seat_id
+            or call.seat_channel is None
+            or call.seat_channel not in call.channels
+        ):
+            raise SeatNotOnCallError(f"seat {seat_id} is not on a live call")
+        return call.call_id, call.seat_channel
+
+    async def _start(
+        self, sup: SupervisorConfig, seat_id: str, mode: str, *, switched_from: int | None
+    ) -> SpySession:
+        options = chanspy_options(mode)
+        mode_ = spy_mode(mode)
+        call_id, channel = self._target(seat_id)
+        data = chanspy_data(channel, mode)
+        seat_cfg = self._cfg.seat(seat_id)
+        assert seat_cfg is not None
+        for old in [s for s in self._sessions.values() if s.supervisor == sup.employee_id]:
+            if not old.ended and old.stop_reason is None:
+                await self._request_stop(old, sup.employee_id, "superseded")
+        requested_at = self._utcnow()
+        detail: dict[str, AuditValue] = {
+            "call_id": call_id,
+            "mode": mode_,
+            "channel": channel,
+            "options": options,
+            "phone": sup.phone,
+        }
+        if switched_from is not None:
+            detail["switched_from"] = switched_from
+        # The audit row is written before anything is sent: no spying without a trail.
+        async with self._writes:
+            session_id = await self._store.add(
+                SpyRow(sup.employee_id, seat_id, call_id, mode_, requested_at),
+                SpyAudit(requested_at, sup.employee_id, "spy_requested", seat_id, detail),
+            )
+        s = _Session(session_id, sup, SeatId(seat_id), call_id, mode_, channel, requested_at)
+        self._remember(s)
+        log.info(
+            "spy_requested",
+            session=session_id,
+            supervisor=sup.employee_id,
+            seat=seat_id,
+            call_id=call_id,
+            mode=mode_,
+            channel=channel,
+        )
+        try:
+            action_id = await self._pbx.originate_application(
+                sup.phone,
+                "ChanSpy",
+                data,
+                spy_caller_id(mode_, seat_cfg.name, seat_id),
+            )
+        except AmiError as exc:
+            # AmiDisconnectedError included: the connection never re-sends an action after a
+            # reconnect, and neither does this service. A late ChanSpyStart (the PBX did get
+            # it) is hung up: ctid has told the supervisor it failed.
+            why = f"{type(exc).__name__}: {exc}"
+            s.maybe_sent = isinstance(exc, AmiDisconnectedError | AmiTimeoutError)
+            await self._fail(s, self._utcnow(), why)
+            raise SpyRequestFailedError(
+                f"the PBX did not take the spy request ({why}); it was not retried", s.view()
+            ) from exc
+        s.action_id = action_id
+        if action_id:
+            self._by_action[action_id] = s
+            await self._save(s, "action", partial(self._store.set_action, s.id, action_id))
+            early = self._early.pop(action_id, None)
+            if early is not None:
+                await self._apply_originate(s, early)
+        return s.view()
+
+    async def _request_stop(self, s: _Session, actor: str, reason: str) -> None:
+        if s.ended or s.stop_reason is not None:
+            return
+        s.stop_reason = reason
+        s.stop_by = actor
+        entry = SpyAudit(
+            self._utcnow(), actor, "spy_stop_requested", s.seat_id, s.detail(reason=reason)
+        )
+        await self._save(s, "stop_requested", partial(self._store.audit, entry))
+        log.info("spy_stop_requested", session=s.id, by=actor, reason=reason)
+        if s.spy_channel is not None:
+            try:
+                await self._hangup(s, raise_errors=True)
+            except SpyRequestFailedError:
+                s.stop_reason, s.stop_by = None, ""  # not done: the supervisor may ask again
+                raise
+        # Otherwise the supervisor's phone is still ringing: hung up once its channel is known.
+
+    async def _hangup(self, s: _Session, *, raise_errors: bool) -> None:
+        """One Hangup per spy channel, whoever asks first (a stop and a ChanSpyStart may both
+        want it while the other waits on the store)."""
+        assert s.spy_channel is not None
+        if s.hangup_sent:
+            return
+        s.hangup_sent = True
+        try:
+            await self._pbx.hangup(s.spy_channel, CAUSE_NORMAL)
+        except AmiActionError as exc:
+            # "No such channel": it hung up by itself in the meantime.
+            log.info("spy_channel_already_gone", session=s.id, error=exc.message)
+        except AmiError as exc:
+            s.hangup_sent = False
+            log.error("spy_hangup_failed", session=s.id, channel=s.spy_channel, error=str(exc))
+            if raise_errors:
+                raise SpyRequestFailedError(
+                    f"could not hang up the spy channel ({exc}); it was not retried", s.view()
+                ) from exc
+
+    # ------------------------------------------------------------------ internals: events
+
+    async def _on_originate(self, ev: OriginateResponded) -> None:
+        s = self._by_action.get(ev.action_id)
+        if s is None:
+            # Maybe ours, arriving before `originate_application` returned its ActionID.
+            self._early[ev.action_id] = ev
+            while len(self._early) > _KEEP_EARLY:
+                del self._early[next(iter(self._early))]
+            return
+        await self._apply_originate(s, ev)
+
+    async def _apply_originate(self, s: _Session, ev: OriginateResponded) -> None:
+        if ev.response != "Success":
+            if not s.ended:
+                await self._end_unstarted(
+                    s, self._time(ev.at), f"originate failed (reason {ev.reason})"
+                )
+            return
+        if s.spy_channel is None:
+            self._set_spy_channel(s, ev.channel)
+            await self._save(
+                s, "spy_channel", partial(self._store.set_spy_channel, s.id, ev.channel)
+            )
+        if s.stop_reason is not None and s.state == "requested":
+            await self._hangup(s, raise_errors=False)
+
+    def _match_spyer(self, ev: SpyStarted) -> _Session | None:
+        """The session whose spy channel this is. Before its OriginateResponse is known: the
+        newest requested session of the supervisor whose phone this is, or a session whose
+        Originate was lost with the link (the PBX may still have run it) on the same target."""
+        known = self._by_spy_channel.get(ev.spyer_channel)
+        if known is not None:
+            return known
+        device = channel_device(ev.spyer_channel)
+        if device not in self._devices:
+            return None
+        for s in reversed(self._sessions.values()):
+            if s.spy_channel is not None or s.device != device:
+                continue
+            if s.state == "requested" or (
+                s.state == "failed" and s.maybe_sent and s.target == ev.spyee_channel
+            ):
+                return s
+        return None
+
+    async def _on_spy_started(self, ev: SpyStarted) -> None:
+        s = self._match_spyer(ev)
+        if s is None:
+            if channel_device(ev.spyer_channel) in self._devices:
+                log.warning(
+                    "spy_not_requested_by_ctid", spyer=ev.spyer_channel, spyee=ev.spyee_channel
+                )
+            return
+        if s.state in ("active", "stopped"):
+            return  # a repeated ChanSpyStart
+        if s.spy_channel is None:
+            self._set_spy_channel(s, ev.spyer_channel)
+        await self._mark_started(s, self._time(ev.at), ev.spyee_channel)
+
+    async def _mark_started(
+        self, s: _Session, at: datetime, spyee: str, **more: AuditValue
+    ) -> None:
+        assert s.spy_channel is not None
+        late = s.state == "failed"
+        wrong = spyee != s.target
+        if wrong:
+            s.stop_reason, s.stop_by = "wrong_target", "ctid"
+        elif late:
+            s.stop_reason, s.stop_by = "reported_failed", "ctid"
+        # Decided now: a stop() arriving while the store writes below does its own Hangup.
+        hang_up = s.stop_reason is not None
+        s.state = "active"
+        s.started_at = at
+        s.stopped_at = None
+        # Recorded as it happened, even when it must be ended at once (below).
+        entry = SpyAudit(
+            at,
+            s.supervisor,
+            "spy_started",
+            s.seat_id,
+            s.detail(spy_channel=s.spy_channel, spyee=spyee, late=late, wrong_target=wrong, **more),
+        )
+        await self._save(
+            s, "started", partial(self._store.set_started, s.id, at, s.spy_channel, entry)
+        )
+        if wrong:
+            log.error("spy_attached_to_wrong_channel", session=s.id, wanted=s.target, got=spyee)
+        elif late:
+            log.warning("spy_started_after_failure", session=s.id, reason=s.reason)
+        else:
+            log.info("spy_started", session=s.id, seat=s.seat_id, mode=s.mode, spyer=s.spy_channel)
+        if hang_up:
+            await self._hangup(s, raise_errors=False)
+
+    async def _on_spy_stopped(self, ev: SpyStopped) -> None:
+        s = self._by_spy_channel.get(ev.spyer_channel)
+        if s is None or s.state != "active":
+            return
+        await self._finish(s, self._time(ev.at), "ChanSpyStop")
+
+    async def _on_hangup(self, ev: ChannelHungUp) -> None:
+        s = self._by_spy_channel.get(ev.channel)
+        if s is None or s.ended:
+            return
+        at = self._time(ev.at)
+        if s.state == "active":
+            await self._finish(s, at, "spy channel hung up (no ChanSpyStop seen)")
+        else:
+            # ChanSpy found nothing to attach to (the call ended first) or the phone hung up.
+            await self._end_unstarted(
+                s, at, f"spy channel hung up before ChanSpyStart (cause {ev.cause})"
+            )
+
+    async def _on_resync(self, snap: Resync) -> None:
+        """After a reconnect: sessions whose spy channel vanished while ctid was not listening
+        end now; a session whose OriginateResponse was lost adopts its phone's channel."""
+        present = {c.channel: c for c in snap.channels}
+        now = self._utcnow()
+        for s in list(self._sessions.values()):
+            if s.ended or (s.spy_channel is None and s.action_id is None):
+                continue  # ended, or its Originate is still in flight (`start` settles it)
+            if s.spy_channel is None:
+                mine = [c for c in snap.channels if channel_device(c.channel) == s.device]
+                spying = [c for c in mine if c.application.lower() == "chanspy"]
+                if mine:
+                    adopted = (spying or mine)[0].channel
+                    self._set_spy_channel(s, adopted)
+                    await self._save(
+                        s, "spy_channel", partial(self._store.set_spy_channel, s.id, adopted)
+                    )
+            found = present.get(s.spy_channel) if s.spy_channel is not None else None
+            if found is None:
+                gone = "spy channel gone during an AMI outage"
+                if s.state == "active":
+                    await self._finish(s, now, gone)
+                else:
+                    await self._end_unstarted(s, now, gone)
+            elif s.state == "requested" and found.application.lower() == "chanspy":
+                # ChanSpyStart was missed while the link was down: it started by now at least.
+                spyee = found.application_data.split(",", 1)[0]
+                await self._mark_started(s, now, spyee, seen_at_resync=True)
+
+    async def _finish(self, s: _Session, at: datetime, how: str) -> None:
+        s.state = "stopped"
+        s.stopped_at = at
+        s.reason = s.stop_reason or "pbx"
+        by = s.stop_by or "pbx"
+        entry = SpyAudit(
+            at,
+            s.supervisor,
+            "spy_stopped",
+            s.seat_id,
+            s.detail(spy_channel=s.spy_channel, by=by, reason=s.reason, how=how),
+        )
+        log.info("spy_stopped", session=s.id, seat=s.seat_id, by=by, how=how)
+        self._prune()
+        await self._save(s, "stopped", partial(self._store.set_stopped, s.id, at, entry))
+
+    async def _end_unstarted(self, s: _Session, at: datetime, why: str) -> None:
+        """It ended before ChanSpy attached: stopped if ctid asked for that, else failed."""
+        if s.stop_reason is not None:
+            await self._finish(s, at, why)
+        else:
+            await self._fail(s, at, why)
+
+    async def _fail(self, s: _Session, at: datetime, why: str) -> None:
+        s.state = "failed"
+        s.stopped_at = at
+        s.reason = why
+        entry = SpyAudit(at, s.supervisor, "spy_failed", s.seat_id, s.detail(reason=why))
+        log.warning("spy_failed", session=s.id, seat=s.seat_id, reason=why)
+        self._prune()
+        await self._save(s, "failed", partial(self._store.set_stopped, s.id, at, entry))
+
+    async def _save(self, s: _Session, step: str, write: Callable[[], Awaitable[None]]) -> None:
+        """A store write after the request was sent: a database problem is logged, never
+        allowed to undo or repeat what the PBX already does."""
+        try:
+            async with self._writes:
+                await write()
+        except CtidError as exc:
+            log.error("spy_store_failed", session=s.id, step=step, error=str(exc))
+
+    # ------------------------------------------------------------------ internals: bookkeeping
+
+    def _remember(self, s: _Session) -> None:
+        self._sessions[s.id] = s
+
+    def _set_spy_channel(self, s: _Session, channel: Channel) -> None:
+        s.spy_channel = channel
+        self._by_spy_channel[channel] = s
+
+    def _prune(self) -> None:
+        ended = [sid for sid, s in self._sessions.items() if s.ended]
+        for sid in ended[: max(0, len(ended) - _KEEP_ENDED)]:
+            s = self._sessions.pop(sid)
+            if s.action_id is not None:
+                self._by_action.pop(s.action_id, None)
+            if s.spy_channel is not None:
+                self._by_spy_channel.pop(s.spy_channel, None)
+
+    def _utcnow(self) -> datetime:
+        return datetime.fromtimestamp(self._now(), tz=UTC)
+
+    def _time(self, at: float) -> datetime:
+        """An event's time: the PBX's Timestamp (epoch), or now if the event had none."""
+        return datetime.fromtimestamp(at, tz=UTC) if at > 1e9 else self._utcnow()

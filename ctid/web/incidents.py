@@ -1,0 +1,953 @@
+"""The incident workflow pages: the open list with filters, the incident with its history and the
+lifecycle actions its status allows (plain forms carrying CSRF and `expected_version`, so a stale
+page gets a 409), their JSON twins, and the callback list with click-to-call."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import tzinfo
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import structlog
+from aiohttp import web
+
+from ctid.core.errors import CtidError, TransitionError
+from ctid.web.edge import (
+    Edge,
+    HttpError,
+    RequestContext,
+    form_fields,
+    html_response,
+    int_field,
+    json_response,
+    see_other,
+    str_field,
+    when,
+)
+from ctid.web.html import Markup, join, render, tag
+from ctid.web.pages import layout
+from ctid.web.ports import (
+    CALLBACK_OUTCOMES,
+    CATEGORIES,
+    INCIDENT_ACTIONS,
+    INCIDENT_STATUSES,
+    LEVELS,
+    REQUEST_TYPES,
+    ActionResult,
+    Actor,
+    CallbackPort,
+    CallbackRow,
+    CallControlPort,
+    ConflictError,
+    IncidentDetail,
+    IncidentQuery,
+    IncidentSummary,
+    IncidentWorkflowPort,
+    NotFoundError,
+    RejectedError,
+)
+
+log = structlog.get_logger(__name__)
+
+INCIDENT_NUMBER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
+
+FieldKind = Literal[
+    "line",
+    "text",
+    "email",
+    "seat",
+    "expert_seat",
+    "group",
+    "request_type",
+    "category",
+    "level",
+    "score",
+    "live_call",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionField:
+    name: str
+    label: str
+    kind: FieldKind
+    required: bool = False
+    limit: int = 64
+
+
+def _reason(label: str = "Reason") -> ActionField:
+    return ActionField("reason", label, "text", True, 2000)
+
+
+ACTION_FORMS: dict[str, tuple[ActionField, ...]] = {
+    "start": (),
+    "classify": (
+        ActionField("request_type", "Request type", "request_type", True),
+        ActionField("category", "Category", "category"),
+    ),
+    "prioritize": (
+        ActionField("impact", "Impact", "level", True),
+        ActionField("urgency", "Urgency", "level", True),
+    ),
+    "resolve_first_line": (ActionField("resolution", "Resolution", "text", True, 8000),),
+    "hand_to_expert": (
+        ActionField("seat", "Expert seat", "expert_seat", True),
+        ActionField("employee", "Expert (employee ID, optional)", "line", False, 32),
+        ActionField("call_live", "The caller is on the line: transfer the call", "live_call"),
+    ),
+    "dispatch": (
+        ActionField("group", "Second-line group", "group", True),
+        ActionField("assignee_email", "Assignee e-mail (optional)", "email", False, 254),
+        ActionField("note", "Note for the engineer", "text", False, 4000),
+    ),
+    "accept": (),
+    "reject": (_reason(),),
+    "reassign": (
+        ActionField("seat", "Seat", "seat", True),
+        ActionField("employee", "Employee ID (optional)", "line", False, 32),
+    ),
+    "escalate": (_reason(),),
+    "suspend": (_reason(),),
+    "resume": (),
+    "resolve": (ActionField("resolution", "Resolution", "text", True, 8000),),
+    "close": (),
+    "reopen": (_reason(),),
+    "flag": (ActionField("flag", "Flag (lower_snake_case)", "line", True, 32),),
+    "rate": (
+        ActionField("score", "Satisfaction (1–5)", "score", True),
+        ActionField("comment", "Comment", "text", False, 2000),
+    ),
+}
+assert set(ACTION_FORMS) == set(INCIDENT_ACTIONS)
+
+ACTION_LABELS: dict[str, str] = {
+    "start": "Take it",
+    "classify": "Classify",
+    "prioritize": "Prioritize",
+    "resolve_first_line": "Resolve at first line",
+    "hand_to_expert": "Hand to an expert",
+    "dispatch": "Dispatch to second line",
+    "accept": "Accept (for second line)",
+    "reject": "Reject (for second line)",
+    "reassign": "Reassign",
+    "escalate": "Escalate",
+    "suspend": "Suspend",
+    "resume": "Resume",
+    "resolve": "Resolve",
+    "close": "Close",
+    "reopen": "Reopen",
+    "flag": "Flag",
+    "rate": "Record satisfaction",
+}
+
+# Second line accepts or rejects through the e-mailed link; a supervisor (duty manager) may
+# record a decision given by phone. Ops configure the desk and only read incidents.
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    "agent": frozenset(INCIDENT_ACTIONS) - {"accept", "reject"},
+    "supervisor": frozenset(INCIDENT_ACTIONS),
+    "ops": frozenset(),
+}
+
+CALLBACK_REASON_LABELS = {
+    "abandoned": "hung up while waiting",
+    "missed": "not answered",
+    "after_hours": "called after hours",
+    "capped": "cut at the talk cap",
+}
+CALLBACK_ROLES = ("agent", "supervisor")
+
+
+def _label(value: str | None) -> str:
+    return (value or "").replace("_", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """The option lists of the action forms, from config."""
+
+    seats: tuple[str, ...]
+    expert_seats: tuple[str, ...]
+    groups: tuple[str, ...]
+
+    def options(self, kind: FieldKind) -> tuple[str, ...] | None:
+        match kind:
+            case "seat":
+                return self.seats
+            case "expert_seat":
+                return self.expert_seats
+            case "group":
+                return self.groups
+            case "request_type":
+                return REQUEST_TYPES
+            case "category":
+                return CATEGORIES
+            case "level":
+                return LEVELS
+            case "score":
+                return ("1", "2", "3", "4", "5")
+            case _:
+                return None
+
+
+def _text_value(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise HttpError(400, f"{name} must be a string")
+
+
+def parse_action_args(
+    action: str, raw: Mapping[str, object], choices: Choices
+) -> tuple[dict[str, str], bool]:
+    """The action's own fields from a form or JSON object, checked for shape (the store checks
+    the rest). Returns (args, wants a live-call transfer). Unknown fields are ignored."""
+    fields = ACTION_FORMS.get(action)
+    if fields is None:
+        raise HttpError(400, f"unknown action {action[:40]!r}")
+    args: dict[str, str] = {}
+    transfer = False
+    for f in fields:
+        value = _text_value(f.name, raw.get(f.name)).strip()
+        if f.kind == "live_call":
+            transfer = value.lower() in ("1", "true", "yes", "on")
+            args[f.name] = "true" if transfer else "false"
+            continue
+        if len(value) > f.limit and f.kind in ("line", "text", "email"):
+            raise HttpError(400, f"{f.name} is longer than {f.limit} characters")
+        if not value:
+            if f.required:
+                raise HttpError(400, f"{f.name} is required")
+            continue
+        options = choices.options(f.kind)
+        if options is not None and value not in options:
+            raise HttpError(400, f"{f.name} must be one of {', '.join(options)}")
+        args[f.name] = value
+    return args, transfer
+
+
+class IncidentPages:
+    """Routes for `/incidents*`, `/api/incidents/{number}*` and `/callbacks*`."""
+
+    def __init__(
+        self,
+        edge: Edge,
+        workflow: IncidentWorkflowPort | None,
+        calls: CallControlPort | None,
+        callbacks: CallbackPort | None,
+    ) -> None:
+        self._edge = edge
+        self._workflow = workflow
+        self._calls = calls
+        self._callbacks = callbacks
+        cfg = edge.cfg
+        self._tz: tzinfo = ZoneInfo(cfg.site.timezone)
+        self._choices = Choices(
+            seats=tuple(edge.seat_ids()),
+            expert_seats=tuple(s.id for s in cfg.seats if s.tier == "expert"),
+            groups=tuple(sorted(cfg.incidents.second_line_groups)),
+        )
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get("/incidents", self._list_page)
+        router.add_get("/incidents/{number}", self._detail_page)
+        router.add_post("/incidents/{number}/actions", self._action_form)
+        router.add_get("/api/incidents", self._list_api)
+        router.add_get("/api/incidents/{number}", self._detail_api)
+        router.add_post("/api/incidents/{number}/actions", self._action_api)
+        router.add_get("/callbacks", self._callbacks_page)
+        router.add_post("/callbacks/{id}/call", self._callback_call)
+        router.add_post("/callbacks/{id}/finish", self._callback_finish)
+
+    # ------------------------------------------------------------------ shared
+
+    def _port(self) -> IncidentWorkflowPort:
+        if self._workflow is None:
+            raise HttpError(404, "the incident workflow is not available")
+        return self._workflow
+
+    @staticmethod
+    def _number(request: web.Request) -> str:
+        number = request.match_info["number"]
+        if not INCIDENT_NUMBER.match(number):
+            raise HttpError(404, "no such incident")
+        return number
+
+    def _query(self, request: web.Request, actor: Actor) -> tuple[IncidentQuery, dict[str, str]]:
+        q = request.query
+        mine = q.get("mine", "") in ("1", "on", "true")
+        seat = q.get("seat", "")
+        group = q.get("group", "")
+        status = q.get("status", "")
+        if seat and seat not in self._choices.seats:
+            raise HttpError(400, "seat must be one of " + ", ".join(self._choices.seats))
+        if group and group not in self._choices.groups:
+            raise HttpError(400, f"no second-line group {group[:40]!r}")
+        if status and status not in INCIDENT_STATUSES:
+            raise HttpError(400, "status must be one of " + ", ".join(INCIDENT_STATUSES))
+        employee = None
+        if mine:
+            if actor.seat_id and not seat:
+                seat = actor.seat_id
+            elif not actor.seat_id:
+                employee = actor.employee_id
+        query = IncidentQuery(
+            seat=seat or None,
+            group=group or None,
+            employee=employee,
+            statuses=(status,) if status else (),
+        )
+        shown = {"mine": "1" if mine else "", "seat": seat, "group": group, "status": status}
+        return query, shown
+
+    async def _detail(self, number: str) -> IncidentDetail:
+        found = await self._port().detail(number)
+        if found is None:
+            raise HttpError(404, f"no incident {number}")
+        return found
+
+    async def _apply(
+        self,
+        ctx: RequestContext,
+        number: str,
+        action: str,
+        raw: Mapping[str, object],
+        expected_version: int,
+        call_id: str,
+    ) -> tuple[ActionResult, str]:
+        """Run the step; then move the live call if the step asks for it. Returns the result and
+        a warning for the user ("" when all went through)."""
+        allowed = ROLE_ACTIONS.get(ctx.actor.role, frozenset())
+        if action not in INCIDENT_ACTIONS:
+            raise HttpError(400, f"unknown action {action[:40]!r}")
+        if action not in allowed:
+            raise HttpError(403, f"your role may not {_label(action)} incidents")
+        args, transfer = parse_action_args(action, raw, self._choices)
+        if transfer and not call_id:
+            raise HttpError(400, "call_id is required to transfer the live call")
+        result = await self._port().apply(
+            number, action, ctx.actor, expected_version=expected_version, args=args
+        )
+        log.info(
+            "incident_action_from_web",
+            number=result.number,
+            action=action,
+            employee_id=ctx.actor.employee_id,
+            status=result.status,
+        )
+        seat = result.transfer_seat or (args.get("seat") if transfer else None)
+        if not transfer or not seat:
+            return result, ""
+        if self._calls is None:
+            return result, f"Handed to {seat}; transfer the call by hand (call control is off)."
+        try:
+            moved = await self._calls.transfer_to_expert(ctx.actor, call_id, seat)
+        except CtidError as exc:
+            log.warning("live_transfer_failed", call_id=call_id, seat=seat, error=str(exc))
+            return result, f"Handed to {seat}, but the call was not transferred: {exc}"
+        log.info("live_call_transferred", call_id=moved.call_id, target=moved.target)
+        return result, ""
+
+    # ------------------------------------------------------------------ pages
+
+    async def _list_page(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request)
+        query, shown = self._query(request, ctx.actor)
+        rows = await self._port().list_open(query)
+        return html_response(
+            self._render_list(ctx, rows, shown),
+        )
+
+    async def _detail_page(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request)
+        number = self._number(request)
+        detail = await self._detail(number)
+        done = request.query.get("done", "")
+        note = f"Done: {ACTION_LABELS[done].lower()}." if done in ACTION_LABELS else ""
+        return html_response(self._render_detail(ctx, detail, notice=note))
+
+    async def _action_form(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request)
+        number = self._number(request)
+        form = await form_fields(request)
+        action = form.get("action", "")
+        try:
+            version = int_field(form, "expected_version", minimum=1)
+            result, warning = await self._apply(
+                ctx, number, action, form, version, str_field(form, "call_id", 64)
+            )
+        except HttpError as exc:
+            if exc.status in (401, 403, 404):
+                raise
+            return await self._detail_with_error(ctx, number, exc.status, exc.message)
+        except (RejectedError, ConflictError, TransitionError) as exc:
+            status = 400 if isinstance(exc, RejectedError) else 409
+            return await self._detail_with_error(ctx, number, status, str(exc))
+        if warning:
+            detail = await self._detail(result.number)
+            return html_response(self._render_detail(ctx, detail, warning=warning))
+        return see_other(f"/incidents/{result.number}?done={action}")
+
+    async def _detail_with_error(
+        self, ctx: RequestContext, number: str, status: int, message: str
+    ) -> web.Response:
+        # The page is rendered afresh: after a 409 the agent sees what changed, and the forms
+        # carry the current version.
+        try:
+            detail = await self._detail(number)
+        except (HttpError, NotFoundError):
+            raise HttpError(status, message) from None
+        if status == 409:
+            message += " The page now shows the incident as it is."
+        return html_response(self._render_detail(ctx, detail, error=message), status)
+
+    # ------------------------------------------------------------------ JSON twins
+
+    async def _list_api(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request)
+        query, _ = self._query(request, ctx.actor)
+        rows = await self._port().list_open(query)
+        return json_response({"incidents": [self._summary_json(r) for r in rows]})
+
+    async def _detail_api(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request)
+        detail = await self._detail(self._number(request))
+        return json_response(self._detail_json(detail, ctx.actor))
+
+    async def _action_api(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request)
+        number = self._number(request)
+        data = await self._edge.read_json(request)
+        if not isinstance(data, dict):
+            raise HttpError(400, "expected a JSON object")
+        action = data.get("action")
+        if not isinstance(action, str):
+            raise HttpError(400, "action is required")
+        args = data.get("args", {})
+        if not isinstance(args, dict):
+            raise HttpError(400, "args must be an object")
+        version = int_field(data, "expected_version", minimum=1)
+        result, warning = await self._apply(
+            ctx, number, action, args, version, str_field(data, "call_id", 64)
+        )
+        return json_response(
+            {
+                "number": result.number,
+                "status": result.status,
+                "version": result.version,
+                "transfer_seat": result.transfer_seat,
+                "mails": result.mails,
+                "warning": warning or None,
+            }
+        )
+
+    def _summary_json(self, r: IncidentSummary) -> dict[str, Any]:
+        return {
+            "number": r.number,
+            "status": r.status,
+            "summary": r.summary,
+            "request_type": r.request_type,
+            "category": r.category,
+            "priority": r.priority,
+            "caller_name": r.caller_name,
+            "caller_number": r.caller_number,
+            "owner_seat": r.owner_seat,
+            "owner_employee": r.owner_employee,
+            "owner_group": r.owner_group,
+            "created_at": r.created_at.isoformat(),
+            "updated_at": r.updated_at.isoformat(),
+            "sla_resolve_due": r.sla_resolve_due.isoformat() if r.sla_resolve_due else None,
+            "version": r.version,
+        }
+
+    def _detail_json(self, d: IncidentDetail, actor: Actor) -> dict[str, Any]:
+        def iso(v: Any) -> Any:
+            return v.isoformat() if v is not None else None
+
+        allowed = ROLE_ACTIONS.get(actor.role, frozenset())
+        return {
+            "number": d.number,
+            "status": d.status,
+            "version": d.version,
+            "channel": d.channel,
+            "request_type": d.request_type,
+            "category": d.category,
+            "impact": d.impact,
+            "urgency": d.urgency,
+            "priority": d.priority,
+            "summary": d.summary,
+            "description": d.description,
+            "caller_id": d.caller_id,
+            "caller_name": d.caller_name,
+            "caller_number": d.caller_number,
+            "owner_seat": d.owner_seat,
+            "owner_employee": d.owner_employee,
+            "owner_group": d.owner_group,
+            "created_at": iso(d.created_at),
+            "updated_at": iso(d.updated_at),
+            "sla_response_due": iso(d.sla_response_due),
+            "sla_resolve_due": iso(d.sla_resolve_due),
+            "responded_at": iso(d.responded_at),
+            "resolved_at": iso(d.resolved_at),
+            "closed_at": iso(d.closed_at),
+            "flags": list(d.flags),
+            "satisfaction": d.satisfaction,
+            "satisfaction_comment": d.satisfaction_comment,
+            "live_call_id": d.live_call_id,
+            "actions": [
+                {
+                    "action": a,
+                    "label": ACTION_LABELS[a],
+                    "fields": [
+                        {"name": f.name, "kind": f.kind, "required": f.required}
+                        for f in ACTION_FORMS[a]
+                        if f.kind != "live_call" or d.live_call_id
+                    ],
+                }
+                for a in d.allowed_actions
+                if a in allowed and a in ACTION_FORMS
+            ],
+            "history": [
+                {
+                    "at": iso(h.at),
+                    "actor": h.actor,
+                    "action": h.action,
+                    "from_status": h.from_status,
+                    "to_status": h.to_status,
+                    "detail": {k: v for k, v in h.detail.items()},
+                }
+                for h in d.history
+            ],
+        }
+
+    # ------------------------------------------------------------------ rendering
+
+    def _select(
+        self,
+        name: str,
+        values: Sequence[str],
+        current: str,
+        blank: str | None,
+        *,
+        required: bool | None = None,
+    ) -> Markup:
+        opts = [tag("option", blank, value="")] if blank is not None else []
+        opts += [tag("option", _label(v), value=v, selected=(v == current) or None) for v in values]
+        return tag("select", join(opts), name=name, required=required)
+
+    def _render_list(
+        self, ctx: RequestContext, rows: Sequence[IncidentSummary], shown: Mapping[str, str]
+    ) -> Markup:
+        now = self._edge.clock.utcnow()
+        body = join(
+            tag(
+                "tr",
+                join(
+                    [
+                        tag("td", tag("a", r.number, href=f"/incidents/{r.number}"), class_="mono"),
+                        tag("td", tag("span", _label(r.status), class_=f"badge st-{r.status}")),
+                        tag("td", r.priority or "–"),
+                        tag("td", r.summary, class_="wrap"),
+                        tag("td", r.caller_name or r.caller_number or ""),
+                        tag(
+                            "td",
+                            " · ".join(
+                                x for x in (r.owner_seat, r.owner_employee, r.owner_group) if x
+                            ),
+                        ),
+                        tag("td", when(r.created_at, self._tz)),
+                        tag(
+                            "td",
+                            when(r.sla_resolve_due, self._tz),
+                            class_="overdue"
+                            if r.sla_resolve_due is not None and r.sla_resolve_due < now
+                            else None,
+                        ),
+                    ]
+                ),
+            )
+            for r in rows
+        )
+        table = (
+            render(
+                """<table class="results" id="incident-list">
+<thead><tr><th>Number</th><th>Status</th><th>Prio</th><th>Summary</th><th>Caller</th><th>Owner</th><th>Opened</th><th>Resolve by</th></tr></thead>
+<tbody>$body</tbody></table>""",
+                body=body,
+            )
+            if rows
+            else tag("p", "No open incident matches.", class_="muted")
+        )
+        filters = render(
+            """<form method="get" action="/incidents" class="filters">
+  <label class="check"><input type="checkbox" name="mine" value="1"$mine> Mine</label>
+  <label>Seat $seat</label>
+  <label>Group $group</label>
+  <label>Status $status</label>
+  <button type="submit">Filter</button>
+</form>""",
+            mine=Markup(" checked") if shown.get("mine") else "",
+            seat=self._select("seat", self._choices.seats, shown.get("seat", ""), "any"),
+            group=self._select("group", self._choices.groups, shown.get("group", ""), "any"),
+            status=self._select("status", INCIDENT_STATUSES, shown.get("status", ""), "any open"),
+        )
+        main = render(
+            """<section class="card"><h1>Open incidents</h1>$filters$table</section>""",
+            filters=filters,
+            table=table,
+        )
+        return layout(
+            site=self._edge.site(),
+            title="Incidents",
+            main=main,
+            actor=ctx.actor,
+            csrf=ctx.session.csrf_token,
+            main_class="page wide",
+        )
+
+    def _field(self, f: ActionField, d: IncidentDetail) -> Markup:
+        required = f.required or None
+        current = {
+            "request_type": d.request_type,
+            "category": d.category or "",
+            "impact": d.impact or "",
+            "urgency": d.urgency or "",
+        }.get(f.name, "")
+        match f.kind:
+            case "text":
+                control = tag(
+                    "textarea", "", name=f.name, rows=3, maxlength=f.limit, required=required
+                )
+            case "line":
+                control = tag("input", name=f.name, maxlength=f.limit, required=required)
+            case "email":
+                control = tag("input", name=f.name, type="email", maxlength=f.limit)
+            case "live_call":
+                if not d.live_call_id:
+                    return Markup("")
+                return render(
+                    """<label class="check"><input type="checkbox" name="call_live" value="true" checked> $label</label>
+<input type="hidden" name="call_id" value="$call">""",
+                    label=f.label,
+                    call=d.live_call_id,
+                )
+            case _:
+                options = self._choices.options(f.kind) or ()
+                control = self._select(
+                    f.name, options, current, "choose…" if f.required else "—", required=required
+                )
+        return render("<label>$label $control</label>", label=f.label, control=control)
+
+    def _action_forms(self, ctx: RequestContext, d: IncidentDetail) -> Markup:
+        allowed = ROLE_ACTIONS.get(ctx.actor.role, frozenset())
+        actions = [a for a in d.allowed_actions if a in allowed and a in ACTION_FORMS]
+        if not actions:
+            return tag("p", "No action for you in this status.", class_="muted")
+        plain: list[Markup] = []
+        detailed: list[Markup] = []
+        for a in actions:
+            hidden = render(
+                """<input type="hidden" name="csrf_token" value="$csrf">
+<input type="hidden" name="expected_version" value="$version">
+<input type="hidden" name="action" value="$action">""",
+                csrf=ctx.session.csrf_token,
+                version=d.version,
+                action=a,
+            )
+            fields = ACTION_FORMS[a]
+            if not fields:
+                plain.append(
+                    render(
+                        """<form method="post" action="/incidents/$number/actions" class="inline" data-action="$action">$hidden<button type="submit">$label</button></form>""",
+                        number=d.number,
+                        action=a,
+                        hidden=hidden,
+                        label=ACTION_LABELS[a],
+                    )
+                )
+                continue
+            detailed.append(
+                render(
+                    """<details class="action" data-action="$action"><summary>$label…</summary>
+<form method="post" action="/incidents/$number/actions" class="action-form" data-action="$action">$hidden
+$fields
+<button type="submit">$label</button></form></details>""",
+                    number=d.number,
+                    action=a,
+                    hidden=hidden,
+                    label=ACTION_LABELS[a],
+                    fields=join((self._field(f, d) for f in fields), "\n"),
+                )
+            )
+        return render(
+            """<div class="action-buttons">$plain</div>$detailed""",
+            plain=join(plain, " "),
+            detailed=join(detailed, "\n"),
+        )
+
+    def _history(self, d: IncidentDetail) -> Markup:
+        items = []
+        for h in d.history:
+            move = ""
+            if h.to_status and h.from_status != h.to_status:
+                move = f"{_label(h.from_status) or '–'} → {_label(h.to_status)}"
+            detail = "; ".join(
+                f"{_label(k)}: {v}" for k, v in h.detail.items() if v not in (None, "")
+            )
+            items.append(
+                render(
+                    """<li><span class="muted">$at</span> <strong>$action</strong> by $actor <span class="move">$move</span><div class="wrap">$detail</div></li>""",
+                    at=when(h.at, self._tz, "%Y-%m-%d %H:%M:%S"),
+                    action=_label(h.action),
+                    actor=h.actor,
+                    move=move,
+                    detail=detail,
+                )
+            )
+        if not items:
+            return tag("p", "No history.", class_="muted")
+        return tag("ol", join(items, "\n"), class_="timeline", id="history")
+
+    def _render_detail(
+        self,
+        ctx: RequestContext,
+        d: IncidentDetail,
+        *,
+        error: str = "",
+        warning: str = "",
+        notice: str = "",
+    ) -> Markup:
+        tz = self._tz
+        caller = d.caller
+        owner = " · ".join(x for x in (d.owner_seat, d.owner_employee, d.owner_group) if x)
+        facts: list[tuple[str, object]] = [
+            ("Caller", d.caller_name or (caller.name if caller else "")),
+            ("Phone", d.caller_number or (", ".join(caller.phones) if caller else "")),
+            ("Department", caller.department if caller else ""),
+            ("Office", caller.office if caller else ""),
+            ("Request type", _label(d.request_type)),
+            ("Category", _label(d.category)),
+            ("Impact × urgency", f"{d.impact or '–'} × {d.urgency or '–'}"),
+            ("Owner", owner),
+            ("Channel", d.channel),
+            ("Opened", when(d.created_at, tz)),
+            ("Last change", when(d.updated_at, tz)),
+            ("Respond by", when(d.sla_response_due, tz)),
+            ("Resolve by", when(d.sla_resolve_due, tz)),
+            ("Resolved", when(d.resolved_at, tz)),
+            ("Closed", when(d.closed_at, tz)),
+            ("Flags", ", ".join(d.flags)),
+            (
+                "Satisfaction",
+                f"{d.satisfaction}/5 {d.satisfaction_comment or ''}".strip()
+                if d.satisfaction
+                else "",
+            ),
+        ]
+        dl = join(
+            join([tag("dt", k), tag("dd", v)]) for k, v in facts if v not in ("", None, "– × –")
+        )
+        banners = join(
+            [
+                tag("p", error, class_="banner warn", role="alert", id="action-error")
+                if error
+                else "",
+                tag("p", warning, class_="banner warn", role="alert") if warning else "",
+                tag("p", notice, class_="banner info", role="status") if notice else "",
+            ]
+        )
+        main = render(
+            """<section class="card">
+  <div class="inc-head">
+    <h1 class="mono" id="incident-number">$number</h1>
+    <span class="badge st-$status" id="incident-status">$status_label</span>
+    <span class="badge">$priority</span>
+    <span class="muted">version $version</span>
+  </div>
+  $banners
+  <h2 class="summary" id="incident-summary">$summary</h2>
+  <dl class="facts">$dl</dl>
+  <h3>Description</h3>
+  <div class="prewrap" id="incident-description">$description</div>
+</section>
+<section class="card" id="actions"><h2>Actions</h2>$actions</section>
+<section class="card"><h2>History</h2>$history</section>
+<p><a href="/incidents">← Open incidents</a></p>""",
+            number=d.number,
+            status=d.status,
+            status_label=_label(d.status),
+            priority=d.priority or "no priority",
+            version=d.version,
+            banners=banners,
+            summary=d.summary,
+            dl=dl,
+            description=d.description or "—",
+            actions=self._action_forms(ctx, d),
+            history=self._history(d),
+        )
+        return layout(
+            site=self._edge.site(),
+            title=d.number,
+            main=main,
+            actor=ctx.actor,
+            csrf=ctx.session.csrf_token,
+        )
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _callback_port(self) -> CallbackPort:
+        if self._callbacks is None:
+            raise HttpError(404, "the callback list is not available")
+        return self._callbacks
+
+    @staticmethod
+    def _callback_id(request: web.Request) -> int:
+        raw = request.match_info["id"]
+        if not raw.isdigit() or len(raw) > 12:
+            raise HttpError(404, "no such callback")
+        return int(raw)
+
+    async def _callbacks_page(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request, *CALLBACK_ROLES)
+        rows = await self._callback_port().list_open()
+        notice = ""
+        if request.query.get("calling", "").isdigit():
+            notice = (
+                "Your phone rings: pick it up to call the caller back, then record the outcome."
+            )
+        elif request.query.get("done", "").isdigit():
+            notice = "Outcome recorded."
+        return html_response(self._render_callbacks(ctx, rows, notice=notice))
+
+    async def _callback_call(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request, *CALLBACK_ROLES)
+        port = self._callback_port()
+        callback_id = self._callback_id(request)
+        try:
+            row = await port.start(callback_id, ctx.actor)
+        except (ConflictError, TransitionError, RejectedError) as exc:
+            status = 400 if isinstance(exc, RejectedError) else 409
+            rows = await port.list_open()
+            return html_response(self._render_callbacks(ctx, rows, error=str(exc)), status)
+        log.info("callback_started_from_web", callback_id=row.callback_id, by=ctx.actor.employee_id)
+        if self._calls is None:
+            error = f"Call {row.number} yourself (click-to-call is off), then record the outcome."
+        else:
+            try:
+                await self._calls.click_to_call(ctx.actor, row.number)
+                return see_other(f"/callbacks?calling={row.callback_id}")
+            except CtidError as exc:
+                log.warning("click_to_call_failed", callback_id=row.callback_id, error=str(exc))
+                error = (
+                    f"Your phone could not be rung ({exc}). Dial {row.number} by hand, then "
+                    "record the outcome."
+                )
+        rows = await port.list_open()
+        return html_response(self._render_callbacks(ctx, rows, error=error))
+
+    async def _callback_finish(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request, *CALLBACK_ROLES)
+        port = self._callback_port()
+        callback_id = self._callback_id(request)
+        form = await form_fields(request)
+        try:
+            outcome = form.get("outcome", "")
+            if outcome not in CALLBACK_OUTCOMES:
+                raise HttpError(400, "outcome must be one of " + ", ".join(CALLBACK_OUTCOMES))
+            incident = str_field(form, "incident_number", 64) or None
+            if incident is not None and not INCIDENT_NUMBER.match(incident):
+                raise HttpError(400, "incident_number is not an incident number")
+            await port.finish(callback_id, outcome, ctx.actor, incident_number=incident)
+        except (HttpError, RejectedError, ConflictError, TransitionError, NotFoundError) as exc:
+            status = exc.status if isinstance(exc, HttpError) else 400
+            if isinstance(exc, ConflictError | TransitionError):
+                status = 409
+            elif isinstance(exc, NotFoundError):
+                status = 404
+            rows = await port.list_open()
+            message = exc.message if isinstance(exc, HttpError) else str(exc)
+            return html_response(self._render_callbacks(ctx, rows, error=message), status)
+        return see_other(f"/callbacks?done={callback_id}")
+
+    def _callback_row(self, ctx: RequestContext, r: CallbackRow) -> Markup:
+        csrf = ctx.session.csrf_token
+        if r.status == "open":
+            act = render(
+                """<form method="post" action="/callbacks/$id/call" class="inline" data-callback="$id">
+<input type="hidden" name="csrf_token" value="$csrf"><button type="submit">Call back</button></form>""",
+                id=r.callback_id,
+                csrf=csrf,
+            )
+        elif r.status == "in_progress" and (
+            r.worked_by == ctx.actor.employee_id or ctx.actor.role == "supervisor"
+        ):
+            act = render(
+                """<form method="post" action="/callbacks/$id/finish" class="outcome" data-callback="$id">
+<input type="hidden" name="csrf_token" value="$csrf">
+<select name="outcome" required>$outcomes</select>
+<input name="incident_number" placeholder="Incident (optional)" maxlength="64">
+<button type="submit">Record outcome</button></form>""",
+                id=r.callback_id,
+                csrf=csrf,
+                outcomes=join(
+                    [tag("option", "outcome…", value="")]
+                    + [tag("option", _label(o), value=o) for o in CALLBACK_OUTCOMES]
+                ),
+            )
+        else:
+            act = tag("span", f"being called by {r.worked_by or '?'}", class_="muted")
+        return tag(
+            "tr",
+            join(
+                [
+                    tag("td", when(r.requested_at, self._tz)),
+                    tag("td", r.number, class_="mono"),
+                    tag("td", r.caller_name or ""),
+                    tag("td", CALLBACK_REASON_LABELS.get(r.reason, _label(r.reason))),
+                    tag("td", r.attempts),
+                    tag("td", _label(r.status)),
+                    tag("td", act),
+                ]
+            ),
+            data_callback=r.callback_id,
+        )
+
+    def _render_callbacks(
+        self,
+        ctx: RequestContext,
+        rows: Sequence[CallbackRow],
+        *,
+        error: str = "",
+        notice: str = "",
+    ) -> Markup:
+        table = (
+            render(
+                """<table class="results" id="callback-list">
+<thead><tr><th>Requested</th><th>Number</th><th>Caller</th><th>Why</th><th>Attempts</th><th>Status</th><th></th></tr></thead>
+<tbody>$body</tbody></table>""",
+                body=join((self._callback_row(ctx, r) for r in rows), "\n"),
+            )
+            if rows
+            else tag("p", "Nobody is waiting for a call back.", class_="muted")
+        )
+        main = render(
+            """<section class="card"><h1>Callbacks</h1>$error$notice$table</section>""",
+            error=tag("p", error, class_="banner warn", role="alert") if error else "",
+            notice=tag("p", notice, class_="banner info", role="status") if notice else "",
+            table=table,
+        )
+        return layout(
+            site=self._edge.site(),
+            title="Callbacks",
+            main=main,
+            actor=ctx.actor,
+            csrf=ctx.session.csrf_token,
+            main_class="page wide",
+        )

@@ -1,0 +1,312 @@
+"""The pages behind the links ctid e-mails to people without a login: a second-line assignee
+accepting or rejecting a dispatched incident, and a caller rating the service. The link's token
+is the only credential. Mail scanners open every link, so GET only shows a page and POST acts;
+the POST needs our Origin and a double-submit cookie bound to the token (no session exists)."""
+
+from __future__ import annotations
+
+import re
+from datetime import tzinfo
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import structlog
+from aiohttp import web
+
+from ctid.core.errors import TransitionError
+from ctid.web.auth import PageFormTokens
+from ctid.web.edge import Edge, HttpError, form_fields, html_response
+from ctid.web.html import Markup, join, render, tag
+from ctid.web.pages import layout
+from ctid.web.ports import (
+    ConflictError,
+    DispatchRequest,
+    LinkError,
+    LinkExpiredError,
+    LinkPort,
+    NotFoundError,
+    RejectedError,
+    SurveyRequest,
+)
+
+log = structlog.get_logger(__name__)
+
+DISPATCH_PREFIX = "/incidents/respond/"
+SURVEY_PREFIX = "/survey/"
+LINK_PREFIXES = (DISPATCH_PREFIX, SURVEY_PREFIX)
+LINK_COOKIE = "ctid_link"
+_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_\-.]{1,1024}$")
+MAX_REASON = 2000
+MAX_COMMENT = 2000
+
+
+def is_link_path(path: str) -> bool:
+    return path.startswith(LINK_PREFIXES)
+
+
+class LinkPages:
+    """Routes for `/incidents/respond/{token}` and `/survey/{token}`."""
+
+    def __init__(self, edge: Edge, links: LinkPort | None, *, secure_cookies: bool) -> None:
+        self._edge = edge
+        self._links = links
+        self._form_tokens: PageFormTokens | None = None
+        self._secure = secure_cookies
+        self._tz: tzinfo = ZoneInfo(edge.cfg.site.timezone)
+
+    def start(self, secret: bytes) -> None:
+        """Key the form tokens (the web secret is resolved when the server starts)."""
+        self._form_tokens = PageFormTokens(secret, "ctid-link-form")
+
+    @property
+    def _forms(self) -> PageFormTokens:
+        if self._form_tokens is None:
+            raise RuntimeError("LinkPages.start was not called")
+        return self._form_tokens
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        router.add_get(DISPATCH_PREFIX + "{token}", self._dispatch_page)
+        router.add_post(DISPATCH_PREFIX + "{token}", self._dispatch_post)
+        router.add_get(SURVEY_PREFIX + "{token}", self._survey_page)
+        router.add_post(SURVEY_PREFIX + "{token}", self._survey_post)
+
+    # ------------------------------------------------------------------ shared
+
+    def _page(self, title: str, body: Markup, status: int = 200) -> web.Response:
+        resp = html_response(
+            layout(site=self._edge.site(), title=title, main=tag("section", body, class_="card")),
+            status,
+        )
+        # The token is a credential: never let it leak to another site in a Referer.
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["X-Robots-Tag"] = "noindex, nofollow"
+        return resp
+
+    def _message(self, title: str, text: str, status: int) -> web.Response:
+        return self._page(title, render("<h1>$t</h1><p>$x</p>", t=title, x=text), status)
+
+    def _failed(self, exc: Exception) -> web.Response:
+        if isinstance(exc, LinkExpiredError):
+            return self._message(
+                "This link has expired",
+                f"{exc} Ask the service desk for a new one.",
+                410,
+            )
+        if isinstance(exc, LinkError):
+            return self._message(
+                "This link is not valid",
+                "The link is incomplete or was changed. Open it again from the e-mail, "
+                "copying the whole address.",
+                400,
+            )
+        if isinstance(exc, NotFoundError):
+            return self._message("Not found", str(exc), 404)
+        if isinstance(exc, RejectedError):
+            return self._message("Not possible", str(exc), 400)
+        return self._message("Not possible any more", str(exc), 409)
+
+    def _token(self, request: web.Request) -> str:
+        return request.match_info["token"]
+
+    def _with_form_cookie(self, resp: web.Response, path: str, nonce: str) -> web.Response:
+        resp.set_cookie(
+            LINK_COOKIE,
+            nonce,
+            max_age=3600,
+            path=path.rstrip("/"),
+            httponly=True,
+            samesite="Strict",
+            secure=self._secure or None,
+        )
+        return resp
+
+    async def _checked_form(self, request: web.Request, token: str) -> dict[str, str] | None:
+        form = await form_fields(request)
+        if not self._forms.check(request.cookies.get(LINK_COOKIE), form.get("csrf_token"), token):
+            log.warning("link_form_refused", path=request.path.split("/")[1])
+            return None
+        return form
+
+    def _expired_form(self) -> web.Response:
+        return self._message(
+            "This form has expired",
+            "Open the link from the e-mail again and send the form from that page.",
+            403,
+        )
+
+    def _port(self) -> LinkPort:
+        if self._links is None:
+            raise HttpError(404, "links are not available")
+        return self._links
+
+    # ------------------------------------------------------------------ dispatch
+
+    async def _dispatch_page(self, request: web.Request) -> web.StreamResponse:
+        token = self._token(request)
+        try:
+            if not _TOKEN_SHAPE.match(token):
+                raise LinkError("bad token")
+            req = await self._port().dispatch_request(token)
+        except (LinkError, NotFoundError) as exc:
+            return self._failed(exc)
+        decision = request.query.get("decision", "")
+        if not req.waiting:  # no form, so no form cookie either
+            return self._page(req.number, self._dispatch_body(req, decision, ""))
+        nonce, form_token = self._forms.issue(token)
+        body = self._dispatch_body(req, decision, form_token)
+        return self._with_form_cookie(self._page(req.number, body), DISPATCH_PREFIX, nonce)
+
+    def _dispatch_facts(self, req: DispatchRequest) -> Markup:
+        facts = [
+            ("Summary", req.summary),
+            ("Priority", req.priority or ""),
+            ("Group", req.group),
+            ("Assignee", req.assignee or ""),
+            ("Caller", req.caller_name or ""),
+            ("Phone", req.caller_phone or ""),
+            ("Office", req.caller_office or ""),
+            ("Status", req.status.replace("_", " ")),
+            ("Link valid until", req.expires_at.astimezone(self._tz).strftime("%Y-%m-%d %H:%M")),
+        ]
+        dl = join(join([tag("dt", k), tag("dd", v)]) for k, v in facts if v)
+        return render(
+            """<dl class="facts">$dl</dl><h3>Description</h3><div class="prewrap">$desc</div>""",
+            dl=dl,
+            desc=req.description or "—",
+        )
+
+    def _dispatch_body(self, req: DispatchRequest, decision: str, form_token: str) -> Markup:
+        if not req.waiting:
+            form: Markup = tag(
+                "p",
+                f"This incident is no longer waiting for {req.group} "
+                f"(it is {req.status.replace('_', ' ')}). Nothing to do here.",
+                class_="notice",
+                id="link-state",
+            )
+        else:
+            form = render(
+                """<form method="post" class="respond-form" id="respond-form">
+  <input type="hidden" name="csrf_token" value="$token">
+  <fieldset>
+    <legend>Your decision</legend>
+    <label class="check"><input type="radio" name="decision" value="accept"$acc> Accept — I take this incident</label>
+    <label class="check"><input type="radio" name="decision" value="reject"$rej> Reject — send it back to the service desk</label>
+  </fieldset>
+  <label>Reason (required to reject)
+    <textarea name="reason" rows="4" maxlength="$max"></textarea>
+  </label>
+  <button type="submit">Send</button>
+</form>""",
+                token=form_token,
+                acc=Markup(" checked") if decision == "accept" else "",
+                rej=Markup(" checked") if decision == "reject" else "",
+                max=MAX_REASON,
+            )
+        return render(
+            """<h1>Dispatched incident <span class="mono">$number</span></h1>
+$facts
+$form""",
+            number=req.number,
+            facts=self._dispatch_facts(req),
+            form=form,
+        )
+
+    async def _dispatch_post(self, request: web.Request) -> web.StreamResponse:
+        token = self._token(request)
+        if not _TOKEN_SHAPE.match(token):
+            return self._failed(LinkError("bad token"))
+        form = await self._checked_form(request, token)
+        if form is None:
+            return self._expired_form()
+        decision = form.get("decision", "")
+        reason = form.get("reason", "").strip()
+        if decision not in ("accept", "reject"):
+            return self._message("Choose accept or reject", "Go back and pick one.", 400)
+        if decision == "reject" and not reason:
+            return self._message("A reason is required", "Go back and say why you reject.", 400)
+        if len(reason) > MAX_REASON:
+            return self._message("The reason is too long", f"At most {MAX_REASON} characters.", 400)
+        choice: Literal["accept", "reject"] = "accept" if decision == "accept" else "reject"
+        try:
+            req = await self._port().respond(token, choice, reason or None)
+        except (LinkError, NotFoundError, RejectedError, ConflictError, TransitionError) as exc:
+            return self._failed(exc)
+        log.info("dispatch_answered_by_link", number=req.number, decision=choice)
+        done = "accepted" if choice == "accept" else "rejected and sent back to the service desk"
+        return self._message(f"{req.number} {choice}ed", f"Thank you. The incident is {done}.", 200)
+
+    # ------------------------------------------------------------------ survey
+
+    async def _survey_page(self, request: web.Request) -> web.StreamResponse:
+        token = self._token(request)
+        try:
+            if not _TOKEN_SHAPE.match(token):
+                raise LinkError("bad token")
+            req = await self._port().survey(token)
+        except (LinkError, NotFoundError) as exc:
+            return self._failed(exc)
+        if req.rated:
+            return self._page("Your opinion", self._survey_body(req, ""))
+        nonce, form_token = self._forms.issue(token)
+        return self._with_form_cookie(
+            self._page("Your opinion", self._survey_body(req, form_token)), SURVEY_PREFIX, nonce
+        )
+
+    def _survey_body(self, req: SurveyRequest, form_token: str) -> Markup:
+        head = render(
+            """<h1>How did we do?</h1>
+<p>Incident <span class="mono">$number</span>: $summary</p>""",
+            number=req.number,
+            summary=req.summary,
+        )
+        if req.rated:
+            return join([head, tag("p", "You rated this already. Thank you!", class_="notice")])
+        stars = join(
+            render(
+                """<label class="check"><input type="radio" name="score" value="$n" required> $n — $word</label>""",
+                n=n,
+                word=word,
+            )
+            for n, word in (
+                (5, "very satisfied"),
+                (4, "satisfied"),
+                (3, "neutral"),
+                (2, "unsatisfied"),
+                (1, "very unsatisfied"),
+            )
+        )
+        form = render(
+            """<form method="post" id="survey-form">
+  <input type="hidden" name="csrf_token" value="$token">
+  <fieldset><legend>Your rating</legend>$stars</fieldset>
+  <label>Comment (optional)<textarea name="comment" rows="4" maxlength="$max"></textarea></label>
+  <button type="submit">Send</button>
+</form>""",
+            token=form_token,
+            stars=stars,
+            max=MAX_COMMENT,
+        )
+        return join([head, form])
+
+    async def _survey_post(self, request: web.Request) -> web.StreamResponse:
+        token = self._token(request)
+        if not _TOKEN_SHAPE.match(token):
+            return self._failed(LinkError("bad token"))
+        form = await self._checked_form(request, token)
+        if form is None:
+            return self._expired_form()
+        score_text = form.get("score", "").strip()
+        comment = form.get("comment", "").strip()
+        if score_text not in ("1", "2", "3", "4", "5"):
+            return self._message("Pick a rating", "Choose from 1 to 5.", 400)
+        if len(comment) > MAX_COMMENT:
+            return self._message(
+                "The comment is too long", f"At most {MAX_COMMENT} characters.", 400
+            )
+        try:
+            await self._port().rate(token, int(score_text), comment or None)
+        except (LinkError, NotFoundError, RejectedError, ConflictError, TransitionError) as exc:
+            return self._failed(exc)
+        log.info("survey_answered_by_link", score=int(score_text))
+        return self._message("Thank you!", "Your rating was recorded.", 200)

@@ -1,0 +1,235 @@
+"""Supervisor listen / whisper / barge end to end: ctid's daemon and `SpyService` against the PBX
+simulator (whose ChanSpy takes its first argument as a prefix, like Asterisk) on fake loop time,
+with seats `PJSIP/seat1` and `PJSIP/seat10` both talking."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from ctid.app.spy_store import SqlSpyStore
+from ctid.asterisk.simulator import SimCall
+from ctid.calls.spy import SpyRequestFailedError, SpyService, SpyState
+from ctid.core.ids import Channel, SeatId
+from tests.e2e.harness import Desk, running_desk
+
+# Fake loop time; the SQLite writes run in aiosqlite's thread (see test_calls_e2e.py).
+pytestmark = pytest.mark.looptime(noop_cycles=20_000)
+
+SEATS = [
+    {"id": "seat1", "name": "Seat 1", "tier": "ordinary", "interface": "PJSIP/seat1"},
+    {"id": "seat10", "name": "Seat 10", "tier": "ordinary", "interface": "PJSIP/seat10"},
+    {"id": "seat3", "name": "Seat 3", "tier": "expert", "interface": "PJSIP/seat3"},
+    {"id": "seat4", "name": "Seat 4", "tier": "expert", "interface": "PJSIP/seat4"},
+]
+SUPERVISORS = [{"employee_id": "S100", "name": "Wang Wei", "phone": "PJSIP/sup1"}]
+LUNCH = {
+    "groups": [
+        {"name": "A", "seats": ["seat1", "seat3"]},
+        {"name": "B", "seats": ["seat10", "seat4"]},
+    ]
+}
+
+
+@asynccontextmanager
+async def spy_desk(tmp_path: Path) -> AsyncIterator[tuple[Desk, SpyService]]:
+    """The desk with a `SpyService` wired as the composition root would: the daemon's PBX
+    control, its tracker, a SQL store on its database, on the bus after the call service."""
+    async with running_desk(tmp_path, seats=SEATS, supervisors=SUPERVISORS, lunch=LUNCH) as desk:
+        daemon = desk.daemon
+        spy = SpyService(
+            desk.cfg,
+            daemon.pbx,
+            daemon.calls.tracker,
+            SqlSpyStore(daemon.sessions),
+            now=daemon.calls.events_now,
+        )
+        daemon.bus.subscribe(spy.on_event)
+        yield desk, spy
+
+
+async def two_live_calls(desk: Desk, talk_s: float | None = None) -> tuple[SimCall, SimCall]:
+    """seat10 answers first (its channel is the older one), then seat1; both keep talking."""
+    sim = desk.sim
+    sim.set_phone("seat1", answer_after_s=None)
+    sim.set_phone("seat10", answer_after_s=1)
+    sim.set_rr_position("ordinary", 1)
+    ten = sim.place_call("13800000010", "Caller Ten", digits="1")
+    await desk.wait_for(ten.answered.is_set)
+    assert ten.seat == "seat10"
+    sim.set_phone("seat1", answer_after_s=1)
+    one = sim.place_call("13800000001", "Caller One", digits="1", talk_s=talk_s)
+    await desk.wait_for(one.answered.is_set)
+    assert one.seat == "seat1"
+    tracker = desk.daemon.calls.tracker
+    await desk.wait_for(lambda: tracker.seat(SeatId("seat1")).activity == "on_call")
+    return ten, one
+
+
+def seat_leg(desk: Desk, seat: str) -> Channel:
+    tracker = desk.daemon.calls.tracker
+    call_id = tracker.seat(SeatId(seat)).call_id
+    assert call_id is not None
+    call = tracker.call(call_id)
+    assert call is not None and call.seat_channel is not None
+    return call.seat_channel
+
+
+async def reach(desk: Desk, spy: SpyService, session_id: int, state: SpyState) -> None:
+    await desk.wait_for(lambda: (s := spy.session(session_id)) is not None and s.state == state)
+
+
+def spy_hangups(desk: Desk) -> list[str]:
+    """The Hangup actions ctid sent for supervisors' spy channels (not its three-ring cuts)."""
+    return [h["Channel"] for h in desk.actions("Hangup") if h["Channel"].startswith("PJSIP/sup1-")]
+
+
+def audit(desk: Desk, session_id: int) -> list[str]:
+    rows = desk.rows(
+        "SELECT action FROM audit_log WHERE action LIKE 'spy_%'"
+        " AND json_extract(detail, '$.session') = ? ORDER BY id",
+        session_id,
+    )
+    return [r["action"] for r in rows]
+
+
+async def test_listening_to_seat1_never_attaches_to_seat10(tmp_path: Path) -> None:
+    async with spy_desk(tmp_path) as (desk, spy):
+        await two_live_calls(desk)
+        seat1, seat10 = seat_leg(desk, "seat1"), seat_leg(desk, "seat10")
+        assert seat1.startswith("PJSIP/seat1-") and seat10.startswith("PJSIP/seat10-")
+
+        session = await spy.start("S100", "seat1", "listen")
+        [originate] = desk.actions("Originate")
+        assert originate["Channel"] == "PJSIP/sup1"
+        assert originate["Application"] == "ChanSpy"
+        assert originate["Data"] == f"{seat1},uqE"
+        await reach(desk, spy, session.session_id, "active")
+
+        # The PBX's ChanSpy attached to seat1's leg; seat10's call (whose channel name starts
+        # with "PJSIP/seat1" too, and is older) has nobody listening.
+        live = spy.session(session.session_id)
+        assert live is not None and live.spy_channel is not None
+        assert live.spy_channel.startswith("PJSIP/sup1-")
+        spied = desk.sim.channel(seat1)
+        assert spied is not None and [s.spyer.name for s in spied.spied_by] == [live.spy_channel]
+        other = desk.sim.channel(seat10)
+        assert other is not None and other.spied_by == []
+        tracker = desk.daemon.calls.tracker
+        assert tracker.call(live.call_id).spied_by == (live.spy_channel,)  # type: ignore[union-attr]
+
+        await spy.stop(session.session_id)
+        assert spy_hangups(desk) == [live.spy_channel]
+        await reach(desk, spy, session.session_id, "stopped")
+
+        [row] = await desk.wait_rows("SELECT * FROM spy_sessions WHERE stopped_at IS NOT NULL")
+        assert (row["supervisor"], row["seat_id"], row["mode"]) == ("S100", "seat1", "listen")
+        assert row["call_id"] == live.call_id
+        assert row["spy_channel"] == live.spy_channel
+        assert row["action_id"] == originate["ActionID"]
+        assert row["requested_at"] <= row["started_at"] <= row["stopped_at"]
+        await desk.wait_for(lambda: len(audit(desk, session.session_id)) == 4)
+        assert audit(desk, session.session_id) == [
+            "spy_requested",
+            "spy_started",
+            "spy_stop_requested",
+            "spy_stopped",
+        ]
+        who = desk.rows("SELECT DISTINCT actor, target FROM audit_log WHERE action LIKE 'spy_%'")
+        assert [(r["actor"], r["target"]) for r in who] == [("S100", "seat1")]
+
+
+async def test_switching_listen_whisper_barge_and_stopping(tmp_path: Path) -> None:
+    async with spy_desk(tmp_path) as (desk, spy):
+        await two_live_calls(desk)
+        seat1 = seat_leg(desk, "seat1")
+        listen = await spy.start("S100", "seat1", "listen")
+        await reach(desk, spy, listen.session_id, "active")
+        whisper = await spy.switch(listen.session_id, "whisper")
+        await reach(desk, spy, whisper.session_id, "active")
+        await reach(desk, spy, listen.session_id, "stopped")
+        barge = await spy.switch(whisper.session_id, "barge")
+        await reach(desk, spy, barge.session_id, "active")
+        await spy.stop(barge.session_id)
+        await reach(desk, spy, barge.session_id, "stopped")
+        await reach(desk, spy, whisper.session_id, "stopped")
+
+        assert [o["Data"] for o in desk.actions("Originate")] == [
+            f"{seat1},uqE",
+            f"{seat1},uqEw",
+            f"{seat1},uqEB",
+        ]
+        sessions = [spy.session(s.session_id) for s in (listen, whisper, barge)]
+        assert spy_hangups(desk) == [s.spy_channel for s in sessions if s is not None]
+        assert [(s.reason if s else None) for s in sessions] == ["switch", "switch", "stop"]
+        rows = await desk.wait_for(
+            lambda: (
+                (r := desk.rows("SELECT * FROM spy_sessions ORDER BY id"))
+                and all(x["stopped_at"] for x in r)
+                and r
+            )
+        )
+        assert [r["mode"] for r in rows] == ["listen", "whisper", "barge"]
+        assert all(r["started_at"] and r["stopped_at"] for r in rows)
+        assert rows[0]["stopped_at"] <= rows[1]["started_at"]
+        assert len({r["spy_channel"] for r in rows}) == 3
+        await desk.wait_for(lambda: len(audit(desk, barge.session_id)) == 4)
+        assert audit(desk, whisper.session_id) == [
+            "spy_requested",
+            "spy_started",
+            "spy_stop_requested",
+            "spy_stopped",
+        ]
+
+
+async def test_the_session_ends_by_itself_when_the_call_ends(tmp_path: Path) -> None:
+    async with spy_desk(tmp_path) as (desk, spy):
+        _, one = await two_live_calls(desk, talk_s=6)
+        session = await spy.start("S100", "seat1", "whisper")
+        await reach(desk, spy, session.session_id, "active")
+        await desk.wait_for(one.ended.is_set)
+        await reach(desk, spy, session.session_id, "stopped")
+        done = spy.session(session.session_id)
+        assert done is not None and done.reason == "pbx"
+        assert spy_hangups(desk) == []  # option E: ChanSpy left when seat1's leg went
+        await desk.wait_for(lambda: len(audit(desk, session.session_id)) == 3)
+
+
+async def test_a_request_in_flight_when_the_link_drops_is_failed_and_never_replayed(
+    tmp_path: Path,
+) -> None:
+    async with spy_desk(tmp_path) as (desk, spy):
+        await two_live_calls(desk)
+        ami = desk.daemon.ami
+        before = ami.health().reconnects
+        desk.sim.stall_ami(True)  # the PBX stops reading: the Originate stays in flight
+        task = asyncio.create_task(spy.start("S100", "seat1", "listen"))
+        await desk.wait_for(lambda: spy.sessions() or task.done())
+        assert not task.done()
+        desk.sim.drop_ami_links()
+        desk.sim.stall_ami(False)
+        with pytest.raises(SpyRequestFailedError) as info:
+            await asyncio.wait_for(task, 60)
+        failed = info.value.session
+        assert failed.state == "failed" and "AmiDisconnectedError" in failed.reason
+
+        await desk.wait_for(lambda: ami.health().reconnects > before and ami.health().logged_in)
+        await ami.wait_logged_in(60)
+        assert desk.actions("Originate") == []  # the lost one was not sent again on the new link
+        [row] = await desk.wait_rows(
+            "SELECT * FROM spy_sessions WHERE id = ? AND stopped_at IS NOT NULL", failed.session_id
+        )
+        assert row["started_at"] is None
+        await desk.wait_for(lambda: len(audit(desk, failed.session_id)) == 2)
+        assert audit(desk, failed.session_id) == ["spy_requested", "spy_failed"]
+
+        # The supervisor asks again: exactly one Originate reaches the PBX, the new one.
+        again = await spy.start("S100", "seat1", "listen")
+        await reach(desk, spy, again.session_id, "active")
+        [originate] = desk.actions("Originate")
+        assert originate["ActionID"] == again.action_id
+        assert spy.session(failed.session_id).state == "failed"  # type: ignore[union-attr]
