@@ -198,7 +198,7 @@ async def run_ivr(
         if option.action == "callback":
             await callbacks(caller_number, "missed")
             await ch.stream_file(p.callback_recorded)
-            route = Route("hangup", cfg.ivr.default_queue, option.digit, option.request_type)
+            route = Route("hangup", cfg.ivr.default_queue, "callback", option.request_type)
             await ch.stream_file(p.goodbye)
             break
         # status of an existing incident

@@ -84,6 +84,8 @@ ROUTE_VAR = "CTID_ROUTE"
 """Where the IVR sent the call: `queue`, `hangup` (nothing more to do), `callback`, `status`."""
 ROUTE_CALLBACK = "callback"
 IVR_CLOSED = "closed"
+IVR_CALLBACK = "callback"
+"""CTID_IVR when the caller left a callback request in the IVR (the route is then `hangup`)."""
 
 STATE_RINGING = 5
 STATE_UP = 6
@@ -1389,7 +1391,7 @@ def _outcome(group: _Group, lost: bool) -> CallOutcome:
     if group.answered_at is not None:
         return "answered"
     route = group.vars.get(ROUTE_VAR, "")
-    if route == ROUTE_CALLBACK:
+    if route == ROUTE_CALLBACK or group.vars.get(IVR_VAR, "") == IVR_CALLBACK:
         return "callback_requested"
     if group.vars.get(IVR_VAR, "") == IVR_CLOSED:
         return "closed_hours"
