@@ -15,10 +15,18 @@ _IDS = re.compile(r"(\d{10})\.(\d+)")
 _CHAN = re.compile(r"-([0-9a-f]{8})(;[12])?")
 
 
-def recorded_events() -> list[str]:
-    """Every event frame Asterisk sent in the recordings, unfiltered, in recorded order."""
+COMPLETE_CALLS = ("answered", "abandon", "call_cap", "hangup_in_ivr", "chanspy")
+"""Recordings in which every call also ends (the others stop while a caller still waits)."""
+
+
+def recorded_events(names: tuple[str, ...] | None = None) -> list[str]:
+    """Every event frame Asterisk sent in the recordings (or the `names` ones), unfiltered, in
+    recorded order."""
     frames: list[str] = []
-    for path in sorted(TRANSCRIPTS.glob("*.jsonl")):
+    paths = sorted(TRANSCRIPTS.glob("*.jsonl"))
+    if names is not None:
+        paths = [p for p in paths if p.stem in names]
+    for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
             if rec["dir"] == "in" and rec["raw"].startswith("Event: "):

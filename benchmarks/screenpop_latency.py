@@ -1,0 +1,252 @@
+"""Screen-pop latency and ring-deadline precision, under load, end to end over loopback.
+
+The PBX simulator and ctid's daemon run here; 100 agent desktops (25 per seat) are WebSocket
+clients in a second process; the simulator streams 5,000 background events/s. Measured:
+- pop latency: the simulator writing `AgentCalled` → the ringing pop frame arriving at each of that
+  seat's desktops (CLOCK_MONOTONIC is shared by both processes). Budget p99 ≤ 20 ms.
+- ring-deadline precision: the ring deadline (AgentCalled written + max_rings × cadence) → ctid's
+  `Hangup` for that seat leg arriving at the PBX. Budget p99 ≤ 100 ms.
+
+    python benchmarks/screenpop_latency.py [--calls 120] [--desktops 100] [--load 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import multiprocessing
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+
+from ctid.app import Daemon
+from ctid.asterisk.simulator import PbxSimulator
+from ctid.config import parse_config
+from ctid.db import create_engine, upgrade
+from ctid.web.server import SESSION_COOKIE
+from ctid.web.users import add_user
+
+SEATS = [
+    {
+        "id": f"seat{i}",
+        "name": f"Seat {i}",
+        "tier": "ordinary" if i < 3 else "expert",
+        "interface": f"PJSIP/seat{i}",
+        "staffed_by": f"E100{i}",
+    }
+    for i in range(1, 5)
+]
+_AGENT_CALLED = re.compile(rb"Event: AgentCalled\r\n")
+_LINKED = re.compile(rb"\r\nLinkedid: ([0-9.]+)\r\n")
+_DEST = re.compile(rb"\r\nDestChannel: ([^\r]+)\r\n")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def desktops(url: str, cookies: list[tuple[str, str]], out: Any, ready: Any, stop: Any) -> None:
+    """Child process: one WebSocket per (seat, session cookie); records ringing pops."""
+
+    async def one(seat: str, token: str, seen: list[tuple[str, str, float]]) -> None:
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as http:
+            http.cookie_jar.update_cookies({SESSION_COOKIE: token})
+            async with http.ws_connect(
+                f"{url.replace('http', 'ws')}/ws/seat", headers={"Origin": url}
+            ) as ws:
+                first = True
+                async for msg in ws:
+                    if first:
+                        first = False
+                        ready.put(1)
+                    if msg.type != aiohttp.WSMsgType.TEXT:
+                        continue
+                    now = time.monotonic()
+                    frame = json.loads(msg.data)
+                    if frame.get("type") == "pop" and frame.get("state") == "ringing":
+                        seen.append((frame["call_id"], frame["seat"], now))
+
+    async def main() -> None:
+        seen: list[tuple[str, str, float]] = []
+        tasks = [asyncio.create_task(one(seat, tok, seen)) for seat, tok in cookies]
+        await asyncio.get_running_loop().run_in_executor(None, stop.get)
+        for t in tasks:
+            t.cancel()
+        out.put(seen)
+
+    asyncio.run(main())
+
+
+async def run(calls: int, n_desktops: int, load: float) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="ctid-bench-"))
+    raw = {
+        "site": {"data_dir": str(tmp)},
+        "ami": {"username": "ctid", "secret": "bench"},
+        "agi": {"listen_port": 0},
+        "web": {"listen_port": 0, "public_url": "http://127.0.0.1:0"},
+        "smtp": {"enabled": False},
+        "seats": SEATS,
+        "hours": {
+            "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "open": "00:00",
+            "close": "23:59",
+        },
+        "lunch": {"enabled": False},
+        "ring": {"max_rings": 3, "ring_cadence_s": 1.0},
+    }
+    probe = parse_config({**raw, "ami": {**raw["ami"], "port": 5038}})
+    engine = create_engine(probe.database_url)
+    await upgrade(engine)
+    from ctid.db.engine import session_factory
+
+    sessions = session_factory(engine)
+    for s in SEATS:
+        await add_user(sessions, s["staffed_by"], s["name"], "agent", "bench-password-1")
+    await engine.dispose()
+
+    written: dict[tuple[str, str], float] = {}
+    hangups: dict[str, float] = {}
+    ring_start: dict[str, float] = {}
+    agi_port = _free_port()
+    raw["agi"] = {"listen_port": agi_port}
+    probe = parse_config({**raw, "ami": {**raw["ami"], "port": 5038}})
+    sim = PbxSimulator.from_ctid_config(
+        probe,
+        agi_port=agi_port,
+        epoch_base=time.time(),
+        prompt_s=0.05,
+        press_delay_s=0.05,
+        answer_media_delay_s=0.05,
+    )
+    sim.config = dataclasses.replace(
+        sim.config,
+        queues=tuple(dataclasses.replace(q, timeout_s=30) for q in sim.config.queues),
+    )
+    server = sim._server
+    original = server.broadcast
+
+    def timed(klass: str, data: bytes) -> None:
+        original(klass, data)
+        if _AGENT_CALLED.match(data):
+            now = time.monotonic()
+            linked, dest = _LINKED.search(data), _DEST.search(data)
+            if linked and dest:
+                chan = dest.group(1).decode()
+                seat = chan.split("/", 1)[1].split("-", 1)[0]
+                written[(linked.group(1).decode(), seat)] = now
+                ring_start[chan] = now
+
+    server.broadcast = timed  # type: ignore[method-assign]
+    dispatch = server.dispatch
+
+    def timed_dispatch(s: Any, f: Any) -> None:
+        if any(n == "Action" and v == "Hangup" for n, v in f):
+            chan = next((v for n, v in f if n == "Channel"), "")
+            hangups.setdefault(chan, time.monotonic())
+        dispatch(s, f)
+
+    server.dispatch = timed_dispatch
+    async with sim:
+        cfg = parse_config({**raw, "ami": {**raw["ami"], "port": sim.ami_port}})
+        daemon = Daemon(cfg, wall_clock_scheduler=False)
+        async with daemon:
+            stop = asyncio.Event()
+            ready = asyncio.Event()
+            serve = asyncio.create_task(daemon.serve(stop, ready))
+            await ready.wait()
+            await daemon.ami.wait_logged_in(30)
+            cookies = []
+            per_seat = max(1, n_desktops // len(SEATS))
+            for s in SEATS:
+                for _ in range(per_seat):
+                    token, _info = await daemon.web.auth.login(
+                        s["staffed_by"], "bench-password-1", "127.0.0.1"
+                    )
+                    cookies.append((s["id"], token))
+            ctx = multiprocessing.get_context("spawn")
+            out, ready_q, stop_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
+            child = ctx.Process(
+                target=desktops, args=(str(daemon.web.public_url), cookies, out, ready_q, stop_q)
+            )
+            child.start()
+            for _ in cookies:
+                await asyncio.get_running_loop().run_in_executor(None, ready_q.get, True, 60)
+            sim.start_background_load(load)
+            for seat in ("seat1", "seat2", "seat3"):
+                sim.set_phone(seat, answer_after_s=0.5, talk_s=0.3)
+            sim.set_phone("seat4", answer_after_s=None)  # lets it ring: ctid cuts at the deadline
+            t0 = time.monotonic()
+            for i in range(calls):
+                sim.place_call(f"1380013{i:04d}", "Bench", digits="0" if i % 4 == 0 else "2")
+                await asyncio.sleep(0.35)
+            await asyncio.sleep(8)
+            elapsed = time.monotonic() - t0
+            sim.stop_background_load()
+            stop_q.put(1)
+            seen = await asyncio.get_running_loop().run_in_executor(None, out.get, True, 60)
+            child.join(30)
+            stop.set()
+            await serve
+            events = daemon.ami.health()
+    print(f"(samples: {len(seen)} pops seen, {len(written)} AgentCalled, {len(hangups)} hangups)")
+    lat = [1000 * (at - written[(cid, seat)]) for cid, seat, at in seen if (cid, seat) in written]
+    cut = []
+    for chan, at in hangups.items():
+        if chan in ring_start:
+            cut.append(1000 * (at - (ring_start[chan] + cfg.ring.deadline_s)))
+    print(
+        f"machine: 2 cores; desktops: {len(cookies)}; calls: {calls} in {elapsed:.0f} s; "
+        f"background load: {load:,.0f} events/s; AMI events/s seen by ctid at the end: "
+        f"{events.events_per_s:,.0f}"
+    )
+    if lat:
+        print(
+            f"pop latency (ms) over {len(lat)} pops: p50 {statistics.median(lat):.1f}  "
+            f"p90 {pct(lat, 90):.1f}  p99 {pct(lat, 99):.1f}  max {max(lat):.1f}  "
+            f"(budget p99 ≤ 20: {'MET' if pct(lat, 99) <= 20 else 'MISSED'})"
+        )
+    if cut:
+        print(
+            f"ring-deadline precision (ms, Hangup received − deadline) over {len(cut)} cuts: "
+            f"p50 {statistics.median(cut):.1f}  p99 {pct(cut, 99):.1f}  max {max(cut):.1f}  "
+            f"(budget p99 ≤ 100: {'MET' if pct(cut, 99) <= 100 else 'MISSED'})"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--calls", type=int, default=120)
+    ap.add_argument("--desktops", type=int, default=100)
+    ap.add_argument("--load", type=float, default=5000)
+    args = ap.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    import logging
+
+    logging.getLogger().setLevel(logging.ERROR)
+    asyncio.run(run(args.calls, args.desktops, args.load))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
