@@ -22,7 +22,21 @@ from ctid.app.desk import DeskEvents
 from ctid.app.screens import Screens
 from ctid.app.secrets import site_secret
 from ctid.app.spool import WriteSpool
-from ctid.app.web_ports import CallerSearch, DaemonHealth, IncidentForms
+from ctid.app.spy_store import SqlSpyStore
+from ctid.app.web_ports import (
+    Callbacks,
+    CallControl,
+    CallerSearch,
+    DaemonHealth,
+    IncidentForms,
+    IncidentWorkflow,
+    Links,
+    OriginateWatch,
+    Reports,
+    RosterAdmin,
+    RosterSeats,
+    SpyControl,
+)
 from ctid.asterisk.actions import AmiPbxControl
 from ctid.asterisk.agi import AgiSession, FastAgiServer
 from ctid.asterisk.ami import AmiConnection
@@ -31,6 +45,7 @@ from ctid.asterisk.translate import translate
 from ctid.bus import EventBus
 from ctid.calls.ivr import run_ivr
 from ctid.calls.service import BusItem, CallService, Resync
+from ctid.calls.spy import SpyService
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock
 from ctid.core.events import ChannelSnapshot, QueueEntrySnapshot, QueueMemberSnapshot
@@ -149,6 +164,11 @@ class Daemon:
             self.bus.publish,
             wall_epoch=lambda: self.clock.utcnow().timestamp(),
         )
+        self.spy = SpyService(
+            cfg, self.pbx, self.calls.tracker, SqlSpyStore(self.sessions), now=self.calls.events_now
+        )
+        self.originates = OriginateWatch()
+        """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""
         self.agi = FastAgiServer(cfg.agi, {"ivr": self._ivr}, self._agi_fallback)
         self.mail = OutboxWorker(self.sessions, SmtpMailer(cfg.smtp), self.clock, cfg.smtp)
         loop_time: Callable[[], float] = lambda: asyncio.get_running_loop().time()  # noqa: E731
@@ -159,6 +179,16 @@ class Daemon:
                 incidents=IncidentForms(self.incidents),
                 callers=CallerSearch(self.directory, self.incidents),
                 health=DaemonHealth(self.ami, self.sessions, self.spool, loop_time),
+                spy=SpyControl(self.spy),
+                seats=RosterSeats(self.rota, cfg),
+                workflow=IncidentWorkflow(
+                    self.incidents, self.directory, lambda: self.desk.incidents
+                ),
+                calls=CallControl(cfg, self.calls, self.pbx, self.rota, self.originates),
+                callbacks=Callbacks(self.incidents, self.directory),
+                links=Links(self.incidents, self.directory),
+                roster=RosterAdmin(self.roster, self.rota, self.clock),
+                reports=Reports(self.sessions, cfg),
             ),
             sessions=self.sessions,
             clock=self.clock,
@@ -230,6 +260,7 @@ class Daemon:
         h = self.ami.health()
         return {
             "connected": h.logged_in,
+            "logged_in": h.logged_in,
             "reconnects": h.reconnects,
             "events_per_s": round(h.events_per_s, 1),
             "last_error": h.last_error,
@@ -294,6 +325,8 @@ class Daemon:
         if self.cfg.smtp.enabled:
             loops.append(self.mail.run)
         self.bus.subscribe(self.calls.handle)
+        self.bus.subscribe(self.spy.on_event)  # after the tracker has seen each event
+        self.bus.subscribe(self.originates.on_event)
         self.bus.subscribe(self._after_event)
         scheduler = RotaScheduler(self.rota) if self._use_scheduler else contextlib.nullcontext()
         async with scheduler, asyncio.TaskGroup() as tg:

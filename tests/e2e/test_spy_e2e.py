@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from ctid.app.spy_store import SqlSpyStore
 from ctid.asterisk.simulator import SimCall
 from ctid.calls.spy import SpyRequestFailedError, SpyService, SpyState
 from ctid.core.ids import Channel, SeatId
@@ -37,19 +36,9 @@ LUNCH = {
 
 @asynccontextmanager
 async def spy_desk(tmp_path: Path) -> AsyncIterator[tuple[Desk, SpyService]]:
-    """The desk with a `SpyService` wired as the composition root would: the daemon's PBX
-    control, its tracker, a SQL store on its database, on the bus after the call service."""
+    """The desk and the daemon's own `SpyService` (wired by the composition root)."""
     async with running_desk(tmp_path, seats=SEATS, supervisors=SUPERVISORS, lunch=LUNCH) as desk:
-        daemon = desk.daemon
-        spy = SpyService(
-            desk.cfg,
-            daemon.pbx,
-            daemon.calls.tracker,
-            SqlSpyStore(daemon.sessions),
-            now=daemon.calls.events_now,
-        )
-        daemon.bus.subscribe(spy.on_event)
-        yield desk, spy
+        yield desk, desk.daemon.spy
 
 
 async def two_live_calls(desk: Desk, talk_s: float | None = None) -> tuple[SimCall, SimCall]:
