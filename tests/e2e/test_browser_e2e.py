@@ -5,52 +5,22 @@ agent saves the incident form, and the incident opened for the call carries it."
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from ctid.web.users import add_user
 from tests.e2e.harness import Desk, running_desk
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CTID_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "e2e-password-123"
 CALLERS = (
     "name,employee_id,department,office_location,phones,vip\n"
     "张三丰,E5001,财务部,北京总部 5F,+86 138-0013-8000,是\n"
 )
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        reason = f"Chromium not found at {CHROMIUM} (set CTID_CHROMIUM; apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def _login(browser: Browser, desk: Desk, employee_id: str, path: str) -> Page:

@@ -4,19 +4,12 @@ emptied per test), with helpers that insert facts as the ORM models."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import secrets
-import shutil
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ctid.config import (
@@ -26,8 +19,8 @@ from ctid.config import (
     SiteConfig,
     SupervisorConfig,
 )
-from ctid.db import create_engine, session_factory, upgrade
-from ctid.db.schema import Call, Incident, IncidentHistory, RingAttempt, metadata
+from ctid.db import create_engine, session_factory
+from ctid.db.schema import Call, Incident, IncidentHistory, RingAttempt
 
 PG_DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 SH = ZoneInfo("Asia/Shanghai")
@@ -38,75 +31,16 @@ def at(day: int, hh: int, mm: int = 0, ss: int = 0, month: int = 11) -> datetime
     return datetime(2026, month, day, hh, mm, ss, tzinfo=SH)
 
 
-def _run_isolated(coro: Coroutine[Any, Any, None]) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(coro)
-    finally:
-        loop.close()
-
-
-async def _migrate(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
-
-
-async def _admin(url: str, *statements: str) -> None:
-    engine = create_engine(url, pool_size=1)
-    try:
-        async with engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            for stmt in statements:
-                await conn.exec_driver_sql(stmt)
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def reports_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("reports-template") / "ctid.db"
-    _run_isolated(_migrate(f"sqlite+aiosqlite:///{path.as_posix()}"))
-    return path
-
-
-@pytest.fixture(scope="session")
-def reports_pg_url() -> Iterator[str]:
-    admin = os.environ.get("CTID_TEST_PG_URL", PG_DEFAULT_URL)
-    name = f"ctid_reports_{secrets.token_hex(6)}"
-    try:
-        _run_isolated(_admin(admin, f'CREATE DATABASE "{name}"'))
-    except (OSError, TimeoutError, SQLAlchemyError) as exc:
-        reason = f"PostgreSQL (CTID_TEST_PG_URL) is unreachable: {exc!r}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    _run_isolated(_migrate(url))
-    yield url
-    _run_isolated(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+@pytest.fixture
+def sqlite_url(migrated_sqlite_url: str) -> str:
+    """A migrated, empty SQLite database (tests/conftest.py)."""
+    return migrated_sqlite_url
 
 
 @pytest.fixture
-def sqlite_url(reports_sqlite_template: Path, tmp_path: Path) -> str:
-    """A migrated, empty SQLite database."""
-    target = tmp_path / "ctid.db"
-    shutil.copyfile(reports_sqlite_template, target)
-    return f"sqlite+aiosqlite:///{target.as_posix()}"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest) -> str:
-    """A migrated, empty database on each backend."""
-    if request.param == "sqlite":
-        return str(request.getfixturevalue("sqlite_url"))
-    url = str(request.getfixturevalue("reports_pg_url"))
-    _run_isolated(
-        _admin(url, *(f'DELETE FROM "{t.name}"' for t in reversed(metadata.sorted_tables)))
-    )
-    return url
+def db_url(migrated_db_url: str) -> str:
+    """A migrated, empty database on each backend (tests/conftest.py)."""
+    return migrated_db_url
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from ctid.config import TalkCapConfig
 from ctid.screenpop import pop
@@ -28,14 +27,6 @@ from .conftest import PASSWORD, Env
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("CTID_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 XSS = "<img src=x onerror=alert(1)>"
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,26 +42,6 @@ RECORD_NOTIFICATIONS = """
   window.Notification = Recorder;
 })();
 """
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        reason = f"Chromium not found at {CHROMIUM} (set CTID_CHROMIUM; apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
-        try:
-            yield b
-        finally:
-            await b.close()
 
 
 async def _desk(
