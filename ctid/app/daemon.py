@@ -176,7 +176,7 @@ class Daemon:
             cfg,
             WebPorts(
                 hub=self.hub,
-                incidents=IncidentForms(self.incidents),
+                incidents=IncidentForms(self.incidents, self.directory),
                 callers=CallerSearch(self.directory, self.incidents),
                 health=DaemonHealth(self.ami, self.sessions, self.spool, loop_time),
                 spy=SpyControl(self.spy),

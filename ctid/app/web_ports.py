@@ -108,13 +108,31 @@ def _port_error(exc: CtidError) -> CtidError:
 
 @dataclass
 class IncidentForms:
-    """The desktop's incident form: create, or describe + classify + prioritize the call's one."""
+    """The desktop's incident form: create, or describe + classify + prioritize the call's one;
+    corrections to a directory caller's department or office made in the pop go to the
+    directory (audited there)."""
 
     store: IncidentStore
+    directory: CallerDirectory | None = None
+
+    async def _correct_caller(self, draft: IncidentDraft, who: str) -> None:
+        if self.directory is None or draft.caller_id is None:
+            return
+        caller = await self.directory.get(draft.caller_id)
+        if caller is None:
+            return
+        changes: dict[str, object] = {}
+        if draft.department and draft.department != (caller.department or ""):
+            changes["department"] = draft.department
+        if draft.office and draft.office != (caller.office_location or ""):
+            changes["office_location"] = draft.office
+        if changes:
+            await self.directory.update(draft.caller_id, changes, who)
 
     async def save(self, draft: IncidentDraft, actor: Actor) -> SavedIncident:
         who = actor.employee_id
         try:
+            await self._correct_caller(draft, who)
             number = draft.number
             if not number and draft.call_id:
                 found = await self.store.incident_for_call(draft.call_id)

@@ -78,6 +78,7 @@ async def test_a_simulated_call_pops_on_the_ringing_seat_only(
         await expect(seat1.locator("#pop-state")).to_have_text("On call", timeout=30_000)
         await expect(card.locator(".seat-status")).to_have_text("On call", timeout=30_000)
         await seat1.fill("input[name=summary]", "打印机无法打印")
+        await seat1.fill("input[name=office]", "北京总部 6F")  # the caller moved: fix it in the pop
         await seat1.select_option("select[name=category]", "hardware")
         await seat1.select_option("select[name=impact]", "medium")
         await seat1.select_option("select[name=urgency]", "high")
@@ -93,6 +94,9 @@ async def test_a_simulated_call_pops_on_the_ringing_seat_only(
         assert incidents[0]["owner_seat"] == "seat1"
         assert incidents[0]["priority"] == "P2"  # medium impact × high urgency
         assert incidents[0]["category"] == "hardware"
+
+        offices = desk.rows("SELECT office_location FROM callers")
+        assert [r["office_location"] for r in offices] == ["北京总部 6F"]
 
         assert call.linkedid
         assert not any(call.linkedid in f for f in seat2_frames)

@@ -111,6 +111,16 @@
       form.elements.office.value = p.office || "";
       form.elements.request_type.value = p.request_type || "";
     }
+    else if (p.caller_id !== null && p.caller_id !== undefined && !form.elements.caller_id.value) {
+      // The directory match arrives just after the first frame of the call: take it, but never
+      // overwrite what the agent has already typed.
+      form.elements.caller_id.value = p.caller_id;
+      const keep = (el, v) => { if (!el.value || el.value === el.defaultValue) el.value = v || ""; };
+      form.elements.caller_name.value = p.caller_name || form.elements.caller_name.value;
+      keep(form.elements.phone, p.phone);
+      keep(form.elements.department, p.department);
+      keep(form.elements.office, p.office);
+    }
     if (f.incident && f.incident.number) form.elements.number.value = f.incident.number;
     $("incident-number").textContent = form.elements.number.value || "(new)";
   }
