@@ -120,33 +120,10 @@ class AmiFrameParser:
 
 def _parse_into(frames: list[Frame], chunks: list[str]) -> None:
     for chunk in chunks:
-        # Fast path: every line is "Name: value" (a name never holds a colon).
-        pairs: list[tuple[str, str]] = []
-        add = pairs.append
-        for line in chunk.split("\r\n"):
-            name, sep, value = line.partition(": ")
-            if not sep:
-                pairs = _lenient_pairs(chunk)
-                break
-            add((name, value))
-        if pairs:
-            frames.append(Frame(pairs))
-
-
-def _lenient_pairs(chunk: str) -> list[tuple[str, str]]:
-    """The slow path for a frame with an odd line: a bare `Name:`, a blank or colon-less line."""
-    pairs: list[tuple[str, str]] = []
-    for line in chunk.split("\r\n"):
-        name, sep, value = line.partition(": ")
-        if sep:
-            pairs.append((name, value))
-        elif ":" in line:
-            # Asterisk writes empty values both as "AccountCode: " and as "AccountCode:".
-            name, _, value = line.partition(":")
-            pairs.append((name, value))
-        # else: a stray blank line or a colon-less line (old `--END COMMAND--`) carries no
-        # header; skip it and keep the rest of the frame.
-    return pairs
+        # A chunk of nothing but stray blank lines is no frame. Headers are split lazily (most
+        # events are ones ctid ignores by name: see `Frame.from_chunk`).
+        if chunk.strip("\r\n") and (": " in chunk or ":" in chunk):
+            frames.append(Frame.from_chunk(chunk.strip("\r\n")))
 
 
 def encode_action(name: str, action_id: str, fields: Sequence[tuple[str, str]]) -> bytes:
