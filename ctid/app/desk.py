@@ -67,6 +67,8 @@ class PopSink(Protocol):
 
     async def ended(self, record: CallRecord, incident: str) -> None: ...
 
+    async def incident_opened(self, call_id: str, number: str) -> None: ...
+
     async def seat_changed(self, notice: SeatStateChanged) -> None: ...
 
     async def alert(self, effect: AlertSupervisors) -> None: ...
@@ -84,6 +86,8 @@ class NoScreens:
     async def answered(self, notice: CallAnswered, tracker: CallTracker, incident: str) -> None: ...
 
     async def ended(self, record: CallRecord, incident: str) -> None: ...
+
+    async def incident_opened(self, call_id: str, number: str) -> None: ...
 
     async def seat_changed(self, notice: SeatStateChanged) -> None: ...
 
@@ -112,6 +116,7 @@ class DeskEvents:
     flags: dict[str, set[str]] = field(default_factory=dict)
     incidents: dict[str, str] = field(default_factory=dict)
     """call id → incident number, for the calls still live."""
+    _live: set[str] = field(default_factory=set)
 
     async def notice(self, notice: Notice, tracker: CallTracker) -> None:
         match notice:
@@ -172,25 +177,26 @@ class DeskEvents:
             queue=call.queue if call else None,
             ivr_digit=(call.ivr_choice or None) if call else None,
         )
-        try:
-            await self.spool.submit(
-                f"incident for call {notice.call_id}", lambda: self._create_later(facts)
-            )
-        except CtidError as exc:
-            log.error("incident_create_failed", call_id=notice.call_id, error=str(exc))
-        number = self.incidents.get(notice.call_id, "")
-        if number:
-            log.info("incident_opened", call_id=notice.call_id, incident=number)
-        return number
+        self._live.add(notice.call_id)
+        # Written by the spool's task: the event path never waits for the database. The pop
+        # gets the incident number when it exists (a few milliseconds later).
+        await self.spool.submit(
+            f"incident for call {notice.call_id}", lambda: self._create_incident(facts)
+        )
+        return self.incidents.get(notice.call_id, "")
 
-    async def _create_later(self, facts: CallFacts) -> None:
+    async def _create_incident(self, facts: CallFacts) -> None:
         view = await self.store.create_from_call(facts)
-        self.incidents.setdefault(facts.call_id, view.number)
+        log.info("incident_opened", call_id=facts.call_id, incident=view.number)
+        if facts.call_id in self._live:
+            self.incidents[facts.call_id] = view.number
+            await self.screens.incident_opened(facts.call_id, view.number)
 
     async def _ended(self, rec: CallRecord) -> None:
         answer = self.answers.pop(rec.call_id, None)
         flags = self.flags.pop(rec.call_id, set())
         number = self.incidents.pop(rec.call_id, "")
+        self._live.discard(rec.call_id)
         log.info(
             "call_ended",
             call_id=rec.call_id,
@@ -280,17 +286,20 @@ class DeskEvents:
                 self.answers[effect.call_id] = effect
             case FlagCall():
                 self.flags.setdefault(effect.call_id, set()).add(effect.flag)
-                number = self.incidents.get(effect.call_id)
-                if number:
-                    await self.spool.submit(
-                        f"flag {effect.flag} {number}",
-                        lambda: self._flag(number, effect.flag),
-                    )
+                # Queued behind the incident's creation, so it finds the incident.
+                await self.spool.submit(
+                    f"flag {effect.flag} {effect.call_id}",
+                    lambda: self._flag(effect.call_id, effect.flag),
+                )
             case RequestCallback():
                 await self._callback(effect.number, effect.reason, effect.call_id)
 
-    async def _flag(self, number: str, flag: str) -> None:
-        await self.store.apply(number, "flag", "system", name=flag)
+    async def _flag(self, call_id: str, flag: str) -> None:
+        incident = await self.store.incident_for_call(call_id)
+        if incident is None:
+            log.warning("flag_without_incident", call_id=call_id, flag=flag)
+            return
+        await self.store.apply(incident.number, "flag", "system", name=flag)
 
     # ------------------------------------------------------------------ for the IVR
 

@@ -194,6 +194,14 @@ class Screens:
         self.hub.publish(notice.seat, to_frame(pop))
         self._dirty.set()
 
+    async def incident_opened(self, call_id: str, number: str) -> None:
+        """The call's incident now exists: the pop shows its number (the form saves into it)."""
+        for seat, pop in list(self.pops.items()):
+            if pop.ring.call_id == call_id and pop.state == "talking":
+                pop = replace(pop, incident_number=number)
+                self.pops[seat] = pop
+                self.hub.publish(seat, to_frame(pop))
+
     async def ended(self, record: CallRecord, incident: str) -> None:
         for seat, pop in list(self.pops.items()):
             if pop.ring.call_id != record.call_id:

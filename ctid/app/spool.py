@@ -1,5 +1,5 @@
-"""Writes that must not be lost when the database is briefly down: tried at once, and if the
-store fails, kept in order and retried with backoff until they succeed (or ctid stops)."""
+"""Writes that must not be lost when the database is briefly down, and must not hold up the event
+path: queued in order, written by one task, retried with backoff while the store fails."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ class _Pending:
 
 
 class WriteSpool:
-    """`submit` runs a write now; if the database fails it is queued and
-    `run` retries the queue in order, so records land in the order they happened."""
+    """`submit` queues a write and returns at once (the bus never waits for the database); `run`
+    writes the queue in order, retrying the head while the database fails, so records land in
+    the order they happened."""
 
     def __init__(self, *, retry_min_s: float = 1.0, retry_max_s: float = 60.0) -> None:
         self._queue: deque[_Pending] = deque()
@@ -40,15 +41,20 @@ class WriteSpool:
         return len(self._queue)
 
     async def submit(self, what: str, write: Write) -> None:
-        if self._queue:  # keep order behind what is already waiting
-            self._queue.append(_Pending(what, write))
-            return
-        try:
-            await write()
-        except (StoreError, OSError, SQLAlchemyError) as exc:
-            self._queue.append(_Pending(what, write, 1))
-            self._wakeup.set()
-            log.error("db_write_deferred", what=what, error=str(exc)[:300], backlog=self.backlog)
+        self._queue.append(_Pending(what, write))
+        self._wakeup.set()
+
+    async def drain(self) -> None:
+        """Write everything queued now (tests and shutdown); a failing head stays queued."""
+        while self._queue:
+            item = self._queue[0]
+            try:
+                await item.write()
+            except (StoreError, OSError, SQLAlchemyError):
+                return
+            except Exception:
+                log.exception("db_write_dropped", what=item.what)
+            self._queue.popleft()
 
     async def run(self) -> None:
         delay = self._min
@@ -63,8 +69,9 @@ class WriteSpool:
                     raise
                 except (StoreError, OSError, SQLAlchemyError) as exc:
                     item.attempts += 1
-                    log.warning(
-                        "db_write_retry",
+                    log.log(
+                        30 if item.attempts > 1 else 40,
+                        "db_write_retry" if item.attempts > 1 else "db_write_deferred",
                         what=item.what,
                         attempts=item.attempts,
                         error=str(exc)[:200],
@@ -77,6 +84,7 @@ class WriteSpool:
                 except Exception:  # one write is the unit of work: a bad one must not block
                     log.exception("db_write_dropped", what=item.what)
                 else:
-                    log.info("db_write_recovered", what=item.what, backlog=self.backlog - 1)
+                    if item.attempts:
+                        log.info("db_write_recovered", what=item.what, backlog=self.backlog - 1)
                 self._queue.popleft()
                 delay = self._min
