@@ -15,7 +15,7 @@ from ctid.core.errors import StoreError
 
 log = structlog.get_logger(__name__)
 
-Write = Callable[[], Awaitable[None]]
+Write = Callable[[], Awaitable[object]]
 
 
 @dataclass
