@@ -46,8 +46,10 @@ from ctid.bus import EventBus
 from ctid.calls.ivr import run_ivr
 from ctid.calls.service import BusItem, CallService, Resync
 from ctid.calls.spy import SpyService
+from ctid.calls.tracker import UnknownSeatError
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock
+from ctid.core.errors import CtidError
 from ctid.core.events import ChannelSnapshot, QueueEntrySnapshot, QueueMemberSnapshot
 from ctid.core.ids import SeatId
 from ctid.db import check_schema, create_engine
@@ -80,7 +82,7 @@ class TrackerSeats:
             return None
         try:
             state = self._d.calls.tracker.seat(seat_id)
-        except Exception:
+        except UnknownSeatError:  # a seat added to the roster after the tracker was built
             return None
         tier = next((s.tier for s in self._d.cfg.seats if s.id == seat_id), None)
         # The tracker knows which queues a seat is in, not its penalty there; ctid's own config
@@ -266,8 +268,8 @@ class Daemon:
     def _desk_summary(self) -> Mapping[str, object]:
         try:
             return state_summary(self.rota.current)
-        except Exception:
-            return {}
+        except CtidError as exc:  # before the rota is loaded, or a calendar gap: say so, go on
+            return {"error": str(exc)}
 
     def _ami_summary(self) -> Mapping[str, object]:
         h = self.ami.health()
