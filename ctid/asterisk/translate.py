@@ -8,6 +8,7 @@ frame never raises: it is skipped (debug log) or its bad numbers read as 0.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypedDict
 
 import structlog
 
@@ -116,16 +117,33 @@ def _skip(f: Frame, why: str) -> None:
 # --------------------------------------------------------------------------- channel events
 
 
-def _newchannel(f: Frame, at: float) -> Event | None:
+class _ChannelIds(TypedDict):
+    channel: Channel
+    uniqueid: UniqueId
+    linkedid: UniqueId
+
+
+def _channel_ids(f: Frame) -> _ChannelIds | None:
+    """The channel and its correlation ids, which every channel event needs (skipped without a
+    Uniqueid; a missing Linkedid is the channel's own)."""
     uid = f.get("Uniqueid")
     if not uid:
         _skip(f, "no Uniqueid")
         return None
+    return {
+        "channel": Channel(f.get("Channel", "")),
+        "uniqueid": UniqueId(uid),
+        "linkedid": UniqueId(f.get("Linkedid") or uid),
+    }
+
+
+def _newchannel(f: Frame, at: float) -> Event | None:
+    ids = _channel_ids(f)
+    if ids is None:
+        return None
     return ChannelCreated(
         at=at,
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        linkedid=UniqueId(f.get("Linkedid") or uid),
+        **ids,
         state=_int(f.get("ChannelState")),
         caller_num=_caller(f.get("CallerIDNum")),
         caller_name=_caller(f.get("CallerIDName")),
@@ -135,29 +153,23 @@ def _newchannel(f: Frame, at: float) -> Event | None:
 
 
 def _newstate(f: Frame, at: float) -> Event | None:
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
+    ids = _channel_ids(f)
+    if ids is None:
         return None
     return ChannelStateChanged(
         at=at,
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        linkedid=UniqueId(f.get("Linkedid") or uid),
+        **ids,
         state=_int(f.get("ChannelState")),
     )
 
 
 def _hangup(f: Frame, at: float) -> Event | None:
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
+    ids = _channel_ids(f)
+    if ids is None:
         return None
     return ChannelHungUp(
         at=at,
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        linkedid=UniqueId(f.get("Linkedid") or uid),
+        **ids,
         cause=_int(f.get("Cause")),
         cause_txt=f.get("Cause-txt", ""),
     )
@@ -167,15 +179,12 @@ def _varset(f: Frame, at: float) -> Event | None:
     name = f.get("Variable", "")
     if not name.startswith(CTID_VARIABLE_PREFIX):
         return None  # the overwhelming majority of VarSet frames
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
+    ids = _channel_ids(f)
+    if ids is None:
         return None
     return ChannelVariableSet(
         at=at,
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        linkedid=UniqueId(f.get("Linkedid") or uid),
+        **ids,
         name=name[:64],
         value=clean_caller_text(f.get("Value", ""), _VALUE_MAX),
         caller_num=_caller(f.get("CallerIDNum")),
@@ -201,29 +210,23 @@ def _dialend(f: Frame, at: float) -> Event | None:
 
 
 def _bridge_enter(f: Frame, at: float) -> Event | None:
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
+    ids = _channel_ids(f)
+    if ids is None:
         return None
     return BridgeEntered(
         at=at,
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        linkedid=UniqueId(f.get("Linkedid") or uid),
+        **ids,
         bridge_id=f.get("BridgeUniqueid", ""),
     )
 
 
 def _bridge_leave(f: Frame, at: float) -> Event | None:
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
+    ids = _channel_ids(f)
+    if ids is None:
         return None
     return BridgeLeft(
         at=at,
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        linkedid=UniqueId(f.get("Linkedid") or uid),
+        **ids,
         bridge_id=f.get("BridgeUniqueid", ""),
     )
 
@@ -232,15 +235,12 @@ def _bridge_leave(f: Frame, at: float) -> Event | None:
 
 
 def _caller_join(f: Frame, at: float) -> Event | None:
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
+    ids = _channel_ids(f)
+    if ids is None:
         return None
     return CallerJoinedQueue(
         at=at,
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        linkedid=UniqueId(f.get("Linkedid") or uid),
+        **ids,
         queue=QueueName(f.get("Queue", "")),
         position=_int(f.get("Position")),
         count=_int(f.get("Count")),
@@ -250,15 +250,12 @@ def _caller_join(f: Frame, at: float) -> Event | None:
 
 
 def _caller_leave(f: Frame, at: float) -> Event | None:
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
+    ids = _channel_ids(f)
+    if ids is None:
         return None
     return CallerLeftQueue(
         at=at,
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        linkedid=UniqueId(f.get("Linkedid") or uid),
+        **ids,
         queue=QueueName(f.get("Queue", "")),
         position=_int(f.get("Position")),
         count=_int(f.get("Count")),
@@ -266,15 +263,12 @@ def _caller_leave(f: Frame, at: float) -> Event | None:
 
 
 def _caller_abandon(f: Frame, at: float) -> Event | None:
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
+    ids = _channel_ids(f)
+    if ids is None:
         return None
     return CallerAbandoned(
         at=at,
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        linkedid=UniqueId(f.get("Linkedid") or uid),
+        **ids,
         queue=QueueName(f.get("Queue", "")),
         position=_int(f.get("Position")),
         original_position=_int(f.get("OriginalPosition")),
@@ -549,15 +543,12 @@ def _attended_transfer(f: Frame, at: float) -> Event | None:
 
 
 def _core_show_channel(f: Frame, at: float) -> Event | None:
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
+    ids = _channel_ids(f)
+    if ids is None:
         return None
     return ChannelSnapshot(
         at=at,
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        linkedid=UniqueId(f.get("Linkedid") or uid),
+        **ids,
         state=_int(f.get("ChannelState")),
         application=f.get("Application", ""),
         application_data=f.get("ApplicationData", "")[:_VALUE_MAX],
