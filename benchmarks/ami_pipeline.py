@@ -25,7 +25,7 @@ from _stream import event_stream, start_server
 from ctid.asterisk.ami_protocol import AmiFrameParser
 from ctid.asterisk.translate import translate
 from ctid.bus import EventBus
-from ctid.calls.service import BusItem, CallService
+from ctid.calls.service import CALL_INPUT, BusItem, CallService
 from ctid.config import parse_config
 
 LAB_SEATS = [
@@ -40,7 +40,9 @@ LAB_SEATS = [
 
 
 class NullPbx:
-    async def hangup(self, channel: str, cause: int = 16) -> None: ...
+    async def cut_ringing_leg(self, channel: str) -> None: ...
+
+    async def hang_up(self, channel: str) -> None: ...
 
     async def queue_pause(
         self, interface: str, paused: bool, reason: str = "", queue: str | None = None
@@ -49,17 +51,11 @@ class NullPbx:
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> None: ...
 
 
-class NullDesk:
-    async def effect(self, effect: Any) -> None: ...
-
-    async def notice(self, notice: Any, tracker: Any) -> None: ...
-
-
 async def run_ctid(port: int, expected: int) -> float:
     cfg = parse_config({"seats": LAB_SEATS})
     bus: EventBus[BusItem] = EventBus()
-    calls = CallService(cfg, NullPbx(), NullDesk(), bus.publish, wall_epoch=time.time)
-    bus.subscribe(calls.handle)
+    calls = CallService(cfg, NullPbx(), bus.publish, bus.publish_next, wall_epoch=time.time)
+    bus.subscribe(calls.handle, *CALL_INPUT)
     parser = AmiFrameParser()
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
@@ -68,7 +64,7 @@ async def run_ctid(port: int, expected: int) -> float:
     class Proto(asyncio.Protocol):
         def data_received(self, data: bytes) -> None:
             nonlocal frames
-            now = loop.time()
+            now = calls.events_now()
             for frame in parser.feed(data):
                 frames += 1
                 event = translate(frame, now)

@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import structlog
 from _stream import BANNER, COMPLETE_CALLS, _shift_ids, recorded_events
-from ami_pipeline import LAB_SEATS, NullDesk, NullPbx
+from ami_pipeline import LAB_SEATS, NullPbx
 
 from ctid.asterisk.ami_protocol import AmiFrameParser
 from ctid.asterisk.translate import translate
 from ctid.bus import EventBus
-from ctid.calls.service import BusItem, CallService
+from ctid.calls.service import CALL_INPUT, BusItem, CallService
 from ctid.config import parse_config
 
 
@@ -42,11 +42,10 @@ async def main_async(calls: int) -> None:
     per_pass = max(1, sum(1 for f in frames if f.startswith("Event: QueueCallerJoin")))
     cfg = parse_config({"seats": LAB_SEATS})
     bus: EventBus[BusItem] = EventBus()
-    service = CallService(cfg, NullPbx(), NullDesk(), bus.publish, wall_epoch=time.time)
-    bus.subscribe(service.handle)
+    service = CallService(cfg, NullPbx(), bus.publish, bus.publish_next, wall_epoch=time.time)
+    bus.subscribe(service.handle, *CALL_INPUT)
     parser = AmiFrameParser()
     parser.feed(BANNER)
-    loop = asyncio.get_running_loop()
     done = 0
     marks: dict[int, float] = {}
     checkpoints = sorted({1_000, calls})
@@ -54,7 +53,7 @@ async def main_async(calls: int) -> None:
     while done < calls:
         text = "".join(_shift_ids(f, rep * 100_000) for f in frames)
         for frame in parser.feed(text.encode()):
-            event = translate(frame, loop.time())
+            event = translate(frame, service.events_now())
             if event is not None:
                 bus.publish(event)
         await bus.drain()

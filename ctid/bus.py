@@ -1,36 +1,46 @@
-"""The event bus: one ordered queue and one dispatcher, so every handler sees events in wire order."""
+"""The event bus: one ordered queue and one dispatcher, so every handler sees items in wire order."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
+from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+U = TypeVar("U")
 Handler = Callable[[T], Awaitable[None] | None]
 
 
 class EventBus(Generic[T]):
-    """Library callbacks `publish` (cheap, synchronous); `run` hands each item to every handler.
+    """Library callbacks `publish` (cheap, synchronous); `run` hands each item to its handlers.
 
-    Handlers run one item at a time, in subscription order. A handler that raises is logged with the
-    item and the rest carry on: one event is the unit of work.
+    Handlers run one item at a time, in subscription order; `subscribe(handler, SomeType, ...)`
+    sees only items of those types. What a handler tells the others about the item it is handling
+    (`publish_next`: the tracker's notices) is dispatched right after it, before the next queued
+    item, so the story keeps its order. A handler that raises is logged with the item and its
+    traceback and the rest carry on: one item is the unit of work. While an item is dispatched its
+    `call_id` (or `linkedid`) is bound to the log context.
     """
 
     def __init__(self) -> None:
         self._items: deque[T] = deque()
+        self._next: deque[T] = deque()
         self._wakeup = asyncio.Event()
-        self._handlers: list[Handler[T]] = []
+        self._subs: list[tuple[Handler[Any], tuple[type, ...]]] = []
+        self._routes: dict[type, tuple[Handler[Any], ...]] = {}
         self.published = 0
         self.dispatched = 0
 
-    def subscribe(self, handler: Handler[T]) -> None:
-        self._handlers.append(handler)
+    def subscribe(self, handler: Handler[U], *types: type[U]) -> None:
+        """`handler` gets every item, or only those of `types` (which must be items of `T`)."""
+        self._subs.append((handler, types))
+        self._routes.clear()
 
     def publish(self, item: T) -> None:
         self._items.append(item)
@@ -38,33 +48,63 @@ class EventBus(Generic[T]):
         if not self._wakeup.is_set():
             self._wakeup.set()
 
+    def publish_next(self, item: T) -> None:
+        """Dispatch `item` after the item being handled now, ahead of everything queued."""
+        self._next.append(item)
+        self.published += 1
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+
     @property
     def backlog(self) -> int:
-        return len(self._items)
+        return len(self._items) + len(self._next)
+
+    def _handlers_for(self, kind: type) -> tuple[Handler[Any], ...]:
+        found = self._routes.get(kind)
+        if found is None:
+            found = tuple(h for h, types in self._subs if not types or issubclass(kind, types))
+            self._routes[kind] = found
+        return found
 
     async def dispatch_one(self, item: T) -> None:
-        for handler in self._handlers:
-            try:
-                result = handler(item)
-                if result is not None:
-                    await result
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("bus_handler_failed", handler=_name(handler), item=repr(item)[:300])
+        call_id = getattr(item, "call_id", None) or getattr(item, "linkedid", None)
+        if call_id:
+            bind_contextvars(call_id=call_id)
+        try:
+            for handler in self._handlers_for(type(item)):
+                try:
+                    result = handler(item)
+                    if result is not None:
+                        await result
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception(
+                        "bus_handler_failed", handler=_name(handler), item=repr(item)[:300]
+                    )
+        finally:
+            if call_id:
+                unbind_contextvars("call_id")
         self.dispatched += 1
+
+    def _pop(self) -> T | None:
+        if self._next:
+            return self._next.popleft()
+        if self._items:
+            return self._items.popleft()
+        return None
 
     async def drain(self) -> None:
         """Dispatch everything published so far (tests and shutdown)."""
-        while self._items:
-            await self.dispatch_one(self._items.popleft())
+        while (item := self._pop()) is not None:
+            await self.dispatch_one(item)
 
     async def run(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._items:
-                await self.dispatch_one(self._items.popleft())
+            while (item := self._pop()) is not None:
+                await self.dispatch_one(item)
 
 
 def _name(handler: object) -> str:

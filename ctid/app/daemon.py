@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import signal
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from datetime import date
-from typing import Any
+from typing import Any, get_args
 
 import structlog
 
-from ctid.app.desk import DeskEvents
-from ctid.app.screens import Screens
 from ctid.app.secrets import site_secret
-from ctid.app.spool import WriteSpool
-from ctid.app.spy_store import SqlSpyStore
 from ctid.app.web_ports import (
     Callbacks,
     CallControl,
@@ -44,56 +41,38 @@ from ctid.asterisk.frame import Frame
 from ctid.asterisk.translate import translate
 from ctid.bus import EventBus
 from ctid.calls.ivr import run_ivr
-from ctid.calls.service import BusItem, CallService, Resync
+from ctid.calls.service import CALL_INPUT, BusItem, CallService, Resync
 from ctid.calls.spy import SpyService
-from ctid.calls.tracker import UnknownSeatError
+from ctid.calls.spy_store import SqlSpyStore
 from ctid.config import Config
-from ctid.core.clock import Clock, SystemClock
-from ctid.core.errors import CtidError
-from ctid.core.events import ChannelSnapshot, QueueEntrySnapshot, QueueMemberSnapshot
-from ctid.core.ids import SeatId
+from ctid.core.clock import Clock, SystemClock, epoch
+from ctid.core.events import (
+    ChannelSnapshot,
+    OriginateResponded,
+    QueueEntrySnapshot,
+    QueueMemberSnapshot,
+)
 from ctid.db import check_schema, create_engine
 from ctid.db.engine import session_factory
-from ctid.db.schema import AuditLog
 from ctid.mail import OutboxWorker, SmtpMailer
 from ctid.reports import kpi
-from ctid.rotation.desk import RotaDeskView, state_summary
-from ctid.rotation.enforcer import LiveSeat, RotaEnforcer
+from ctid.rotation.desk import RotaDeskView
+from ctid.rotation.enforcer import RotaEnforcer
+from ctid.rotation.live import LiveSeatBoard, RotaFollower, SeatItem
 from ctid.rotation.roster import RosterStore
 from ctid.rotation.scheduler import RotaScheduler
 from ctid.screenpop.hub import PopHub
+from ctid.screenpop.screens import ScreenItem, SeatScreens
+from ctid.spool import WriteSpool
 from ctid.tickets.directory import CallerDirectory
+from ctid.tickets.intake import CallIntake, IntakeItem
 from ctid.tickets.store import IncidentStore
 from ctid.web.server import WebPorts, WebServer
 
 log = structlog.get_logger(__name__)
 
-
-class TrackerSeats:
-    """The rota enforcer's view of live seats, from the call tracker (`LiveSeats`)."""
-
-    def __init__(self, daemon: Daemon) -> None:
-        self._d = daemon
-        self.known = False
-        """Memberships are known once the first resync after login has been applied."""
-
-    def live(self, seat_id: SeatId) -> LiveSeat | None:
-        if not self.known:
-            return None
-        try:
-            state = self._d.calls.tracker.seat(seat_id)
-        except UnknownSeatError:  # a seat added to the roster after the tracker was built
-            return None
-        tier = next((s.tier for s in self._d.cfg.seats if s.id == seat_id), None)
-        # The tracker knows which queues a seat is in, not its penalty there; ctid's own config
-        # gives the penalty it would set (a wrong penalty set by hand is not corrected).
-        penalties = {q.name: q.tiers.get(tier, 0) if tier else 0 for q in self._d.cfg.queues}
-        return LiveSeat(
-            on_call=state.activity != "idle",
-            paused=state.paused,
-            pause_reason=state.pause_reason,
-            memberships={q: penalties.get(q, 0) for q in state.queues},
-        )
+SHUTDOWN_GRACE_S = 5.0
+"""How long a loop may take to end once cancelled before it is logged and abandoned."""
 
 
 class Daemon:
@@ -136,40 +115,39 @@ class Daemon:
         self.hub = PopHub()
         self.ami = AmiConnection(cfg.ami, self._on_frame, on_login=self._on_login)
         self.pbx = AmiPbxControl(self.ami)
-        self.live_seats = TrackerSeats(self)
+        self.calls = CallService(
+            cfg,
+            self.pbx,
+            self.bus.publish,
+            self.bus.publish_next,
+            wall_epoch=functools.partial(epoch, self.clock),
+        )
+        self.seat_board = LiveSeatBoard(cfg)
         self.rota = RotaEnforcer(
             source=self.roster,
             pbx=self.pbx,
-            live=self.live_seats,
+            live=self.seat_board,
             clock=self.clock,
             queues=cfg.queues,
         )
-        self.screens = Screens(
+        self.rota_follower = RotaFollower(
+            self.seat_board, self.rota, self.rota_work, self.roster, self.spool
+        )
+        self.rota_applied = self.rota_follower.applied
+        """Set once the rota has been applied after the first resync (tests wait on it)."""
+        self.intake = CallIntake(
+            cfg, self.incidents, self.incidents, self.incidents, self.spool, self.bus.publish
+        )
+        self.screens = SeatScreens(
             cfg,
             self.hub,
             self.clock,
             self.directory,
             self.incidents,
-            tracker=lambda: self.calls.tracker,
-            desk_summary=self._desk_summary,
-            ami_health=self._ami_summary,
+            self.calls.tracker,
+            desk_summary=self.rota.desk_summary,
+            ami_health=self.ami.summary,
             kpis_today=self._kpis_today,
-        )
-        self.desk = DeskEvents(
-            cfg,
-            self.incidents,
-            self.spool,
-            self.screens,
-            on_seat_free=self._seat_free,
-            on_pause_changed=self._pause_changed,
-            on_auto_pause=self._audit_auto_pause,
-        )
-        self.calls = CallService(
-            cfg,
-            self.pbx,
-            self.desk,
-            self.bus.publish,
-            wall_epoch=lambda: self.clock.utcnow().timestamp(),
         )
         self.spy = SpyService(
             cfg, self.pbx, self.calls.tracker, SqlSpyStore(self.sessions), now=self.calls.events_now
@@ -189,7 +167,7 @@ class Daemon:
                 spy=SpyControl(self.spy),
                 seats=RosterSeats(self.rota, cfg),
                 workflow=IncidentWorkflow(
-                    self.incidents, self.directory, lambda: self.desk.incidents
+                    self.incidents, self.directory, self.intake.live_incidents
                 ),
                 calls=CallControl(cfg, self.calls, self.pbx, self.rota, self.originates),
                 callbacks=Callbacks(self.incidents, self.directory),
@@ -203,18 +181,15 @@ class Daemon:
         )
         self._stack = AsyncExitStack()
 
-    # ------------------------------------------------------------------ AMI edge
-
     def _on_frame(self, frame: Frame) -> None:
-        event = translate(frame, asyncio.get_running_loop().time())
+        event = translate(frame, self.calls.events_now())
         if event is not None:
             self.bus.publish(event)
 
     async def _on_login(self) -> None:
         """Rebuild calls and seats from the PBX after every login (the bus applies it in order)."""
-        loop = asyncio.get_running_loop()
-        chans = [translate(f, loop.time()) for f in await self.pbx.core_show_channels()]
-        items = [translate(f, loop.time()) for f in await self.pbx.queue_status()]
+        chans = [translate(f, self.calls.events_now()) for f in await self.pbx.core_show_channels()]
+        items = [translate(f, self.calls.events_now()) for f in await self.pbx.queue_status()]
         self.bus.publish(
             Resync(
                 tuple(c for c in chans if isinstance(c, ChannelSnapshot)),
@@ -222,64 +197,6 @@ class Daemon:
                 tuple(e for e in items if isinstance(e, QueueEntrySnapshot)),
             )
         )
-
-    async def _after_event(self, item: BusItem) -> None:
-        """Runs after the call service on every bus item: a resync means the seats' real state is
-        known again, so the rota's pauses and memberships are applied for now."""
-        if isinstance(item, Resync):
-            self.live_seats.known = True
-            await self.rota_work.submit("rota apply after resync", self._rota_apply_now)
-
-    # ------------------------------------------------------------------ rota hooks
-
-    async def _rota_apply_now(self) -> None:
-        await self.rota.apply_now()
-        self.rota_applied.set()
-
-    async def _seat_free(self, seat: str) -> None:
-        if self.live_seats.known:
-            await self.rota_work.submit(
-                f"rota: {seat} free", lambda: self.rota.seat_call_ended(SeatId(seat))
-            )
-
-    async def _pause_changed(self, seat: str) -> None:
-        if self.live_seats.known:
-            await self.rota_work.submit(
-                f"rota: {seat} pause changed", lambda: self.rota.seat_pause_changed(SeatId(seat))
-            )
-
-    async def _audit_auto_pause(self, seat: str, message: str) -> None:
-        async def write() -> None:
-            async with self.sessions.begin() as s:
-                s.add(
-                    AuditLog(
-                        at=self.clock.utcnow(),
-                        actor="ctid",
-                        action="seat_paused",
-                        target=seat,
-                        detail={"reason": "rna", "message": message},
-                    )
-                )
-
-        await self.spool.submit(f"audit auto-pause {seat}", write)
-
-    # ------------------------------------------------------------------ screens
-
-    def _desk_summary(self) -> Mapping[str, object]:
-        try:
-            return state_summary(self.rota.current)
-        except CtidError as exc:  # before the rota is loaded, or a calendar gap: say so, go on
-            return {"error": str(exc)}
-
-    def _ami_summary(self) -> Mapping[str, object]:
-        h = self.ami.health()
-        return {
-            "connected": h.logged_in,
-            "logged_in": h.logged_in,
-            "reconnects": h.reconnects,
-            "events_per_s": round(h.events_per_s, 1),
-            "last_error": h.last_error,
-        }
 
     async def _kpis_today(self, day: date) -> Any:
         # In a thread with its own loop and engine: the KPI arithmetic is CPU work that would
@@ -294,8 +211,8 @@ class Daemon:
             self.cfg,
             RotaDeskView(self.rota.current),
             caller_number=session.caller_number,
-            lookup=self.desk.incident_status,
-            callbacks=self.desk.ivr_callback,
+            lookup=self.intake.incident_status,
+            callbacks=self.intake.ivr_callback,
         )
         log.info(
             "ivr_done",
@@ -329,37 +246,72 @@ class Daemon:
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
 
+    def _subscribe(self) -> None:
+        """The bus's readers, in order: the call service first (it tells the story), then the
+        spy sessions and click-to-call (they read the same PBX events), then the story's readers."""
+        bus = self.bus
+        bus.subscribe(self.calls.handle, *CALL_INPUT)
+        bus.subscribe(self.spy.on_event)
+        bus.subscribe(self.originates.on_event, OriginateResponded)
+        bus.subscribe(self.rota_follower.on_item, *get_args(SeatItem))
+        bus.subscribe(self.intake.on_item, *get_args(IntakeItem))
+        bus.subscribe(self.screens.on_item, *get_args(ScreenItem))
+
     async def serve(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
-        loops: list[Callable[[], Coroutine[Any, Any, None]]] = [
-            self.bus.run,
-            self.ami.run,
-            self.agi.run,
-            self.web.run,
-            self.spool.run,
-            self.rota_work.run,
-            self.screens.run,
-        ]
+        loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            "bus": self.bus.run,
+            "ami": self.ami.run,
+            "agi": self.agi.run,
+            "web": self.web.run,
+            "db-spool": self.spool.run,
+            "rota-work": self.rota_work.run,
+            "wallboard": self.screens.run,
+        }
         if self.cfg.smtp.enabled:
-            loops.append(self.mail.run)
-        self.bus.subscribe(self.calls.handle)
-        self.bus.subscribe(self.spy.on_event)  # after the tracker has seen each event
-        self.bus.subscribe(self.originates.on_event)
-        self.bus.subscribe(self._after_event)
+            loops["mail"] = self.mail.run
+        self._subscribe()
         scheduler = RotaScheduler(self.rota) if self._use_scheduler else contextlib.nullcontext()
-        async with scheduler, asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(fn()) for fn in loops]
-            log.info(
-                "ctid_started",
-                agi_port=self.agi.port,
-                web=self.web.public_url,
-                ami=f"{self.cfg.ami.host}:{self.cfg.ami.port}",
-            )
-            if ready is not None:
-                ready.set()
-            await stop.wait()
-            log.info("ctid_stopping")
-            for task in tasks:
-                task.cancel()
+        async with scheduler:
+            tasks = [asyncio.create_task(fn(), name=f"ctid-{name}") for name, fn in loops.items()]
+            try:
+                log.info(
+                    "ctid_started",
+                    agi_port=self.agi.port,
+                    web=self.web.public_url,
+                    ami=f"{self.cfg.ami.host}:{self.cfg.ami.port}",
+                )
+                if ready is not None:
+                    ready.set()
+                failed = asyncio.ensure_future(asyncio.wait(tasks, return_when="FIRST_COMPLETED"))
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait([failed, stopping], return_when="FIRST_COMPLETED")
+                failed.cancel()
+                stopping.cancel()
+                log.info("ctid_stopping")
+            finally:
+                errors = await stop_tasks(tasks, SHUTDOWN_GRACE_S)
+            if errors:
+                raise ExceptionGroup("ctid loops failed", errors)
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], grace_s: float) -> list[Exception]:
+    """Cancel the loops and wait for them up to `grace_s`; a loop that ignores its cancellation
+    is logged and abandoned, so shutdown always ends. Returns the errors the loops ended with."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return []
+    _, pending = await asyncio.wait(tasks, timeout=grace_s)
+    for task in pending:
+        log.error("ctid_task_abandoned", task=task.get_name(), grace_s=grace_s)
+    errors: list[Exception] = []
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            exc = task.exception()
+            if isinstance(exc, Exception):
+                log.error("ctid_task_failed", task=task.get_name(), exc_info=exc)
+                errors.append(exc)
+    return errors
 
 
 def _kpis_in_thread(cfg: Config, day: date) -> Any:

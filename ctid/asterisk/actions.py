@@ -31,6 +31,14 @@ class AmiPbxControl:
     async def hangup(self, channel: str, cause: int = CAUSE_NORMAL) -> None:
         await self._ami.action("Hangup", [("Channel", channel), ("Cause", str(cause))])
 
+    async def hang_up(self, channel: str) -> None:
+        """End a channel with normal clearing."""
+        await self.hangup(channel, CAUSE_NORMAL)
+
+    async def cut_ringing_leg(self, channel: str) -> None:
+        """End a seat leg still ringing at the deadline, as "no answer" (the queue rings the next)."""
+        await self.hangup(channel, CAUSE_NO_ANSWER)
+
     async def queue_pause(
         self, interface: str, paused: bool, reason: str = "", queue: str | None = None
     ) -> None:

@@ -177,6 +177,17 @@ class AmiConnection:
         _, items = await self._request(name, fields, timeout, listing=True)
         return items
 
+    def summary(self) -> dict[str, object]:
+        """The link's health in a few words, for the wallboard."""
+        h = self.health()
+        return {
+            "connected": h.logged_in,
+            "logged_in": h.logged_in,
+            "reconnects": h.reconnects,
+            "events_per_s": round(h.events_per_s, 1),
+            "last_error": h.last_error,
+        }
+
     def health(self) -> AmiHealth:
         proto = self._proto
         stats = self._stats

@@ -750,8 +750,8 @@ READ_HEADERS: frozenset[str] = frozenset(
 def translate(frame: Frame, received_at: float) -> Event | None:
     """The ctid event for one AMI frame, or None for frames ctid ignores (and malformed ones).
 
-    `received_at` (the loop time the frame arrived) becomes the event's `at` only when the frame
-    has no usable `Timestamp` header.
+    `received_at` (when the frame arrived, on the events' clock: epoch seconds) becomes the
+    event's `at` only when the frame has no usable `Timestamp` header.
     """
     name = frame.event
     if name is None:

@@ -54,7 +54,17 @@ class IncidentStatus:
     owner_seat: str | None
 
 
-StatusLookup = Callable[[str], Awaitable[IncidentStatus | None]]
+class KnownIncident(Protocol):
+    """What the IVR tells a caller about their incident (`IncidentStatus`, or the tickets' own)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def owner_seat(self) -> str | None: ...
+
+
+StatusLookup = Callable[[str], Awaitable[KnownIncident | None]]
 CallbackSink = Callable[[str, str], Awaitable[None]]
 """(caller number, reason) → records a callback request."""
 
@@ -103,7 +113,7 @@ def route_for_option(cfg: Config, option: IvrOptionConfig, desk: DeskView) -> Ro
 
 
 def route_for_incident(
-    cfg: Config, option: IvrOptionConfig, found: IncidentStatus, desk: DeskView
+    cfg: Config, option: IvrOptionConfig, found: KnownIncident, desk: DeskView
 ) -> Route:
     """A caller asking about an incident goes to its owner's seat when that seat is on duty."""
     owner = cfg.seat(found.owner_seat) if found.owner_seat else None

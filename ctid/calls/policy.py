@@ -12,6 +12,8 @@ from ctid.config import RingConfig, TalkCapConfig
 from ctid.core.effects import (
     AlertSupervisors,
     CancelTimer,
+    CapDue,
+    CapWarningDue,
     CutRingingLeg,
     Effect,
     FlagCall,
@@ -22,8 +24,8 @@ from ctid.core.effects import (
     RecordRingMiss,
     RedirectToQueue,
     RequestCallback,
+    RingDeadlineDue,
     StartTimer,
-    TimerKey,
 )
 from ctid.core.ids import CallId, Channel, QueueName, SeatId
 
@@ -55,8 +57,8 @@ class RingPolicy:
     _paused_rna: set[SeatId] = field(default_factory=set)
 
     @staticmethod
-    def key(channel: Channel) -> TimerKey:
-        return ("ring", channel)
+    def key(channel: Channel) -> RingDeadlineDue:
+        return RingDeadlineDue(channel)
 
     def ring_started(
         self, call_id: CallId, seat: SeatId, channel: Channel, already_ringing_s: float = 0.0
@@ -152,11 +154,11 @@ class TalkCapPolicy:
         """A call was answered `talked_s` ago (0 live; more after a resync or restart)."""
         self._calls[call_id] = _Talk(seat, tier, caller_channel, caller_number)
         effects: list[Effect] = [
-            StartTimer(("cap_warn", call_id, str(point)), point - talked_s)
+            StartTimer(CapWarningDue(call_id, point), point - talked_s)
             for point in self.cfg.warn_at_s
             if point > talked_s
         ]
-        effects.append(StartTimer(("cap", call_id), max(0.0, self.cfg.talk_cap_s - talked_s)))
+        effects.append(StartTimer(CapDue(call_id), max(0.0, self.cfg.talk_cap_s - talked_s)))
         return effects
 
     def moved(self, call_id: CallId, seat: SeatId, tier: str) -> None:
@@ -168,35 +170,29 @@ class TalkCapPolicy:
     def ended(self, call_id: CallId) -> list[Effect]:
         if self._calls.pop(call_id, None) is None:
             return []
-        effects: list[Effect] = [
-            CancelTimer(("cap_warn", call_id, str(p))) for p in self.cfg.warn_at_s
-        ]
-        effects.append(CancelTimer(("cap", call_id)))
+        effects: list[Effect] = [CancelTimer(CapWarningDue(call_id, p)) for p in self.cfg.warn_at_s]
+        effects.append(CancelTimer(CapDue(call_id)))
         return effects
 
-    def timer(self, key: TimerKey) -> list[Effect]:
-        kind, call_id = key[0], CallId(key[1])
+    def timer(self, key: CapWarningDue | CapDue) -> list[Effect]:
+        call_id = key.call_id
         talk = self._calls.get(call_id)
         if talk is None:
             return []
-        if kind == "cap_warn":
-            point = int(key[2])
+        if isinstance(key, CapWarningDue):
+            point = key.point_s
             remaining = self.cfg.talk_cap_s - point
             text = f"{talk.seat}: call at {point // 60}:{point % 60:02d}, {remaining} s to the cap"
             return [
-                NotifySeat(
-                    talk.seat, "cap_warning", {"call_id": call_id, "remaining_s": remaining}
-                ),
+                NotifySeat(talk.seat, "cap_warning", call_id, remaining_s=remaining),
                 AlertSupervisors("cap_warning", text, talk.seat, call_id),
             ]
-        if kind != "cap":
-            return []
         action = self.cfg.action
         if action == "transfer_expert" and talk.tier == "expert":
             action = "notify"  # already with an expert: nobody to hand it to
         effects: list[Effect] = [
             FlagCall(call_id, "capped"),
-            NotifySeat(talk.seat, "cap_reached", {"call_id": call_id, "action": action}),
+            NotifySeat(talk.seat, "cap_reached", call_id, action=action),
             AlertSupervisors(
                 "cap_reached",
                 f"{talk.seat}: call reached the {self.cfg.talk_cap_s // 60}-minute cap ({action})",

@@ -1,18 +1,13 @@
-"""Seats as the call tracker sees them: which Asterisk interface and channels belong to a seat, and
-the frozen `SeatState` snapshot (activity, pause, availability) the wallboard and policies read.
-"""
+"""Seats as the call tracker sees them: which Asterisk interface and channels belong to a seat
+(the `SeatState` snapshot itself is public, in `ctid.core.calls`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 from ctid.config import SeatConfig, Tier
-from ctid.core.ids import CallId, QueueName, SeatId
-
-Activity = Literal["idle", "ringing", "on_call"]
-SeatStatus = Literal["idle", "ringing", "on_call", "paused", "unavailable"]
+from ctid.core.ids import SeatId
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 UNAVAILABLE_DEVICE_STATES = frozenset({4, 5})
@@ -63,31 +58,3 @@ def channel_device(channel: str) -> str:
     if sep and len(suffix) >= 8 and _HEX.issuperset(suffix) and "/" in base:
         return base
     return name
-
-
-@dataclass(frozen=True, slots=True)
-class SeatState:
-    """What a seat is doing. `activity` and `paused` are independent: a seat paused during a call
-    is `on_call` and `paused` at once. `paused` means paused in at least one of its queues
-    (`paused_in` says which); `available` is False when the phone is unreachable (device state
-    invalid/unavailable) or, once ctid knows the memberships, the seat is in no queue at all."""
-
-    seat_id: SeatId
-    activity: Activity = "idle"
-    call_id: CallId | None = None
-    paused: bool = False
-    pause_reason: str = ""
-    available: bool = True
-    queues: frozenset[QueueName] = frozenset()
-    paused_in: frozenset[QueueName] = frozenset()
-
-    @property
-    def status(self) -> SeatStatus:
-        """One word for a wallboard tile: a call beats everything, then unreachable, then paused."""
-        if self.activity != "idle":
-            return self.activity
-        if not self.available:
-            return "unavailable"
-        if self.paused:
-            return "paused"
-        return "idle"

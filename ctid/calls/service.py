@@ -1,33 +1,41 @@
-"""The call service: feeds events to the tracker, turns what happened into policy decisions, and
-carries the effects out through ports (the PBX over AMI; the desk — pops, alerts, records — through
-`DeskSink`). Everything runs in bus order; timers come back through the bus too."""
+"""The call service: feeds events to the tracker, turns what happened into policy decisions, carries
+the PBX effects out and tells the rest of ctid the call story (notices and desk effects) on the bus.
+Everything runs in bus order; timers come back through the bus too."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, assert_never
+from typing import Protocol, assert_never, get_args
 
 import structlog
 
 from ctid.calls.policy import RingPolicy, TalkCapPolicy
 from ctid.calls.seats import seat_refs
 from ctid.calls.timers import Timers
-from ctid.calls.tracker import (
+from ctid.calls.tracker import CallTracker
+from ctid.config import Config
+from ctid.core.calls import (
     CallAnswered,
     CallEnded,
-    CallTracker,
+    CallQueued,
+    CallStarted,
+    CallTransferred,
+    IncidentOpened,
     Notice,
     SeatRingEnded,
     SeatRingStarted,
+    SeatsResynced,
     SeatStateChanged,
 )
-from ctid.config import Config
 from ctid.core.effects import (
     AlertSupervisors,
     CancelTimer,
+    CapDue,
+    CapWarningDue,
     CutRingingLeg,
+    DeskEffect,
     Effect,
     FlagCall,
     HangupChannel,
@@ -37,6 +45,7 @@ from ctid.core.effects import (
     RecordRingMiss,
     RedirectToQueue,
     RequestCallback,
+    RingDeadlineDue,
     StartTimer,
     TimerKey,
     UnpauseSeat,
@@ -56,34 +65,20 @@ log = structlog.get_logger(__name__)
 TRANSFER_CONTEXT = "ctid-transfer"
 """The dialplan context whose extensions are queue names (contrib/asterisk/extensions.conf)."""
 
-CAUSE_NO_ANSWER = 19
-CAUSE_NORMAL = 16
-
 
 class PbxControl(Protocol):
-    async def hangup(self, channel: str, cause: int = CAUSE_NORMAL) -> None: ...
+    """The PBX actions the call rules take (`ctid.asterisk.actions.AmiPbxControl` fits); how
+    Asterisk spells them (hangup causes, headers) is the adapter's business."""
+
+    async def cut_ringing_leg(self, channel: str) -> None: ...
+
+    async def hang_up(self, channel: str) -> None: ...
 
     async def queue_pause(
         self, interface: str, paused: bool, reason: str = "", queue: str | None = None
     ) -> None: ...
 
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1) -> None: ...
-
-
-class DeskSink(Protocol):
-    """Where the desk-facing effects and the tracker's notices go (pops, wallboard, records)."""
-
-    async def effect(
-        self,
-        effect: AlertSupervisors
-        | NotifySeat
-        | RecordRingMiss
-        | RecordAnswer
-        | FlagCall
-        | RequestCallback,
-    ) -> None: ...
-
-    async def notice(self, notice: Notice, tracker: CallTracker) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +95,10 @@ class Resync:
     entries: tuple[QueueEntrySnapshot, ...] = ()
 
 
-BusItem = Event | TimerFired | Resync
+BusItem = Event | TimerFired | Resync | Notice | IncidentOpened | DeskEffect
+"""Everything on the bus: what the PBX said, timers, resyncs, and the call story told on it."""
+CALL_INPUT: tuple[type, ...] = (*get_args(Event), TimerFired, Resync)
+"""The bus items the call service handles (subscribe `handle` to these)."""
 
 
 class CallService:
@@ -110,15 +108,17 @@ class CallService:
         self,
         cfg: Config,
         pbx: PbxControl,
-        desk: DeskSink,
         publish: Callable[[BusItem], None],
+        tell: Callable[[BusItem], None],
         *,
         wall_epoch: Callable[[], float],
     ) -> None:
+        """`publish` queues an item on the bus (timers, ctid's own facts); `tell` dispatches the
+        call story right after the item being handled (`EventBus.publish_next`)."""
         self._cfg = cfg
         self._pbx = pbx
-        self._desk = desk
         self._publish = publish
+        self._tell = tell
         self._wall_epoch = wall_epoch
         self.tracker = CallTracker(seat_refs(cfg.seats))
         self.ring = RingPolicy(cfg.ring)
@@ -138,12 +138,13 @@ class CallService:
         return loop_now + self._offset
 
     def _track_clock(self, at: float) -> None:
-        if at > 1e9:  # a PBX Timestamp, not a loop-time fallback
-            self._offset = at - asyncio.get_running_loop().time()
+        # Every event's `at` is on the events' clock (see `ctid.core.events`), so the offset to
+        # loop time lets ctid stamp its own facts on that clock between events.
+        self._offset = at - asyncio.get_running_loop().time()
 
     # ------------------------------------------------------------------ input
 
-    async def handle(self, item: BusItem) -> None:
+    async def handle(self, item: Event | TimerFired | Resync) -> None:
         if isinstance(item, TimerFired):
             await self._run(self._on_timer(item.key))
             return
@@ -160,48 +161,58 @@ class CallService:
         members: Sequence[QueueMemberSnapshot],
         entries: Sequence[QueueEntrySnapshot] = (),
     ) -> None:
-        notices = self.tracker.resync(channels, members, self.events_now(), entries)
+        now = self.events_now()
+        notices = self.tracker.resync(channels, members, now, entries)
         log.info("calls_resynced", calls=len(self.tracker.calls()), notices=len(notices))
         for notice in notices:
             await self._notice(notice)
+        await self._notice(SeatsResynced(now, self.tracker.seats()))
 
     # ------------------------------------------------------------------ decisions
 
     async def _notice(self, notice: Notice) -> None:
-        effects: list[Effect] = []
+        await self._run(self._decide(notice))
+        self._tell(notice)
+
+    def _decide(self, notice: Notice) -> list[Effect]:
         now = self.events_now()
-        if isinstance(notice, SeatRingStarted):
-            effects = self.ring.ring_started(
-                notice.call_id, notice.seat, notice.seat_channel, max(0.0, now - notice.at)
-            )
-        elif isinstance(notice, SeatRingEnded):
-            effects = self.ring.ring_ended(notice.seat_channel, notice.reason, notice.ring_s)
-        elif isinstance(notice, CallAnswered):
-            call = self.tracker.call(notice.call_id)
-            if call is not None and call.caller_channel is not None:
-                effects = self.cap.answered(
+        match notice:
+            case SeatRingStarted():
+                return self.ring.ring_started(
+                    notice.call_id, notice.seat, notice.seat_channel, max(0.0, now - notice.at)
+                )
+            case SeatRingEnded():
+                return self.ring.ring_ended(notice.seat_channel, notice.reason, notice.ring_s)
+            case CallAnswered():
+                if notice.caller_channel is None:
+                    return []
+                return self.cap.answered(
                     notice.call_id,
                     notice.seat,
                     self._tiers.get(notice.seat, "ordinary"),
-                    call.caller_channel,
-                    call.caller_num,
+                    notice.caller_channel,
+                    notice.caller_num,
                     talked_s=max(0.0, now - notice.at),
                 )
-        elif isinstance(notice, CallEnded):
-            effects = self.cap.ended(notice.record.call_id)
-        elif isinstance(notice, SeatStateChanged) and notice.old.paused and not notice.new.paused:
-            effects = self.ring.seat_unpaused(notice.seat)
-        await self._run(effects)
-        try:
-            await self._desk.notice(notice, self.tracker)
-        except CtidError as exc:
-            log.error("desk_notice_failed", notice=type(notice).__name__, error=str(exc))
+            case CallEnded():
+                return self.cap.ended(notice.record.call_id)
+            case SeatStateChanged():
+                if notice.old.paused and not notice.new.paused:
+                    return self.ring.seat_unpaused(notice.seat)
+                return []
+            case CallStarted() | CallQueued() | CallTransferred() | SeatsResynced():
+                return []
+            case _:
+                assert_never(notice)
 
     def _on_timer(self, key: TimerKey) -> list[Effect]:
-        if key[0] == "ring":
-            channel = Channel(key[1])
-            return self.ring.deadline_reached(channel, self._still_ringing(channel))
-        return self.cap.timer(key)
+        match key:
+            case RingDeadlineDue(channel=channel):
+                return self.ring.deadline_reached(channel, self._still_ringing(channel))
+            case CapWarningDue() | CapDue():
+                return self.cap.timer(key)
+            case _:
+                assert_never(key)
 
     def _still_ringing(self, channel: Channel) -> bool:
         call_id = self.tracker.call_of_channel(channel)
@@ -231,7 +242,7 @@ class CallService:
                 # before the queue's AgentRingNoAnswer that the Hangup causes.
                 self._publish(RingingLegCut(at=self.events_now(), channel=channel))
                 try:
-                    await self._pbx.hangup(channel, CAUSE_NO_ANSWER)
+                    await self._pbx.cut_ringing_leg(channel)
                 except AmiActionError as exc:
                     # The queue's own ring timeout (or an answer) ended the leg in the same instant.
                     log.info("ring_leg_already_gone", call_id=call_id, seat=seat, error=exc.message)
@@ -243,7 +254,7 @@ class CallService:
             case UnpauseSeat(seat=seat, reason=reason):
                 await self._pbx.queue_pause(self._interfaces[seat], False, reason)
             case HangupChannel(channel=channel, call_id=call_id, why=why):
-                await self._pbx.hangup(channel, CAUSE_NORMAL)
+                await self._pbx.hang_up(channel)
                 log.info("call_hung_up_by_ctid", call_id=call_id, why=why)
             case RedirectToQueue(channel=channel, queue=queue, call_id=call_id, why=why):
                 await self._pbx.redirect(channel, TRANSFER_CONTEXT, queue)
@@ -256,7 +267,7 @@ class CallService:
                 | FlagCall()
                 | RequestCallback()
             ):
-                await self._desk.effect(effect)
+                self._tell(effect)
             case _:
                 assert_never(effect)
 

@@ -34,10 +34,10 @@ from typing import Literal, Protocol, TypeAlias
 
 import structlog
 
-from ctid.calls.seats import SeatState, channel_device, interface_device
+from ctid.calls.seats import channel_device, interface_device
 from ctid.calls.service import Resync
-from ctid.calls.tracker import CallState
 from ctid.config import Config, SupervisorConfig
+from ctid.core.calls import CallState, SeatState
 from ctid.core.errors import (
     AmiActionError,
     AmiDisconnectedError,
@@ -64,8 +64,6 @@ ended after starting; failed: it never started (refused, not answered, link lost
 COMMON_OPTIONS = "uqE"
 """u: exact channel name; q: no beep/announcement; E: exit when the spied channel hangs up."""
 MODE_OPTIONS: Mapping[SpyMode, str] = {"listen": "", "whisper": "w", "barge": "B"}
-
-CAUSE_NORMAL = 16
 
 # `<tech>/<resource>-<8 hex digits>` plus `;1`/`;2` for Local halves: a name Asterisk gave a
 # channel, never an interface. The resource may not hold what ChanSpy's argument parser treats
@@ -114,7 +112,7 @@ class SpyRequestFailedError(SpyError):
     """The PBX did not take the request (AMI down, link lost, refused). Never retried: the
     session is marked failed and the supervisor may ask again."""
 
-    def __init__(self, message: str, session: SpySession) -> None:
+    def __init__(self, message: str, session: SpyView) -> None:
         super().__init__(message)
         self.session = session
 
@@ -173,7 +171,7 @@ class SpyPbx(Protocol):
         variables: Sequence[tuple[str, str]] = (),
     ) -> str: ...
 
-    async def hangup(self, channel: str, cause: int = CAUSE_NORMAL) -> None: ...
+    async def hang_up(self, channel: str) -> None: ...
 
 
 class LiveCalls(Protocol):
@@ -210,7 +208,7 @@ class SpyRow:
 
 
 class SpyStore(Protocol):
-    """Where sessions and their audit entries are written (`ctid.app.spy_store.SqlSpyStore`).
+    """Where sessions and their audit entries are written (`ctid.calls.spy_store.SqlSpyStore`).
     Every method raises `StoreError` when the database cannot be used."""
 
     async def add(self, row: SpyRow, audit: SpyAudit) -> int:
@@ -234,7 +232,7 @@ class SpyStore(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class SpySession:
+class SpyView:
     """A spy session as the web sees it (a snapshot)."""
 
     session_id: int
@@ -308,8 +306,8 @@ class _Session:
     def ended(self) -> bool:
         return self.state in ("stopped", "failed")
 
-    def view(self) -> SpySession:
-        return SpySession(
+    def view(self) -> SpyView:
+        return SpyView(
             session_id=self.id,
             supervisor=self.supervisor,
             seat_id=self.seat_id,
@@ -373,24 +371,24 @@ class SpyService:
 
     # ------------------------------------------------------------------ reading
 
-    def session(self, session_id: int) -> SpySession | None:
+    def session(self, session_id: int) -> SpyView | None:
         s = self._sessions.get(session_id)
         return None if s is None else s.view()
 
-    def sessions(self) -> tuple[SpySession, ...]:
+    def sessions(self) -> tuple[SpyView, ...]:
         """The sessions that have not ended, oldest first."""
         return tuple(s.view() for s in self._sessions.values() if not s.ended)
 
     # ------------------------------------------------------------------ requests
 
-    async def start(self, supervisor_id: str, seat_id: str, mode: str) -> SpySession:
+    async def start(self, supervisor_id: str, seat_id: str, mode: str) -> SpyView:
         """Ring `supervisor_id`'s phone into ChanSpy on `seat_id`'s live call. An unfinished
         session of the same supervisor (one phone, one session) is hung up first."""
         sup = self._supervisor(supervisor_id)
         async with self._lock(sup.employee_id):
             return await self._start(sup, seat_id, mode, switched_from=None)
 
-    async def switch(self, session_id: int, mode: str, actor: str | None = None) -> SpySession:
+    async def switch(self, session_id: int, mode: str, actor: str | None = None) -> SpyView:
         """Listen ↔ whisper ↔ barge: hang up the session's spy channel and start a new session
         in `mode` on the same seat (if its call is still live). Returns the new session."""
         chanspy_options(mode)
@@ -406,7 +404,7 @@ class SpyService:
             await self._request_stop(s, who, "switch")
             return await self._start(sup, s.seat_id, mode, switched_from=s.id)
 
-    async def stop(self, session_id: int, actor: str | None = None) -> SpySession:
+    async def stop(self, session_id: int, actor: str | None = None) -> SpyView:
         """End a session (Hangup of the supervisor's spy channel). Stopping an ended session is a
         no-op; a session still ringing the supervisor is hung up as soon as its channel is known."""
         s = self._get(session_id)
@@ -473,7 +471,7 @@ class SpyService:
 
     async def _start(
         self, sup: SupervisorConfig, seat_id: str, mode: str, *, switched_from: int | None
-    ) -> SpySession:
+    ) -> SpyView:
         options = chanspy_options(mode)
         mode_ = spy_mode(mode)
         call_id, channel = self._target(seat_id)
@@ -562,7 +560,7 @@ class SpyService:
             return
         s.hangup_sent = True
         try:
-            await self._pbx.hangup(s.spy_channel, CAUSE_NORMAL)
+            await self._pbx.hang_up(s.spy_channel)
         except AmiActionError as exc:
             # "No such channel": it hung up by itself in the meantime.
             log.info("spy_channel_already_gone", session=s.id, error=exc.message)
@@ -780,5 +778,9 @@ class SpyService:
         return datetime.fromtimestamp(self._now(), tz=UTC)
 
     def _time(self, at: float) -> datetime:
-        """An event's time: the PBX's Timestamp (epoch), or now if the event had none."""
-        return datetime.fromtimestamp(at, tz=UTC) if at > 1e9 else self._utcnow()
+        """An event's time (events carry the PBX's clock, epoch seconds)."""
+        return datetime.fromtimestamp(at, tz=UTC)
+
+
+SpySession = SpyView
+"""The old name of `SpyView`, kept only while `ctid/app/web_ports.py` (another branch) imports it."""

@@ -26,10 +26,6 @@ class Timers:
         if handle is not None:
             handle.cancel()
 
-    def cancel_prefix(self, prefix: TimerKey) -> None:
-        for key in [k for k in self._handles if k[: len(prefix)] == prefix]:
-            self.cancel(key)
-
     def pending(self) -> list[TimerKey]:
         return list(self._handles)
 

@@ -13,18 +13,35 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 import structlog
 
 from ctid.calls.seats import (
     UNAVAILABLE_DEVICE_STATES,
-    Activity,
     SeatRef,
-    SeatState,
     channel_device,
     interface_device,
+)
+from ctid.core.calls import (
+    Activity,
+    CallAnswered,
+    CallEnded,
+    CallOutcome,
+    CallPhase,
+    CallQueued,
+    CallRecord,
+    CallStarted,
+    CallState,
+    CallTransferred,
+    EndedBy,
+    Notice,
+    RingAttempt,
+    RingOutcome,
+    SeatRingEnded,
+    SeatRingStarted,
+    SeatState,
+    SeatStateChanged,
 )
 from ctid.core.errors import CtidError
 from ctid.core.events import (
@@ -62,20 +79,6 @@ from ctid.core.ids import CallId, Channel, QueueName, SeatId, UniqueId
 
 log = structlog.get_logger(__name__)
 
-RingOutcome = Literal["answered", "no_answer", "cut", "caller_left", "other_answered", "other"]
-"""How one ring of one seat ended. `other`: its leg vanished while ctid was not listening."""
-
-CallOutcome = Literal[
-    "answered",
-    "abandoned_in_queue",
-    "abandoned_in_ivr",
-    "closed_hours",
-    "callback_requested",
-    "unanswered_timeout",
-    "lost_during_resync",
-]
-EndedBy = Literal["caller", "agent", "transfer", "talk_cap", "unknown"]
-CallPhase = Literal["ivr", "queued", "ringing", "answered"]
 
 # The channel variables the hotline's dialplan and IVR set (ctid's side of the contract).
 IVR_VAR = "CTID_IVR"
@@ -101,169 +104,6 @@ _TOMBSTONES = 4096
 
 class UnknownSeatError(CtidError):
     """A seat id that is not configured."""
-
-
-# --------------------------------------------------------------------------- public values
-
-
-@dataclass(frozen=True, slots=True)
-class RingAttempt:
-    """One seat ringing for one call. `end`/`outcome`/`ring_s` are None while it still rings."""
-
-    seat: SeatId
-    channel: Channel
-    queue: QueueName
-    start: float
-    end: float | None = None
-    outcome: RingOutcome | None = None
-    ring_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """Everything known about a call once it has ended. Times are on the events' clock (`at`).
-
-    `talk_s` runs from answer to the end of the (last) agent conversation; `hold_s` from joining
-    the queue to the answer. `ended_by` is who ended an answered call (`talk_cap` when ctid's
-    AbsoluteTimeout fired), `unknown` otherwise.
-    """
-
-    call_id: CallId
-    caller_num: str
-    caller_name: str
-    queue: QueueName | None
-    ivr_choice: str
-    started_at: float
-    queued_at: float | None
-    answered_at: float | None
-    answered_by: SeatId | None
-    ended_at: float
-    outcome: CallOutcome
-    ring_attempts: tuple[RingAttempt, ...]
-    talk_s: float | None
-    hold_s: float | None
-    ended_by: EndedBy
-    transferred: bool
-    variables: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class CallState:
-    """A live call as the tracker sees it now (a snapshot; it does not change under you)."""
-
-    call_id: CallId
-    phase: CallPhase
-    caller_num: str
-    caller_name: str
-    caller_channel: Channel | None
-    queue: QueueName | None
-    ivr_choice: str
-    started_at: float
-    queued_at: float | None
-    answered_at: float | None
-    answered_by: SeatId | None
-    seat_channel: Channel | None
-    ring_attempts: tuple[RingAttempt, ...]
-    channels: tuple[Channel, ...]
-    spied_by: tuple[Channel, ...]
-    variables: tuple[tuple[str, str], ...]
-
-
-# --------------------------------------------------------------------------- notices
-
-
-@dataclass(frozen=True, slots=True)
-class CallStarted:
-    """A hotline call is known (its first channel appeared at `at`)."""
-
-    call_id: CallId
-    at: float
-    caller_num: str
-    caller_name: str
-
-
-@dataclass(frozen=True, slots=True)
-class CallQueued:
-    call_id: CallId
-    at: float
-    queue: QueueName
-    position: int
-
-
-@dataclass(frozen=True, slots=True)
-class SeatRingStarted:
-    """A seat started ringing for a call; carries what a screen-pop needs first."""
-
-    call_id: CallId
-    seat: SeatId
-    seat_channel: Channel
-    queue: QueueName
-    at: float
-    caller_num: str
-    caller_name: str
-    ivr_choice: str
-
-
-@dataclass(frozen=True, slots=True)
-class SeatRingEnded:
-    call_id: CallId
-    seat: SeatId
-    seat_channel: Channel
-    at: float
-    reason: RingOutcome
-    ring_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class CallAnswered:
-    """A seat answered. `ring_s` is how long it rang; the ring count is the policy's business."""
-
-    call_id: CallId
-    seat: SeatId
-    seat_channel: Channel
-    at: float
-    ring_s: float
-    hold_s: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class CallTransferred:
-    """`by_seat` (if a seat did it) transferred the call, blind to `exten@context` or attended to
-    `target_channel`."""
-
-    call_id: CallId
-    at: float
-    kind: Literal["blind", "attended"]
-    by_seat: SeatId | None
-    context: str
-    exten: str
-    target_channel: Channel
-
-
-@dataclass(frozen=True, slots=True)
-class CallEnded:
-    record: CallRecord
-
-
-@dataclass(frozen=True, slots=True)
-class SeatStateChanged:
-    seat: SeatId
-    at: float
-    old: SeatState
-    new: SeatState
-    reason: str
-
-
-Notice: TypeAlias = (
-    CallStarted
-    | CallQueued
-    | SeatRingStarted
-    | SeatRingEnded
-    | CallAnswered
-    | CallTransferred
-    | CallEnded
-    | SeatStateChanged
-)
 
 
 # --------------------------------------------------------------------------- internal state
@@ -782,6 +622,7 @@ class CallTracker:
                 group.caller_num,
                 group.caller_name,
                 group.vars.get(IVR_VAR, ""),
+                group.started_at,
             )
         )
         return attempt
@@ -868,6 +709,7 @@ class CallTracker:
             hold_s = max(0.0, at - group.queued_at)
         if hold_s is not None and group.hold_s is None:
             group.hold_s = hold_s
+        caller = self._caller_chan(group)
         self._notices.append(
             CallAnswered(
                 group.call_id,
@@ -876,6 +718,12 @@ class CallTracker:
                 at,
                 attempt.ring_s or 0.0,
                 hold_s,
+                caller_num=group.caller_num,
+                caller_name=group.caller_name,
+                caller_channel=caller.name if caller is not None else None,
+                started_at=group.started_at,
+                queue=group.queue,
+                ivr_choice=group.vars.get(IVR_VAR, ""),
             )
         )
 
@@ -1329,9 +1177,7 @@ class CallTracker:
             phase = "queued"
         else:
             phase = "ivr"
-        caller = group.channels.get(group.caller_uid) if group.caller_uid else None
-        if caller is None:
-            caller = next((c for c in group.channels.values() if c.seat is None), None)
+        caller = self._caller_chan(group)
         return CallState(
             call_id=group.call_id,
             phase=phase,
@@ -1350,6 +1196,13 @@ class CallTracker:
             spied_by=tuple(group.spies),
             variables=tuple(group.vars.items()),
         )
+
+    @staticmethod
+    def _caller_chan(group: _Group) -> _Chan | None:
+        caller = group.channels.get(group.caller_uid) if group.caller_uid else None
+        if caller is None:
+            caller = next((c for c in group.channels.values() if c.seat is None), None)
+        return caller
 
     def _record(self, group: _Group, ended_at: float, lost: bool) -> CallRecord:
         outcome = _outcome(group, lost)

@@ -22,6 +22,11 @@ class Clock(Protocol):
         ...
 
 
+def epoch(clock: Clock) -> float:
+    """Now as epoch seconds (the clock events carry when the PBX stamps none)."""
+    return clock.utcnow().timestamp()
+
+
 class SystemClock:
     """The real wall clock."""
 

@@ -6,12 +6,35 @@ Names are imperative (`CutRingingLeg`); every policy returns a list of these and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 from ctid.core.ids import CallId, Channel, QueueName, SeatId
 
-TimerKey: TypeAlias = tuple[str, ...]
+
+@dataclass(frozen=True, slots=True)
+class RingDeadlineDue:
+    """Timer key: the ring deadline of one seat leg."""
+
+    channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class CapWarningDue:
+    """Timer key: a talk-cap warning `point_s` seconds into a call."""
+
+    call_id: CallId
+    point_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class CapDue:
+    """Timer key: the talk cap of a call."""
+
+    call_id: CallId
+
+
+TimerKey: TypeAlias = RingDeadlineDue | CapWarningDue | CapDue
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +101,14 @@ class AlertSupervisors:
 
 @dataclass(frozen=True, slots=True)
 class NotifySeat:
-    """Push a notice to the seat's desktop (cap warnings, …)."""
+    """Tell the seat's desktop about its call's talk cap: `remaining_s` left (a warning), or the
+    cap reached and `action` taken."""
 
     seat: SeatId
-    kind: str
-    data: dict[str, Any] = field(default_factory=dict)
+    kind: Literal["cap_warning", "cap_reached"]
+    call_id: CallId
+    remaining_s: int = 0
+    action: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,3 +162,8 @@ Effect: TypeAlias = (
     | FlagCall
     | RequestCallback
 )
+
+DeskEffect: TypeAlias = (
+    AlertSupervisors | NotifySeat | RecordRingMiss | RecordAnswer | FlagCall | RequestCallback
+)
+"""The effects that are news for the desk (screens, records), told on the bus after the notice."""

@@ -2,10 +2,9 @@
 the few facts ctid itself adds (`RingingLegCut`, `TalkCapApplied`). Nothing past the AMI adapter
 sees an AMI header name.
 
-Every event has `at: float`: the AMI `Timestamp:` header (PBX epoch seconds, `timestampevents =
-yes`) when the frame has one, else the loop time at which the frame was received. Resync list
-items (`CoreShowChannel`, `QueueMember`, ...) never carry a Timestamp, so their `at` is receive time.
-"""
+Every event's `at` is on one clock, the events' clock: PBX epoch seconds. `translate` stamps it
+from the AMI `Timestamp:` header, or with the receive time on that same clock when a frame has none
+(resync list items never do). Loop time never appears in an event; it stays inside timers."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from ctid.config import QueueConfig, SeatConfig
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
 from ctid.core.ids import SeatId
-from ctid.rotation.desk import CurrentRota
+from ctid.rotation.desk import CurrentRota, state_summary
 from ctid.rotation.plan import DeskState, Mode
 from ctid.rotation.roster import RosterSeat, Rota
 
@@ -92,13 +92,13 @@ class LiveSeat:
 
 
 @dataclass(frozen=True)
-class PauseSeat:
+class RotaPause:
     seat_id: SeatId
     reason: str
 
 
 @dataclass(frozen=True)
-class UnpauseSeat:
+class RotaUnpause:
     seat_id: SeatId
     reason: str
     """The ctid reason that no longer applies (for the log)."""
@@ -130,7 +130,7 @@ class RemoveMember:
     interface: str
 
 
-PauseAction = PauseSeat | UnpauseSeat | DeferPause
+PauseAction = RotaPause | RotaUnpause | DeferPause
 MemberAction = AddMember | RemoveMember
 RotaAction = PauseAction | MemberAction
 Desired = tuple[bool, str]
@@ -178,13 +178,13 @@ def plan_actions(
             if now.paused and now.pause_reason == want_reason:
                 continue
             if now.paused:
-                out.append(PauseSeat(sid, want_reason))  # lunch → closed: only the reason changes
+                out.append(RotaPause(sid, want_reason))  # lunch → closed: only the reason changes
             elif now.on_call:
                 out.append(DeferPause(sid, want_reason))
             else:
-                out.append(PauseSeat(sid, want_reason))
+                out.append(RotaPause(sid, want_reason))
         elif now.paused:
-            out.append(UnpauseSeat(sid, now.pause_reason))
+            out.append(RotaUnpause(sid, now.pause_reason))
     return out
 
 
@@ -320,6 +320,14 @@ class RotaEnforcer:
         """Seats whose pause waits for their call to end → the reason it will get."""
         return dict(self._deferred)
 
+    def desk_summary(self) -> Mapping[str, object]:
+        """The desk's state for the wallboard; before the rota is loaded (or in a calendar gap),
+        what went wrong."""
+        try:
+            return state_summary(self.current)
+        except CtidError as exc:
+            return {"error": str(exc)}
+
     def add_reload_listener(self, listener: Callable[[], object]) -> None:
         """Called after every rota reload (the scheduler re-arms its trigger)."""
         self._listeners.append(listener)
@@ -440,7 +448,7 @@ class RotaEnforcer:
                     log.info("rota_pause_deferred", seat=sid, reason=why)
                 self._deferred[sid] = why
                 return True
-            case PauseSeat(seat_id=sid, reason=why):
+            case RotaPause(seat_id=sid, reason=why):
                 seat = rota.seat(sid)
                 if seat is None:
                     return False
@@ -453,7 +461,7 @@ class RotaEnforcer:
                 if ok:
                     self._expected[sid] = _Expected(True, why)
                 return ok
-            case UnpauseSeat(seat_id=sid, reason=why):
+            case RotaUnpause(seat_id=sid, reason=why):
                 seat = rota.seat(sid)
                 if seat is None:
                     return False

@@ -246,6 +246,18 @@ class RosterStore:
         self._clock = clock
         self._cfg = cfg
 
+    async def record_auto_pause(self, seat: str, message: str) -> None:
+        """Audit that ctid itself paused a seat after missed rings (the supervisor's trail)."""
+        async with self._sessions.begin() as db:
+            _audit(
+                db,
+                self._clock.utcnow(),
+                "ctid",
+                "seat_paused",
+                seat,
+                {"reason": "rna", "message": message},
+            )
+
     # ------------------------------------------------------------------ seeding
 
     async def seed_from_config(self) -> SeedReport:

@@ -134,7 +134,7 @@ class FakePbx:
             await self.during(action_id)
         return action_id
 
-    async def hangup(self, channel: str, cause: int = 16) -> None:
+    async def hang_up(self, channel: str) -> None:
         self.hangups.append(channel)
         if self.hangup_fail is not None:
             raise self.hangup_fail

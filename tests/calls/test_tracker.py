@@ -9,20 +9,20 @@ from collections.abc import Iterable, Sequence
 
 import pytest
 
-from ctid.calls.seats import SeatRef, SeatState, channel_device, interface_device
-from ctid.calls.tracker import (
+from ctid.calls.seats import SeatRef, channel_device, interface_device
+from ctid.calls.tracker import CallTracker, UnknownSeatError
+from ctid.core.calls import (
     CallAnswered,
     CallEnded,
     CallQueued,
     CallRecord,
     CallStarted,
-    CallTracker,
     CallTransferred,
     Notice,
     SeatRingEnded,
     SeatRingStarted,
+    SeatState,
     SeatStateChanged,
-    UnknownSeatError,
 )
 from ctid.core.events import (
     AgentCompleted,

@@ -116,7 +116,7 @@ async def live_call_on_seat1(desk: Desk) -> SimCall:
     assert call.seat == "seat1"
     tracker = desk.daemon.calls.tracker
     await desk.wait_for(lambda: tracker.seat(SeatId("seat1")).activity == "on_call")
-    await desk.wait_for(lambda: call.linkedid in desk.daemon.desk.incidents)
+    await desk.wait_for(lambda: call.linkedid in desk.daemon.intake.incidents)
     return call
 
 
@@ -125,7 +125,7 @@ async def test_supervisor_sees_the_live_call_incident_acts_on_it_and_listens_in(
 ) -> None:
     async with web_desk(tmp_path) as desk, browser(desk, "S100") as web:
         call = await live_call_on_seat1(desk)
-        number = desk.daemon.desk.incidents[call.linkedid]
+        number = desk.daemon.intake.incidents[call.linkedid]
 
         status, page = await web.get("/incidents")
         assert status == 200

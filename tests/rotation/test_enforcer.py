@@ -18,11 +18,11 @@ from ctid.rotation.enforcer import (
     AddMember,
     DeferPause,
     LiveSeat,
-    PauseSeat,
     RemoveMember,
     RotaEnforcer,
+    RotaPause,
+    RotaUnpause,
     SeatLive,
-    UnpauseSeat,
     desired_pauses,
     plan_actions,
     plan_memberships,
@@ -80,8 +80,8 @@ def pauses(when: str, live: Mapping[SeatId, SeatLive], rota: Rota = ROTA) -> lis
 
 def test_start_at_12_40_pauses_the_off_duty_group_at_once() -> None:
     assert pauses(f"{MONDAY} 12:40", live_desk()) == [
-        PauseSeat(S1, "lunch"),
-        PauseSeat(S3, "lunch"),
+        RotaPause(S1, "lunch"),
+        RotaPause(S3, "lunch"),
     ]
 
 
@@ -101,8 +101,8 @@ def test_13_30_unpauses_only_lunch_pauses() -> None:
         seat4={"paused": True, "pause_reason": ""},  # paused from the phone, no reason
     )
     assert pauses(f"{MONDAY} 13:30", live) == [
-        UnpauseSeat(S1, "lunch"),
-        UnpauseSeat(S3, "lunch"),
+        RotaUnpause(S1, "lunch"),
+        RotaUnpause(S3, "lunch"),
     ]
 
 
@@ -123,13 +123,13 @@ def test_plan_actions_alone_never_overrides_a_foreign_pause(want: tuple[bool, st
 
 def test_live_call_at_12_00_defers_the_pause_until_the_call_ends() -> None:
     live = live_desk(seat1={"on_call": True})
-    assert pauses(f"{MONDAY} 12:00", live) == [DeferPause(S1, "lunch"), PauseSeat(S3, "lunch")]
+    assert pauses(f"{MONDAY} 12:00", live) == [DeferPause(S1, "lunch"), RotaPause(S3, "lunch")]
     ended = {
         **live,
         S1: replace(live[S1], on_call=False),
         S3: replace(live[S3], paused=True, pause_reason="lunch"),
     }
-    assert pauses(f"{MONDAY} 12:07", ended) == [PauseSeat(S1, "lunch")]
+    assert pauses(f"{MONDAY} 12:07", ended) == [RotaPause(S1, "lunch")]
 
 
 def test_on_duty_seat_on_a_call_is_left_alone_and_unpausing_never_waits() -> None:
@@ -137,23 +137,23 @@ def test_on_duty_seat_on_a_call_is_left_alone_and_unpausing_never_waits() -> Non
         seat2={"on_call": True},
         seat1={"on_call": True, "paused": True, "pause_reason": "lunch"},
     )
-    assert pauses(f"{MONDAY} 13:30", live) == [UnpauseSeat(S1, "lunch")]
+    assert pauses(f"{MONDAY} 13:30", live) == [RotaUnpause(S1, "lunch")]
 
 
 def test_closing_pauses_everybody_with_reason_closed_and_opening_unpauses() -> None:
-    assert pauses(f"{MONDAY} 17:30", live_desk()) == [PauseSeat(s, "closed") for s in MEMBERS]
+    assert pauses(f"{MONDAY} 17:30", live_desk()) == [RotaPause(s, "closed") for s in MEMBERS]
     closed = live_desk(**{s: {"paused": True, "pause_reason": "closed"} for s in MEMBERS})
     assert pauses(f"{MONDAY} 17:31", closed) == []
-    assert pauses("2026-11-24 08:00", closed) == [UnpauseSeat(s, "closed") for s in MEMBERS]
+    assert pauses("2026-11-24 08:00", closed) == [RotaUnpause(s, "closed") for s in MEMBERS]
     # A lunch pause left over from a missed 13:30 only changes its reason at closing.
     stale = live_desk(seat1={"paused": True, "pause_reason": "lunch"})
-    assert PauseSeat(S1, "closed") in pauses(f"{MONDAY} 18:00", stale)
+    assert RotaPause(S1, "closed") in pauses(f"{MONDAY} 18:00", stale)
 
 
 def test_seats_the_tracker_does_not_know_yet_are_skipped() -> None:
     live = live_desk()
     del live[S1]
-    assert pauses(f"{MONDAY} 12:40", live) == [PauseSeat(S3, "lunch")]
+    assert pauses(f"{MONDAY} 12:40", live) == [RotaPause(S3, "lunch")]
 
 
 def test_day_override_changes_who_is_paused() -> None:
@@ -161,8 +161,8 @@ def test_day_override_changes_who_is_paused() -> None:
 
     rota = replace(ROTA, overrides=RotationOverrides(days={at(MONDAY).date(): "A"}))
     assert pauses(f"{MONDAY} 12:40", live_desk(), rota) == [
-        PauseSeat(S2, "lunch"),
-        PauseSeat(S4, "lunch"),
+        RotaPause(S2, "lunch"),
+        RotaPause(S4, "lunch"),
     ]
 
 
@@ -445,7 +445,7 @@ async def test_failed_action_is_logged_and_retried_by_the_next_apply() -> None:
     enforcer, _, _ = await enforcer_at(f"{MONDAY} 12:40", desk)
     with capture_logs() as logs:
         sent = await enforcer.apply_now()
-    assert sent == [PauseSeat(S3, "lunch")]
+    assert sent == [RotaPause(S3, "lunch")]
     failed = [e for e in logs if e["event"] == "rota_failed_seat_paused"]
     assert [(e["seat"], e["log_level"]) for e in failed] == [(S1, "warning")]
     await enforcer.apply_now()  # after AMI re-login

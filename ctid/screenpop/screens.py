@@ -1,33 +1,42 @@
-"""What the screens show: the screen-pop pushed to exactly the ringing seat, enriched with the
-caller's record off the event path, and the wallboard snapshot for supervisors.
-
-The first pop frame goes out before any database lookup (the pop budget is 20 ms from the PBX's
-`AgentCalled`); the directory match and the caller's incidents follow as an updated frame from a
-task this object owns.
-"""
+"""What the screens show, from the call story on the bus: the pop pushed to exactly the ringing
+seat (first before any lookup, then enriched with the caller's record by a task it owns), alerts,
+and the wallboard for supervisors."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Protocol, assert_never
 
 import structlog
 
-from ctid.calls.tracker import (
+from ctid.config import Config
+from ctid.core.calls import (
     CallAnswered,
-    CallRecord,
-    CallTracker,
+    CallEnded,
+    CallQueued,
+    CallStarted,
+    CallState,
+    CallTransferred,
+    IncidentOpened,
     SeatRingEnded,
     SeatRingStarted,
+    SeatsResynced,
+    SeatState,
     SeatStateChanged,
 )
-from ctid.config import Config
 from ctid.core.clock import Clock
-from ctid.core.effects import AlertSupervisors, NotifySeat
+from ctid.core.effects import (
+    AlertSupervisors,
+    FlagCall,
+    NotifySeat,
+    RecordAnswer,
+    RecordRingMiss,
+    RequestCallback,
+)
 from ctid.screenpop.hub import PopHub
 from ctid.screenpop.pop import (
     CallerCard,
@@ -44,8 +53,6 @@ from ctid.screenpop.pop import (
     ringing,
     to_frame,
 )
-from ctid.tickets.directory import CallerDirectory
-from ctid.tickets.store import IncidentStore
 
 log = structlog.get_logger(__name__)
 
@@ -66,29 +73,141 @@ OPEN_STATUSES = frozenset(
 WALLBOARD_EVERY_S = 5.0
 KPI_EVERY_S = 30.0
 
+ScreenItem = (
+    CallStarted
+    | CallQueued
+    | SeatRingStarted
+    | SeatRingEnded
+    | CallAnswered
+    | CallTransferred
+    | CallEnded
+    | SeatStateChanged
+    | SeatsResynced
+    | IncidentOpened
+    | AlertSupervisors
+    | NotifySeat
+    | RecordRingMiss
+    | RecordAnswer
+    | FlagCall
+    | RequestCallback
+)
+"""The bus items the screens read: the call story, the desk effects and opened incidents."""
+
+
+class CallerPhone(Protocol):
+    @property
+    def raw(self) -> str: ...
+
+
+class CallerRow(Protocol):
+    """A directory entry as the pop shows it (the tickets' `CallerView` fits)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def phones(self) -> Sequence[CallerPhone]: ...
+    @property
+    def employee_id(self) -> str | None: ...
+    @property
+    def department(self) -> str | None: ...
+    @property
+    def office_location(self) -> str | None: ...
+    @property
+    def vip(self) -> bool: ...
+
+
+class IncidentRow(Protocol):
+    """One of the caller's incidents as the pop shows it (the tickets' `IncidentView` fits)."""
+
+    @property
+    def number(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def priority(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def channel(self) -> str: ...
+
+
+class CallerDirectory(Protocol):
+    """Who calls from a number (the tickets' caller directory fits)."""
+
+    async def match(self, number: str) -> Sequence[CallerRow]: ...
+
+
+class CallerHistory(Protocol):
+    """A caller's incidents, newest first (the incident store fits)."""
+
+    async def for_caller(self, caller_id: int, limit: int = 10) -> Sequence[IncidentRow]: ...
+
+
+class LiveCalls(Protocol):
+    """Every live call and seat now, for the wallboard (the call tracker fits)."""
+
+    def calls(self) -> tuple[CallState, ...]: ...
+
+    def seats(self) -> tuple[SeatState, ...]: ...
+
 
 @dataclass
-class Screens:
-    """Implements the desk's `PopSink` over the push hub."""
+class SeatScreens:
+    """The bus handler `on_item` and the wallboard loop `run`, over the push hub."""
 
     cfg: Config
     hub: PopHub
     clock: Clock
     directory: CallerDirectory
-    incidents: IncidentStore
-    tracker: Callable[[], CallTracker]
+    history: CallerHistory
+    live: LiveCalls
     desk_summary: Callable[[], Mapping[str, object]]
     ami_health: Callable[[], Mapping[str, object]]
-    kpis_today: Callable[[date], Any]
+    kpis_today: Callable[[date], Awaitable[Any]]
     pops: dict[str, Pop] = field(default_factory=dict)
+    _incidents: dict[str, str] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _kpis: dict[str, object] = field(default_factory=dict)
     _dirty: asyncio.Event = field(default_factory=asyncio.Event)
 
+    async def on_item(self, item: ScreenItem) -> None:
+        match item:
+            case SeatRingStarted():
+                self.ringing(item)
+            case SeatRingEnded():
+                self.ring_ended(item)
+            case CallAnswered():
+                self.answered(item)
+            case IncidentOpened():
+                self.incident_opened(item)
+            case CallEnded():
+                self.ended(item)
+            case SeatStateChanged() | SeatsResynced():
+                self._dirty.set()
+            case AlertSupervisors():
+                self.alert(item)
+            case NotifySeat():
+                self.notify(item)
+            case (
+                CallStarted()
+                | CallQueued()
+                | CallTransferred()
+                | RecordRingMiss()
+                | RecordAnswer()
+                | FlagCall()
+                | RequestCallback()
+            ):
+                pass  # nothing on screen changes
+            case _:
+                assert_never(item)
+
     # ------------------------------------------------------------------ seat pops
 
-    async def ringing(self, notice: SeatRingStarted, tracker: CallTracker) -> None:
-        call = tracker.call(notice.call_id)
+    def ringing(self, notice: SeatRingStarted) -> None:
         options = {o.digit: o for o in self.cfg.ivr.options}
         ivr = None
         if notice.ivr_choice and notice.ivr_choice in options:
@@ -101,18 +220,18 @@ class Screens:
             cid_name=notice.caller_name,
             queue=notice.queue,
             ivr=ivr,
-            entered_at=call.started_at if call else None,
+            entered_at=notice.started_at,
             rang_at=notice.at,
             ring_deadline_at=notice.at + self.cfg.ring.deadline_s,
         )
         pop = ringing(ring)
         self.pops[notice.seat] = pop
         self.hub.publish(notice.seat, to_frame(pop))
-        self._spawn(self._enrich(notice.seat, ring))
+        self._spawn(self._enrich(notice.seat, ring), f"pop-enrich-{notice.seat}")
         self._dirty.set()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -122,7 +241,7 @@ class Screens:
             callers = await self.directory.match(ring.number) if ring.number else []
             matches = []
             for caller in callers[:10]:
-                history = await self.incidents.for_caller(caller.id, limit=15)
+                history = await self.history.for_caller(caller.id, limit=15)
                 matches.append(
                     CallerMatch(
                         card=CallerCard(
@@ -156,8 +275,8 @@ class Screens:
                         ),
                     )
                 )
-        except Exception as exc:  # the pop is already on screen; the record is a bonus
-            log.warning("pop_enrich_failed", seat=seat, call_id=ring.call_id, error=str(exc)[:200])
+        except Exception:  # the pop is already on screen; the record is a bonus
+            log.exception("pop_enrich_failed", seat=seat, call_id=ring.call_id)
             return
         current = self.pops.get(seat)
         if not matches or current is None or current.ring.call_id != ring.call_id:
@@ -166,7 +285,7 @@ class Screens:
         self.pops[seat] = pop
         self.hub.publish(seat, to_frame(pop))
 
-    async def ring_ended(self, notice: SeatRingEnded) -> None:
+    def ring_ended(self, notice: SeatRingEnded) -> None:
         if notice.reason == "answered":
             return
         pop = self.pops.get(notice.seat)
@@ -183,7 +302,8 @@ class Screens:
             )
         self._dirty.set()
 
-    async def answered(self, notice: CallAnswered, tracker: CallTracker, incident: str) -> None:
+    def answered(self, notice: CallAnswered) -> None:
+        incident = self._incidents.get(notice.call_id, "")
         pop = self.pops.get(notice.seat)
         if pop is None or pop.ring.call_id != notice.call_id:
             return
@@ -194,15 +314,19 @@ class Screens:
         self.hub.publish(notice.seat, to_frame(pop))
         self._dirty.set()
 
-    async def incident_opened(self, call_id: str, number: str) -> None:
+    def incident_opened(self, notice: IncidentOpened) -> None:
         """The call's incident now exists: the pop shows its number (the form saves into it)."""
+        call_id, number = notice.call_id, notice.number
+        self._incidents[call_id] = number
         for seat, pop in list(self.pops.items()):
             if pop.ring.call_id == call_id and pop.state == "talking":
                 pop = replace(pop, incident_number=number)
                 self.pops[seat] = pop
                 self.hub.publish(seat, to_frame(pop))
 
-    async def ended(self, record: CallRecord, incident: str) -> None:
+    def ended(self, notice: CallEnded) -> None:
+        record = notice.record
+        incident = self._incidents.pop(record.call_id, "")
         for seat, pop in list(self.pops.items()):
             if pop.ring.call_id != record.call_id:
                 continue
@@ -217,10 +341,7 @@ class Screens:
             self.hub.publish(seat, to_frame(pop))
         self._dirty.set()
 
-    async def seat_changed(self, notice: SeatStateChanged) -> None:
-        self._dirty.set()
-
-    async def alert(self, effect: AlertSupervisors) -> None:
+    def alert(self, effect: AlertSupervisors) -> None:
         self.hub.publish_supervisor(
             {
                 "v": 1,
@@ -233,26 +354,25 @@ class Screens:
             }
         )
 
-    async def notify(self, effect: NotifySeat) -> None:
-        if effect.kind in ("cap_warning", "cap_reached"):
-            pop = self.pops.get(effect.seat)
-            cap_at = pop.talk.cap_at if pop is not None and pop.talk is not None else 0.0
-            now = self.clock.utcnow().timestamp()
-            self.hub.publish(
-                effect.seat,
-                cap_warning_frame(
-                    seat_id=effect.seat,
-                    call_id=str(effect.data.get("call_id", "")),
-                    at=now,
-                    cap_at=cap_at or now + float(effect.data.get("remaining_s", 0) or 0),
-                    action=str(effect.data.get("action", self.cfg.talk_cap.action)),
-                ),
-            )
+    def notify(self, effect: NotifySeat) -> None:
+        pop = self.pops.get(effect.seat)
+        cap_at = pop.talk.cap_at if pop is not None and pop.talk is not None else 0.0
+        now = self.clock.utcnow().timestamp()
+        self.hub.publish(
+            effect.seat,
+            cap_warning_frame(
+                seat_id=effect.seat,
+                call_id=effect.call_id,
+                at=now,
+                cap_at=cap_at or now + effect.remaining_s,
+                action=effect.action or self.cfg.talk_cap.action,
+            ),
+        )
 
     # ------------------------------------------------------------------ wallboard
 
     def wallboard(self) -> dict[str, Any]:
-        tracker = self.tracker()
+        tracker = self.live
         names = {s.id: s for s in self.cfg.seats}
         seats = []
         calls = {c.call_id: c for c in tracker.calls()}
@@ -311,8 +431,8 @@ class Screens:
     async def _refresh_kpis(self) -> None:
         try:
             row = await self.kpis_today(self.clock.now().date())
-        except Exception as exc:
-            log.warning("wallboard_kpis_failed", error=str(exc)[:200])
+        except Exception:  # one refresh is the unit of work: the wallboard shows the last figures
+            log.exception("wallboard_kpis_failed")
             return
         self._kpis = {
             "offered": row.offered,

@@ -1,0 +1,242 @@
+"""The call story's public vocabulary: the notices the call tracker publishes on the bus and the
+read models (seat state, call state, call record) they carry. Times are on the events' clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from ctid.core.ids import CallId, Channel, QueueName, SeatId
+
+Activity = Literal["idle", "ringing", "on_call"]
+SeatStatus = Literal["idle", "ringing", "on_call", "paused", "unavailable"]
+
+RingOutcome = Literal["answered", "no_answer", "cut", "caller_left", "other_answered", "other"]
+"""How one ring of one seat ended. `other`: its leg vanished while ctid was not listening."""
+
+CallOutcome = Literal[
+    "answered",
+    "abandoned_in_queue",
+    "abandoned_in_ivr",
+    "closed_hours",
+    "callback_requested",
+    "unanswered_timeout",
+    "lost_during_resync",
+]
+EndedBy = Literal["caller", "agent", "transfer", "talk_cap", "unknown"]
+CallPhase = Literal["ivr", "queued", "ringing", "answered"]
+
+
+@dataclass(frozen=True, slots=True)
+class SeatState:
+    """What a seat is doing. `activity` and `paused` are independent: a seat paused during a call
+    is `on_call` and `paused` at once. `paused` means paused in at least one of its queues
+    (`paused_in` says which); `available` is False when the phone is unreachable (device state
+    invalid/unavailable) or, once ctid knows the memberships, the seat is in no queue at all."""
+
+    seat_id: SeatId
+    activity: Activity = "idle"
+    call_id: CallId | None = None
+    paused: bool = False
+    pause_reason: str = ""
+    available: bool = True
+    queues: frozenset[QueueName] = frozenset()
+    paused_in: frozenset[QueueName] = frozenset()
+
+    @property
+    def status(self) -> SeatStatus:
+        """One word for a wallboard tile: a call beats everything, then unreachable, then paused."""
+        if self.activity != "idle":
+            return self.activity
+        if not self.available:
+            return "unavailable"
+        if self.paused:
+            return "paused"
+        return "idle"
+
+
+@dataclass(frozen=True, slots=True)
+class RingAttempt:
+    """One seat ringing for one call. `end`/`outcome`/`ring_s` are None while it still rings."""
+
+    seat: SeatId
+    channel: Channel
+    queue: QueueName
+    start: float
+    end: float | None = None
+    outcome: RingOutcome | None = None
+    ring_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """Everything known about a call once it has ended. Times are on the events' clock (`at`).
+
+    `talk_s` runs from answer to the end of the (last) agent conversation; `hold_s` from joining
+    the queue to the answer. `ended_by` is who ended an answered call (`talk_cap` when ctid's
+    AbsoluteTimeout fired), `unknown` otherwise.
+    """
+
+    call_id: CallId
+    caller_num: str
+    caller_name: str
+    queue: QueueName | None
+    ivr_choice: str
+    started_at: float
+    queued_at: float | None
+    answered_at: float | None
+    answered_by: SeatId | None
+    ended_at: float
+    outcome: CallOutcome
+    ring_attempts: tuple[RingAttempt, ...]
+    talk_s: float | None
+    hold_s: float | None
+    ended_by: EndedBy
+    transferred: bool
+    variables: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    """A live call as the tracker sees it now (a snapshot; it does not change under you)."""
+
+    call_id: CallId
+    phase: CallPhase
+    caller_num: str
+    caller_name: str
+    caller_channel: Channel | None
+    queue: QueueName | None
+    ivr_choice: str
+    started_at: float
+    queued_at: float | None
+    answered_at: float | None
+    answered_by: SeatId | None
+    seat_channel: Channel | None
+    ring_attempts: tuple[RingAttempt, ...]
+    channels: tuple[Channel, ...]
+    spied_by: tuple[Channel, ...]
+    variables: tuple[tuple[str, str], ...]
+
+
+# --------------------------------------------------------------------------- notices
+
+
+@dataclass(frozen=True, slots=True)
+class CallStarted:
+    """A hotline call is known (its first channel appeared at `at`)."""
+
+    call_id: CallId
+    at: float
+    caller_num: str
+    caller_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallQueued:
+    call_id: CallId
+    at: float
+    queue: QueueName
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeatRingStarted:
+    """A seat started ringing for a call; carries what a screen-pop needs first."""
+
+    call_id: CallId
+    seat: SeatId
+    seat_channel: Channel
+    queue: QueueName
+    at: float
+    caller_num: str
+    caller_name: str
+    ivr_choice: str
+    started_at: float
+    """When the call reached the PBX (its first channel), for the pop's "waiting since"."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeatRingEnded:
+    call_id: CallId
+    seat: SeatId
+    seat_channel: Channel
+    at: float
+    reason: RingOutcome
+    ring_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswered:
+    """A seat answered. `ring_s` is how long it rang; the ring count is the policy's business.
+    It carries the call's facts too, so an incident can be opened from it alone."""
+
+    call_id: CallId
+    seat: SeatId
+    seat_channel: Channel
+    at: float
+    ring_s: float
+    hold_s: float | None
+    caller_num: str
+    caller_name: str
+    caller_channel: Channel | None
+    started_at: float
+    queue: QueueName | None
+    ivr_choice: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallTransferred:
+    """`by_seat` (if a seat did it) transferred the call, blind to `exten@context` or attended to
+    `target_channel`."""
+
+    call_id: CallId
+    at: float
+    kind: Literal["blind", "attended"]
+    by_seat: SeatId | None
+    context: str
+    exten: str
+    target_channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True)
+class SeatStateChanged:
+    seat: SeatId
+    at: float
+    old: SeatState
+    new: SeatState
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeatsResynced:
+    """Every seat's state after a resync: from now on the seats' real state is known."""
+
+    at: float
+    seats: tuple[SeatState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentOpened:
+    """The incident for an answered call now exists (told by the tickets intake)."""
+
+    call_id: CallId
+    number: str
+
+
+Notice: TypeAlias = (
+    CallStarted
+    | CallQueued
+    | SeatRingStarted
+    | SeatRingEnded
+    | CallAnswered
+    | CallTransferred
+    | CallEnded
+    | SeatStateChanged
+    | SeatsResynced
+)
+"""What the call tracker tells the bus, in the order it happened."""

@@ -1,0 +1,306 @@
+"""Intake of calls into tickets: every answered call becomes an incident, every ended call a call
+record, every unserved caller a callback; also the IVR's status lookup and callback requests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol, assert_never
+
+import structlog
+
+from ctid.config import Config
+from ctid.core.calls import (
+    CallAnswered,
+    CallEnded,
+    CallQueued,
+    CallRecord,
+    CallStarted,
+    CallTransferred,
+    IncidentOpened,
+    SeatRingEnded,
+    SeatRingStarted,
+    SeatsResynced,
+    SeatStateChanged,
+)
+from ctid.core.effects import (
+    AlertSupervisors,
+    FlagCall,
+    NotifySeat,
+    RecordAnswer,
+    RecordRingMiss,
+    RequestCallback,
+)
+from ctid.core.errors import CtidError
+from ctid.core.ids import CallId
+from ctid.spool import WriteSpool
+from ctid.tickets.errors import InvalidInputError
+from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
+from ctid.tickets.views import ApplyResult, CallbackView, IncidentView
+
+log = structlog.get_logger(__name__)
+
+CALLBACK_FOR_OUTCOME = {
+    "abandoned_in_queue": "abandoned",
+    "unanswered_timeout": "missed",
+}
+"""Outcomes whose caller was not served: they go on the callback list."""
+
+IntakeItem = (
+    CallStarted
+    | CallQueued
+    | SeatRingStarted
+    | SeatRingEnded
+    | CallAnswered
+    | CallTransferred
+    | CallEnded
+    | SeatStateChanged
+    | SeatsResynced
+    | AlertSupervisors
+    | NotifySeat
+    | RecordRingMiss
+    | RecordAnswer
+    | FlagCall
+    | RequestCallback
+)
+"""The bus items the intake reads: the call story and the desk effects."""
+
+
+class IncidentIntake(Protocol):
+    """Where answered calls become incidents (the incident store fits)."""
+
+    async def create_from_call(self, facts: CallFacts) -> IncidentView: ...
+
+    async def incident_for_call(self, call_id: str) -> IncidentView | None: ...
+
+    async def apply(
+        self,
+        number: str,
+        action: str,
+        actor: str,
+        *,
+        expected_version: int | None = None,
+        **args: object,
+    ) -> ApplyResult: ...
+
+    async def status_for_ivr(self, entered: str) -> tuple[str, str | None] | None: ...
+
+
+class CallRecords(Protocol):
+    """Where ended calls are recorded (the call-fact store fits)."""
+
+    async def record_call(self, rec: CallRecordIn) -> None: ...
+
+
+class CallbackQueue(Protocol):
+    """The callback list (the callback store fits)."""
+
+    async def add_callback(
+        self, number: str, reason: str, call_id: str | None = None
+    ) -> CallbackView: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IvrIncident:
+    """An incident's status and owner, for the IVR's status lookup."""
+
+    status: str
+    owner_seat: str | None
+
+
+def utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def _opt(epoch: float | None) -> datetime | None:
+    return None if epoch is None else utc(epoch)
+
+
+class CallIntake:
+    """The bus handler `on_item` and the IVR's two ports (`incident_status`, `ivr_callback`).
+    Writes go through the spool, so the event path never waits for the database."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        incidents: IncidentIntake,
+        records: CallRecords,
+        callbacks: CallbackQueue,
+        spool: WriteSpool,
+        tell: Callable[[IncidentOpened], None],
+    ) -> None:
+        """`tell` announces `IncidentOpened` on the bus (the pop shows the number)."""
+        self._cfg = cfg
+        self._incidents = incidents
+        self._records = records
+        self._callbacks = callbacks
+        self._spool = spool
+        self._tell = tell
+        self._answers: dict[str, RecordAnswer] = {}
+        self._flags: dict[str, set[str]] = {}
+        self._live: set[str] = set()
+        self.incidents: dict[str, str] = {}
+        """call id → incident number, for the calls still live."""
+
+    def live_incidents(self) -> dict[str, str]:
+        """call id → incident number, for the calls still live."""
+        return self.incidents
+
+    async def on_item(self, item: IntakeItem) -> None:
+        match item:
+            case CallStarted():
+                log.info("call_started", caller=item.caller_num)
+            case SeatRingStarted():
+                log.info("seat_ringing", seat=item.seat, queue=item.queue)
+            case SeatRingEnded():
+                log.info(
+                    "seat_ring_ended",
+                    seat=item.seat,
+                    reason=item.reason,
+                    ring_s=round(item.ring_s, 2),
+                )
+            case CallAnswered():
+                log.info("call_answered", seat=item.seat, ring_s=round(item.ring_s, 2))
+                await self._open_incident(item)
+            case CallEnded():
+                await self._ended(item.record)
+            case AlertSupervisors():
+                log.warning(
+                    "supervisor_alert",
+                    kind=item.kind,
+                    text=item.message,
+                    seat=item.seat,
+                    call_id=item.call_id,
+                )
+            case RecordRingMiss():
+                log.warning("ring_deadline_missed", seat=item.seat, consecutive=item.consecutive)
+            case RecordAnswer():
+                self._answers[item.call_id] = item
+            case FlagCall():
+                self._flags.setdefault(item.call_id, set()).add(item.flag)
+                # Queued behind the incident's creation, so it finds the incident.
+                await self._spool.submit(
+                    f"flag {item.flag} {item.call_id}", lambda: self._flag(item.call_id, item.flag)
+                )
+            case RequestCallback():
+                await self._callback(item.number, item.reason, item.call_id)
+            case (
+                CallQueued()
+                | CallTransferred()
+                | SeatStateChanged()
+                | SeatsResynced()
+                | NotifySeat()
+            ):
+                pass  # not the tickets' business
+            case _:
+                assert_never(item)
+
+    async def _open_incident(self, notice: CallAnswered) -> None:
+        """Every answered call becomes an incident, with no click (idempotent per call)."""
+        seat = self._cfg.seat(notice.seat)
+        facts = CallFacts(
+            call_id=notice.call_id,
+            answered_at=utc(notice.at),
+            answered_by_seat=notice.seat,
+            answered_by_employee=(seat.staffed_by or None) if seat else None,
+            caller_number=notice.caller_num,
+            caller_name=notice.caller_name,
+            started_at=utc(notice.started_at),
+            queue=notice.queue,
+            ivr_digit=notice.ivr_choice or None,
+        )
+        self._live.add(notice.call_id)
+        # Written by the spool's task: the pop gets the number when it exists (a few ms later).
+        await self._spool.submit(
+            f"incident for call {notice.call_id}", lambda: self._create_incident(facts)
+        )
+
+    async def _create_incident(self, facts: CallFacts) -> None:
+        view = await self._incidents.create_from_call(facts)
+        log.info("incident_opened", call_id=facts.call_id, incident=view.number)
+        if facts.call_id in self._live:
+            self.incidents[facts.call_id] = view.number
+            self._tell(IncidentOpened(CallId(facts.call_id), view.number))
+
+    async def _ended(self, rec: CallRecord) -> None:
+        answer = self._answers.pop(rec.call_id, None)
+        flags = self._flags.pop(rec.call_id, set())
+        number = self.incidents.pop(rec.call_id, "")
+        self._live.discard(rec.call_id)
+        log.info(
+            "call_ended",
+            outcome=rec.outcome,
+            answered_by=rec.answered_by,
+            rings=len(rec.ring_attempts),
+            talk_s=None if rec.talk_s is None else round(rec.talk_s, 1),
+            incident=number or None,
+        )
+        record = CallRecordIn(
+            call_id=rec.call_id,
+            started_at=utc(rec.started_at),
+            caller_number=rec.caller_num or None,
+            caller_name=rec.caller_name or None,
+            queue=rec.queue,
+            ivr_choice=rec.ivr_choice or None,
+            queued_at=_opt(rec.queued_at),
+            answered_at=_opt(rec.answered_at),
+            ended_at=utc(rec.ended_at),
+            answered_by_seat=rec.answered_by,
+            answer_ring=answer.ring_number if answer else None,
+            within_rings=answer.within_rule if answer else None,
+            outcome=rec.outcome,
+            talk_s=rec.talk_s,
+            capped="capped" in flags or rec.ended_by == "talk_cap",
+            transferred_to=None,
+            ring_attempts=tuple(
+                RingAttemptIn(
+                    seat_id=a.seat,
+                    started_at=utc(a.start),
+                    ended_at=_opt(a.end),
+                    outcome=a.outcome,
+                    ring_s=a.ring_s,
+                )
+                for a in rec.ring_attempts
+            ),
+        )
+        await self._spool.submit(f"call {rec.call_id}", lambda: self._records.record_call(record))
+        reason = CALLBACK_FOR_OUTCOME.get(rec.outcome)
+        if reason and rec.caller_num:
+            await self._callback(rec.caller_num, reason, rec.call_id)
+
+    async def _callback(self, number: str, reason: str, call_id: str | None) -> None:
+        await self._spool.submit(
+            f"callback {reason} {call_id}", lambda: self._add_callback(number, reason, call_id)
+        )
+
+    async def _add_callback(self, number: str, reason: str, call_id: str | None) -> None:
+        try:
+            view = await self._callbacks.add_callback(number, reason, call_id)
+        except (
+            InvalidInputError
+        ) as exc:  # not a callable number (hostile caller ID, say): say so, go on
+            log.warning("callback_not_recorded", call_id=call_id, reason=reason, error=str(exc))
+            return
+        log.info("callback_listed", callback_id=view.id, reason=reason, call_id=call_id)
+
+    async def _flag(self, call_id: str, flag: str) -> None:
+        incident = await self._incidents.incident_for_call(call_id)
+        if incident is None:
+            log.warning("flag_without_incident", call_id=call_id, flag=flag)
+            return
+        await self._incidents.apply(incident.number, "flag", "system", name=flag)
+
+    # ------------------------------------------------------------------ for the IVR
+
+    async def incident_status(self, entered: str) -> IvrIncident | None:
+        """The status and owner of the incident the caller keyed in, or None."""
+        try:
+            found = await self._incidents.status_for_ivr(entered)
+        except CtidError as exc:
+            log.warning("ivr_status_lookup_failed", error=str(exc))
+            return None
+        return None if found is None else IvrIncident(found[0], found[1])
+
+    async def ivr_callback(self, number: str, reason: str) -> None:
+        await self._callback(number, reason, None)
