@@ -1,22 +1,30 @@
-"""The state of every call and seat, built from events: pure (no I/O, no clock), one transition per
-event, returning `Notice`s that say what happened. Ended calls leave the tracker; their
-`CallEnded` notice carries the `CallRecord`.
-
-Asterisk gives no ordering between channels (DESIGN.md §4), so nothing here assumes one: a seat leg
-may hang up before the queue says the ring went unanswered, a bridge may form before the queue says
-the agent connected. A ring attempt therefore ends on the queue's verdict (`AgentRingNoAnswer`,
-`AgentConnect`, `QueueCallerAbandon`...), the seat's own state follows its channels at once, and a
-call ends only when its last channel is gone.
-"""
+"""The call tracker: every live call and seat from events, pure (no I/O, no clock), returning the
+`Notice`s that tell what happened. Over 700 lines because its event handlers share one invariant
+(the call/channel/attempt tables of `call_state`); split apart they could not be read alone."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
 
+from ctid.calls.call_state import (
+    IVR_VAR,
+    MAX_VARS,
+    STATE_RINGING,
+    STATE_UP,
+    TOMBSTONES,
+    Attempt,
+    Chan,
+    Group,
+    Member,
+    Recent,
+    SeatSlot,
+    call_record,
+    call_view,
+    caller_chan,
+)
 from ctid.calls.seats import (
     UNAVAILABLE_DEVICE_STATES,
     SeatRef,
@@ -27,16 +35,11 @@ from ctid.core.calls import (
     Activity,
     CallAnswered,
     CallEnded,
-    CallOutcome,
-    CallPhase,
     CallQueued,
-    CallRecord,
     CallStarted,
     CallState,
     CallTransferred,
-    EndedBy,
     Notice,
-    RingAttempt,
     RingOutcome,
     SeatRingEnded,
     SeatRingStarted,
@@ -80,255 +83,38 @@ from ctid.core.ids import CallId, Channel, QueueName, SeatId, UniqueId
 log = structlog.get_logger(__name__)
 
 
-# The channel variables the hotline's dialplan and IVR set (ctid's side of the contract).
-IVR_VAR = "CTID_IVR"
-"""The caller's IVR choice (the digit), or `closed` when the IVR ran outside service hours."""
-ROUTE_VAR = "CTID_ROUTE"
-"""Where the IVR sent the call: `queue`, `hangup` (nothing more to do), `callback`, `status`."""
-ROUTE_CALLBACK = "callback"
-IVR_CLOSED = "closed"
-IVR_CALLBACK = "callback"
-"""CTID_IVR when the caller left a callback request in the IVR (the route is then `hangup`)."""
-
-STATE_RINGING = 5
-STATE_UP = 6
-"""Asterisk ChannelState numbers: 5 the device is ringing, 6 answered."""
-
-TALK_CAP_SLACK_S = 1.0
-"""A call that ends this close to (or after) its AbsoluteTimeout was ended by the cap."""
-
-_MAX_VARS = 32
-_TOMBSTONES = 4096
-"""How many hung-up channel ids and ended call ids are remembered, to drop late events for them."""
-
-
 class UnknownSeatError(CtidError):
     """A seat id that is not configured."""
 
 
-# --------------------------------------------------------------------------- internal state
-
-
-class _Recent:
-    """A bounded map: remembers the last `size` keys added, with a time each (constant memory)."""
-
-    __slots__ = ("_map", "_order", "_size")
-
-    def __init__(self, size: int) -> None:
-        self._map: dict[str, float] = {}
-        self._order: deque[str] = deque()
-        self._size = size
-
-    def add(self, key: str, at: float) -> None:
-        if key in self._map:
-            return
-        self._map[key] = at
-        self._order.append(key)
-        if len(self._order) > self._size:
-            self._map.pop(self._order.popleft(), None)
-
-    def discard(self, key: str) -> None:
-        self._map.pop(key, None)
-
-    def get(self, key: str) -> float | None:
-        return self._map.get(key)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._map
-
-    def __len__(self) -> int:
-        return len(self._order)
-
-
-class _Attempt:
-    __slots__ = (
-        "answering",
-        "call_id",
-        "channel",
-        "cut",
-        "end",
-        "leg_gone",
-        "outcome",
-        "queue",
-        "ring_s",
-        "seat",
-        "start",
-        "uniqueid",
-    )
-
-    def __init__(
-        self,
-        call_id: CallId,
-        seat: SeatId,
-        channel: Channel,
-        uniqueid: UniqueId,
-        queue: QueueName,
-        start: float,
-    ) -> None:
-        self.call_id = call_id
-        self.seat = seat
-        self.channel = channel
-        self.uniqueid = uniqueid
-        self.queue = queue
-        self.start = start
-        self.end: float | None = None
-        self.outcome: RingOutcome | None = None
-        self.ring_s: float | None = None
-        self.leg_gone: float | None = None  # the seat leg hung up; the queue's verdict may follow
-        self.answering = False  # DialEnd ANSWER or the leg went Up: AgentConnect should follow
-        self.cut = False  # ctid cut this leg itself
-
-    def public(self) -> RingAttempt:
-        return RingAttempt(
-            self.seat, self.channel, self.queue, self.start, self.end, self.outcome, self.ring_s
-        )
-
-
-class _Chan:
-    __slots__ = ("bridge", "created_at", "group", "name", "seat", "state", "uniqueid")
-
-    def __init__(
-        self,
-        name: Channel,
-        uniqueid: UniqueId,
-        group: _Group,
-        created_at: float,
-        seat: _Seat | None,
-    ) -> None:
-        self.name = name
-        self.uniqueid = uniqueid
-        self.group = group
-        self.created_at = created_at
-        self.seat = seat
-        self.state = 0
-        self.bridge = ""
-
-
-class _Group:
-    """All channels that share a call id (the first Linkedid seen). It becomes a hotline call
-    (`is_call`) once something says so: a `CTID_*` variable, a queue join, a queue ringing a seat.
-    Other groups (a supervisor's spy call, a seat's own outbound call) are tracked silently."""
-
-    __slots__ = (
-        "abandoned",
-        "answered_at",
-        "answered_by",
-        "answered_channel",
-        "answered_leg_gone",
-        "answered_uid",
-        "attempts",
-        "by_leg",
-        "call_id",
-        "caller_name",
-        "caller_num",
-        "caller_uid",
-        "cap_deadline",
-        "channels",
-        "complete_reason",
-        "hold_s",
-        "in_queue",
-        "is_call",
-        "keys",
-        "late",
-        "left_unanswered",
-        "queue",
-        "queued_at",
-        "spies",
-        "started_at",
-        "talk_end_at",
-        "transferred",
-        "vars",
-    )
-
-    def __init__(self, call_id: CallId, started_at: float, late: bool) -> None:
-        self.call_id = call_id
-        self.started_at = started_at
-        self.late = late  # a new group under the id of an ended call: never reported again
-        self.keys: list[str] = []
-        self.channels: dict[UniqueId, _Chan] = {}
-        self.is_call = False
-        self.caller_num = ""
-        self.caller_name = ""
-        self.caller_uid: UniqueId | None = None
-        self.queue: QueueName | None = None
-        self.queued_at: float | None = None
-        self.in_queue = False
-        self.left_unanswered = False
-        self.abandoned = False
-        self.answered_at: float | None = None
-        self.answered_by: SeatId | None = None
-        self.answered_uid: UniqueId | None = None
-        self.answered_channel: Channel | None = None
-        self.answered_leg_gone: float | None = None
-        self.hold_s: float | None = None
-        self.talk_end_at: float | None = None
-        self.complete_reason = ""
-        self.attempts: list[_Attempt] = []
-        self.by_leg: dict[UniqueId, _Attempt] = {}
-        self.vars: dict[str, str] = {}
-        self.cap_deadline: float | None = None
-        self.spies: dict[Channel, None] = {}
-        self.transferred = False
-
-
-class _Member:
-    __slots__ = ("in_call", "paused", "reason", "status")
-
-    def __init__(self, status: int, paused: bool, reason: str, in_call: bool) -> None:
-        self.status = status
-        self.paused = paused
-        self.reason = reason
-        self.in_call = in_call
-
-
-class _Seat:
-    __slots__ = (
-        "chans",
-        "device",
-        "device_status",
-        "last_paused",
-        "members",
-        "members_known",
-        "ref",
-        "ringing",
-    )
-
-    def __init__(self, ref: SeatRef) -> None:
-        self.ref = ref
-        self.device = interface_device(ref.interface)
-        self.chans: dict[UniqueId, _Chan] = {}
-        self.ringing: dict[UniqueId, _Attempt] = {}
-        self.members: dict[QueueName, _Member] = {}
-        self.members_known = False  # only a full QueueStatus (resync) says "and no other queue"
-        self.device_status = 0
-        self.last_paused: QueueName | None = None
-
-
-# --------------------------------------------------------------------------- the tracker
-
-
 class CallTracker:
-    """Every live call and every seat, from events. Feed it with `apply` in bus order and, after
+    """Asterisk gives no ordering between channels (DESIGN.md §4), so nothing here assumes one:
+    a seat leg may hang up before the queue says the ring went unanswered, a bridge may form
+    before the queue says the agent connected. A ring attempt ends on the queue's verdict, a
+    seat's own state follows its channels at once, and a call ends only when its last channel is
+    gone (its `CallEnded` carries the `CallRecord`).
+
+    Every live call and every seat, from events. Feed it with `apply` in bus order and, after
     (re)connecting, with `resync`; read it with `call`, `calls`, `seat`, `seats`."""
 
-    def __init__(self, seats: Sequence[SeatRef], remember: int = _TOMBSTONES) -> None:
+    def __init__(self, seats: Sequence[SeatRef], remember: int = TOMBSTONES) -> None:
         """`remember`: how many hung-up channels and ended calls to recognise late events for."""
-        self._seats: dict[SeatId, _Seat] = {}
-        self._by_interface: dict[str, _Seat] = {}
-        self._by_device: dict[str, _Seat] = {}
+        self._seats: dict[SeatId, SeatSlot] = {}
+        self._by_interface: dict[str, SeatSlot] = {}
+        self._by_device: dict[str, SeatSlot] = {}
         for ref in seats:
-            seat = _Seat(ref)
+            seat = SeatSlot(ref)
             self._seats[ref.seat_id] = seat
             self._by_interface[ref.interface] = seat
             self._by_device[seat.device] = seat
         self._views: dict[SeatId, SeatState] = {sid: SeatState(seat_id=sid) for sid in self._seats}
-        self._chans: dict[UniqueId, _Chan] = {}
-        self._by_name: dict[Channel, _Chan] = {}
-        self._alias: dict[str, _Group] = {}
-        self._calls: dict[CallId, _Group] = {}
-        self._leg_attempts: dict[Channel, _Attempt] = {}
-        self._gone_uids = _Recent(remember)
-        self._ended_calls = _Recent(remember)
+        self._chans: dict[UniqueId, Chan] = {}
+        self._by_name: dict[Channel, Chan] = {}
+        self._alias: dict[str, Group] = {}
+        self._calls: dict[CallId, Group] = {}
+        self._leg_attempts: dict[Channel, Attempt] = {}
+        self._gone_uids = Recent(remember)
+        self._ended_calls = Recent(remember)
         self._notices: list[Notice] = []
         self._touched: dict[SeatId, str] = {}
         self._last_at = 0.0
@@ -368,10 +154,10 @@ class CallTracker:
 
     def call(self, call_id: CallId) -> CallState | None:
         group = self._calls.get(call_id)
-        return None if group is None else self._call_view(group)
+        return None if group is None else call_view(group)
 
     def calls(self) -> tuple[CallState, ...]:
-        return tuple(self._call_view(g) for g in self._calls.values())
+        return tuple(call_view(g) for g in self._calls.values())
 
     def seat(self, seat_id: SeatId) -> SeatState:
         try:
@@ -440,7 +226,7 @@ class CallTracker:
             chan = self._chans.get(uid)
             if chan is not None:
                 self._drop_chan(chan, now, "resync", lost=True)
-        groups: dict[int, tuple[_Group, list[tuple[_Chan, ChannelSnapshot]]]] = {}
+        groups: dict[int, tuple[Group, list[tuple[Chan, ChannelSnapshot]]]] = {}
         for snap in live.values():
             chan = self._chans.get(snap.uniqueid)
             created = now - snap.duration_s
@@ -469,7 +255,7 @@ class CallTracker:
 
     # ------------------------------------------------------------------ channels and groups
 
-    def _chan_of(self, name: Channel, uid: UniqueId, linkedid: UniqueId, at: float) -> _Chan | None:
+    def _chan_of(self, name: Channel, uid: UniqueId, linkedid: UniqueId, at: float) -> Chan | None:
         """The channel for an event, created on first sight (Newchannel may be missed or late)."""
         chan = self._chans.get(uid)
         if chan is not None:
@@ -484,11 +270,11 @@ class CallTracker:
         group = self._alias.get(linkedid) if linkedid else None
         if group is None:
             key = linkedid or uid
-            group = _Group(CallId(key), at, late=key in self._ended_calls)
+            group = Group(CallId(key), at, late=key in self._ended_calls)
             self._alias[key] = group
             group.keys.append(key)
         seat = self._by_device.get(channel_device(name)) if name else None
-        chan = _Chan(name, uid, group, at, seat)
+        chan = Chan(name, uid, group, at, seat)
         self._chans[uid] = chan
         if name:
             self._by_name[name] = chan
@@ -501,7 +287,7 @@ class CallTracker:
             self._touch(seat, "channel")
         return chan
 
-    def _group_of(self, *keys: str) -> _Group | None:
+    def _group_of(self, *keys: str) -> Group | None:
         for key in keys:
             if key:
                 chan = self._chans.get(UniqueId(key))
@@ -512,7 +298,7 @@ class CallTracker:
                     return group
         return None
 
-    def _set_state(self, chan: _Chan, state: int, reason: str) -> None:
+    def _set_state(self, chan: Chan, state: int, reason: str) -> None:
         if chan.state == state:
             return
         chan.state = state
@@ -523,7 +309,7 @@ class CallTracker:
         if chan.seat is not None:
             self._touch(chan.seat, reason)
 
-    def _drop_chan(self, chan: _Chan, at: float, reason: str, lost: bool = False) -> None:
+    def _drop_chan(self, chan: Chan, at: float, reason: str, lost: bool = False) -> None:
         uid = chan.uniqueid
         self._chans.pop(uid, None)
         if self._by_name.get(chan.name) is chan:
@@ -547,7 +333,7 @@ class CallTracker:
         if not group.channels:
             self._end(group, at, lost)
 
-    def _mark_call(self, group: _Group) -> None:
+    def _mark_call(self, group: Group) -> None:
         if group.is_call or group.late:
             return
         group.is_call = True
@@ -559,7 +345,7 @@ class CallTracker:
             if chan.seat is not None:
                 self._touch(chan.seat, "call")
 
-    def _end(self, group: _Group, at: float, lost: bool) -> None:
+    def _end(self, group: Group, at: float, lost: bool) -> None:
         for attempt in group.attempts:
             if attempt.outcome is None:
                 if attempt.cut:
@@ -578,9 +364,9 @@ class CallTracker:
         if group.is_call:
             self._ended_calls.add(group.call_id, at)
             self._calls.pop(group.call_id, None)
-            self._notices.append(CallEnded(self._record(group, at, lost)))
+            self._notices.append(CallEnded(call_record(group, at, lost)))
 
-    def _merge(self, src: _Group, dst: _Group) -> None:
+    def _merge(self, src: Group, dst: Group) -> None:
         """An attended transfer joined `src`'s channels to call `dst`."""
         for uid, chan in src.channels.items():
             chan.group = dst
@@ -597,13 +383,13 @@ class CallTracker:
 
     def _ring_started(
         self,
-        group: _Group,
-        seat: _Seat,
+        group: Group,
+        seat: SeatSlot,
         leg: Channel,
         leg_uid: UniqueId,
         queue: QueueName,
         at: float,
-    ) -> _Attempt:
+    ) -> Attempt:
         # The queue moves on only after the previous ring is over: earlier rings whose legs are
         # gone (or that rang this same seat) have had their verdict even if it was not delivered.
         for earlier in group.attempts:
@@ -629,14 +415,14 @@ class CallTracker:
 
     def _new_attempt(
         self,
-        group: _Group,
-        seat: _Seat,
+        group: Group,
+        seat: SeatSlot,
         leg: Channel,
         leg_uid: UniqueId,
         queue: QueueName,
         start: float,
-    ) -> _Attempt:
-        attempt = _Attempt(group.call_id, seat.ref.seat_id, leg, leg_uid, queue, start)
+    ) -> Attempt:
+        attempt = Attempt(group.call_id, seat.ref.seat_id, leg, leg_uid, queue, start)
         group.attempts.append(attempt)
         group.by_leg[leg_uid] = attempt
         if leg:
@@ -652,8 +438,8 @@ class CallTracker:
 
     def _finish(
         self,
-        group: _Group,
-        attempt: _Attempt,
+        group: Group,
+        attempt: Attempt,
         at: float,
         outcome: RingOutcome,
         ring_s: float | None = None,
@@ -680,15 +466,15 @@ class CallTracker:
             )
         )
 
-    def _finish_open(self, group: _Group, at: float, outcome: RingOutcome) -> None:
+    def _finish_open(self, group: Group, at: float, outcome: RingOutcome) -> None:
         for attempt in group.attempts:
             if attempt.outcome is None and not attempt.answering:
                 self._finish(group, attempt, at, outcome)
 
     def _answer(
         self,
-        group: _Group,
-        attempt: _Attempt,
+        group: Group,
+        attempt: Attempt,
         at: float,
         hold_s: float | None,
         ring_s: float | None = None,
@@ -709,7 +495,7 @@ class CallTracker:
             hold_s = max(0.0, at - group.queued_at)
         if hold_s is not None and group.hold_s is None:
             group.hold_s = hold_s
-        caller = self._caller_chan(group)
+        caller = caller_chan(group)
         self._notices.append(
             CallAnswered(
                 group.call_id,
@@ -727,7 +513,7 @@ class CallTracker:
             )
         )
 
-    def _attempt_for(self, group: _Group, ev: AgentEvent, ring_s: float) -> _Attempt | None:
+    def _attempt_for(self, group: Group, ev: AgentEvent, ring_s: float) -> Attempt | None:
         """The ring attempt an agent event is about, made up if AgentCalled was missed."""
         attempt = group.by_leg.get(ev.dest_uniqueid) if ev.dest_uniqueid else None
         if attempt is not None:
@@ -752,13 +538,13 @@ class CallTracker:
 
     # ------------------------------------------------------------------ seats
 
-    def _seat_for_interface(self, interface: str) -> _Seat | None:
+    def _seat_for_interface(self, interface: str) -> SeatSlot | None:
         seat = self._by_interface.get(interface)
         if seat is None:
             seat = self._by_device.get(interface_device(interface))
         return seat
 
-    def _touch(self, seat: _Seat, reason: str) -> None:
+    def _touch(self, seat: SeatSlot, reason: str) -> None:
         if seat.ref.seat_id not in self._touched:
             self._touched[seat.ref.seat_id] = reason
 
@@ -771,10 +557,10 @@ class CallTracker:
                 self._notices.append(SeatStateChanged(sid, at, old, new, reason))
         self._touched.clear()
 
-    def _seat_view(self, seat: _Seat) -> SeatState:
+    def _seat_view(self, seat: SeatSlot) -> SeatState:
         activity: Activity = "idle"
         call_id: CallId | None = None
-        ringing_chan: _Chan | None = None
+        ringing_chan: Chan | None = None
         for chan in seat.chans.values():
             if chan.state == STATE_UP:
                 activity = "on_call"
@@ -815,10 +601,10 @@ class CallTracker:
             paused_in=paused_in,
         )
 
-    def _member(self, seat: _Seat, queue: QueueName) -> _Member:
+    def _member(self, seat: SeatSlot, queue: QueueName) -> Member:
         member = seat.members.get(queue)
         if member is None:
-            member = _Member(0, False, "", False)
+            member = Member(0, False, "", False)
             seat.members[queue] = member
         return member
 
@@ -852,7 +638,7 @@ class CallTracker:
         if chan is None:
             return
         group = chan.group
-        if len(group.vars) < _MAX_VARS or ev.name in group.vars:
+        if len(group.vars) < MAX_VARS or ev.name in group.vars:
             group.vars[ev.name] = ev.value
         if chan.seat is None and not group.caller_num and ev.caller_num:
             group.caller_num, group.caller_name = ev.caller_num, ev.caller_name
@@ -1086,12 +872,12 @@ class CallTracker:
 
     def _resync_group(
         self,
-        group: _Group,
-        items: list[tuple[_Chan, ChannelSnapshot]],
+        group: Group,
+        items: list[tuple[Chan, ChannelSnapshot]],
         now: float,
         waits: dict[UniqueId, QueueEntrySnapshot],
     ) -> None:
-        in_queue: tuple[_Chan, ChannelSnapshot] | None = None
+        in_queue: tuple[Chan, ChannelSnapshot] | None = None
         looks_like_call = False
         for chan, snap in items:
             if snap.application in ("Queue", "AppQueue", "AGI"):
@@ -1114,7 +900,7 @@ class CallTracker:
         if not group.is_call:
             return
         queue_name = group.queue or QueueName("")
-        answered: _Chan | None = None
+        answered: Chan | None = None
         for chan, snap in items:
             if chan.seat is not None and snap.state == STATE_UP and snap.bridge_id:
                 answered = chan
@@ -1147,7 +933,7 @@ class CallTracker:
                 self._finish(group, attempt, now, "cut" if attempt.cut else "other")
 
     def _resync_members(self, members: Iterable[QueueMemberSnapshot]) -> None:
-        fresh: dict[SeatId, dict[QueueName, _Member]] = {sid: {} for sid in self._seats}
+        fresh: dict[SeatId, dict[QueueName, Member]] = {sid: {} for sid in self._seats}
         statuses: dict[SeatId, int] = {}
         for snap in members:
             seat = self._seat_for_interface(snap.interface)
@@ -1156,7 +942,7 @@ class CallTracker:
             sid = seat.ref.seat_id
             old = seat.members.get(snap.queue)
             reason = snap.paused_reason
-            fresh[sid][snap.queue] = _Member(snap.status, snap.paused, reason, snap.in_call)
+            fresh[sid][snap.queue] = Member(snap.status, snap.paused, reason, snap.in_call)
             statuses[sid] = snap.status
             if snap.paused and (old is None or not old.paused):
                 seat.last_paused = snap.queue
@@ -1165,95 +951,3 @@ class CallTracker:
             seat.members_known = True
             if sid in statuses:
                 seat.device_status = statuses[sid]
-
-    # ------------------------------------------------------------------ views
-
-    def _call_view(self, group: _Group) -> CallState:
-        if group.answered_at is not None:
-            phase: CallPhase = "answered"
-        elif any(a.outcome is None for a in group.attempts):
-            phase = "ringing"
-        elif group.in_queue:
-            phase = "queued"
-        else:
-            phase = "ivr"
-        caller = self._caller_chan(group)
-        return CallState(
-            call_id=group.call_id,
-            phase=phase,
-            caller_num=group.caller_num,
-            caller_name=group.caller_name,
-            caller_channel=caller.name if caller is not None else None,
-            queue=group.queue,
-            ivr_choice=group.vars.get(IVR_VAR, ""),
-            started_at=group.started_at,
-            queued_at=group.queued_at,
-            answered_at=group.answered_at,
-            answered_by=group.answered_by,
-            seat_channel=group.answered_channel,
-            ring_attempts=tuple(a.public() for a in group.attempts),
-            channels=tuple(c.name for c in group.channels.values()),
-            spied_by=tuple(group.spies),
-            variables=tuple(group.vars.items()),
-        )
-
-    @staticmethod
-    def _caller_chan(group: _Group) -> _Chan | None:
-        caller = group.channels.get(group.caller_uid) if group.caller_uid else None
-        if caller is None:
-            caller = next((c for c in group.channels.values() if c.seat is None), None)
-        return caller
-
-    def _record(self, group: _Group, ended_at: float, lost: bool) -> CallRecord:
-        outcome = _outcome(group, lost)
-        talk_s: float | None = None
-        ended_by: EndedBy = "unknown"
-        if group.answered_at is not None:
-            talk_end = group.talk_end_at or group.answered_leg_gone or ended_at
-            talk_s = max(0.0, talk_end - group.answered_at)
-            if group.cap_deadline is not None and talk_end >= group.cap_deadline - TALK_CAP_SLACK_S:
-                ended_by = "talk_cap"
-            else:
-                ended_by = _ENDED_BY.get(group.complete_reason, "unknown")
-        return CallRecord(
-            call_id=group.call_id,
-            caller_num=group.caller_num,
-            caller_name=group.caller_name,
-            queue=group.queue,
-            ivr_choice=group.vars.get(IVR_VAR, ""),
-            started_at=group.started_at,
-            queued_at=group.queued_at,
-            answered_at=group.answered_at,
-            answered_by=group.answered_by,
-            ended_at=ended_at,
-            outcome=outcome,
-            ring_attempts=tuple(a.public() for a in group.attempts),
-            talk_s=talk_s,
-            hold_s=group.hold_s,
-            ended_by=ended_by,
-            transferred=group.transferred,
-            variables=tuple(group.vars.items()),
-        )
-
-
-_ENDED_BY: dict[str, EndedBy] = {"caller": "caller", "agent": "agent", "transfer": "transfer"}
-"""AgentComplete's Reason → who ended the conversation."""
-
-
-def _outcome(group: _Group, lost: bool) -> CallOutcome:
-    if group.answered_at is not None:
-        return "answered"
-    route = group.vars.get(ROUTE_VAR, "")
-    if route == ROUTE_CALLBACK or group.vars.get(IVR_VAR, "") == IVR_CALLBACK:
-        return "callback_requested"
-    if group.vars.get(IVR_VAR, "") == IVR_CLOSED:
-        return "closed_hours"
-    if group.abandoned:
-        return "abandoned_in_queue"
-    if group.left_unanswered:
-        return "unanswered_timeout"
-    if lost:
-        return "lost_during_resync"
-    if group.queued_at is not None:
-        return "abandoned_in_queue"
-    return "abandoned_in_ivr"
