@@ -42,7 +42,7 @@ async def test_stalled_link_neither_reads_nor_writes_until_released() -> None:
         with pytest.raises(TimeoutError):
             await ami.wait_for(lambda f: get(f, "ActionID") == "p1", within=30)
         assert not ami.eof.is_set()
-        sim.engine.queue_pause("Local/seat2@phones/n", "", True, "stalled")  # events pile up
+        sim.engine.members.queue_pause("Local/seat2@phones/n", "", True, "stalled")  # events pile up
         sim.stall_ami(False)
         pong = await ami.wait_for(lambda f: get(f, "ActionID") == "p1", within=5)
         assert get(pong, "Ping") == "Pong"

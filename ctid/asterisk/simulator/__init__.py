@@ -11,7 +11,7 @@ from ctid.asterisk.simulator.config import (
     SimulatorConfig,
     lab_config,
 )
-from ctid.asterisk.simulator.engine import MemberInfo, SimCall
+from ctid.asterisk.simulator.model import MemberInfo, SimCall
 from ctid.asterisk.simulator.pbx import PbxSimulator, SimulatorError, lab
 
 __all__ = [

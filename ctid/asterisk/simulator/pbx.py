@@ -13,20 +13,19 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from ctid.asterisk.frame import Frame
 from ctid.asterisk.simulator.ami_server import AmiServer, AmiSession, event_mask_for
 from ctid.asterisk.simulator.config import PhoneSpec, SimulatorConfig, device_key, lab_config
-from ctid.asterisk.simulator.engine import (
+from ctid.asterisk.simulator.engine import Engine
+from ctid.asterisk.simulator.model import (
     Call,
     CallerPlan,
+    Chan,
     DigitScript,
-    Engine,
     MemberInfo,
     SimCall,
-    _device_of,
-    _float_or_none,
+    device_of,
+    float_or_none,
 )
-from ctid.asterisk.simulator.model import Chan
 from ctid.asterisk.simulator.wire import (
     DOWN,
     PRIV_CALL,
@@ -99,7 +98,7 @@ class PbxSimulator:
         self, config: SimulatorConfig | None = None, *, record_actions: bool = True
     ) -> None:
         self.config = config if config is not None else lab_config()
-        self.actions_received: list[tuple[str, Frame]] = []
+        self.actions_received: list[tuple[str, dict[str, str]]] = []
         """Every action received, in order (off with `record_actions=False` for long benchmarks)."""
         self._record_actions = record_actions
         self._server = AmiServer(self.config.host, self.config.ami_port, self._dispatch)
@@ -149,7 +148,7 @@ class PbxSimulator:
         await self._server.stop()
         if self._engine is not None:
             self._engine.vanish_all()
-            tasks = list(self._engine.tasks)
+            tasks = list(self._engine.pbx.tasks)
             for task in tasks:
                 task.cancel()
             if tasks:
@@ -176,7 +175,7 @@ class PbxSimulator:
     ) -> None:
         """How a seat's phone behaves from now on (seat id like `seat1`, or its interface)."""
         key = self._seat_key(seat)
-        self.engine.set_phone(
+        self.engine.pbx.set_phone(
             key,
             PhoneSpec(
                 answer_after_s=answer_after_s, talk_s=talk_s, busy=busy, unavailable=unavailable
@@ -214,7 +213,7 @@ class PbxSimulator:
             hangup_in_ivr_after_s=hangup_in_ivr_after_s,
             talk_s=talk_s,
         )
-        self.engine.start_hotline_call(public, plan, [], trunk=trunk)
+        self.engine.dialplan.start_hotline_call(public, plan, [], trunk=trunk)
         return public
 
     def drop_ami_links(self) -> None:
@@ -241,36 +240,36 @@ class PbxSimulator:
         await self._server.stop()
         engine.vanish_all()
         await asyncio.sleep(down_s)
-        engine.boot = engine.loop.time()
-        engine.load_config()
+        engine.pbx.boot = engine.pbx.loop.time()
+        engine.pbx.load_config()
         await self._server.start()
         self._restarting = False
 
     def channels(self) -> list[str]:
         """Names of the channels that exist now, oldest first."""
-        return list(self.engine.channels)
+        return list(self.engine.pbx.channels)
 
     def channel(self, name: str) -> Chan | None:
-        return self.engine.channels.get(name)
+        return self.engine.pbx.channels.get(name)
 
     def queue_members(self, queue: str) -> list[MemberInfo]:
-        return self.engine.member_infos(queue)
+        return self.engine.members.member_infos(queue)
 
     @property
     def calls(self) -> list[SimCall]:
-        return [c.public for c in self.engine.calls]
+        return [c.public for c in self.engine.pbx.calls]
 
     def prime_device_state(self, device: str, state: str | None) -> None:
         """Pretend the PBX already published `state` for a cachable device (no event)."""
-        self.engine.prime_device_state(device, state)
+        self.engine.pbx.prime_device_state(device, state)
 
     def set_epoch(self, epoch: float) -> None:
         """Anchor the simulated wall clock (Uniqueid, Timestamp): it reads `epoch` now."""
-        self.engine.set_epoch(epoch)
+        self.engine.pbx.set_epoch(epoch)
 
     def set_rr_position(self, queue: str, position: int) -> None:
         """Where rrmemory continues (the lab PBX carried it over between recordings)."""
-        q = self.engine.queues.get(queue)
+        q = self.engine.pbx.queues.get(queue)
         if q is None:
             raise SimulatorError(f"no queue {queue!r}")
         q.rrpos = position
@@ -313,7 +312,7 @@ class PbxSimulator:
     def _dispatch(self, s: AmiSession, f: Pairs) -> None:
         action = header(f, "Action")
         if self._record_actions:
-            self.actions_received.append((action, Frame(list(f))))
+            self.actions_received.append((action, _first_wins(f)))
         low = action.lower()
         if not action:
             s.respond(f, "Error", [("Message", "Missing action in request")])
@@ -374,7 +373,7 @@ class PbxSimulator:
         s.event_mask = event_mask_for(user, header(f, "Events"))
         s.respond(f, "Success", [("Message", "Authentication accepted")])
         if "system" in s.event_mask:
-            up = str(self.engine.uptime())
+            up = str(self.engine.pbx.uptime())
             s.send(
                 encode(
                     [
@@ -392,7 +391,7 @@ class PbxSimulator:
         s.close()
 
     def _ping(self, s: AmiSession, f: Pairs) -> None:
-        s.respond(f, "Success", [("Ping", "Pong"), ("Timestamp", f"{self.engine.epoch():.6f}")])
+        s.respond(f, "Success", [("Ping", "Pong"), ("Timestamp", f"{self.engine.pbx.epoch():.6f}")])
 
     def _events(self, s: AmiSession, f: Pairs) -> None:
         assert s.user is not None
@@ -493,7 +492,7 @@ class PbxSimulator:
             ("CallerIDNum", cid_num or "<unknown>"),
             ("CallerIDName", cid_name or "<unknown>"),
         ]
-        self.engine.ev("OriginateResponse", PRIV_CALL, body)
+        self.engine.pbx.ev("OriginateResponse", PRIV_CALL, body)
 
     def _do_originate(
         self,
@@ -541,7 +540,7 @@ class PbxSimulator:
             plan = CallerPlan(
                 mode="lab",
                 lab_ivr=vars_.get("IVR", ""),
-                lab_stay=_float_or_none(vars_.get("STAY")) or 0.0,
+                lab_stay=float_or_none(vars_.get("STAY")) or 0.0,
             )
         else:
             plan = CallerPlan(mode="sim", script=DigitScript(None))
@@ -549,37 +548,37 @@ class PbxSimulator:
         def answered(call: Call) -> None:
             report(True, call.one, 4)
 
-        self.engine.start_hotline_call(public, plan, variables, on_answer=answered)
+        self.engine.dialplan.start_hotline_call(public, plan, variables, on_answer=answered)
 
     def _originate_supervisor_local(
         self, lexten: str, app: str, data: str, cid: tuple[str, str], report: Report
     ) -> None:
         engine = self.engine
-        one, two = engine.new_local_pair(lexten, "supervisor")
+        one, two = engine.pbx.new_local_pair(lexten, "supervisor")
         one.role, two.role = "spy_one", "spy_two"
-        engine.newexten(one, "AppDial2", "(Outgoing Line)")
+        engine.pbx.newexten(one, "AppDial2", "(Outgoing Line)")
         if cid[0] or cid[1]:
             one.cid_num, one.cid_name = cid
-            engine.newcallerid(one)
+            engine.pbx.newcallerid(one)
             one.conn_num, one.conn_name = cid
-            engine.newconnectedline(one)
+            engine.pbx.newconnectedline(one)
             two.cid_num, two.cid_name = cid
             two.conn_num, two.conn_name = cid
-            engine.newcallerid(two)
-            engine.newconnectedline(two)
-        engine.local_bridge(one, two, "supervisor", lexten, optimize=True)
-        engine.dial_event("DialBegin", None, one, [("DialString", f"{lexten}@supervisor")])
-        engine.newexten(two, "Answer", "", 1)
-        engine.newstate(two, UP)
-        device = _device_of(one)
-        engine.dsc(device, "INUSE")
-        engine.newstate(one, UP)
-        engine.dial_event("DialEnd", None, one, [("DialStatus", "ANSWER")])
-        engine.dsc(device, "INUSE")
+            engine.pbx.newcallerid(two)
+            engine.pbx.newconnectedline(two)
+        engine.pbx.local_bridge(one, two, "supervisor", lexten, optimize=True)
+        engine.pbx.dial_event("DialBegin", None, one, [("DialString", f"{lexten}@supervisor")])
+        engine.pbx.newexten(two, "Answer", "", 1)
+        engine.pbx.newstate(two, UP)
+        device = device_of(one)
+        engine.pbx.dsc(device, "INUSE")
+        engine.pbx.newstate(one, UP)
+        engine.pbx.dial_event("DialEnd", None, one, [("DialStatus", "ANSWER")])
+        engine.pbx.dsc(device, "INUSE")
         report(True, one, 4)
-        two.task = engine.spawn(engine.supervisor_program(two), f"supervisor-{two.name}")
+        two.task = engine.pbx.spawn(engine.spy.supervisor_program(two), f"supervisor-{two.name}")
         if app.lower() == "chanspy":
-            engine.start_spy(one, data)
+            engine.spy.start_spy(one, data)
         elif app.lower() == "wait":
             one.app, one.appdata = app, data
 
@@ -588,30 +587,30 @@ class PbxSimulator:
     ) -> None:
         """A supervisor's own phone (not in the recordings): it rings and answers at once."""
         engine = self.engine
-        chan = engine.new_pjsip(endpoint, DOWN, "supervisor", "s")
+        chan = engine.pbx.new_pjsip(endpoint, DOWN, "supervisor", "s")
         chan.role = "spy_pjsip"
         if cid[0] or cid[1]:
             chan.cid_num, chan.cid_name = cid
             chan.conn_num, chan.conn_name = cid
-            engine.newcallerid(chan)
-            engine.newconnectedline(chan)
-        engine.newstate(chan, RINGING)
-        engine.cached_dsc(_device_of(chan), "RINGING")
+            engine.pbx.newcallerid(chan)
+            engine.pbx.newconnectedline(chan)
+        engine.pbx.newstate(chan, RINGING)
+        engine.pbx.cached_dsc(device_of(chan), "RINGING")
 
         def answer() -> None:
             if not chan.alive:
                 report(False, None, 0)
                 return
-            engine.newstate(chan, UP)
-            engine.cached_dsc(_device_of(chan), "INUSE")
+            engine.pbx.newstate(chan, UP)
+            engine.pbx.cached_dsc(device_of(chan), "INUSE")
             report(True, chan, 4)
             if app.lower() == "chanspy":
-                engine.start_spy(chan, data)
+                engine.spy.start_spy(chan, data)
 
-        engine.later(0.0, answer)
+        engine.pbx.later(0.0, answer)
 
     def _find_channel(self, s: AmiSession, f: Pairs, name: str) -> Chan | None:
-        return self.engine.channels.get(name)
+        return self.engine.pbx.channels.get(name)
 
     def _hangup(self, s: AmiSession, f: Pairs) -> None:
         name = header(f, "Channel")
@@ -627,7 +626,7 @@ class PbxSimulator:
             except re.error:
                 s.respond(f, "Error", [("Message", "Regex compile failed on: " + name)])
                 return
-            targets = [c for c in engine.channels.values() if rx.search(c.name)]
+            targets = [c for c in engine.pbx.channels.values() if rx.search(c.name)]
             aid = header(f, "ActionID")
             s.respond(
                 f, "Success", [("EventList", "start"), ("Message", "Channels hung up will follow")]
@@ -644,14 +643,14 @@ class PbxSimulator:
             s.send(encode(done))
             for chan in targets:
                 if chan.alive:
-                    engine.hangup_channel(chan, cause)
+                    engine.dialplan.hangup_channel(chan, cause)
             return
-        found = engine.channels.get(name)
+        found = engine.pbx.channels.get(name)
         if found is None:
             s.respond(f, "Error", [("Message", "No such channel")])
             return
         s.respond(f, "Success", [("Message", "Channel Hungup")])
-        engine.later(0.0, engine.hangup_channel, found, cause)
+        engine.pbx.later(0.0, engine.dialplan.hangup_channel, found, cause)
 
     def _redirect(self, s: AmiSession, f: Pairs) -> None:
         name = header(f, "Channel")
@@ -662,21 +661,23 @@ class PbxSimulator:
         if not priority.strip().isdigit():
             s.respond(f, "Error", [("Message", "Invalid priority")])
             return
-        chan = self.engine.channels.get(name)
+        chan = self.engine.pbx.channels.get(name)
         if chan is None:
             s.respond(f, "Error", [("Message", f"Channel does not exist: {name}")])
             return
         context = header(f, "Context") or chan.context
         exten = header(f, "Exten")
         s.respond(f, "Success", [("Message", "Redirect successful")])
-        self.engine.later(0.0, self.engine.redirect, chan, context, exten, int(priority))
+        self.engine.pbx.later(
+            0.0, self.engine.dialplan.redirect, chan, context, exten, int(priority)
+        )
 
     def _absolute_timeout(self, s: AmiSession, f: Pairs) -> None:
         name = header(f, "Channel")
         if not name:
             s.respond(f, "Error", [("Message", "No channel specified")])
             return
-        chan = self.engine.channels.get(name)
+        chan = self.engine.pbx.channels.get(name)
         if chan is None:
             s.respond(f, "Error", [("Message", "No such channel")])
             return
@@ -684,7 +685,7 @@ class PbxSimulator:
             seconds = float(header(f, "Timeout") or "0")
         except ValueError:
             seconds = 0.0
-        self.engine.absolute_timeout(chan, seconds)
+        self.engine.dialplan.absolute_timeout(chan, seconds)
         s.respond(f, "Success", [("Message", "Timeout Set")])
 
     def _getvar(self, s: AmiSession, f: Pairs) -> None:
@@ -694,11 +695,11 @@ class PbxSimulator:
             return
         name = header(f, "Channel")
         if name:
-            chan = self.engine.channels.get(name)
+            chan = self.engine.pbx.channels.get(name)
             if chan is None:
                 s.respond(f, "Error", [("Message", "No such channel")])
                 return
-            value = self.engine.get_var(chan, var) or ""
+            value = self.engine.pbx.get_var(chan, var) or ""
         else:
             value = self._globals.get(var, "")
         s.respond(f, "Success", [("Variable", var), ("Value", value)])
@@ -711,12 +712,12 @@ class PbxSimulator:
         value = header(f, "Value")
         name = header(f, "Channel")
         if name:
-            chan = self.engine.channels.get(name)
+            chan = self.engine.pbx.channels.get(name)
             if chan is None:
                 s.respond(f, "Error", [("Message", "No such channel")])
                 return
             s.respond(f, "Success", [("Message", "Variable Set")])
-            self.engine.set_var(chan, var, value)
+            self.engine.pbx.set_var(chan, var, value)
             return
         self._globals[var] = value
         s.respond(f, "Success", [("Message", "Variable Set")])
@@ -733,7 +734,7 @@ class PbxSimulator:
         queue = header(f, "Queue")
         if not any(
             q.member(interface) is not None
-            for q in engine.queues.values()
+            for q in engine.pbx.queues.values()
             if not queue or q.name.lower() == queue.lower()
         ):
             s.respond(f, "Error", [("Message", "Interface not found")])
@@ -750,7 +751,7 @@ class PbxSimulator:
                 )
             ],
         )
-        engine.queue_pause(interface, queue, paused, header(f, "Reason"))
+        engine.members.queue_pause(interface, queue, paused, header(f, "Reason"))
 
     def _queue_add(self, s: AmiSession, f: Pairs) -> None:
         queue = header(f, "Queue")
@@ -763,7 +764,7 @@ class PbxSimulator:
             s.respond(f, "Error", [("Message", "'Penalty' parameter must be numeric")])
             return
         engine = self.engine
-        q = engine.queues.get(queue)
+        q = engine.pbx.queues.get(queue)
         if q is None:
             s.respond(f, "Error", [("Message", "Unable to add interface to queue: No such queue")])
             return
@@ -771,7 +772,7 @@ class PbxSimulator:
             s.respond(f, "Error", [("Message", "Unable to add interface: Already there")])
             return
         s.respond(f, "Success", [("Message", "Added interface to queue")])
-        engine.queue_add(
+        engine.members.queue_add(
             queue,
             interface,
             header(f, "MemberName"),
@@ -788,7 +789,7 @@ class PbxSimulator:
             s.respond(f, "Error", [("Message", "'Queue' and 'Interface' not specified.")])
             return
         engine = self.engine
-        q = engine.queues.get(queue)
+        q = engine.pbx.queues.get(queue)
         if q is None:
             s.respond(
                 f,
@@ -804,7 +805,7 @@ class PbxSimulator:
             s.respond(f, "Error", [("Message", "Member not dynamic")])
             return
         s.respond(f, "Success", [("Message", "Removed interface from queue")])
-        engine.queue_remove(queue, interface)
+        engine.members.queue_remove(queue, interface)
 
     def _queue_penalty(self, s: AmiSession, f: Pairs) -> None:
         interface = header(f, "Interface")
@@ -815,7 +816,7 @@ class PbxSimulator:
         if not penalty.lstrip("-").isdigit():
             s.respond(f, "Error", [("Message", "Invalid penalty")])
             return
-        if self.engine.queue_penalty(interface, int(penalty), header(f, "Queue")):
+        if self.engine.members.queue_penalty(interface, int(penalty), header(f, "Queue")):
             s.respond(f, "Success", [("Message", "Interface penalty set successfully")])
         else:
             s.respond(f, "Error", [("Message", "Invalid interface, queuename or penalty")])
@@ -839,8 +840,8 @@ class PbxSimulator:
         tail: Pairs = [("ActionID", aid)] if aid else []
         self._list_ack(s, f, "Queue status will follow")
         count = 0
-        now = engine.now()
-        for q in engine.queues.values():
+        now = engine.pbx.now()
+        for q in engine.pbx.queues.values():
             if want_q and q.name != want_q:
                 continue
             if not want_m:
@@ -901,8 +902,8 @@ class PbxSimulator:
         tail: Pairs = [("ActionID", aid)] if aid else []
         self._list_ack(s, f, "Queue summary will follow")
         count = 0
-        now = engine.now()
-        for q in engine.queues.values():
+        now = engine.pbx.now()
+        for q in engine.pbx.queues.values():
             if want_q and q.name != want_q:
                 continue
             logged_in = [m for m in q.members if m.status not in (4, 5)]
@@ -931,9 +932,9 @@ class PbxSimulator:
         aid = header(f, "ActionID")
         head: Pairs = [("ActionID", aid)] if aid else []
         self._list_ack(s, f, "Channels will follow")
-        now = engine.now()
+        now = engine.pbx.now()
         count = 0
-        for chan in list(engine.channels.values()):
+        for chan in list(engine.pbx.channels.values()):
             secs = int(now - chan.created)
             duration = f"{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
             s.send(
@@ -961,7 +962,7 @@ class PbxSimulator:
         if not key:
             s.respond(f, "Error", [("Message", "No key specified")])
             return
-        self.engine.db[(family, key)] = header(f, "Val")
+        self.engine.pbx.db[(family, key)] = header(f, "Val")
         s.respond(f, "Success", [("Message", "Updated database successfully")])
 
     def _db_get(self, s: AmiSession, f: Pairs) -> None:
@@ -972,7 +973,7 @@ class PbxSimulator:
         if not key:
             s.respond(f, "Error", [("Message", "No key specified.")])
             return
-        value = self.engine.db.get((family, key))
+        value = self.engine.pbx.db.get((family, key))
         if value is None:
             s.respond(f, "Error", [("Message", "Database entry not found")])
             return
@@ -992,7 +993,7 @@ class PbxSimulator:
         if not key:
             s.respond(f, "Error", [("Message", "No key specified.")])
             return
-        if self.engine.db.pop((family, key), None) is None:
+        if self.engine.pbx.db.pop((family, key), None) is None:
             s.respond(f, "Error", [("Message", "Database entry could not be deleted")])
             return
         s.respond(f, "Success", [("Message", "Key deleted successfully")])
@@ -1002,7 +1003,7 @@ class PbxSimulator:
         if not family:
             s.respond(f, "Error", [("Message", "No family specified.")])
             return
-        db = self.engine.db
+        db = self.engine.pbx.db
         doomed = [k for k in db if k[0] == family and (not key or k[1].startswith(key))]
         if not doomed:
             s.respond(f, "Error", [("Message", "Database entry could not be deleted")])
@@ -1073,3 +1074,11 @@ def _background_mix() -> list[tuple[str, bytes]]:
         )
         frames.append(("call", encode_event("Newstate", "call", ts, block)))
     return frames
+
+
+def _first_wins(pairs: Pairs) -> dict[str, str]:
+    """An action's headers as Asterisk reads them: the first of a repeated header wins."""
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        out.setdefault(name, value)
+    return out
