@@ -26,6 +26,31 @@ COMPARED = (  # noqa: SIM905 (one string reads like the brief's list)
 ).split()
 
 
+async def until(pred: Callable[[], bool], within: float = 5.0, what: str = "condition") -> None:
+    """Wait until `pred()` holds, checking every 10 ms; fail after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not pred():
+        if loop.time() >= deadline:
+            raise AssertionError(f"{what} did not hold within {within} s")
+        await asyncio.sleep(0.01)
+
+
+async def refused(port: int, within: float = 5.0) -> None:
+    """Wait until a TCP connection to `port` on 127.0.0.1 is refused; fail after `within` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return
+        writer.close()
+        if loop.time() >= deadline:
+            raise AssertionError(f"port {port} still accepts connections after {within} s")
+        await asyncio.sleep(0.01)
+
+
 def parse_frame(raw: str) -> Pairs:
     pairs: Pairs = []
     for line in raw.split("\r\n"):

@@ -14,7 +14,7 @@ from ctid.asterisk.simulator import (
     SimulatorConfig,
     lab_config,
 )
-from tests.simulator.support import AmiTestClient, IvrServer, get
+from tests.simulator.support import AmiTestClient, IvrServer, get, until
 
 pytestmark = pytest.mark.looptime
 
@@ -64,8 +64,7 @@ async def test_spy_on_exact_seat_channel_until_it_hangs_up() -> None:
         done = await ami.wait_event("AgentComplete")
         assert get(done, "Reason") == "agent"
         assert get(done, "Channel") is None  # the caller was gone first, as in chanspy.jsonl
-        await asyncio.sleep(1)
-        assert sim.channels() == []
+        await until(lambda: sim.channels() == [], 5, "no channels left")
         await ami.close()
 
 
@@ -103,8 +102,7 @@ async def test_spy_with_s_option_and_no_match_exits() -> None:
         orig = await spy(ami, "Local/spy1@supervisor", "PJSIP/nobody,qS")
         await ami.wait_event("Hangup", 5, Channel=get(orig, "Channel") or "")
         assert ami.events("ChanSpyStart") == []
-        await asyncio.sleep(1)
-        assert sim.channels() == []
+        await until(lambda: sim.channels() == [], 5, "no channels left")
         await ami.close()
 
 

@@ -282,7 +282,6 @@ class AgiSession:
             "database deltree": self._db_del,
         }
 
-    # -- commands
     async def _ok0(self, args: list[str]) -> str:
         return "200 result=0\n"
 

@@ -67,7 +67,6 @@ class AmiSession(asyncio.Protocol):
         self.closing = False
         self.peer = ""
 
-    # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
@@ -98,7 +97,6 @@ class AmiSession(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None
 
-    # -- processing
     def _handle(self, frame: Pairs) -> None:
         if self.closing:
             return
