@@ -16,7 +16,7 @@ import structlog
 
 from ctid.asterisk.simulator.core import PbxCore
 from ctid.asterisk.simulator.ivr import IvrInput
-from ctid.asterisk.simulator.model import Call, Chan
+from ctid.asterisk.simulator.model import Chan, HotlineCall
 
 log = structlog.get_logger(__name__)
 
@@ -125,7 +125,7 @@ def command_name(args: list[str]) -> tuple[str, list[str]]:
     return first, args[1:]
 
 
-class AgiSession:
+class AgiClientSession:
     """One FastAGI conversation for one channel."""
 
     def __init__(
@@ -133,7 +133,7 @@ class AgiSession:
         pbx: PbxCore,
         ivr: IvrInput,
         hangup_channel: Callable[[Chan, int | None], None],
-        call: Call,
+        call: HotlineCall,
         chan: Chan,
         url: str,
     ) -> None:

@@ -14,10 +14,10 @@ from ctid.asterisk.simulator.ami_server import AmiSession
 from ctid.asterisk.simulator.config import SimulatorConfig
 from ctid.asterisk.simulator.engine import Engine
 from ctid.asterisk.simulator.model import (
-    Call,
     CallerPlan,
     Chan,
     DigitScript,
+    HotlineCall,
     SimCall,
     device_of,
     float_or_none,
@@ -216,7 +216,7 @@ class Originator:
         else:
             plan = CallerPlan(mode="sim", script=DigitScript(None))
 
-        def answered(call: Call) -> None:
+        def answered(call: HotlineCall) -> None:
             report(True, call.one, 4)
 
         self.engine.dialplan.start_hotline_call(public, plan, variables, on_answer=answered)

@@ -8,7 +8,7 @@ import asyncio
 
 from ctid.asterisk.simulator.chanspy import ChanSpy
 from ctid.asterisk.simulator.core import PbxCore
-from ctid.asterisk.simulator.model import Call, Chan, device_of
+from ctid.asterisk.simulator.model import Chan, HotlineCall, device_of
 from ctid.asterisk.simulator.wire import PRIV_AGENT, PRIV_CALL, Pairs
 
 
@@ -19,7 +19,7 @@ class BridgedCalls:
         self.pbx = pbx
         self.spy = spy
 
-    def _complete(self, call: Call, reason: str) -> None:
+    def _complete(self, call: HotlineCall, reason: str) -> None:
         """AgentComplete with whatever snapshots still exist, and the queue/member stats."""
         q, att = call.queue, call.agent
         if q is None or att is None or call.completed:
@@ -41,7 +41,7 @@ class BridgedCalls:
         ]
         self.pbx.ev("AgentComplete", PRIV_AGENT, body)
 
-    def _member_done(self, call: Call) -> None:
+    def _member_done(self, call: HotlineCall) -> None:
         """The member's call is over: stats first, so QueueMemberStatus shows them."""
         q, att = call.queue, call.agent
         if q is None or att is None or att.done_stats:
@@ -55,7 +55,7 @@ class BridgedCalls:
         q.talktime = ((q.talktime << 2) - q.talktime + talk) >> 2
         q.completed += 1
 
-    def _answered_times(self, call: Call) -> None:
+    def _answered_times(self, call: HotlineCall) -> None:
         two = call.two
         answered_ms = int((self.pbx.epoch() - call.connected_epoch) * 1000)
         dialed_ms = int((self.pbx.epoch() - two.created_epoch) * 1000)
@@ -64,7 +64,7 @@ class BridgedCalls:
         self.pbx.varset(two, "DIALEDTIME", str(dialed_ms // 1000))
         self.pbx.varset(two, "DIALEDTIME_MS", str(dialed_ms))
 
-    def _bridge_leave(self, call: Call, chan: Chan) -> None:
+    def _bridge_leave(self, call: HotlineCall, chan: Chan) -> None:
         bridge = call.bridge
         if bridge is None or chan not in bridge.chans:
             return
@@ -72,7 +72,7 @@ class BridgedCalls:
         chan.bridge = None
         self.pbx.ev("BridgeLeave", PRIV_CALL, bridge.block() + chan.block())
 
-    def _bridge_destroy(self, call: Call) -> None:
+    def _bridge_destroy(self, call: HotlineCall) -> None:
         bridge = call.bridge
         if bridge is None:
             return
@@ -81,7 +81,7 @@ class BridgedCalls:
         self.pbx.ev("BridgeDestroy", PRIV_CALL, bridge.block())
         call.bridge = None
 
-    def _seat_idle(self, call: Call, twice: bool = True) -> None:
+    def _seat_idle(self, call: HotlineCall, twice: bool = True) -> None:
         att = call.agent
         if att is None or att.leg is None:
             return
@@ -93,7 +93,7 @@ class BridgedCalls:
         else:
             self.pbx.set_device_state(device, self.pbx.idle_state(device))
 
-    def agent_hangup(self, call: Call, cause: int = 16) -> None:
+    def agent_hangup(self, call: HotlineCall, cause: int = 16) -> None:
         """The seat hangs up a bridged call (answered.jsonl; chanspy.jsonl when spied)."""
         att = call.agent
         if call.phase != "bridged" or att is None or att.leg is None:
@@ -128,13 +128,13 @@ class BridgedCalls:
         self.pbx.caller_devstate(call)
         self.pbx.finish(call, "answered")
 
-    def _bridge_destroy_quiet(self, call: Call) -> None:
+    def _bridge_destroy_quiet(self, call: HotlineCall) -> None:
         bridge = call.bridge
         if bridge is not None:
             self.pbx.ev("BridgeDestroy", PRIV_CALL, bridge.block())
             call.bridge = None
 
-    def _agent_hangup_spied(self, call: Call, cause: int) -> None:
+    def _agent_hangup_spied(self, call: HotlineCall, cause: int) -> None:
         """chanspy.jsonl: a spy holds the seat leg, so the caller goes first and AgentComplete
         comes without the caller's snapshot."""
         att = call.agent
@@ -180,7 +180,7 @@ class BridgedCalls:
         if leg.tech == "Local":
             self.pbx.dsc(device_of(leg), "NOT_INUSE")
 
-    def caller_hangup_bridged(self, call: Call, cause: int, soft: bool) -> None:
+    def caller_hangup_bridged(self, call: HotlineCall, cause: int, soft: bool) -> None:
         """The caller hangs up during the conversation (resync.jsonl)."""
         att = call.agent
         assert att is not None and att.leg is not None
@@ -210,7 +210,7 @@ class BridgedCalls:
             self.pbx.trunk_idle(call)
         self.pbx.finish(call, "answered")
 
-    def _teardown_agent_leg(self, call: Call, cause: int) -> None:
+    def _teardown_agent_leg(self, call: HotlineCall, cause: int) -> None:
         att = call.agent
         if att is None or att.leg is None:
             return
@@ -229,7 +229,7 @@ class BridgedCalls:
             self.pbx.hangup_event(leg, cause)
             self._seat_idle(call, twice=False)
 
-    def pbx_hangup_bridged_caller(self, call: Call, cause: int) -> None:
+    def pbx_hangup_bridged_caller(self, call: HotlineCall, cause: int) -> None:
         """The PBX tears the caller's queue channel down mid-call (AbsoluteTimeout, Hangup action):
         call_cap.jsonl."""
         att = call.agent
@@ -268,7 +268,7 @@ class BridgedCalls:
             self.pbx.trunk_idle(call)
         self.pbx.finish(call, "answered")
 
-    def transfer_out(self, call: Call) -> None:
+    def transfer_out(self, call: HotlineCall) -> None:
         """The caller is redirected away from the agent: AgentComplete(transfer), agent hung up."""
         att = call.agent
         assert att is not None and att.leg is not None

@@ -14,9 +14,9 @@ import structlog
 
 from ctid.asterisk.simulator.config import PhoneSpec, SimulatorConfig, device_key
 from ctid.asterisk.simulator.model import (
-    Call,
     Chan,
     ChanSpyLeg,
+    HotlineCall,
     Member,
     Queue,
     device_of,
@@ -64,7 +64,7 @@ class PbxCore:
         self.db: dict[tuple[str, str], str] = {}
         self.phones: dict[str, PhoneSpec] = {}
         self.seat_ids: dict[str, str] = {}  # device key → ctid seat id
-        self.calls: list[Call] = []
+        self.calls: list[HotlineCall] = []
         self.tasks: set[asyncio.Task[Any]] = set()
         self.timers: set[asyncio.TimerHandle] = set()
         self._timers_pruned_at = 256
@@ -447,7 +447,7 @@ class PbxCore:
             i += 1
         return "".join(out)
 
-    def end_dialplan(self, call: Call, outcome: str, soft: bool) -> None:
+    def end_dialplan(self, call: HotlineCall, outcome: str, soft: bool) -> None:
         """The caller's dialplan ended (Hangup() or fell off the end): tear the caller down."""
         two = call.two
         two.task = None
@@ -456,7 +456,7 @@ class PbxCore:
         self._teardown_caller_channels(call, two_first=True, cause=16)
         self.finish(call, outcome)
 
-    def _teardown_caller_channels(self, call: Call, two_first: bool, cause: int) -> None:
+    def _teardown_caller_channels(self, call: HotlineCall, two_first: bool, cause: int) -> None:
         two, one = call.two, call.one
         if two_first:
             if one is not None and one.alive:
@@ -471,7 +471,7 @@ class PbxCore:
             self.hangup_event(two, cause)
         self.caller_devstate(call)
 
-    def caller_devstate(self, call: Call) -> None:
+    def caller_devstate(self, call: HotlineCall) -> None:
         if call.one is not None:
             device = device_of(call.one)
             self.dsc(device, "NOT_INUSE")
@@ -479,11 +479,11 @@ class PbxCore:
         else:
             self.trunk_idle(call)
 
-    def trunk_idle(self, call: Call) -> None:
+    def trunk_idle(self, call: HotlineCall) -> None:
         device = device_of(call.two)
         self.cached_dsc(device, self.idle_state(device))
 
-    def finish(self, call: Call, outcome: str) -> None:
+    def finish(self, call: HotlineCall, outcome: str) -> None:
         if call.phase == "done":
             return
         call.phase = "done"

@@ -8,16 +8,16 @@ import asyncio
 from collections.abc import Callable
 from functools import partial
 
-from ctid.asterisk.simulator.agi_client import AgiSession
+from ctid.asterisk.simulator.agi_client import AgiClientSession
 from ctid.asterisk.simulator.bridged import BridgedCalls
 from ctid.asterisk.simulator.chanspy import ChanSpy
 from ctid.asterisk.simulator.core import PbxCore
 from ctid.asterisk.simulator.ivr import DTMF_GAP_S, IvrInput
 from ctid.asterisk.simulator.model import (
     Attempt,
-    Call,
     CallerPlan,
     Chan,
+    HotlineCall,
     SimCall,
     device_of,
     float_or_none,
@@ -48,11 +48,11 @@ class Dialplan:
         plan: CallerPlan,
         variables: list[tuple[str, str]],
         trunk: bool = False,
-        on_answer: Callable[[Call], None] | None = None,
-    ) -> Call:
+        on_answer: Callable[[HotlineCall], None] | None = None,
+    ) -> HotlineCall:
         """Create the caller's channels like the lab's Originate (or a trunk call) and run the
         hotline dialplan on them."""
-        call = Call(public, plan)
+        call = HotlineCall(public, plan)
         public.bind_hangup(partial(self.caller_hangs_up, call))
         self.pbx.calls.append(call)
         cid = (public.number, public.name)
@@ -123,7 +123,7 @@ class Dialplan:
         two.task = call.program
         return call
 
-    def _start_caller_side(self, call: Call) -> None:
+    def _start_caller_side(self, call: HotlineCall) -> None:
         plan = call.plan
         one = call.one
         if plan.mode == "lab" and one is not None:
@@ -145,7 +145,7 @@ class Dialplan:
                     self.pbx.later(plan.hangup_after_s, self.plan_hangup, call, "any")
                 )
 
-    def plan_hangup(self, call: Call, when: str) -> None:
+    def plan_hangup(self, call: HotlineCall, when: str) -> None:
         if call.ended:
             return
         if when == "ivr" and call.phase != "dialplan":
@@ -154,7 +154,7 @@ class Dialplan:
             return
         self.caller_hangs_up(call)
 
-    async def _lab_caller(self, call: Call) -> None:
+    async def _lab_caller(self, call: HotlineCall) -> None:
         """The lab's `callerside` context: Wait(2), SendDTMF(${IVR}), Wait(${STAY}), Hangup."""
         one = call.one
         assert one is not None
@@ -169,7 +169,7 @@ class Dialplan:
         one.task = None
         self.caller_hangs_up(call)
 
-    async def _app_caller(self, call: Call) -> None:
+    async def _app_caller(self, call: HotlineCall) -> None:
         """An Originate with Application: the app runs on ;1, then ;1 hangs up (cause 0)."""
         plan = call.plan
         if plan.app.lower() == "wait":
@@ -180,14 +180,14 @@ class Dialplan:
         call.one.task = None
         self.caller_hangs_up(call, cause=0, soft=False)
 
-    async def _hotline_program(self, call: Call) -> None:
+    async def _hotline_program(self, call: HotlineCall) -> None:
         two = call.two
         cfg = self.pbx.cfg
         await asyncio.sleep(cfg.answer_media_delay_s)
         self.pbx.newexten(two, "Set", f"CTID_QUEUE={cfg.default_queue}", 3)
         self.pbx.set_var(two, "CTID_QUEUE", cfg.default_queue)
         self.pbx.newexten(two, "AGI", cfg.agi_url, 4)
-        agi = AgiSession(self.pbx, self.ivr, self.hangup_channel, call, two, cfg.agi_url)
+        agi = AgiClientSession(self.pbx, self.ivr, self.hangup_channel, call, two, cfg.agi_url)
         call.agi = agi
         call.in_agi = True
         if call.plan.hangup_in_ivr_after_s is not None:
@@ -213,7 +213,7 @@ class Dialplan:
         self.pbx.newexten(two, "Queue", f"{queue},,,,{cfg.queue_timeout_s}", 6)
         await self.queue_app.run_queue(call, queue, cfg.queue_timeout_s)
 
-    def caller_hangs_up(self, call: Call, cause: int = 16, soft: bool = True) -> None:
+    def caller_hangs_up(self, call: HotlineCall, cause: int = 16, soft: bool = True) -> None:
         """The caller's own side hangs up (callerside Hangup(), an app ending, a trunk BYE)."""
         if call.ended:
             return
@@ -244,7 +244,7 @@ class Dialplan:
             return
         self._finish_dead_caller(call)
 
-    def _finish_dead_caller(self, call: Call) -> None:
+    def _finish_dead_caller(self, call: HotlineCall) -> None:
         """The hung-up caller's dialplan channel finishes (after its AGI, if any)."""
         two = call.two
         two.task = None
@@ -294,7 +294,7 @@ class Dialplan:
             return
         self.pbx.plain_hangup(chan, cause if cause is not None else 16)
 
-    def _attempt_of(self, call: Call, chan: Chan) -> Attempt | None:
+    def _attempt_of(self, call: HotlineCall, chan: Chan) -> Attempt | None:
         if call.agent is not None and chan in (call.agent.leg, call.agent.far):
             return call.agent
         if call.round is not None:
@@ -303,7 +303,7 @@ class Dialplan:
                     return att
         return None
 
-    def _pbx_hangup_caller(self, call: Call, cause: int) -> None:
+    def _pbx_hangup_caller(self, call: HotlineCall, cause: int) -> None:
         two = call.two
         if call.phase == "bridged":
             self.bridged.pbx_hangup_bridged_caller(call, cause)

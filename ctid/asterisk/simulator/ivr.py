@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from ctid.asterisk.simulator.core import PbxCore
-from ctid.asterisk.simulator.model import Call, Chan, float_or_none
+from ctid.asterisk.simulator.model import Chan, HotlineCall, float_or_none
 
 DTMF_GAP_S = 0.2
 """SendDTMF delivers a digit ~200 ms after it starts (recordings: 2.0111 → 2.2116)."""
@@ -27,7 +27,7 @@ class IvrInput:
         if waiter is not None and not waiter.done():
             waiter.set_result(digit)
 
-    def _script_press(self, call: Call, chan: Chan, kind: str, escape: str) -> None:
+    def _script_press(self, call: HotlineCall, chan: Chan, kind: str, escape: str) -> None:
         script = call.plan.script
         if call.plan.mode != "sim" or script is None:
             return
@@ -40,7 +40,7 @@ class IvrInput:
                 self.pbx.cfg.press_delay_s + i * DTMF_GAP_S, self._press, call, chan, one, digit
             )
 
-    def _press(self, call: Call, chan: Chan, one: Chan | None, digit: str) -> None:
+    def _press(self, call: HotlineCall, chan: Chan, one: Chan | None, digit: str) -> None:
         if call.ended or not chan.alive:
             return
         if one is not None and one.alive:
@@ -67,7 +67,7 @@ class IvrInput:
             chan.dtmf_waiter = None
 
     async def read_digit(
-        self, call: Call, chan: Chan, kind: str, escape: str, timeout_ms: int
+        self, call: HotlineCall, chan: Chan, kind: str, escape: str, timeout_ms: int
     ) -> str | None:
         """WAIT FOR DIGIT: the digit, '' on timeout, None on hangup."""
         self._script_press(call, chan, kind, escape or "0123456789*#")
@@ -78,7 +78,7 @@ class IvrInput:
                 return got
 
     async def play_prompt(
-        self, call: Call, chan: Chan, escape: str, from_script: bool = True
+        self, call: HotlineCall, chan: Chan, escape: str, from_script: bool = True
     ) -> tuple[str | None, int]:
         """STREAM FILE: ('', samples) when played out, (digit, samples) when interrupted,
         (None, 0) on hangup."""
@@ -99,7 +99,7 @@ class IvrInput:
                 return "", int(length * 8000)
 
     async def read_data(
-        self, call: Call, chan: Chan, timeout_ms: int, max_digits: int
+        self, call: HotlineCall, chan: Chan, timeout_ms: int, max_digits: int
     ) -> tuple[str | None, bool]:
         """GET DATA: (digits, timed_out); (None, False) on hangup."""
         self._script_press(call, chan, "data", "0123456789*#")
@@ -123,7 +123,7 @@ class IvrInput:
             digits += got
         return digits, False
 
-    async def agi_exec(self, call: Call, chan: Chan, app: str, data: str) -> int:
+    async def agi_exec(self, call: HotlineCall, chan: Chan, app: str, data: str) -> int:
         low = app.lower()
         if low == "set":
             name, _, value = data.partition("=")
@@ -144,7 +144,7 @@ class IvrInput:
             return 0
         return -2
 
-    def agi_hangup(self, call: Call, chan: Chan) -> None:
+    def agi_hangup(self, call: HotlineCall, chan: Chan) -> None:
         """The IVR hung the caller up (AGI HANGUP)."""
         if chan.dead or not chan.alive:
             return

@@ -55,7 +55,7 @@ class Chan:
         self.soft_hangup_sent = False
         self.role = ""
         self.other: Chan | None = None  # the other half of a Local pair
-        self.call: Call | None = None
+        self.call: HotlineCall | None = None
         self.bridge: Bridge | None = None
         self.spied_by: list[ChanSpyLeg] = []
         self.spy: ChanSpyLeg | None = None
@@ -185,7 +185,7 @@ class Member:
 class QueueEntry:
     """A caller waiting in a queue."""
 
-    call: Call
+    call: HotlineCall
     chan: Chan
     start: float
     start_epoch: float
@@ -347,7 +347,7 @@ class CallerPlan:
     app_data: str = ""
 
 
-class Call:
+class HotlineCall:
     """One hotline call inside the engine."""
 
     def __init__(self, public: SimCall, plan: CallerPlan) -> None:

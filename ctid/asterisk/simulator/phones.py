@@ -10,7 +10,7 @@ from typing import Protocol
 from ctid.asterisk.simulator.bridged import BridgedCalls
 from ctid.asterisk.simulator.config import PhoneSpec
 from ctid.asterisk.simulator.core import PbxCore
-from ctid.asterisk.simulator.model import Attempt, Call, Queue, num_text
+from ctid.asterisk.simulator.model import Attempt, HotlineCall, Queue, num_text
 from ctid.asterisk.simulator.wire import DOWN, RINGING
 
 NEVER_S = 300.0
@@ -20,13 +20,13 @@ NEVER_S = 300.0
 class RingOwner(Protocol):
     """What a ringing phone reports back to the queue that rang it."""
 
-    def member_answered(self, call: Call, att: Attempt) -> bool: ...
+    def member_answered(self, call: HotlineCall, att: Attempt) -> bool: ...
 
     def leg_gone(
-        self, call: Call, att: Attempt, cause: int, status: str, far_first: bool
+        self, call: HotlineCall, att: Attempt, cause: int, status: str, far_first: bool
     ) -> None: ...
 
-    def leg_busy(self, call: Call, att: Attempt) -> None: ...
+    def leg_busy(self, call: HotlineCall, att: Attempt) -> None: ...
 
 
 class SeatPhones:
@@ -37,7 +37,9 @@ class SeatPhones:
         self.bridged = bridged
         self.queue_app = queue_app
 
-    def ring_local(self, call: Call, q: Queue, att: Attempt, key: str, phone: PhoneSpec) -> None:
+    def ring_local(
+        self, call: HotlineCall, q: Queue, att: Attempt, key: str, phone: PhoneSpec
+    ) -> None:
         m = att.member
         two = call.two
         iface = m.interface
@@ -97,7 +99,9 @@ class SeatPhones:
             self.pbx.newexten(far, "Wait", num_text(NEVER_S), 8)
         far.task = self.pbx.spawn(self._phone_program(call, att, phone), f"phone-{far.name}")
 
-    def ring_pjsip(self, call: Call, q: Queue, att: Attempt, key: str, phone: PhoneSpec) -> None:
+    def ring_pjsip(
+        self, call: HotlineCall, q: Queue, att: Attempt, key: str, phone: PhoneSpec
+    ) -> None:
         m = att.member
         two = call.two
         endpoint = m.interface.split("/", 1)[1]
@@ -128,7 +132,7 @@ class SeatPhones:
         self.pbx.set_device_state(f"PJSIP/{endpoint}", "RINGING")
         leg.task = self.pbx.spawn(self._phone_program(call, att, phone), f"phone-{leg.name}")
 
-    async def _phone_program(self, call: Call, att: Attempt, phone: PhoneSpec) -> None:
+    async def _phone_program(self, call: HotlineCall, att: Attempt, phone: PhoneSpec) -> None:
         """The seat phone: ring, answer after `answer_after_s`, talk `talk_s`, hang up."""
         if phone.answer_after_s is None:
             await asyncio.sleep(NEVER_S)

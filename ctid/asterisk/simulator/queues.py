@@ -13,7 +13,7 @@ from ctid.asterisk.simulator.core import PbxCore
 from ctid.asterisk.simulator.model import (
     Attempt,
     Bridge,
-    Call,
+    HotlineCall,
     Member,
     Queue,
     QueueEntry,
@@ -35,7 +35,7 @@ class AppQueue:
         self.bridged = bridged
         self.seat_phones = SeatPhones(pbx, bridged, self)
 
-    async def run_queue(self, call: Call, qname: str, timeout_s: int) -> None:
+    async def run_queue(self, call: HotlineCall, qname: str, timeout_s: int) -> None:
         two = call.two
         q = self.pbx.queues.get(qname)
         if q is None:
@@ -137,7 +137,7 @@ class AppQueue:
             q.rrpos += 1
         q.wrapped = False
 
-    async def _try_calling(self, call: Call, q: Queue, entry: QueueEntry) -> str:
+    async def _try_calling(self, call: HotlineCall, q: Queue, entry: QueueEntry) -> str:
         q.wrapped = False
         attempts = [Attempt(m, self._metric(q, m, pos)) for pos, m in enumerate(q.members)]
         now_int = self.pbx.epoch_int()
@@ -163,7 +163,7 @@ class AppQueue:
             if call.round is rnd:
                 call.round = None
 
-    def _ring_one(self, call: Call, q: Queue, rnd: Round) -> bool:
+    def _ring_one(self, call: HotlineCall, q: Queue, rnd: Round) -> bool:
         while True:
             best = _find_best(rnd.attempts)
             if best is None:
@@ -186,7 +186,7 @@ class AppQueue:
             return False
         return not (not q.ringinuse and m.status not in (0, 1))
 
-    def _ring_entry(self, call: Call, q: Queue, att: Attempt, rnd: Round) -> bool:
+    def _ring_entry(self, call: HotlineCall, q: Queue, att: Attempt, rnd: Round) -> bool:
         m = att.member
         if not self._can_ring(q, m):
             att.stillgoing = False
@@ -213,7 +213,7 @@ class AppQueue:
             call.public.channels.append(att.far.name)
         return True
 
-    def _cancel_leg(self, call: Call, att: Attempt, dialend: bool = True) -> None:
+    def _cancel_leg(self, call: HotlineCall, att: Attempt, dialend: bool = True) -> None:
         """Hang up a leg the queue no longer wants (timeout, caller gone, answered elsewhere)."""
         leg, far = att.leg, att.far
         if leg is None or not leg.alive:
@@ -241,7 +241,7 @@ class AppQueue:
         device = device_of(leg)
         self.pbx.set_device_state(device, self.pbx.idle_state(device))
 
-    def _round_timeout(self, call: Call, rnd: Round) -> None:
+    def _round_timeout(self, call: HotlineCall, rnd: Round) -> None:
         """wait_for_answer ran out: AgentRingNoAnswer with RingTime = the round's timeout."""
         if rnd.done.done() or call.ended:
             return
@@ -275,7 +275,9 @@ class AppQueue:
                     self.pbx.dsc(device_of(att.leg), "NOT_INUSE")  # the ;2 half goes too
         rnd.done.set_result("timeout")
 
-    def leg_gone(self, call: Call, att: Attempt, cause: int, status: str, far_first: bool) -> None:
+    def leg_gone(
+        self, call: HotlineCall, att: Attempt, cause: int, status: str, far_first: bool
+    ) -> None:
         """A ringing leg went away (Hangup action, busy phone): RNA, ring the next member."""
         rnd = call.round
         q = call.queue
@@ -321,10 +323,10 @@ class AppQueue:
         if not rang and not rnd.ringing() and not rnd.done.done():
             rnd.done.set_result("empty")
 
-    def leg_busy(self, call: Call, att: Attempt) -> None:
+    def leg_busy(self, call: HotlineCall, att: Attempt) -> None:
         self.leg_gone(call, att, 17, "BUSY", far_first=True)
 
-    def member_answered(self, call: Call, att: Attempt) -> bool:
+    def member_answered(self, call: HotlineCall, att: Attempt) -> bool:
         rnd = call.round
         q = call.queue
         entry = call.entry
@@ -403,7 +405,7 @@ class AppQueue:
         rnd.done.set_result("answered")
         return True
 
-    def _leave_queue(self, call: Call, q: Queue, entry: QueueEntry) -> None:
+    def _leave_queue(self, call: HotlineCall, q: Queue, entry: QueueEntry) -> None:
         pos = q.position(entry)
         q.callers.remove(entry)
         if not q.callers:
@@ -415,7 +417,7 @@ class AppQueue:
             PRIV_AGENT,
         )
 
-    def abandon(self, call: Call, cause: int) -> None:
+    def abandon(self, call: HotlineCall, cause: int) -> None:
         """The caller hung up while waiting in the queue (abandon.jsonl)."""
         q, entry = call.queue, call.entry
         assert q is not None and entry is not None
@@ -482,7 +484,7 @@ class AppQueue:
             self.pbx.trunk_idle(call)
         self.pbx.finish(call, "abandoned")
 
-    def _queue_timeout(self, call: Call) -> None:
+    def _queue_timeout(self, call: HotlineCall) -> None:
         """Queue()'s own timeout (the 120 s): leave with QUEUESTATUS=TIMEOUT, dialplan ends.
         (No recording; follows app_queue's exit path.)"""
         q, entry = call.queue, call.entry
@@ -499,7 +501,7 @@ class AppQueue:
         call.phase = "dialplan"
         self.pbx.end_dialplan(call, "timeout", soft=False)
 
-    def abandon_from_pbx(self, call: Call, cause: int) -> None:
+    def abandon_from_pbx(self, call: HotlineCall, cause: int) -> None:
         one = call.one
         if one is not None and one.alive:
             # the queue channel goes first; its ;1 half follows (reversed order of abandon.jsonl)
@@ -515,7 +517,7 @@ class AppQueue:
             self.abandon(call, cause)
         call.public.outcome = "abandoned"
 
-    def leave_queue_for_redirect(self, call: Call) -> None:
+    def leave_queue_for_redirect(self, call: HotlineCall) -> None:
         q, entry = call.queue, call.entry
         assert q is not None and entry is not None
         two = call.two
@@ -540,7 +542,7 @@ class AppQueue:
         call.entry = None
 
 
-def _talk_over(call: Call) -> None:
+def _talk_over(call: HotlineCall) -> None:
     """The scripted caller's talk time is up: it hangs up if still talking."""
     if not call.ended and call.phase == "bridged":
         call.public.hangup()
