@@ -97,7 +97,14 @@ async def test_restart_drops_everything_and_comes_back() -> None:
         sim.set_phone("seat1", answer_after_s=1, talk_s=1)
         second = sim.place_call("13800138000", "Zhang San")
         await asyncio.wait_for(second.ended.wait(), 30)
-        assert int(second.uniqueid.split(".")[1]) > int(old_uid.split(".")[1])
+        # a restarted Asterisk counts again: Uniqueids from .0, channel numbers from 00000000
+        assert int(old_uid.split(".")[1]) > 0
+        assert second.uniqueid.split(".")[1] == "1"  # the caller's ;2 half, after ;1 (.0)
+        assert second.caller_channel == "Local/4000@hotline-00000000;2"
+        assert sim.queue_log.count("QUEUESTART|") == 0
+        assert [line.split("|", 1)[1] for line in sim.queue_log].count(
+            "NONE|NONE|NONE|QUEUESTART|"
+        ) == 2
         await ami.close()
         await back.close()
 

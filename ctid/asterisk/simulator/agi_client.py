@@ -146,6 +146,8 @@ class AgiClientSession:
         self.writer: asyncio.StreamWriter | None = None
         self.in_command = False
         self.hangup_sent = False
+        self.failed = False
+        """A command returned RESULT_FAILURE (a prompt that does not exist): AGISTATUS=FAILURE."""
 
     def env(self) -> str:
         parts = urlsplit(self.url)
@@ -221,7 +223,9 @@ class AgiClientSession:
             writer.close()
             with contextlib.suppress(OSError, ConnectionError):
                 await writer.wait_closed()
-        return "HANGUP" if self._dead() else "SUCCESS"
+        if self._dead():
+            return "HANGUP"
+        return "FAILURE" if self.failed else "SUCCESS"
 
     def _dead(self) -> bool:
         return self.chan.dead or not self.chan.alive
@@ -322,11 +326,22 @@ class AgiClientSession:
             return "200 result=-1\n"
         return f"200 result={ord(digit) if digit else 0}\n"
 
+    def _missing(self, args: list[str]) -> bool:
+        """The sound file does not exist: res_agi answers at once and the command fails."""
+        prompts = self.pbx.cfg.prompts
+        if prompts is None or not args or args[0] in prompts:
+            return False
+        self.failed = True
+        return True
+
     async def _stream_file(self, args: list[str]) -> str:
+        if self._missing(args):
+            return "200 result=-1 endpos=0\n"
         escape = args[1] if len(args) > 1 else ""
         digit, played = await self.ivr.play_prompt(self.call, self.chan, escape)
         if digit is None:
             return "200 result=-1 endpos=0\n"
+        self.pbx.varset(self.chan, "PLAYBACKSTATUS", "FAILED" if digit else "SUCCESS")
         return f"200 result={ord(digit) if digit else 0} endpos={played}\n"
 
     async def _say(self, args: list[str]) -> str:
@@ -337,6 +352,8 @@ class AgiClientSession:
         return f"200 result={ord(digit) if digit else 0}\n"
 
     async def _get_option(self, args: list[str]) -> str:
+        if self._missing(args):
+            return "200 result=-1 endpos=0\n"
         escape = args[1] if len(args) > 1 else ""
         timeout_ms = int(args[2]) if len(args) > 2 else 5000
         digit, played = await self.ivr.play_prompt(self.call, self.chan, escape)

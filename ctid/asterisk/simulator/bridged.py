@@ -8,7 +8,7 @@ import asyncio
 
 from ctid.asterisk.simulator.chanspy import ChanSpy
 from ctid.asterisk.simulator.core import PbxCore
-from ctid.asterisk.simulator.model import Chan, HotlineCall, device_of
+from ctid.asterisk.simulator.model import Chan, EarlierMember, HotlineCall, Queue, device_of
 from ctid.asterisk.simulator.wire import PRIV_AGENT, PRIV_CALL, Pairs
 
 
@@ -20,14 +20,22 @@ class BridgedCalls:
         self.spy = spy
 
     def _complete(self, call: HotlineCall, reason: str) -> None:
-        """AgentComplete with whatever snapshots still exist, and the queue/member stats."""
+        """AgentComplete with whatever snapshots still exist, and the queue/member stats; first for
+        the members a Redirect took this caller away from (app_queue closes them only now)."""
         q, att = call.queue, call.agent
         if q is None or att is None or call.completed:
             return
         call.completed = True
+        if reason != "agent":  # the caller's hangup closes the earlier members first
+            self.complete_earlier(call)
         m = att.member
         talk = self.pbx.epoch_int() - int(call.connected_epoch)
         hold = int(call.two.vars.get("QUEUEWAIT", "0") or 0)
+        event = {"caller": "COMPLETECALLER", "agent": "COMPLETEAGENT"}.get(reason)
+        if event is not None:
+            self.pbx.queue_log.write(
+                q.name, call.two.uniqueid, m.name, event, hold, talk, call.caller_pos
+            )
         body: Pairs = call.two.block() if call.two.alive else []
         if att.leg is not None and att.leg.alive:
             body += att.leg.block("Dest")
@@ -40,6 +48,36 @@ class BridgedCalls:
             ("Reason", reason),
         ]
         self.pbx.ev("AgentComplete", PRIV_AGENT, body)
+        self.complete_earlier(call)  # after an agent's hangup: when the caller's channel goes
+
+    def complete_earlier(self, call: HotlineCall) -> None:
+        two = call.two
+        for old in call.earlier:
+            talk = self.pbx.epoch_int() - int(old.connected_epoch)
+            m = old.member
+            self.pbx.queue_log.write(
+                old.queue.name,
+                two.uniqueid,
+                m.name,
+                "COMPLETECALLER",
+                old.hold_s,
+                talk,
+                old.caller_pos,
+            )
+            body: Pairs = two.block() if two.alive else []
+            body += [
+                ("Queue", old.queue.name),
+                ("Interface", m.interface),
+                ("MemberName", m.name),
+                ("HoldTime", str(old.hold_s)),
+                ("TalkTime", str(talk)),
+                ("Reason", "caller"),
+            ]
+            self.pbx.ev("AgentComplete", PRIV_AGENT, body)
+            m.calls_taken += 1
+            m.last_call = self.pbx.epoch_int()
+            _count_completed(old.queue, talk)
+        call.earlier.clear()
 
     def _member_done(self, call: HotlineCall) -> None:
         """The member's call is over: stats first, so QueueMemberStatus shows them."""
@@ -52,8 +90,7 @@ class BridgedCalls:
         m.calls_taken += 1
         m.last_call = self.pbx.epoch_int()
         talk = self.pbx.epoch_int() - int(call.connected_epoch)
-        q.talktime = ((q.talktime << 2) - q.talktime + talk) >> 2
-        q.completed += 1
+        _count_completed(q, talk)
 
     def _answered_times(self, call: HotlineCall) -> None:
         two = call.two
@@ -192,7 +229,7 @@ class BridgedCalls:
             self.pbx.hangup_event(one, cause)
             self.pbx.dsc(device_of(one), "NOT_INUSE")
         else:
-            self.pbx.hangup_request(two, cause)
+            self.pbx.hangup_request(two, self.pbx.bye_cause(two))
         self.pbx.varset(two, "BRIDGEPEER", "")
         self.pbx.varset(leg, "BRIDGEPEER", "")
         self._member_done(call)
@@ -269,20 +306,36 @@ class BridgedCalls:
         self.pbx.finish(call, "answered")
 
     def transfer_out(self, call: HotlineCall) -> None:
-        """The caller is redirected away from the agent: AgentComplete(transfer), agent hung up."""
+        """The caller is redirected away from the agent (pjsip_transfer_redirect): the bridge goes
+        and the seat hangs up, but app_queue sends no AgentComplete and writes no queue_log line
+        until the caller's channel hangs up; then TalkTime counts to that moment."""
         att = call.agent
-        assert att is not None and att.leg is not None
+        q = call.queue
+        assert att is not None and att.leg is not None and q is not None
         if call.program is not None and call.program is not asyncio.current_task():
             call.program.cancel()
         leg, two = att.leg, call.two
-        self.pbx.varset(two, "BRIDGEPEER", "")
-        self.pbx.varset(leg, "BRIDGEPEER", "")
-        self._member_done(call)
-        self._complete(call, "transfer")
+        hold = int(two.vars.get("QUEUEWAIT", "0") or 0)
+        call.earlier.append(
+            EarlierMember(q, att.member, hold, call.connected_epoch, call.caller_pos)
+        )
         self._bridge_leave(call, two)
+        self._answered_times(call)
         self._bridge_leave(call, leg)
         self._bridge_destroy_quiet(call)
+        att.done_stats = True
+        att.member.in_call = False
+        two.left_cause = 16
         self._teardown_agent_leg(call, 16)
         call.agent = None
         call.completed = False
         call.public.answered.clear()
+
+
+def _count_completed(q: Queue, talk: int) -> None:
+    """update_queue: one more completed call; the first talk time is taken as it is."""
+    q.completed += 1
+    if q.completed == 1:
+        q.talktime = talk
+    else:
+        q.talktime = ((q.talktime << 2) - q.talktime + talk) >> 2

@@ -23,6 +23,7 @@ from ctid.asterisk.simulator.model import (
     float_or_none,
     num_text,
 )
+from ctid.asterisk.simulator.queue_log import QueueLog
 from ctid.asterisk.simulator.wire import (
     CAUSE_TEXT,
     DEVICE_STATUS,
@@ -71,6 +72,8 @@ class PbxCore:
         self.rng = random.Random(0)
         self._avail_dirty: set[str] = set()
         self.spy_gone: Callable[[ChanSpyLeg], None] = _no_spy
+        self.queue_log = QueueLog(cfg.queue_log_path, self.epoch_int)
+        self.queue_log.queue_start()
         """ChanSpy's hook: a spied channel is gone (set by `ChanSpy`)."""
         self.load_config(initial=True)
 
@@ -128,6 +131,14 @@ class PbxCore:
             self.timers = {h for h in self.timers if not h.cancelled()}
             self._timers_pruned_at = max(256, len(self.timers))
         return handle
+
+    def reboot(self) -> None:
+        """After a restart: uptime, channel numbers and Uniqueids start again, queues reload and
+        the queue_log says QUEUESTART."""
+        self.boot = self.loop.time()
+        self.uniq_seq = self.local_seq = self.pjsip_seq = self.thread_seq = 0
+        self.load_config()
+        self.queue_log.queue_start()
 
     def load_config(self, initial: bool = False) -> None:
         """(Re)build queues from config, as Asterisk does at boot: dynamic members are gone."""
@@ -197,6 +208,7 @@ class PbxCore:
             talk_s=float_or_none(talk),
             busy=spec.busy,
             unavailable=spec.unavailable,
+            sends_audio=spec.sends_audio,
         )
 
     def seat_id(self, key: str) -> str:
@@ -244,8 +256,13 @@ class PbxCore:
     def soft_hangup_request(self, chan: Chan, cause: int) -> None:
         self.ev_chan("SoftHangupRequest", chan, [("Cause", str(cause))])
 
-    def hangup_request(self, chan: Chan, cause: int) -> None:
-        self.ev_chan("HangupRequest", chan, [("Cause", str(cause))])
+    def hangup_request(self, chan: Chan, cause: int | None) -> None:
+        """HangupRequest; `None`: a hangup queued without a cause (a PJSIP BYE), no Cause header."""
+        self.ev_chan("HangupRequest", chan, [] if cause is None else [("Cause", str(cause))])
+
+    def bye_cause(self, chan: Chan) -> int | None:
+        """The Cause a PJSIP BYE's HangupRequest shows: none, unless a bridge left one."""
+        return chan.left_cause or None
 
     def hangup_event(self, chan: Chan, cause: int) -> None:
         """The channel is gone: emit Hangup and forget it."""

@@ -58,8 +58,9 @@ class Dialplan:
         cid = (public.number, public.name)
         cfg = self.pbx.cfg
         if trunk:
+            endpoint = cfg.trunk_endpoint or public.number or "anonymous"
             two = self.pbx.new_pjsip(
-                cfg.trunk_endpoint, RING, cfg.hotline_context, cfg.hotline_exten, cid=cid
+                endpoint, RING, cfg.hotline_context, cfg.hotline_exten, cid=cid
             )
             two.conn_num, two.conn_name = "", ""
             two.call, two.role = call, "trunk"
@@ -144,6 +145,11 @@ class Dialplan:
                 call.timers.append(
                     self.pbx.later(plan.hangup_after_s, self.plan_hangup, call, "any")
                 )
+            for at, digits in plan.dtmf_at:
+                for i, digit in enumerate(digits):
+                    call.timers.append(
+                        self.pbx.later(at + i * DTMF_GAP_S, self.ivr.deliver_dtmf, call.two, digit)
+                    )
 
     def plan_hangup(self, call: HotlineCall, when: str) -> None:
         if call.ended:
@@ -186,6 +192,9 @@ class Dialplan:
         await asyncio.sleep(cfg.answer_media_delay_s)
         self.pbx.newexten(two, "Set", f"CTID_QUEUE={cfg.default_queue}", 3)
         self.pbx.set_var(two, "CTID_QUEUE", cfg.default_queue)
+        for priority, (name, value) in enumerate(cfg.dialplan_vars, start=4):
+            self.pbx.newexten(two, "Set", f"{name}={value}", priority)
+            self.pbx.set_var(two, name, value)
         self.pbx.newexten(two, "AGI", cfg.agi_url, 4)
         agi = AgiClientSession(self.pbx, self.ivr, self.hangup_channel, call, two, cfg.agi_url)
         call.agi = agi
@@ -228,10 +237,14 @@ class Dialplan:
             self.pbx.hangup_request(two, cause)
             self.pbx.hangup_event(one, cause)
             self.pbx.dsc(device_of(one), "NOT_INUSE")
+        elif one is None:
+            self.pbx.hangup_request(two, self.pbx.bye_cause(two))
         else:
             self.pbx.hangup_request(two, cause)
         if phase == "queue":
-            self.queue_app.abandon(call, cause)
+            # a trunk caller's BYE in the queue leaves its channel with cause 0
+            # (pjsip_abandon_in_queue); the lab's Local caller passes its own cause on
+            self.queue_app.abandon(call, cause if one is not None else 0)
             return
         # still in the dialplan (IVR): the AGI learns it, the channel goes when the AGI ends
         two.dead = True

@@ -64,6 +64,9 @@ class Chan:
         self.dtmf_waiter: asyncio.Future[str] | None = None
         self.hangup_cause = 0
         self.seat_key = ""  # for phone legs: which seat phone this is
+        self.left_cause = 0
+        """A hangup cause a torn-down bridge left on the channel (a later BYE's HangupRequest
+        carries it)."""
 
     def block(self, prefix: str = "") -> Pairs:
         p = prefix
@@ -345,6 +348,19 @@ class CallerPlan:
     lab_stay: float = 0.0
     app: str = ""
     app_data: str = ""
+    dtmf_at: tuple[tuple[float, str], ...] = ()
+    sends_audio: bool = True
+
+
+@dataclass(frozen=True)
+class EarlierMember:
+    """A member whose bridge a Redirect took the caller out of, still open in app_queue's books."""
+
+    queue: Queue
+    member: Member
+    hold_s: int
+    connected_epoch: float
+    caller_pos: int
 
 
 class HotlineCall:
@@ -369,6 +385,10 @@ class HotlineCall:
         self.caller_task: asyncio.Task[None] | None = None
         self.timers: list[asyncio.TimerHandle] = []
         self.completed = False  # AgentComplete was sent
+        self.caller_pos = 0  # the caller's original position in the queue that connected it
+        self.earlier: list[EarlierMember] = []
+        """Members this caller was redirected away from: app_queue completes them only when the
+        caller's channel hangs up (pjsip_transfer_redirect)."""
 
     @property
     def ended(self) -> bool:

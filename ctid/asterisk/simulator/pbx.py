@@ -163,12 +163,18 @@ class PbxSimulator:
         hangup_after_s: float | None = None,
         hangup_in_ivr_after_s: float | None = None,
         talk_s: float | None = None,
-        trunk: bool = False,
+        trunk: bool | None = None,
+        dtmf_at: Sequence[tuple[float, str]] = (),
+        sends_audio: bool = True,
     ) -> SimCall:
         """A caller dials the hotline. `digits` answers the IVR's input commands one entry each
         (a str is one entry per character; None is silence); afterwards the caller stays silent.
-        `hangup_after_s` counts from the call's start, `hangup_in_ivr_after_s` from the IVR's
-        start (only if still in the IVR), `talk_s` from the moment a seat answers."""
+        `dtmf_at` instead sends digits at fixed times after the call was answered, whether or not
+        anything listens (a SIP phone's RFC 4733 digits). `hangup_after_s` counts from the call's
+        start, `hangup_in_ivr_after_s` from the IVR's start (only if still in the IVR), `talk_s`
+        from the moment a seat answers. `trunk`: a PJSIP trunk call (`PJSIP/<number>-…`) rather
+        than the lab's Local/4000@hotline (default: the config's `callers_on_trunk`).
+        `sends_audio=False`: the caller sends no RTP."""
         if self._restarting:
             raise SimulatorError("the PBX is restarting")
         public = SimCall(number, name)
@@ -178,8 +184,11 @@ class PbxSimulator:
             hangup_after_s=hangup_after_s,
             hangup_in_ivr_after_s=hangup_in_ivr_after_s,
             talk_s=talk_s,
+            dtmf_at=tuple(dtmf_at),
+            sends_audio=sends_audio,
         )
-        self.engine.dialplan.start_hotline_call(public, plan, [], trunk=trunk)
+        on_trunk = self.config.callers_on_trunk if trunk is None else trunk
+        self.engine.dialplan.start_hotline_call(public, plan, [], trunk=on_trunk)
         return public
 
     def drop_ami_links(self) -> None:
@@ -200,16 +209,22 @@ class PbxSimulator:
 
     async def restart(self, down_s: float = 1.0) -> None:
         """PBX restart: channels vanish silently, AMI is down for `down_s`, queues reload from
-        config (dynamic members and pauses are gone), ids keep counting up."""
+        config (dynamic members and pauses are gone), channel numbers and Uniqueids start again at 0,
+        the queue_log gets QUEUESTART."""
         engine = self.engine
         self._restarting = True
         await self._server.stop()
         engine.vanish_all()
         await asyncio.sleep(down_s)
-        engine.pbx.boot = engine.pbx.loop.time()
-        engine.pbx.load_config()
+        engine.pbx.reboot()
         await self._server.start()
         self._restarting = False
+
+    @property
+    def queue_log(self) -> list[str]:
+        """Every queue_log line app_queue wrote since `start()` (restarts included), oldest first,
+        without newlines; also appended to `config.queue_log_path` when that is set."""
+        return list(self.engine.pbx.queue_log.lines)
 
     def channels(self) -> list[str]:
         """Names of the channels that exist now, oldest first."""

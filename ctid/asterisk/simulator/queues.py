@@ -71,6 +71,9 @@ class AppQueue:
             [("Queue", q.name), ("Position", str(len(q.callers))), ("Count", str(len(q.callers)))],
             PRIV_AGENT,
         )
+        self.pbx.queue_log.write(
+            q.name, two.uniqueid, "NONE", "ENTERQUEUE", "", two.cid_num, entry.original_position
+        )
         self.pbx.ev_chan("MusicOnHoldStart", two, [("Class", "default")])
         call.public.queued.set()
         while True:
@@ -263,6 +266,7 @@ class AppQueue:
                     ("RingTime", str(rnd.timeout_ms)),
                 ],
             )
+            self.pbx.queue_log.write(q.name, two.uniqueid, m.name, "RINGNOANSWER", rnd.timeout_ms)
         for att in ringing:
             assert att.leg is not None
             self.pbx.dial_event("DialEnd", two, att.leg, [("DialStatus", "NOANSWER")])
@@ -299,6 +303,7 @@ class AppQueue:
                 ("RingTime", str(ring_ms)),
             ],
         )
+        self.pbx.queue_log.write(q.name, two.uniqueid, m.name, "RINGNOANSWER", ring_ms)
         if far is not None:
             if far.alive:
                 if far_first:
@@ -313,7 +318,11 @@ class AppQueue:
         att.stillgoing = False
         remaining = rnd.timeout_ms / 1000 - (self.pbx.now() - rnd.started)
         rang = False
-        if q.strategy != "ringall" and remaining > 0.5:
+        # A busy phone makes app_queue ring the next member at once; a PJSIP leg cut by a Hangup
+        # action ends wait_for_answer instead, and the next ring waits for `retry`
+        # (pjsip_ring_cut_client_first: seat2 rings 1 s after seat1's cut).
+        ring_next = status == "BUSY" or leg.tech == "Local"
+        if ring_next and q.strategy != "ringall" and remaining > 0.5:
             rang = self._ring_one(call, q, rnd)
             rnd.starttime = self.pbx.epoch_int()
         device = device_of(leg)
@@ -377,7 +386,14 @@ class AppQueue:
                 ("RingTime", str(ring_s)),
             ],
         )
-        q.holdtime = ((q.holdtime << 2) - q.holdtime + hold) >> 2
+        if q.completed + q.abandoned == 0:
+            q.holdtime = hold  # recalc_holdtime: the first sample is taken as it is
+        else:
+            q.holdtime = ((q.holdtime << 2) - q.holdtime + hold) >> 2
+        self.pbx.queue_log.write(
+            q.name, two.uniqueid, m.name, "CONNECT", hold, leg.uniqueid, ring_s
+        )
+        call.caller_pos = entry.original_position
         m.in_call = True
         if leg.tech != "Local":
             self.pbx.set_device_state(device, "INUSE")
@@ -431,6 +447,12 @@ class AppQueue:
         for att in ringing:
             assert att.leg is not None
             self.pbx.dial_event("DialEnd", two, att.leg, [("DialStatus", "CANCEL")])
+        if rnd is not None:
+            ring_ms = int((self.pbx.now() - rnd.started) * 1000)
+            for att in ringing:
+                self.pbx.queue_log.write(
+                    q.name, two.uniqueid, att.member.name, "RINGCANCELED", ring_ms
+                )
         for att in ringing:
             self._cancel_leg(call, att)
         if rnd is not None:
@@ -460,6 +482,9 @@ class AppQueue:
             ],
             PRIV_AGENT,
         )
+        self.pbx.queue_log.write(
+            q.name, two.uniqueid, "NONE", "ABANDON", pos, entry.original_position, hold
+        )
         q.abandoned += 1
         for att in ringing:
             if att.leg is not None and att.leg.tech == "Local":
@@ -476,6 +501,7 @@ class AppQueue:
             self._cancel_far(att)
             if att.leg is not None and att.leg.tech == "Local":
                 self.pbx.dsc(device_of(att.leg), "NOT_INUSE")
+        self.bridged.complete_earlier(call)
         self.pbx.soft_hangup_request(two, 16)
         self.pbx.hangup_event(two, cause)
         if call.one is not None:
@@ -498,6 +524,9 @@ class AppQueue:
         self.pbx.varset(two, "QUEUEWAIT", str(hold))
         self.pbx.varset(two, "QUEUEWAIT_MS", str(hold * 1000))
         self.pbx.varset(two, "QUEUESTATUS", "TIMEOUT")
+        self.pbx.queue_log.write(
+            q.name, two.uniqueid, "NONE", "EXITWITHTIMEOUT", pos, entry.original_position, hold
+        )
         call.phase = "dialplan"
         self.pbx.end_dialplan(call, "timeout", soft=False)
 
