@@ -189,7 +189,10 @@ class Originator:
                 self._originate_supervisor_local(lexten, app, data, cid, report)
                 return
         elif tech.upper() == "PJSIP" and resource in cfg.supervisor_endpoints:
-            self._originate_supervisor_pjsip(resource, app, data, cid, report)
+            if not app and context == "ctid-spy":
+                # contrib's [ctid-spy]: ChanSpy(${CTID_SPY_CHANNEL},${CTID_SPY_OPTIONS})
+                app, data = "ChanSpy", "${CTID_SPY_CHANNEL},${CTID_SPY_OPTIONS}"
+            self._originate_supervisor_pjsip(resource, app, data, cid, variables, report)
             return
         report(False, None, 0)
 
@@ -254,28 +257,41 @@ class Originator:
             one.app, one.appdata = app, data
 
     def _originate_supervisor_pjsip(
-        self, endpoint: str, app: str, data: str, cid: tuple[str, str], report: Report
+        self,
+        endpoint: str,
+        app: str,
+        data: str,
+        cid: tuple[str, str],
+        variables: list[tuple[str, str]],
+        report: Report,
     ) -> None:
-        """A supervisor's own phone (not in the recordings): it rings and answers at once."""
-        engine = self.engine
-        chan = engine.pbx.new_pjsip(endpoint, DOWN, "supervisor", "s")
+        """A supervisor's own phone (pjsip_spy_*): it rings `supervisor_answer_s`, answers, then
+        runs the application (ChanSpy, with `${…}` taken from the Originate's variables)."""
+        pbx = self.engine.pbx
+        spy = self.engine.spy
+        chan = pbx.new_pjsip(endpoint, DOWN, "supervisor", "s")
         chan.role = "spy_pjsip"
+        for name, value in reversed(variables):
+            pbx.varset(chan, name, value)
         if cid[0] or cid[1]:
             chan.cid_num, chan.cid_name = cid
             chan.conn_num, chan.conn_name = cid
-            engine.pbx.newcallerid(chan)
-            engine.pbx.newconnectedline(chan)
-        engine.pbx.newstate(chan, RINGING)
-        engine.pbx.cached_dsc(device_of(chan), "RINGING")
+            pbx.newcallerid(chan)
+            pbx.newconnectedline(chan)
+        pbx.dial_event("DialBegin", None, chan, [("DialString", endpoint)])
+        pbx.newstate(chan, RINGING)
+        pbx.cached_dsc(device_of(chan), "RINGING")
+        pbx.dial_event("DialState", None, chan, [("DialStatus", "RINGING")])
 
         def answer() -> None:
             if not chan.alive:
                 report(False, None, 0)
                 return
-            engine.pbx.newstate(chan, UP)
-            engine.pbx.cached_dsc(device_of(chan), "INUSE")
+            pbx.newstate(chan, UP)
+            pbx.cached_dsc(device_of(chan), "INUSE")
+            pbx.dial_event("DialEnd", None, chan, [("DialStatus", "ANSWER")])
             report(True, chan, 4)
             if app.lower() == "chanspy":
-                engine.spy.start_spy(chan, data)
+                spy.start_spy(chan, pbx.substitute(chan, data))
 
-        engine.pbx.later(0.0, answer)
+        pbx.later(self.config.supervisor_answer_s, answer)

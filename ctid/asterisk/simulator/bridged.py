@@ -214,8 +214,13 @@ class BridgedCalls:
         for spy in list(leg.spied_by):
             self.spy.spy_target_gone(spy)
         self.pbx.hangup_event(leg, cause)
+        device = device_of(leg)
         if leg.tech == "Local":
-            self.pbx.dsc(device_of(leg), "NOT_INUSE")
+            self.pbx.dsc(device, "NOT_INUSE")
+        else:
+            # the seat's device goes idle only now: without this a spied PJSIP seat stayed
+            # INUSE for good and was never rung again (the stuck seat of `ctid demo`)
+            self.pbx.set_device_state(device, self.pbx.idle_state(device))
 
     def caller_hangup_bridged(self, call: HotlineCall, cause: int, soft: bool) -> None:
         """The caller hangs up during the conversation (resync.jsonl)."""

@@ -50,7 +50,7 @@ class ChanSpy:
                 for peer in peers:
                     self.pbx.varset(peer, "BRIDGEPEER", target.name)
             await spy.stopped.wait()
-            if "E" in opts or not spyer.alive:
+            if "E" in opts or spy.hangup_pending or not spyer.alive:
                 break
         if spyer.alive:
             spyer.task = None
@@ -83,7 +83,10 @@ class ChanSpy:
         spy.stopped.set()
 
     def _spy_exit(self, spyer: Chan) -> None:
-        """ChanSpy returned: the originated spy channel hangs up (cause 0, as recorded)."""
+        """ChanSpy returned: the originated spy channel hangs up (cause 0, as recorded); a Hangup
+        it ignored while the call was silent is carried out now (pjsip_spy_silent)."""
+        if spyer.spy is not None and spyer.spy.hangup_pending:
+            self.pbx.soft_hangup_request(spyer, 16)
         other = spyer.other
         if other is not None and other.alive:
             self.pbx.hangup_request(other, 0)
@@ -105,6 +108,9 @@ class ChanSpy:
             self.pbx.plain_hangup(chan, cause)
             return
         spy = spyer.spy
+        if spyer.tech == "PJSIP" and chan is spyer:
+            self._pjsip_spy_hangup(spy)
+            return
         if spy.target is not None:
             self.spy_target_gone(spy)
         spy.stopped.set()
@@ -129,6 +135,40 @@ class ChanSpy:
             self.pbx.dsc(device, "NOT_INUSE")
         else:
             self.pbx.cached_dsc(device, "NOT_INUSE")
+
+    def _pjsip_spy_hangup(self, spy: ChanSpyLeg) -> None:
+        """A Hangup of a supervisor phone's ChanSpy leg. app_chanspy only notices it when a frame
+        arrives from the spied call: on a silent call nothing happens until that call ends
+        (pjsip_spy_silent); with audio the leg ends ~2 ms later (pjsip_spy_rtp)."""
+        if spy.hangup_pending:
+            return
+        spy.hangup_pending = True
+        target = spy.target
+        if target is not None and not self._carries_audio(target):
+            return
+        self.pbx.later(0.002, self._end_spy_leg, spy)
+
+    def _end_spy_leg(self, spy: ChanSpyLeg) -> None:
+        spyer = spy.spyer
+        if not spyer.alive:
+            return
+        if spy.target is not None:
+            self.spy_target_gone(spy)
+        spy.stopped.set()
+        if spyer.task is not None and spyer.task is not asyncio.current_task():
+            spyer.task.cancel()
+        spyer.task = None
+        self._spy_exit(spyer)
+
+    def _carries_audio(self, target: Chan) -> bool:
+        """Does the spied channel pass audio frames? The lab's Local phones always do; a PJSIP
+        seat leg does if its phone sends RTP or a bridged caller does."""
+        if target.tech == "Local":
+            return True
+        call = target.call
+        if target.seat_key and self.pbx.phone(target.seat_key).sends_audio:
+            return True
+        return call is not None and call.phase == "bridged" and call.plan.sends_audio
 
     async def supervisor_program(self, two: Chan) -> None:
         """The lab's `supervisor` context: Answer, Wait(60), then hang up."""

@@ -22,6 +22,11 @@ class QueueMembers:
             m = q.member(interface)
             if m is None:
                 continue
+            if not found and not queue:
+                # set_member_paused: one PAUSEALL/UNPAUSEALL line before the first queue's
+                self.pbx.queue_log.write(
+                    "NONE", "NONE", m.name, "PAUSEALL" if paused else "UNPAUSEALL", reason
+                )
             found = True
             if paused:
                 m.last_pause = self.pbx.epoch_int()
@@ -32,6 +37,9 @@ class QueueMembers:
             )
             if not paused:
                 self.pbx.update_avail(q)
+            self.pbx.queue_log.write(
+                q.name, "NONE", m.name, "PAUSE" if paused else "UNPAUSE", reason if paused else ""
+            )
             self.pbx.ev("QueueMemberPause", PRIV_AGENT, m.event_fields())
             if paused:
                 self.pbx.update_avail(q)
@@ -68,6 +76,10 @@ class QueueMembers:
         self.pbx.cached_dsc(
             f"Queue:{q.name}_pause_{m.interface}", "INUSE" if paused else "NOT_INUSE"
         )
+        # log_membername_as_agent = no (the default): the agent field is the interface
+        self.pbx.queue_log.write(
+            q.name, "MANAGER", m.interface, "ADDMEMBER", "PAUSED" if paused else ""
+        )
         self.pbx.ev("QueueMemberAdded", PRIV_AGENT, m.event_fields())
         self.pbx.update_avail(q)
         return "ok"
@@ -82,6 +94,7 @@ class QueueMembers:
         if not m.dynamic:
             return "notdynamic"
         q.members.remove(m)
+        self.pbx.queue_log.write(q.name, "MANAGER", m.interface, "REMOVEMEMBER", "")
         self.pbx.ev("QueueMemberRemoved", PRIV_AGENT, m.event_fields())
         self.pbx.update_avail(q)
         return "ok"

@@ -404,6 +404,8 @@ class ChanSpyLeg:
         self.options = options
         self.target: Chan | None = None
         self.stopped: asyncio.Event = asyncio.Event()
+        self.hangup_pending = False
+        """A Hangup of the spy leg that ChanSpy has not acted on yet (silent spied call)."""
 
 
 @dataclass(frozen=True)

@@ -138,13 +138,19 @@ class PbxSimulator:
         talk_s: float | None = None,
         busy: bool = False,
         unavailable: bool = False,
+        sends_audio: bool = True,
     ) -> None:
-        """How a seat's phone behaves from now on (seat id like `seat1`, or its interface)."""
+        """How a seat's phone behaves from now on (seat id like `seat1`, or its interface);
+        `sends_audio=False`: a phone that sends no RTP (see `PhoneSpec`)."""
         key = self._seat_key(seat)
         self.engine.pbx.set_phone(
             key,
             PhoneSpec(
-                answer_after_s=answer_after_s, talk_s=talk_s, busy=busy, unavailable=unavailable
+                answer_after_s=answer_after_s,
+                talk_s=talk_s,
+                busy=busy,
+                unavailable=unavailable,
+                sends_audio=sends_audio,
             ),
         )
 
