@@ -161,7 +161,7 @@ async def test_a_seat_keeps_ringing_after_any_number_of_listen_ins(ends_by: str)
             await ami.wait_event("Hangup", 10, Channel=spyer)
             await until(lambda: sim.channels() == [], 5, "every channel gone")
             await until(
-                lambda: [m.status for m in sim.queue_members("ordinary")][0] == 1,
+                lambda: next(m.status for m in sim.queue_members("ordinary")) == 1,
                 5,
                 "seat1 NOT_INUSE again",
             )
