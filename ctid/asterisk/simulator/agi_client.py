@@ -168,7 +168,7 @@ class AgiClientSession:
             ("agi_callingani2", "0"),
             ("agi_callington", "0"),
             ("agi_callingtns", "0"),
-            ("agi_dnid", "unknown"),
+            ("agi_dnid", chan.dnid or "unknown"),
             ("agi_rdnis", "unknown"),
             ("agi_context", chan.context),
             ("agi_extension", chan.exten),

@@ -269,7 +269,9 @@ class Originator:
         runs the application (ChanSpy, with `${…}` taken from the Originate's variables)."""
         pbx = self.engine.pbx
         spy = self.engine.spy
-        chan = pbx.new_pjsip(endpoint, DOWN, "supervisor", "s")
+        name = self.config.endpoint_names.get(endpoint)
+        own = (endpoint, name) if name is not None else ("", "")
+        chan = pbx.new_pjsip(endpoint, DOWN, "supervisor", "s", cid=own)
         chan.role = "spy_pjsip"
         for name, value in reversed(variables):
             pbx.varset(chan, name, value)

@@ -95,6 +95,9 @@ class SimulatorConfig:
     prompts: frozenset[str] | None = None
     """Sound files that exist (`ctid/welcome`); None: every prompt exists."""
     supervisor_answer_s: float = 0.0
+    endpoint_names: dict[str, str] = field(default_factory=dict)
+    """Caller id names of PJSIP endpoints (`sup1` → `Shift Leader`): a channel to one shows
+    `<name> <endpoint>` unless an Originate gives its own CallerID."""
     """How long a supervisor's PJSIP phone rings before it answers an Originate."""
     queue_log_path: Path | None = None
     """Append app_queue's queue_log lines to this file (always kept in `PbxSimulator.queue_log`)."""
@@ -190,6 +193,8 @@ def pjsip_lab_config(
         callers_on_trunk=True,
         dialplan_vars=(("CTID_ROUTE", "queue"),),
         supervisor_answer_s=1.0,
+        endpoint_names={"sup1": "Shift Leader"},
+        prompt_s=4.6,  # ctid/welcome in the lab
         ami_port=ami_port,
         agi_url=f"agi://{agi_host}:{agi_port}/ivr",
         queue_log_path=queue_log_path,

@@ -65,6 +65,7 @@ class PbxCore:
         self.db: dict[tuple[str, str], str] = {}
         self.phones: dict[str, PhoneSpec] = {}
         self.seat_ids: dict[str, str] = {}  # device key → ctid seat id
+        self.seat_names: dict[str, str] = {}  # device key → the seat's name (its caller id)
         self.calls: list[HotlineCall] = []
         self.tasks: set[asyncio.Task[Any]] = set()
         self.timers: set[asyncio.TimerHandle] = set()
@@ -148,6 +149,7 @@ class PbxCore:
             for seat in cfg.seats:
                 self.phones[seat.device_key] = seat.phone
                 self.seat_ids[seat.device_key] = seat.id
+                self.seat_names[seat.device_key] = seat.name
                 self._write_phone_db(seat.device_key, seat.phone)
         self.queues = {}
         self.devstate = {}

@@ -63,6 +63,7 @@ class Dialplan:
                 endpoint, RING, cfg.hotline_context, cfg.hotline_exten, cid=cid
             )
             two.conn_num, two.conn_name = "", ""
+            two.dnid = cfg.hotline_exten
             two.call, two.role = call, "trunk"
             call.two = two
             for name, value in variables:
@@ -195,7 +196,7 @@ class Dialplan:
         for priority, (name, value) in enumerate(cfg.dialplan_vars, start=4):
             self.pbx.newexten(two, "Set", f"{name}={value}", priority)
             self.pbx.set_var(two, name, value)
-        self.pbx.newexten(two, "AGI", cfg.agi_url, 4)
+        self.pbx.newexten(two, "AGI", cfg.agi_url, 4 + len(cfg.dialplan_vars))
         agi = AgiClientSession(self.pbx, self.ivr, self.hangup_channel, call, two, cfg.agi_url)
         call.agi = agi
         call.in_agi = True

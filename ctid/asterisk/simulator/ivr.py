@@ -5,6 +5,7 @@ and what AGI's input commands (STREAM FILE, WAIT FOR DIGIT, GET DATA, EXEC) do o
 from __future__ import annotations
 
 import asyncio
+import math
 
 from ctid.asterisk.simulator.core import PbxCore
 from ctid.asterisk.simulator.model import Chan, HotlineCall, float_or_none
@@ -94,7 +95,9 @@ class IvrInput:
             if got is None:
                 return None, 0
             if got and got in escape:
-                return got, int((self.pbx.now() - start) * 8000)
+                # the stream has queued every 20 ms frame it started: whole 160-sample frames
+                # (pjsip_answered: interrupted after 1.144 s, endpos=9280)
+                return got, math.ceil((self.pbx.now() - start) / 0.02) * 160
             if got == "":
                 return "", int(length * 8000)
 

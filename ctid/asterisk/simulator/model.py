@@ -64,6 +64,7 @@ class Chan:
         self.dtmf_waiter: asyncio.Future[str] | None = None
         self.hangup_cause = 0
         self.seat_key = ""  # for phone legs: which seat phone this is
+        self.dnid = ""  # the number dialled to reach this channel (a trunk call's exten)
         self.left_cause = 0
         """A hangup cause a torn-down bridge left on the channel (a later BYE's HangupRequest
         carries it)."""

@@ -105,12 +105,19 @@ class SeatPhones:
         m = att.member
         two = call.two
         endpoint = m.interface.split("/", 1)[1]
-        leg = self.pbx.new_pjsip(endpoint, DOWN, "phones", "s", linkedid=two.linkedid)
+        # the seat's own endpoint caller id (pjsip.conf `callerid = Seat 1 <seat1>`) names the
+        # leg; the caller shows as its connected line (pjsip_answered)
+        leg = self.pbx.new_pjsip(
+            endpoint,
+            DOWN,
+            "seats",
+            "s",
+            linkedid=two.linkedid,
+            cid=(key, self.pbx.seat_names.get(key, m.name)),
+        )
         leg.call, leg.role, leg.seat_key = call, "seat_pjsip", key
         att.leg = leg
-        leg.cid_num, leg.cid_name = two.cid_num, two.cid_name
         self.pbx.newexten(leg, "AppQueue", "(Outgoing Line)")
-        self.pbx.newcallerid(leg)
         self.pbx.varset(leg, "DIALEDPEERNUMBER", endpoint)
         stale = leg.block("Dest")
         leg.conn_num, leg.conn_name = two.cid_num, two.cid_name
