@@ -56,3 +56,20 @@ async def test_queue_timeout_writes_exitwithtimeout() -> None:
     position, original, waited = lines[-1][4:]
     assert (position, original) == ("1", "1") and int(waited) in (3, 4, 5)
     assert any(f[3] == "RINGNOANSWER" and f[2] == "Seat 1" for f in lines)
+
+
+async def test_leave_when_empty_writes_exitempty() -> None:
+    async with IvrServer() as ivr:
+        base = pjsip_lab_config(agi_port=ivr.port)
+        queues = tuple(replace(q, leavewhenempty=True) for q in base.queues)
+        async with PbxSimulator(replace(base, queues=queues)) as sim:
+            sim.set_phone("seat1", answer_after_s=None)
+            sim.set_phone("seat2", unavailable=True)
+            call = sim.place_call("13800138000", "Zhang San", None)
+            await asyncio.wait_for(call.queued.wait(), 30)
+            assert not call.ended.is_set()  # seat1 can still take it
+            sim.set_phone("seat1", unavailable=True)
+            await asyncio.wait_for(call.ended.wait(), 60)
+            lines = [fields(line) for line in sim.queue_log]
+    assert lines[-1][:4] == [call.uniqueid, "ordinary", "NONE", "EXITEMPTY"]
+    assert lines[-1][4:6] == ["1", "1"]

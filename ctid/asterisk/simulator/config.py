@@ -45,6 +45,9 @@ class QueueSpec:
     retry_s: int = 1
     ringinuse: bool = False
     autofill: bool = True
+    leavewhenempty: bool = False
+    """Callers leave (QUEUESTATUS=LEAVEEMPTY, queue_log EXITEMPTY) once no member could take a
+    call: every one paused, unavailable or invalid."""
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,7 @@ class PbxCore:
                 retry_s=spec.retry_s,
                 ringinuse=spec.ringinuse,
                 autofill=spec.autofill,
+                leavewhenempty=spec.leavewhenempty,
             )
             for ms in spec.members:
                 m = Member(

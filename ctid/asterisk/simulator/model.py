@@ -237,6 +237,7 @@ class Queue:
     retry_s: int
     ringinuse: bool
     autofill: bool
+    leavewhenempty: bool = False
     members: list[Member] = field(default_factory=list)
     callers: list[QueueEntry] = field(default_factory=list)
     rrpos: int = 0

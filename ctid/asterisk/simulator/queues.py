@@ -81,11 +81,17 @@ class AppQueue:
                 self._queue_timeout(call)
                 return
             if not self._is_our_turn(q, entry):
+                if _empty(q):
+                    self._leave_empty(call)
+                    return
                 await asyncio.sleep(min(RECHECK_S, max(0.0, entry.expire - self.pbx.now())))
                 continue
             outcome = await self._try_calling(call, q, entry)
             if outcome == "answered":
                 await asyncio.Event().wait()  # the bridge ends the call; this task is cancelled
+                return
+            if _empty(q):
+                self._leave_empty(call)
                 return
             left = entry.expire - self.pbx.now()
             if left <= 0:
@@ -530,6 +536,37 @@ class AppQueue:
         call.phase = "dialplan"
         self.pbx.end_dialplan(call, "timeout", soft=False)
 
+    def _leave_empty(self, call: HotlineCall) -> None:
+        """leavewhenempty: record_abandoned (QueueCallerAbandon, ABANDONED=TRUE), EXITEMPTY, and
+        Queue() returns with QUEUESTATUS=LEAVEEMPTY. (No recording; app_queue's exit path.)"""
+        q, entry = call.queue, call.entry
+        assert q is not None and entry is not None
+        two = call.two
+        pos = q.position(entry)
+        hold = self.pbx.epoch_int() - int(entry.start_epoch)
+        self.pbx.varset(two, "ABANDONED", "TRUE")
+        self.pbx.ev_chan(
+            "QueueCallerAbandon",
+            two,
+            [
+                ("Queue", q.name),
+                ("Position", str(pos)),
+                ("OriginalPosition", str(entry.original_position)),
+                ("HoldTime", str(hold)),
+            ],
+            PRIV_AGENT,
+        )
+        q.abandoned += 1
+        self.pbx.queue_log.write(
+            q.name, two.uniqueid, "NONE", "EXITEMPTY", pos, entry.original_position, hold
+        )
+        self.pbx.ev_chan("MusicOnHoldStop", two)
+        self._leave_queue(call, q, entry)
+        self.pbx.varset(two, "QUEUEPOSITION", str(pos))
+        self.pbx.varset(two, "QUEUESTATUS", "LEAVEEMPTY")
+        call.phase = "dialplan"
+        self.pbx.end_dialplan(call, "timeout", soft=False)
+
     def abandon_from_pbx(self, call: HotlineCall, cause: int) -> None:
         one = call.one
         if one is not None and one.alive:
@@ -569,6 +606,12 @@ class AppQueue:
         self._leave_queue(call, q, entry)
         self.pbx.varset(two, "QUEUEPOSITION", str(pos))
         call.entry = None
+
+
+def _empty(q: Queue) -> bool:
+    """leavewhenempty and no member could take a call (paused, unavailable or invalid)."""
+    unreachable = (DEVICE_STATUS["UNAVAILABLE"], DEVICE_STATUS["INVALID"])
+    return q.leavewhenempty and all(m.paused or m.status in unreachable for m in q.members)
 
 
 def _talk_over(call: HotlineCall) -> None:
