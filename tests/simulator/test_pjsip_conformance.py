@@ -318,6 +318,9 @@ async def test_pjsip_recording_conformance(name: str) -> None:
         rec, sim, time_tol=0.1, race_window=0.005, headers=HEADERS, unordered=UNORDERED
     )
     assert result.ok, f"{name}: {len(result.problems)} problems\n" + "\n".join(result.problems[:40])
+    # and nothing the contrib user never receives (its classes and `!Event:` filters)
+    rec_names = {get(f, "Event") for _, f in sc.tr.ins()}
+    assert {get(f, "Event") for _, f in got.frames} - rec_names == set()
     received = [x.replace(f"127.0.0.1:{got.agi_port}", "127.0.0.1:4573") for x in got.agi_received]
     assert [_norm_agi(x) for x in received] == [_norm_agi(x) for x in sc.tr.agi_in()]
     recorded_log = (TRANSCRIPTS / "pjsip" / f"{name}.queue_log").read_text().splitlines()

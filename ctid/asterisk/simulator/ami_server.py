@@ -37,6 +37,8 @@ class AmiUser:
     secret: str
     read: frozenset[str] = ALL_CLASSES
     write: frozenset[str] = ALL_CLASSES
+    ignored: frozenset[str] = frozenset()
+    """Event names a `!Event: X` filter in manager.conf keeps from this user."""
 
 
 def parse_classes(text: str) -> frozenset[str]:
@@ -246,7 +248,24 @@ class AmiServer:
     def broadcast(self, klass: str, data: bytes) -> None:
         for session in self.sessions:
             if klass in session.event_mask:
-                session.send(data)
+                user = session.user
+                if user is not None and user.ignored:
+                    data_for = _without(data, user.ignored)
+                    if data_for:
+                        session.send(data_for)
+                else:
+                    session.send(data)
+
+
+def _without(data: bytes, ignored: frozenset[str]) -> bytes:
+    """`data` (one or more encoded events) without the events named in `ignored`."""
+    frames = data.split(b"\r\n\r\n")
+    kept = [
+        f
+        for f in frames[:-1]
+        if f[7 : f.find(b"\r\n")].decode() not in ignored or not f.startswith(b"Event: ")
+    ]
+    return b"".join(f + b"\r\n\r\n" for f in kept)
 
 
 def event_mask_for(user: AmiUser, events_header: str) -> frozenset[str]:

@@ -16,6 +16,14 @@ if TYPE_CHECKING:
 LAB_READ = "system,call,agent,user,dialplan,originate,reporting"
 CONTRIB_READ = "call,agent,dialplan,reporting"
 """contrib's manager user: no `system` class (so no FullyBooted after Login)."""
+CONTRIB_IGNORED = frozenset(
+    {
+        "Newexten", "DeviceStateChange", "NewConnectedLine", "RTCPSent", "RTCPReceived",
+        "DTMFBegin", "DTMFEnd", "MusicOnHoldStart", "MusicOnHoldStop", "LocalOptimizationBegin",
+        "LocalOptimizationEnd",
+    }
+)  # fmt: skip
+"""contrib manager.conf's `!Event:` filters."""
 LAB_BOOT_EPOCH = 1795358653.0
 """The lab Asterisk's `LoginTime` of its static members (its boot time), from the recordings."""
 
@@ -191,7 +199,7 @@ def pjsip_lab_config(
             QueueSpec("expert", (member(3), member(4))),
         ),
         seats=seats,
-        users=(AmiUser("ctid", "ctidlab", parse_classes(CONTRIB_READ)),),
+        users=(AmiUser("ctid", "ctidlab", parse_classes(CONTRIB_READ), ignored=CONTRIB_IGNORED),),
         trunk_endpoint="",
         callers_on_trunk=True,
         dialplan_vars=(("CTID_ROUTE", "queue"),),
