@@ -1,7 +1,6 @@
-"""Conformance with the PJSIP recordings (fixtures/ami-transcripts/pjsip): each scenario is replayed
-against the simulator — the caller's phone, the seat phones and the AMI client doing what they did
-on the real Asterisk — and must give the same events and the headers ctid reads (ids normalised,
-times within 0.1 s), the same FastAGI traffic and the same queue_log lines."""
+"""Conformance with the PJSIP recordings: each is replayed (phones and AMI client doing what they did
+on the real Asterisk) and must give the same events and headers ctid reads (ids normalised, times
+within 0.1 s), the same FastAGI traffic and the same queue_log lines."""
 
 from __future__ import annotations
 

@@ -1,8 +1,6 @@
-"""The simulator's FastAGI *client* side: what Asterisk's `AGI(agi://host:port/script)` does.
-
-Sends the `agi_*` environment, answers each command line in Asterisk 22's reply formats, and on a
-caller hangup answers `200 result=-1`, sends one unsolicited `HANGUP` and then refuses commands
-that need a live channel with `511` (SET VARIABLE and friends still work, as in hangup_in_ivr).
+"""The simulator's FastAGI *client* side, what Asterisk's `AGI(agi://host:port/script)` does: the
+`agi_*` environment, Asterisk 22's reply formats, and after a caller hangup `200 result=-1`, one
+unsolicited `HANGUP`, then `511` for commands that need a live channel (as in hangup_in_ivr).
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""The simulator's AMI listener: TCP sessions, login and per-user event filtering, batched writes.
-
-Behaves like Asterisk 22's manager: banner on connect, `Permission denied` before login, a failed
-login answered after one second and then disconnected, events only for the user's read classes.
+"""The simulator's AMI listener like Asterisk 22's manager: TCP sessions, banner, login (a failed one
+answered after a second, then closed), per-user event classes and `!Event` filters, batched writes.
 """
 
 from __future__ import annotations

@@ -1,8 +1,6 @@
-"""The simulated PBX's telephony, assembled: the shared core and the parts that act on it (dialplan
-and IVR, app_queue and seat phones, bridged calls, ChanSpy, queue membership).
-
-Every event sequence is copied from Asterisk 22.10.1 recordings (shared/ami-transcripts); where the
-recordings show nothing the sequence follows the same Asterisk code paths and says so.
+"""The simulated PBX's telephony assembled: the shared core and the parts acting on it (dialplan and
+IVR, app_queue and seat phones, bridged calls, ChanSpy, membership). Event sequences are copied from
+the Asterisk 22.10.1 recordings; where they show nothing, from the same Asterisk code paths.
 """
 
 from __future__ import annotations
