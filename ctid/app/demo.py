@@ -198,7 +198,11 @@ async def run_demo(*, web_port: int = 8080, seed: int | None = None, keep: bool 
         await prepare(probe, users)
         # The simulated PBX's Timestamp clock starts at the real time, like a real Asterisk.
         now = SystemClock(probe.site.timezone).utcnow().timestamp()
-        sim = PbxSimulator.from_ctid_config(probe, agi_port=agi_port, epoch_base=now)
+        # PJSIP-style channels as on a real install: PJSIP/seatN members, callers arriving on
+        # the trunk as PJSIP/<their number>-0000000N
+        sim = PbxSimulator.from_ctid_config(
+            probe, agi_port=agi_port, epoch_base=now, callers_on_trunk=True, trunk_endpoint=""
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

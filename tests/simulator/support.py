@@ -8,7 +8,7 @@ import contextlib
 import json
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from tests.paths import TRANSCRIPTS
@@ -24,6 +24,31 @@ COMPARED = (  # noqa: SIM905 (one string reads like the brief's list)
     "Application ApplicationData BridgeId EventList ListItems Location Name Response Message"
     " Device State DialStatus"
 ).split()
+
+
+async def until(pred: Callable[[], bool], within: float = 5.0, what: str = "condition") -> None:
+    """Wait until `pred()` holds, checking every 10 ms; fail after `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not pred():
+        if loop.time() >= deadline:
+            raise AssertionError(f"{what} did not hold within {within} s")
+        await asyncio.sleep(0.01)
+
+
+async def refused(port: int, within: float = 5.0) -> None:
+    """Wait until a TCP connection to `port` on 127.0.0.1 is refused; fail after `within` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return
+        writer.close()
+        if loop.time() >= deadline:
+            raise AssertionError(f"port {port} still accepts connections after {within} s")
+        await asyncio.sleep(0.01)
 
 
 def parse_frame(raw: str) -> Pairs:
@@ -307,7 +332,9 @@ class NormEvent:
         return d.get("Event") or f"Response:{d.get('Response')}"
 
 
-def normalise(frames: list[tuple[float, Pairs]]) -> list[NormEvent]:
+def normalise(
+    frames: list[tuple[float, Pairs]], headers: Collection[str] = COMPARED
+) -> list[NormEvent]:
     norm = Normaliser()
     out = []
     for t, f in frames:
@@ -315,7 +342,7 @@ def normalise(frames: list[tuple[float, Pairs]]) -> list[NormEvent]:
         fuzzy: dict[str, int] = {}
         var = get(f, "Variable")
         for k, v in f:
-            if k in COMPARED:
+            if k in headers:
                 nv = norm.value(v)
                 if k == "Value" and var in FUZZY_MS and v.isdigit():
                     fuzzy[var] = int(v)
@@ -343,11 +370,14 @@ def compare(
     time_tol: float = 0.1,
     race_window: float = 0.02,
     ms_tol: int = 150,
+    headers: Collection[str] = COMPARED,
+    unordered: Collection[str] = (),
 ) -> Comparison:
-    """Same frames (compared headers, ids normalised), each within `time_tol` of the recording,
+    """Same frames (compared `headers`, ids normalised), each within `time_tol` of the recording,
     in the recorded order except among frames Asterisk emitted within `race_window` of each other
-    (its own threads race there: two recordings of one flow differ in that order)."""
-    rec, sim = normalise(recorded), normalise(simulated)
+    (its own threads race there: two recordings of one flow differ in that order) and for the
+    `unordered` events (driven by device state, their place varies between runs)."""
+    rec, sim = normalise(recorded, headers), normalise(simulated, headers)
     problems: list[str] = []
     by_key: dict[tuple[tuple[str, str], ...], list[int]] = defaultdict(list)
     for i, e in enumerate(sim):
@@ -374,6 +404,7 @@ def compare(
             if got is None or abs(got - value) > ms_tol:
                 problems.append(f"{name} rec {value} sim {got}")
     # order: a recorded frame clearly later than another must be later in the simulation too
+    pairs = [(i, j) for i, j in pairs if rec[i].name not in unordered]
     pairs.sort()
     max_before = -1
     lo = 0

@@ -167,7 +167,7 @@ async def test_variables_and_astdb() -> None:
         assert get(db, "EventList") == "start"
         value = await ami.wait_event("DBGetResponse")
         assert get(value, "Val") == "6"
-        assert sim.engine.phone("seat1").answer_after_s == 6.0
+        assert sim.engine.pbx.phone("seat1").answer_after_s == 6.0
         deleted = await ami.action(Action="DBDel", Family="answer", Key="seat1")
         assert get(deleted, "Message") == "Key deleted successfully"
         again = await ami.action(Action="DBDel", Family="answer", Key="seat1")

@@ -13,8 +13,9 @@ from ctid.asterisk.simulator import (
     SeatSpec,
     SimulatorConfig,
     lab_config,
+    pjsip_lab_config,
 )
-from tests.simulator.support import AmiTestClient, IvrServer, get
+from tests.simulator.support import AmiTestClient, IvrServer, get, until
 
 pytestmark = pytest.mark.looptime
 
@@ -64,8 +65,7 @@ async def test_spy_on_exact_seat_channel_until_it_hangs_up() -> None:
         done = await ami.wait_event("AgentComplete")
         assert get(done, "Reason") == "agent"
         assert get(done, "Channel") is None  # the caller was gone first, as in chanspy.jsonl
-        await asyncio.sleep(1)
-        assert sim.channels() == []
+        await until(lambda: sim.channels() == [], 5, "no channels left")
         await ami.close()
 
 
@@ -103,8 +103,7 @@ async def test_spy_with_s_option_and_no_match_exits() -> None:
         orig = await spy(ami, "Local/spy1@supervisor", "PJSIP/nobody,qS")
         await ami.wait_event("Hangup", 5, Channel=get(orig, "Channel") or "")
         assert ami.events("ChanSpyStart") == []
-        await asyncio.sleep(1)
-        assert sim.channels() == []
+        await until(lambda: sim.channels() == [], 5, "no channels left")
         await ami.close()
 
 
@@ -126,4 +125,44 @@ async def test_hanging_up_the_spy_stops_it() -> None:
         assert call.caller_channel in sim.channels()
         call.hangup()
         await asyncio.wait_for(call.ended.wait(), 10)
+        await ami.close()
+
+
+@pytest.mark.parametrize("ends_by", ["agent", "caller"])
+async def test_a_seat_keeps_ringing_after_any_number_of_listen_ins(ends_by: str) -> None:
+    """`ctid demo`: one Listen left seat 1 "in use" for good. Every kind of listen-in end must
+    leave the seat's device idle so the queue rings it again."""
+    async with IvrServer() as ivr, PbxSimulator(pjsip_lab_config(agi_port=ivr.port)) as sim:
+        ami = AmiTestClient()
+        await ami.login(sim.ami_port)
+        await ami.action(Action="QueuePause", Interface="PJSIP/seat2", Paused="true")
+        modes = ["uqE", "uqEw", "uqEB", "uqE"]
+        for n, options in enumerate(modes):
+            agent_talk = 6.0 if ends_by == "agent" else None
+            sim.set_phone("seat1", answer_after_s=1, talk_s=agent_talk, sends_audio=n % 2 == 0)
+            call = sim.place_call(
+                "13800138000",
+                "Zhang San",
+                hangup_after_s=None if ends_by == "agent" else 9.0,
+                sends_audio=False,
+            )
+            await asyncio.wait_for(call.answered.wait(), 30)
+            assert call.rang == ["seat1"] and call.seat == "seat1"
+            orig = await spy(ami, "PJSIP/sup1", f"{call.agent_channel},{options}")
+            spyer = get(orig, "Channel") or ""
+            await ami.wait_for(
+                lambda f, spyer=spyer: (
+                    get(f, "Event") == "ChanSpyStart" and get(f, "SpyerChannel") == spyer
+                )
+            )
+            if n % 2 == 0:  # stop it (ignored until the call ends when the call is silent)
+                await ami.action(Action="Hangup", Channel=spyer)
+            await asyncio.wait_for(call.ended.wait(), 30)
+            await ami.wait_event("Hangup", 10, Channel=spyer)
+            await until(lambda: sim.channels() == [], 5, "every channel gone")
+            await until(
+                lambda: next(m.status for m in sim.queue_members("ordinary")) == 1,
+                5,
+                "seat1 NOT_INUSE again",
+            )
         await ami.close()

@@ -76,7 +76,7 @@ async def replay(name: str) -> tuple[Transcript, AmiTestClient, ScriptedAgiServe
             for device, state in carry.dev.items():
                 sim.prime_device_state(device, state)
             for family, key in tr.existing_db_keys():
-                sim.engine.db[(family, key)] = "1"
+                sim.engine.pbx.db[(family, key)] = "1"
             await client.connect(sim.ami_port)
             if name != "bad_login":
                 t_first, epoch_first = tr.first_epoch()

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from ctid.asterisk.simulator import PbxSimulator, lab_config
-from tests.simulator.support import AmiTestClient, IvrServer, get
+from tests.simulator.support import AmiTestClient, IvrServer, get, refused
 
 pytestmark = pytest.mark.looptime
 
@@ -42,7 +42,9 @@ async def test_stalled_link_neither_reads_nor_writes_until_released() -> None:
         with pytest.raises(TimeoutError):
             await ami.wait_for(lambda f: get(f, "ActionID") == "p1", within=30)
         assert not ami.eof.is_set()
-        sim.engine.queue_pause("Local/seat2@phones/n", "", True, "stalled")  # events pile up
+        sim.engine.members.queue_pause(
+            "Local/seat2@phones/n", "", True, "stalled"
+        )  # events pile up
         sim.stall_ami(False)
         pong = await ami.wait_for(lambda f: get(f, "ActionID") == "p1", within=5)
         assert get(pong, "Ping") == "Pong"
@@ -81,9 +83,7 @@ async def test_restart_drops_everything_and_comes_back() -> None:
         await asyncio.wait_for(ami.eof.wait(), 2)
         assert sim.channels() == []
         assert call.ended.is_set()
-        await asyncio.sleep(1)
-        with pytest.raises(OSError):
-            await asyncio.open_connection("127.0.0.1", port)
+        await refused(port, 2)
         await asyncio.wait_for(restart, 10)
         back = AmiTestClient()
         await back.login(port)
@@ -97,7 +97,14 @@ async def test_restart_drops_everything_and_comes_back() -> None:
         sim.set_phone("seat1", answer_after_s=1, talk_s=1)
         second = sim.place_call("13800138000", "Zhang San")
         await asyncio.wait_for(second.ended.wait(), 30)
-        assert int(second.uniqueid.split(".")[1]) > int(old_uid.split(".")[1])
+        # a restarted Asterisk counts again: Uniqueids from .0, channel numbers from 00000000
+        assert int(old_uid.split(".")[1]) > 0
+        assert second.uniqueid.split(".")[1] == "1"  # the caller's ;2 half, after ;1 (.0)
+        assert second.caller_channel == "Local/4000@hotline-00000000;2"
+        assert sim.queue_log.count("QUEUESTART|") == 0
+        assert [line.split("|", 1)[1] for line in sim.queue_log].count(
+            "NONE|NONE|NONE|QUEUESTART|"
+        ) == 2
         await ami.close()
         await back.close()
 

@@ -109,10 +109,17 @@ async def test_redirect_a_talking_caller_transfers_away_from_the_agent() -> None
         await ami.action(
             Action="Redirect", Channel=call.caller_channel, Context="queues", Exten="expert"
         )
-        done = await ami.wait_event("AgentComplete", 10)
-        assert (get(done, "Reason"), get(done, "MemberName")) == ("transfer", "Seat 1")
+        # the first seat's leg goes at once, but app_queue completes it only when the caller's
+        # channel hangs up (pjsip_transfer_redirect)
+        gone = await ami.wait_event("Hangup", 10, Channel=call.channels[2])
+        assert get(gone, "Cause") == "16"
+        await ami.wait_event("QueueCallerJoin", Queue="expert")
+        assert ami.events("AgentComplete") == []
         await asyncio.wait_for(call.ended.wait(), 30)
         assert call.seat == "seat3"
         final = await ami.wait_event("AgentComplete", MemberName="Seat 3")
         assert get(final, "Reason") == "agent"
+        first = await ami.wait_event("AgentComplete", MemberName="Seat 1")
+        assert get(first, "Reason") == "caller"
+        assert get(first, "DestChannel") is None
         await ami.close()

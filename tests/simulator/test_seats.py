@@ -103,7 +103,9 @@ async def test_hangup_action_on_ringing_pjsip_leg() -> None:
         call = sim.place_call("13800138000", "Zhang San")
         called = await ami.wait_event("AgentCalled", 30)
         leg = get(called, "DestChannel") or ""
-        await asyncio.sleep(3)
+        await asyncio.sleep(
+            3
+        )  # the scenario: the seat rings 3 s before the cut (not a wait for state)
         await ami.action(Action="Hangup", Channel=leg, Cause="19")
         rna = await ami.wait_event("AgentRingNoAnswer")
         assert get(rna, "RingTime") in ("3000", "4000")

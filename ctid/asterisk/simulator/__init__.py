@@ -10,8 +10,9 @@ from ctid.asterisk.simulator.config import (
     SeatSpec,
     SimulatorConfig,
     lab_config,
+    pjsip_lab_config,
 )
-from ctid.asterisk.simulator.engine import MemberInfo, SimCall
+from ctid.asterisk.simulator.model import MemberInfo, SimCall
 from ctid.asterisk.simulator.pbx import PbxSimulator, SimulatorError, lab
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "SimulatorError",
     "lab",
     "lab_config",
+    "pjsip_lab_config",
 ]

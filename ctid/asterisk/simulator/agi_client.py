@@ -1,8 +1,6 @@
-"""The simulator's FastAGI *client* side: what Asterisk's `AGI(agi://host:port/script)` does.
-
-Sends the `agi_*` environment, answers each command line in Asterisk 22's reply formats, and on a
-caller hangup answers `200 result=-1`, sends one unsolicited `HANGUP` and then refuses commands
-that need a live channel with `511` (SET VARIABLE and friends still work, as in hangup_in_ivr).
+"""The simulator's FastAGI *client* side, what Asterisk's `AGI(agi://host:port/script)` does: the
+`agi_*` environment, Asterisk 22's reply formats, and after a caller hangup `200 result=-1`, one
+unsolicited `HANGUP`, then `511` for commands that need a live channel (as in hangup_in_ivr).
 """
 
 from __future__ import annotations
@@ -10,15 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import structlog
 
-from ctid.asterisk.simulator.model import Chan
-
-if TYPE_CHECKING:
-    from ctid.asterisk.simulator.engine import Call, Engine
+from ctid.asterisk.simulator.core import PbxCore
+from ctid.asterisk.simulator.ivr import IvrInput
+from ctid.asterisk.simulator.model import Chan, HotlineCall
 
 log = structlog.get_logger(__name__)
 
@@ -127,17 +123,29 @@ def command_name(args: list[str]) -> tuple[str, list[str]]:
     return first, args[1:]
 
 
-class AgiSession:
+class AgiClientSession:
     """One FastAGI conversation for one channel."""
 
-    def __init__(self, engine: Engine, call: Call, chan: Chan, url: str) -> None:
-        self.engine = engine
+    def __init__(
+        self,
+        pbx: PbxCore,
+        ivr: IvrInput,
+        hangup_channel: Callable[[Chan, int | None], None],
+        call: HotlineCall,
+        chan: Chan,
+        url: str,
+    ) -> None:
+        self.pbx = pbx
+        self.ivr = ivr
+        self.hangup_channel = hangup_channel
         self.call = call
         self.chan = chan
         self.url = url
         self.writer: asyncio.StreamWriter | None = None
         self.in_command = False
         self.hangup_sent = False
+        self.failed = False
+        """A command returned RESULT_FAILURE (a prompt that does not exist): AGISTATUS=FAILURE."""
 
     def env(self) -> str:
         parts = urlsplit(self.url)
@@ -158,14 +166,14 @@ class AgiSession:
             ("agi_callingani2", "0"),
             ("agi_callington", "0"),
             ("agi_callingtns", "0"),
-            ("agi_dnid", "unknown"),
+            ("agi_dnid", chan.dnid or "unknown"),
             ("agi_rdnis", "unknown"),
             ("agi_context", chan.context),
             ("agi_extension", chan.exten),
             ("agi_priority", str(chan.priority)),
             ("agi_enhanced", "0.0"),
             ("agi_accountcode", chan.accountcode),
-            ("agi_threadid", str(140689692665536 + self.engine.next_thread_id())),
+            ("agi_threadid", str(140689692665536 + self.pbx.next_thread_id())),
         ]
         return "".join(f"{k}: {v}\n" for k, v in lines) + "\n"
 
@@ -176,7 +184,7 @@ class AgiSession:
         port = parts.port or 4573
         try:
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port), self.engine.cfg.agi_connect_timeout_s
+                asyncio.open_connection(host, port), self.pbx.cfg.agi_connect_timeout_s
             )
         except (OSError, TimeoutError):
             log.debug("agi_sim_connect_failed", url=self.url)
@@ -213,7 +221,9 @@ class AgiSession:
             writer.close()
             with contextlib.suppress(OSError, ConnectionError):
                 await writer.wait_closed()
-        return "HANGUP" if self._dead() else "SUCCESS"
+        if self._dead():
+            return "HANGUP"
+        return "FAILURE" if self.failed else "SUCCESS"
 
     def _dead(self) -> bool:
         return self.chan.dead or not self.chan.alive
@@ -274,7 +284,6 @@ class AgiSession:
             "database deltree": self._db_del,
         }
 
-    # -- commands
     async def _ok0(self, args: list[str]) -> str:
         return "200 result=0\n"
 
@@ -286,59 +295,70 @@ class AgiSession:
 
     async def _hangup(self, args: list[str]) -> str:
         if args and args[0] != self.chan.name:
-            target = self.engine.channels.get(args[0])
+            target = self.pbx.channels.get(args[0])
             if target is None:
                 return "200 result=-1\n"
-            self.engine.hangup_channel(target, 16)
+            self.hangup_channel(target, 16)
             return "200 result=1\n"
-        self.engine.agi_hangup(self.call, self.chan)
+        self.ivr.agi_hangup(self.call, self.chan)
         return "200 result=1\n"
 
     async def _set_variable(self, args: list[str]) -> str:
         name, value = args[0], args[1] if len(args) > 1 else ""
-        self.engine.set_var(self.chan, name, value)
+        self.pbx.set_var(self.chan, name, value)
         return "200 result=1\n"
 
     async def _get_variable(self, args: list[str]) -> str:
-        value = self.engine.get_var(self.chan, args[0])
+        value = self.pbx.get_var(self.chan, args[0])
         if value is None:
             return "200 result=0\n"
         return f"200 result=1 ({value})\n"
 
     async def _get_full_variable(self, args: list[str]) -> str:
-        return f"200 result=1 ({self.engine.substitute(self.chan, args[0])})\n"
+        return f"200 result=1 ({self.pbx.substitute(self.chan, args[0])})\n"
 
     async def _wait_for_digit(self, args: list[str]) -> str:
         timeout_ms = int(args[0]) if args else -1
-        digit = await self.engine.read_digit(
-            self.call, self.chan, "digit", "0123456789*#", timeout_ms
-        )
+        digit = await self.ivr.read_digit(self.call, self.chan, "digit", "0123456789*#", timeout_ms)
         if digit is None:
             return "200 result=-1\n"
         return f"200 result={ord(digit) if digit else 0}\n"
 
+    def _missing(self, args: list[str]) -> bool:
+        """The sound file does not exist: res_agi answers at once and the command fails."""
+        prompts = self.pbx.cfg.prompts
+        if prompts is None or not args or args[0] in prompts:
+            return False
+        self.failed = True
+        return True
+
     async def _stream_file(self, args: list[str]) -> str:
+        if self._missing(args):
+            return "200 result=-1 endpos=0\n"
         escape = args[1] if len(args) > 1 else ""
-        digit, played = await self.engine.play_prompt(self.call, self.chan, escape)
+        digit, played = await self.ivr.play_prompt(self.call, self.chan, escape)
         if digit is None:
             return "200 result=-1 endpos=0\n"
+        self.pbx.varset(self.chan, "PLAYBACKSTATUS", "FAILED" if digit else "SUCCESS")
         return f"200 result={ord(digit) if digit else 0} endpos={played}\n"
 
     async def _say(self, args: list[str]) -> str:
         escape = args[1] if len(args) > 1 else ""
-        digit, _ = await self.engine.play_prompt(self.call, self.chan, escape)
+        digit, _ = await self.ivr.play_prompt(self.call, self.chan, escape)
         if digit is None:
             return "200 result=-1\n"
         return f"200 result={ord(digit) if digit else 0}\n"
 
     async def _get_option(self, args: list[str]) -> str:
+        if self._missing(args):
+            return "200 result=-1 endpos=0\n"
         escape = args[1] if len(args) > 1 else ""
         timeout_ms = int(args[2]) if len(args) > 2 else 5000
-        digit, played = await self.engine.play_prompt(self.call, self.chan, escape)
+        digit, played = await self.ivr.play_prompt(self.call, self.chan, escape)
         if digit is None:
             return "200 result=-1 endpos=0\n"
         if not digit:
-            got = await self.engine.read_digit(self.call, self.chan, "digit", escape, timeout_ms)
+            got = await self.ivr.read_digit(self.call, self.chan, "digit", escape, timeout_ms)
             if got is None:
                 return "200 result=-1 endpos=0\n"
             digit = got
@@ -347,7 +367,7 @@ class AgiSession:
     async def _get_data(self, args: list[str]) -> str:
         timeout_ms = int(args[1]) if len(args) > 1 and args[1] else 2000
         max_digits = int(args[2]) if len(args) > 2 and args[2] else 1024
-        text, timed_out = await self.engine.read_data(self.call, self.chan, timeout_ms, max_digits)
+        text, timed_out = await self.ivr.read_data(self.call, self.chan, timeout_ms, max_digits)
         if text is None:
             return "200 result=-1\n"
         return f"200 result={text}{' (timeout)' if timed_out else ''}\n"
@@ -355,7 +375,7 @@ class AgiSession:
     async def _exec(self, args: list[str]) -> str:
         app = args[0]
         data = " ".join(args[1:])
-        return f"200 result={await self.engine.agi_exec(self.call, self.chan, app, data)}\n"
+        return f"200 result={await self.ivr.agi_exec(self.call, self.chan, app, data)}\n"
 
     async def _channel_status(self, args: list[str]) -> str:
         return f"200 result={self.chan.state}\n"
@@ -373,20 +393,20 @@ class AgiSession:
         return "200 result=0\n"
 
     async def _db_get(self, args: list[str]) -> str:
-        value = self.engine.db.get((args[0], args[1]))
+        value = self.pbx.db.get((args[0], args[1]))
         return "200 result=0\n" if value is None else f"200 result=1 ({value})\n"
 
     async def _db_put(self, args: list[str]) -> str:
-        self.engine.db[(args[0], args[1])] = args[2] if len(args) > 2 else ""
+        self.pbx.db[(args[0], args[1])] = args[2] if len(args) > 2 else ""
         return "200 result=1\n"
 
     async def _db_del(self, args: list[str]) -> str:
         if len(args) > 1:
             return (
                 "200 result=1\n"
-                if self.engine.db.pop((args[0], args[1]), None)
+                if self.pbx.db.pop((args[0], args[1]), None)
                 else ("200 result=0\n")
             )
-        for key in [k for k in self.engine.db if k[0] == args[0]]:
-            del self.engine.db[key]
+        for key in [k for k in self.pbx.db if k[0] == args[0]]:
+            del self.pbx.db[key]
         return "200 result=1\n"

@@ -1,7 +1,5 @@
-"""The simulator's AMI listener: TCP sessions, login and per-user event filtering, batched writes.
-
-Behaves like Asterisk 22's manager: banner on connect, `Permission denied` before login, a failed
-login answered after one second and then disconnected, events only for the user's read classes.
+"""The simulator's AMI listener like Asterisk 22's manager: TCP sessions, banner, login (a failed one
+answered after a second, then closed), per-user event classes and `!Event` filters, batched writes.
 """
 
 from __future__ import annotations
@@ -37,6 +35,8 @@ class AmiUser:
     secret: str
     read: frozenset[str] = ALL_CLASSES
     write: frozenset[str] = ALL_CLASSES
+    ignored: frozenset[str] = frozenset()
+    """Event names a `!Event: X` filter in manager.conf keeps from this user."""
 
 
 def parse_classes(text: str) -> frozenset[str]:
@@ -67,7 +67,6 @@ class AmiSession(asyncio.Protocol):
         self.closing = False
         self.peer = ""
 
-    # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
@@ -98,7 +97,6 @@ class AmiSession(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         return None
 
-    # -- processing
     def _handle(self, frame: Pairs) -> None:
         if self.closing:
             return
@@ -248,7 +246,24 @@ class AmiServer:
     def broadcast(self, klass: str, data: bytes) -> None:
         for session in self.sessions:
             if klass in session.event_mask:
-                session.send(data)
+                user = session.user
+                if user is not None and user.ignored:
+                    data_for = _without(data, user.ignored)
+                    if data_for:
+                        session.send(data_for)
+                else:
+                    session.send(data)
+
+
+def _without(data: bytes, ignored: frozenset[str]) -> bytes:
+    """`data` (one or more encoded events) without the events named in `ignored`."""
+    frames = data.split(b"\r\n\r\n")
+    kept = [
+        f
+        for f in frames[:-1]
+        if f[7 : f.find(b"\r\n")].decode() not in ignored or not f.startswith(b"Event: ")
+    ]
+    return b"".join(f + b"\r\n\r\n" for f in kept)
 
 
 def event_mask_for(user: AmiUser, events_header: str) -> frozenset[str]:

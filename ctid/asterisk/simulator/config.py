@@ -5,6 +5,7 @@ builder from ctid's own configuration (`SimulatorConfig.from_ctid_config`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ctid.asterisk.simulator.ami_server import AmiUser, parse_classes
@@ -13,6 +14,16 @@ if TYPE_CHECKING:
     from ctid.config import Config
 
 LAB_READ = "system,call,agent,user,dialplan,originate,reporting"
+CONTRIB_READ = "call,agent,dialplan,reporting"
+"""contrib's manager user: no `system` class (so no FullyBooted after Login)."""
+CONTRIB_IGNORED = frozenset(
+    {
+        "Newexten", "DeviceStateChange", "NewConnectedLine", "RTCPSent", "RTCPReceived",
+        "DTMFBegin", "DTMFEnd", "MusicOnHoldStart", "MusicOnHoldStop", "LocalOptimizationBegin",
+        "LocalOptimizationEnd",
+    }
+)  # fmt: skip
+"""contrib manager.conf's `!Event:` filters."""
 LAB_BOOT_EPOCH = 1795358653.0
 """The lab Asterisk's `LoginTime` of its static members (its boot time), from the recordings."""
 
@@ -42,6 +53,9 @@ class QueueSpec:
     retry_s: int = 1
     ringinuse: bool = False
     autofill: bool = True
+    leavewhenempty: bool = False
+    """Callers leave (QUEUESTATUS=LEAVEEMPTY, queue_log EXITEMPTY) once no member could take a
+    call: every one paused, unavailable or invalid."""
 
 
 @dataclass(frozen=True)
@@ -49,13 +63,16 @@ class PhoneSpec:
     """How an emulated seat phone behaves when it rings.
 
     `answer_after_s=None` never answers; `talk_s=None` talks until the other side hangs up;
-    `busy` rejects calls with 486 (cause 17); `unavailable` makes the device UNAVAILABLE.
+    `busy` rejects calls with 486 (cause 17); `unavailable` makes the device UNAVAILABLE;
+    `sends_audio=False` is a phone that sends no RTP (ChanSpy on its silent call ignores a Hangup
+    of the spy leg until the call ends, as app_chanspy does).
     """
 
     answer_after_s: float | None = None
     talk_s: float | None = None
     busy: bool = False
     unavailable: bool = False
+    sends_audio: bool = True
 
 
 @dataclass(frozen=True)
@@ -81,6 +98,20 @@ class SimulatorConfig:
     supervisor_endpoints: tuple[str, ...] = ("sup1",)
     """PJSIP endpoints of supervisor phones (`PJSIP/sup1`); `Local/<x>@supervisor` always works."""
     trunk_endpoint: str = "trunk"
+    """The endpoint trunk calls come in on; empty: the caller's number (`PJSIP/13800138000-…`)."""
+    callers_on_trunk: bool = False
+    """`place_call` makes PJSIP trunk calls unless told otherwise (else lab Local/4000@hotline)."""
+    dialplan_vars: tuple[tuple[str, str], ...] = ()
+    """Set() right after CTID_QUEUE in `[hotline]` (contrib: CTID_ROUTE=queue)."""
+    prompts: frozenset[str] | None = None
+    """Sound files that exist (`ctid/welcome`); None: every prompt exists."""
+    supervisor_answer_s: float = 0.0
+    endpoint_names: dict[str, str] = field(default_factory=dict)
+    """Caller id names of PJSIP endpoints (`sup1` → `Shift Leader`): a channel to one shows
+    `<name> <endpoint>` unless an Originate gives its own CallerID."""
+    """How long a supervisor's PJSIP phone rings before it answers an Originate."""
+    queue_log_path: Path | None = None
+    """Append app_queue's queue_log lines to this file (always kept in `PbxSimulator.queue_log`)."""
     host: str = "127.0.0.1"
     ami_port: int = 0
     hotline_context: str = "hotline"
@@ -144,6 +175,41 @@ class SimulatorConfig:
             default_queue=cfg.ivr.default_queue,
             agi_url=f"agi://{cfg.agi.listen_host}:{port}/ivr",
         )
+
+
+def pjsip_lab_config(
+    ami_port: int = 0,
+    agi_port: int = 4573,
+    agi_host: str = "127.0.0.1",
+    queue_log_path: Path | None = None,
+) -> SimulatorConfig:
+    """The PBX of the PJSIP recordings (shared/ami-transcripts/pjsip): contrib's queues and
+    dialplan, PJSIP/seat1..4 (shared lists all four, seats 3 and 4 at penalty 1), callers on the
+    trunk endpoint named after their number, supervisor phone sup1 answering after 1 s."""
+    seats = tuple(SeatSpec(f"seat{n}", f"PJSIP/seat{n}", f"Seat {n}") for n in (1, 2, 3, 4))
+
+    def member(n: int, penalty: int = 0) -> MemberSpec:
+        return MemberSpec(f"PJSIP/seat{n}", f"Seat {n}", penalty=penalty)
+
+    return SimulatorConfig(
+        # Asterisk walks its queue container in this order (shared, ordinary, expert)
+        queues=(
+            QueueSpec("shared", (member(1), member(2), member(3, 1), member(4, 1))),
+            QueueSpec("ordinary", (member(1), member(2))),
+            QueueSpec("expert", (member(3), member(4))),
+        ),
+        seats=seats,
+        users=(AmiUser("ctid", "ctidlab", parse_classes(CONTRIB_READ), ignored=CONTRIB_IGNORED),),
+        trunk_endpoint="",
+        callers_on_trunk=True,
+        dialplan_vars=(("CTID_ROUTE", "queue"),),
+        supervisor_answer_s=1.0,
+        endpoint_names={"sup1": "Shift Leader"},
+        prompt_s=4.6,  # ctid/welcome in the lab
+        ami_port=ami_port,
+        agi_url=f"agi://{agi_host}:{agi_port}/ivr",
+        queue_log_path=queue_log_path,
+    )
 
 
 def default_state_interface(interface: str) -> str:

@@ -1,42 +1,31 @@
-"""`PbxSimulator`: the public face of the simulated Asterisk 22 — its AMI actions, the test knobs
-(phones, callers, faults) and its lifecycle as an async context manager.
+"""`PbxSimulator`: the public face of the simulated Asterisk 22 — the test knobs (phones, callers,
+faults), AMI dispatch to `AmiActions`, and its lifecycle as an async context manager.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 import structlog
 
-from ctid.asterisk.frame import Frame
-from ctid.asterisk.simulator.ami_server import AmiServer, AmiSession, event_mask_for
+from ctid.asterisk.simulator.ami_actions import AmiActions
+from ctid.asterisk.simulator.ami_server import AmiServer, AmiSession
 from ctid.asterisk.simulator.config import PhoneSpec, SimulatorConfig, device_key, lab_config
-from ctid.asterisk.simulator.engine import (
-    Call,
+from ctid.asterisk.simulator.engine import Engine
+from ctid.asterisk.simulator.model import (
     CallerPlan,
+    Chan,
     DigitScript,
-    Engine,
     MemberInfo,
     SimCall,
-    _device_of,
-    _float_or_none,
 )
-from ctid.asterisk.simulator.model import Chan
 from ctid.asterisk.simulator.wire import (
-    DOWN,
-    PRIV_CALL,
-    RINGING,
-    UP,
     Pairs,
-    encode,
     header,
-    headers,
-    is_true,
 )
 from ctid.core.errors import CtidError
 
@@ -50,31 +39,7 @@ class SimulatorError(CtidError):
     """The simulator was used wrongly (not started, unknown queue or seat)."""
 
 
-Handler = Callable[[AmiSession, Pairs], None]
-Report = Callable[[bool, Chan | None, int], None]
-
 UNKNOWN_CMD = "Invalid/unknown command: {}. Use Action: ListCommands to show available commands."
-
-
-def parse_callerid(text: str) -> tuple[str, str]:
-    """`Zhang San <13800138000>` → ('13800138000', 'Zhang San'), like ast_callerid_parse."""
-    text = text.strip()
-    m = re.match(r'^\s*"?([^"<]*?)"?\s*<([^>]*)>\s*$', text)
-    if m:
-        return m.group(2).strip(), m.group(1).strip()
-    if text and all(c.isdigit() or c in "+*#" for c in text):
-        return text, ""
-    return "", text
-
-
-def parse_variables(values: list[str]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for value in values:
-        for part in value.split(","):
-            name, sep, val = part.partition("=")
-            if sep and name.strip():
-                out.append((name.strip(), val))
-    return out
 
 
 class PbxSimulator:
@@ -99,13 +64,12 @@ class PbxSimulator:
         self, config: SimulatorConfig | None = None, *, record_actions: bool = True
     ) -> None:
         self.config = config if config is not None else lab_config()
-        self.actions_received: list[tuple[str, Frame]] = []
+        self.actions_received: list[tuple[str, dict[str, str]]] = []
         """Every action received, in order (off with `record_actions=False` for long benchmarks)."""
         self._record_actions = record_actions
         self._server = AmiServer(self.config.host, self.config.ami_port, self._dispatch)
         self._engine: Engine | None = None
-        self._refuse_logins = False
-        self._globals: dict[str, str] = {}
+        self._actions = AmiActions(self.config, self._current_engine)
         self._background: asyncio.Task[None] | None = None
         self._restarting = False
 
@@ -124,7 +88,6 @@ class PbxSimulator:
             sim_cfg = replace(sim_cfg, **overrides)  # type: ignore[arg-type]
         return cls(sim_cfg)
 
-    # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> PbxSimulator:
         await self.start()
         return self
@@ -149,11 +112,14 @@ class PbxSimulator:
         await self._server.stop()
         if self._engine is not None:
             self._engine.vanish_all()
-            tasks = list(self._engine.tasks)
+            tasks = list(self._engine.pbx.tasks)
             for task in tasks:
                 task.cancel()
             if tasks:
                 await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _current_engine(self) -> Engine:
+        return self.engine
 
     @property
     def engine(self) -> Engine:
@@ -165,7 +131,6 @@ class PbxSimulator:
     def ami_port(self) -> int:
         return self._server.port
 
-    # ------------------------------------------------------------------ test knobs
     def set_phone(
         self,
         seat: str,
@@ -173,13 +138,19 @@ class PbxSimulator:
         talk_s: float | None = None,
         busy: bool = False,
         unavailable: bool = False,
+        sends_audio: bool = True,
     ) -> None:
-        """How a seat's phone behaves from now on (seat id like `seat1`, or its interface)."""
+        """How a seat's phone behaves from now on (seat id like `seat1`, or its interface);
+        `sends_audio=False`: a phone that sends no RTP (see `PhoneSpec`)."""
         key = self._seat_key(seat)
-        self.engine.set_phone(
+        self.engine.pbx.set_phone(
             key,
             PhoneSpec(
-                answer_after_s=answer_after_s, talk_s=talk_s, busy=busy, unavailable=unavailable
+                answer_after_s=answer_after_s,
+                talk_s=talk_s,
+                busy=busy,
+                unavailable=unavailable,
+                sends_audio=sends_audio,
             ),
         )
 
@@ -198,12 +169,18 @@ class PbxSimulator:
         hangup_after_s: float | None = None,
         hangup_in_ivr_after_s: float | None = None,
         talk_s: float | None = None,
-        trunk: bool = False,
+        trunk: bool | None = None,
+        dtmf_at: Sequence[tuple[float, str]] = (),
+        sends_audio: bool = True,
     ) -> SimCall:
         """A caller dials the hotline. `digits` answers the IVR's input commands one entry each
         (a str is one entry per character; None is silence); afterwards the caller stays silent.
-        `hangup_after_s` counts from the call's start, `hangup_in_ivr_after_s` from the IVR's
-        start (only if still in the IVR), `talk_s` from the moment a seat answers."""
+        `dtmf_at` instead sends digits at fixed times after the call was answered, whether or not
+        anything listens (a SIP phone's RFC 4733 digits). `hangup_after_s` counts from the call's
+        start, `hangup_in_ivr_after_s` from the IVR's start (only if still in the IVR), `talk_s`
+        from the moment a seat answers. `trunk`: a PJSIP trunk call (`PJSIP/<number>-…`) rather
+        than the lab's Local/4000@hotline (default: the config's `callers_on_trunk`).
+        `sends_audio=False`: the caller sends no RTP."""
         if self._restarting:
             raise SimulatorError("the PBX is restarting")
         public = SimCall(number, name)
@@ -213,8 +190,11 @@ class PbxSimulator:
             hangup_after_s=hangup_after_s,
             hangup_in_ivr_after_s=hangup_in_ivr_after_s,
             talk_s=talk_s,
+            dtmf_at=tuple(dtmf_at),
+            sends_audio=sends_audio,
         )
-        self.engine.start_hotline_call(public, plan, [], trunk=trunk)
+        on_trunk = self.config.callers_on_trunk if trunk is None else trunk
+        self.engine.dialplan.start_hotline_call(public, plan, [], trunk=on_trunk)
         return public
 
     def drop_ami_links(self) -> None:
@@ -231,51 +211,56 @@ class PbxSimulator:
         self._server.fragment = size
 
     def refuse_logins(self, refuse: bool) -> None:
-        self._refuse_logins = refuse
+        self._actions.refuse_logins = refuse
 
     async def restart(self, down_s: float = 1.0) -> None:
         """PBX restart: channels vanish silently, AMI is down for `down_s`, queues reload from
-        config (dynamic members and pauses are gone), ids keep counting up."""
+        config (dynamic members and pauses are gone), channel numbers and Uniqueids start again at 0,
+        the queue_log gets QUEUESTART."""
         engine = self.engine
         self._restarting = True
         await self._server.stop()
         engine.vanish_all()
         await asyncio.sleep(down_s)
-        engine.boot = engine.loop.time()
-        engine.load_config()
+        engine.pbx.reboot()
         await self._server.start()
         self._restarting = False
 
+    @property
+    def queue_log(self) -> list[str]:
+        """Every queue_log line app_queue wrote since `start()` (restarts included), oldest first,
+        without newlines; also appended to `config.queue_log_path` when that is set."""
+        return list(self.engine.pbx.queue_log.lines)
+
     def channels(self) -> list[str]:
         """Names of the channels that exist now, oldest first."""
-        return list(self.engine.channels)
+        return list(self.engine.pbx.channels)
 
     def channel(self, name: str) -> Chan | None:
-        return self.engine.channels.get(name)
+        return self.engine.pbx.channels.get(name)
 
     def queue_members(self, queue: str) -> list[MemberInfo]:
-        return self.engine.member_infos(queue)
+        return self.engine.members.member_infos(queue)
 
     @property
     def calls(self) -> list[SimCall]:
-        return [c.public for c in self.engine.calls]
+        return [c.public for c in self.engine.pbx.calls]
 
     def prime_device_state(self, device: str, state: str | None) -> None:
         """Pretend the PBX already published `state` for a cachable device (no event)."""
-        self.engine.prime_device_state(device, state)
+        self.engine.pbx.prime_device_state(device, state)
 
     def set_epoch(self, epoch: float) -> None:
         """Anchor the simulated wall clock (Uniqueid, Timestamp): it reads `epoch` now."""
-        self.engine.set_epoch(epoch)
+        self.engine.pbx.set_epoch(epoch)
 
     def set_rr_position(self, queue: str, position: int) -> None:
         """Where rrmemory continues (the lab PBX carried it over between recordings)."""
-        q = self.engine.queues.get(queue)
+        q = self.engine.pbx.queues.get(queue)
         if q is None:
             raise SimulatorError(f"no queue {queue!r}")
         q.rrpos = position
 
-    # ------------------------------------------------------------------ background load
     def start_background_load(self, events_per_s: float, batch_s: float = 0.01) -> None:
         """Stream a recorded-style mix of call events on fake channels at `events_per_s`
         (for benchmarks); frames are pre-encoded and written once per batch."""
@@ -309,11 +294,10 @@ class PbxSimulator:
                 sent += due
             await asyncio.sleep(batch_s)
 
-    # ------------------------------------------------------------------ AMI dispatch
     def _dispatch(self, s: AmiSession, f: Pairs) -> None:
         action = header(f, "Action")
         if self._record_actions:
-            self.actions_received.append((action, Frame(list(f))))
+            self.actions_received.append((action, _first_wins(f)))
         low = action.lower()
         if not action:
             s.respond(f, "Error", [("Message", "Missing action in request")])
@@ -321,695 +305,11 @@ class PbxSimulator:
         if not s.authenticated and low not in ("login", "logoff", "challenge"):
             s.respond(f, "Error", [("Message", "Permission denied")])
             return
-        handler = self._handlers().get(low)
+        handler = self._actions.handlers().get(low)
         if handler is None:
             s.respond(f, "Error", [("Message", UNKNOWN_CMD.format(action))])
             return
         handler(s, f)
-
-    def _handlers(self) -> dict[str, Handler]:
-        return {
-            "login": self._login,
-            "logoff": self._logoff,
-            "ping": self._ping,
-            "events": self._events,
-            "originate": self._originate,
-            "hangup": self._hangup,
-            "redirect": self._redirect,
-            "absolutetimeout": self._absolute_timeout,
-            "getvar": self._getvar,
-            "setvar": self._setvar,
-            "queuepause": self._queue_pause,
-            "queueadd": self._queue_add,
-            "queueremove": self._queue_remove,
-            "queuepenalty": self._queue_penalty,
-            "queuestatus": self._queue_status,
-            "queuesummary": self._queue_summary,
-            "coreshowchannels": self._core_show_channels,
-            "dbput": self._db_put,
-            "dbget": self._db_get,
-            "dbdel": self._db_del,
-            "dbdeltree": self._db_deltree,
-        }
-
-    # -- session
-    def _login(self, s: AmiSession, f: Pairs) -> None:
-        username = header(f, "Username")
-        secret = header(f, "Secret")
-        user = next((u for u in self.config.users if u.username == username), None)
-        if s.authenticated:
-            s.respond(f, "Success", [("Message", "Authentication accepted")])
-            return
-        if self._refuse_logins or user is None or user.secret != secret:
-            # Asterisk sleeps a second before refusing, then hangs up on the client
-            s.busy = True
-
-            def refuse() -> None:
-                s.respond(f, "Error", [("Message", "Authentication failed")])
-                s.close()
-
-            asyncio.get_running_loop().call_later(self.config.login_fail_delay_s, refuse)
-            return
-        s.user = user
-        s.event_mask = event_mask_for(user, header(f, "Events"))
-        s.respond(f, "Success", [("Message", "Authentication accepted")])
-        if "system" in s.event_mask:
-            up = str(self.engine.uptime())
-            s.send(
-                encode(
-                    [
-                        ("Event", "FullyBooted"),
-                        ("Privilege", "system,all"),
-                        ("Uptime", up),
-                        ("LastReload", up),
-                        ("Status", "Fully Booted"),
-                    ]
-                )
-            )
-
-    def _logoff(self, s: AmiSession, f: Pairs) -> None:
-        s.respond(f, "Goodbye", [("Message", "Thanks for all the fish.")])
-        s.close()
-
-    def _ping(self, s: AmiSession, f: Pairs) -> None:
-        s.respond(f, "Success", [("Ping", "Pong"), ("Timestamp", f"{self.engine.epoch():.6f}")])
-
-    def _events(self, s: AmiSession, f: Pairs) -> None:
-        assert s.user is not None
-        s.event_mask = event_mask_for(s.user, header(f, "EventMask") or "on")
-        s.respond(f, "Success", [("Events", "On" if s.event_mask else "Off")])
-
-    # -- calls
-    def _originate(self, s: AmiSession, f: Pairs) -> None:
-        channel = header(f, "Channel")
-        if not channel:
-            s.respond(f, "Error", [("Message", "Channel not specified")])
-            return
-        priority = header(f, "Priority")
-        if priority and not priority.strip().isdigit():
-            s.respond(f, "Error", [("Message", "Invalid priority")])
-            return
-        exten = header(f, "Exten")
-        context = header(f, "Context")
-        app = header(f, "Application")
-        data = header(f, "Data")
-        cid_num, cid_name = parse_callerid(header(f, "CallerID"))
-        variables = parse_variables(headers(f, "Variable"))
-        action_id = header(f, "ActionID")
-        is_async = is_true(header(f, "Async"))
-        if is_async:
-            s.respond(f, "Success", [("Message", "Originate successfully queued")])
-        else:
-            s.busy = True
-        loop = asyncio.get_running_loop()
-
-        def report(ok: bool, chan: Chan | None, reason: int) -> None:
-            if is_async:
-                self._originate_response(
-                    action_id,
-                    ok,
-                    chan,
-                    channel,
-                    context,
-                    exten,
-                    app,
-                    data,
-                    reason,
-                    cid_num,
-                    cid_name,
-                )
-            else:
-                if ok:
-                    s.respond(f, "Success", [("Message", "Originate successfully queued")])
-                else:
-                    s.respond(f, "Error", [("Message", "Originate failed")])
-                s.resume()
-
-        def go() -> None:
-            try:
-                self._do_originate(
-                    channel,
-                    context,
-                    exten,
-                    int(priority or "1"),
-                    app,
-                    data,
-                    (cid_num, cid_name),
-                    variables,
-                    report,
-                )
-            except Exception:  # one action ends here
-                log.exception("pbx_sim_originate_failed", channel=channel)
-                report(False, None, 0)
-
-        loop.call_soon(go)
-
-    def _originate_response(
-        self,
-        action_id: str,
-        ok: bool,
-        chan: Chan | None,
-        channel: str,
-        context: str,
-        exten: str,
-        app: str,
-        data: str,
-        reason: int,
-        cid_num: str,
-        cid_name: str,
-    ) -> None:
-        body: Pairs = []
-        if action_id:
-            body.append(("ActionID", action_id))
-        body.append(("Response", "Success" if ok else "Failure"))
-        body.append(("Channel", chan.name if chan is not None else channel))
-        if app:
-            body += [("Application", app), ("Data", data)]
-        else:
-            body += [("Context", context), ("Exten", exten)]
-        body += [
-            ("Reason", str(reason)),
-            ("Uniqueid", chan.uniqueid if chan is not None else "<null>"),
-            ("CallerIDNum", cid_num or "<unknown>"),
-            ("CallerIDName", cid_name or "<unknown>"),
-        ]
-        self.engine.ev("OriginateResponse", PRIV_CALL, body)
-
-    def _do_originate(
-        self,
-        channel: str,
-        context: str,
-        exten: str,
-        priority: int,
-        app: str,
-        data: str,
-        cid: tuple[str, str],
-        variables: list[tuple[str, str]],
-        report: Report,
-    ) -> None:
-        cfg = self.config
-        tech, _, resource = channel.partition("/")
-        if tech.lower() == "local":
-            target = resource[:-2] if resource.endswith("/n") else resource
-            lexten, _, lcontext = target.partition("@")
-            if lcontext == cfg.hotline_context and lexten == cfg.hotline_exten:
-                self._originate_hotline(context, exten, app, data, cid, variables, report)
-                return
-            if lcontext == "supervisor":
-                self._originate_supervisor_local(lexten, app, data, cid, report)
-                return
-        elif tech.upper() == "PJSIP" and resource in cfg.supervisor_endpoints:
-            self._originate_supervisor_pjsip(resource, app, data, cid, report)
-            return
-        report(False, None, 0)
-
-    def _originate_hotline(
-        self,
-        context: str,
-        exten: str,
-        app: str,
-        data: str,
-        cid: tuple[str, str],
-        variables: list[tuple[str, str]],
-        report: Report,
-    ) -> None:
-        public = SimCall(cid[0], cid[1])
-        vars_ = dict(variables)
-        if app:
-            plan = CallerPlan(mode="app", app=app, app_data=data)
-        elif context == "callerside":
-            plan = CallerPlan(
-                mode="lab",
-                lab_ivr=vars_.get("IVR", ""),
-                lab_stay=_float_or_none(vars_.get("STAY")) or 0.0,
-            )
-        else:
-            plan = CallerPlan(mode="sim", script=DigitScript(None))
-
-        def answered(call: Call) -> None:
-            report(True, call.one, 4)
-
-        self.engine.start_hotline_call(public, plan, variables, on_answer=answered)
-
-    def _originate_supervisor_local(
-        self, lexten: str, app: str, data: str, cid: tuple[str, str], report: Report
-    ) -> None:
-        engine = self.engine
-        one, two = engine.new_local_pair(lexten, "supervisor")
-        one.role, two.role = "spy_one", "spy_two"
-        engine.newexten(one, "AppDial2", "(Outgoing Line)")
-        if cid[0] or cid[1]:
-            one.cid_num, one.cid_name = cid
-            engine.newcallerid(one)
-            one.conn_num, one.conn_name = cid
-            engine.newconnectedline(one)
-            two.cid_num, two.cid_name = cid
-            two.conn_num, two.conn_name = cid
-            engine.newcallerid(two)
-            engine.newconnectedline(two)
-        engine.local_bridge(one, two, "supervisor", lexten, optimize=True)
-        engine.dial_event("DialBegin", None, one, [("DialString", f"{lexten}@supervisor")])
-        engine.newexten(two, "Answer", "", 1)
-        engine.newstate(two, UP)
-        device = _device_of(one)
-        engine.dsc(device, "INUSE")
-        engine.newstate(one, UP)
-        engine.dial_event("DialEnd", None, one, [("DialStatus", "ANSWER")])
-        engine.dsc(device, "INUSE")
-        report(True, one, 4)
-        two.task = engine.spawn(engine.supervisor_program(two), f"supervisor-{two.name}")
-        if app.lower() == "chanspy":
-            engine.start_spy(one, data)
-        elif app.lower() == "wait":
-            one.app, one.appdata = app, data
-
-    def _originate_supervisor_pjsip(
-        self, endpoint: str, app: str, data: str, cid: tuple[str, str], report: Report
-    ) -> None:
-        """A supervisor's own phone (not in the recordings): it rings and answers at once."""
-        engine = self.engine
-        chan = engine.new_pjsip(endpoint, DOWN, "supervisor", "s")
-        chan.role = "spy_pjsip"
-        if cid[0] or cid[1]:
-            chan.cid_num, chan.cid_name = cid
-            chan.conn_num, chan.conn_name = cid
-            engine.newcallerid(chan)
-            engine.newconnectedline(chan)
-        engine.newstate(chan, RINGING)
-        engine.cached_dsc(_device_of(chan), "RINGING")
-
-        def answer() -> None:
-            if not chan.alive:
-                report(False, None, 0)
-                return
-            engine.newstate(chan, UP)
-            engine.cached_dsc(_device_of(chan), "INUSE")
-            report(True, chan, 4)
-            if app.lower() == "chanspy":
-                engine.start_spy(chan, data)
-
-        engine.later(0.0, answer)
-
-    def _find_channel(self, s: AmiSession, f: Pairs, name: str) -> Chan | None:
-        return self.engine.channels.get(name)
-
-    def _hangup(self, s: AmiSession, f: Pairs) -> None:
-        name = header(f, "Channel")
-        if not name:
-            s.respond(f, "Error", [("Message", "No channel specified")])
-            return
-        cause_text = header(f, "Cause").strip()
-        cause = int(cause_text) if cause_text.isdigit() else None
-        engine = self.engine
-        if len(name) > 2 and name.startswith("/") and name.endswith("/"):
-            try:
-                rx = re.compile(name[1:-1])
-            except re.error:
-                s.respond(f, "Error", [("Message", "Regex compile failed on: " + name)])
-                return
-            targets = [c for c in engine.channels.values() if rx.search(c.name)]
-            aid = header(f, "ActionID")
-            s.respond(
-                f, "Success", [("EventList", "start"), ("Message", "Channels hung up will follow")]
-            )
-            for chan in targets:
-                body: Pairs = [("Event", "ChannelHungup"), ("Channel", chan.name)]
-                if aid:
-                    body.append(("ActionID", aid))
-                s.send(encode(body))
-            done: Pairs = [("Event", "ChannelsHungupListComplete")]
-            if aid:
-                done.append(("ActionID", aid))
-            done += [("EventList", "Complete"), ("ListItems", str(len(targets)))]
-            s.send(encode(done))
-            for chan in targets:
-                if chan.alive:
-                    engine.hangup_channel(chan, cause)
-            return
-        found = engine.channels.get(name)
-        if found is None:
-            s.respond(f, "Error", [("Message", "No such channel")])
-            return
-        s.respond(f, "Success", [("Message", "Channel Hungup")])
-        engine.later(0.0, engine.hangup_channel, found, cause)
-
-    def _redirect(self, s: AmiSession, f: Pairs) -> None:
-        name = header(f, "Channel")
-        if not name:
-            s.respond(f, "Error", [("Message", "Channel not specified")])
-            return
-        priority = header(f, "Priority") or "1"
-        if not priority.strip().isdigit():
-            s.respond(f, "Error", [("Message", "Invalid priority")])
-            return
-        chan = self.engine.channels.get(name)
-        if chan is None:
-            s.respond(f, "Error", [("Message", f"Channel does not exist: {name}")])
-            return
-        context = header(f, "Context") or chan.context
-        exten = header(f, "Exten")
-        s.respond(f, "Success", [("Message", "Redirect successful")])
-        self.engine.later(0.0, self.engine.redirect, chan, context, exten, int(priority))
-
-    def _absolute_timeout(self, s: AmiSession, f: Pairs) -> None:
-        name = header(f, "Channel")
-        if not name:
-            s.respond(f, "Error", [("Message", "No channel specified")])
-            return
-        chan = self.engine.channels.get(name)
-        if chan is None:
-            s.respond(f, "Error", [("Message", "No such channel")])
-            return
-        try:
-            seconds = float(header(f, "Timeout") or "0")
-        except ValueError:
-            seconds = 0.0
-        self.engine.absolute_timeout(chan, seconds)
-        s.respond(f, "Success", [("Message", "Timeout Set")])
-
-    def _getvar(self, s: AmiSession, f: Pairs) -> None:
-        var = header(f, "Variable")
-        if not var:
-            s.respond(f, "Error", [("Message", "No variable specified")])
-            return
-        name = header(f, "Channel")
-        if name:
-            chan = self.engine.channels.get(name)
-            if chan is None:
-                s.respond(f, "Error", [("Message", "No such channel")])
-                return
-            value = self.engine.get_var(chan, var) or ""
-        else:
-            value = self._globals.get(var, "")
-        s.respond(f, "Success", [("Variable", var), ("Value", value)])
-
-    def _setvar(self, s: AmiSession, f: Pairs) -> None:
-        var = header(f, "Variable")
-        if not var:
-            s.respond(f, "Error", [("Message", "No variable specified")])
-            return
-        value = header(f, "Value")
-        name = header(f, "Channel")
-        if name:
-            chan = self.engine.channels.get(name)
-            if chan is None:
-                s.respond(f, "Error", [("Message", "No such channel")])
-                return
-            s.respond(f, "Success", [("Message", "Variable Set")])
-            self.engine.set_var(chan, var, value)
-            return
-        self._globals[var] = value
-        s.respond(f, "Success", [("Message", "Variable Set")])
-
-    # -- queues
-    def _queue_pause(self, s: AmiSession, f: Pairs) -> None:
-        interface = header(f, "Interface")
-        paused_text = header(f, "Paused")
-        if not interface or not paused_text:
-            s.respond(f, "Error", [("Message", "Need 'Interface' and 'Paused' parameters.")])
-            return
-        paused = is_true(paused_text)
-        engine = self.engine
-        queue = header(f, "Queue")
-        if not any(
-            q.member(interface) is not None
-            for q in engine.queues.values()
-            if not queue or q.name.lower() == queue.lower()
-        ):
-            s.respond(f, "Error", [("Message", "Interface not found")])
-            return
-        s.respond(
-            f,
-            "Success",
-            [
-                (
-                    "Message",
-                    "Interface paused successfully"
-                    if paused
-                    else "Interface unpaused successfully",
-                )
-            ],
-        )
-        engine.queue_pause(interface, queue, paused, header(f, "Reason"))
-
-    def _queue_add(self, s: AmiSession, f: Pairs) -> None:
-        queue = header(f, "Queue")
-        interface = header(f, "Interface")
-        if not queue or not interface:
-            s.respond(f, "Error", [("Message", "'Queue' and 'Interface' not specified.")])
-            return
-        penalty_text = header(f, "Penalty").strip()
-        if penalty_text and not penalty_text.lstrip("-").isdigit():
-            s.respond(f, "Error", [("Message", "'Penalty' parameter must be numeric")])
-            return
-        engine = self.engine
-        q = engine.queues.get(queue)
-        if q is None:
-            s.respond(f, "Error", [("Message", "Unable to add interface to queue: No such queue")])
-            return
-        if q.member(interface) is not None:
-            s.respond(f, "Error", [("Message", "Unable to add interface: Already there")])
-            return
-        s.respond(f, "Success", [("Message", "Added interface to queue")])
-        engine.queue_add(
-            queue,
-            interface,
-            header(f, "MemberName"),
-            header(f, "StateInterface"),
-            int(penalty_text or "0"),
-            is_true(header(f, "Paused")),
-            header(f, "Reason"),
-        )
-
-    def _queue_remove(self, s: AmiSession, f: Pairs) -> None:
-        queue = header(f, "Queue")
-        interface = header(f, "Interface")
-        if not queue or not interface:
-            s.respond(f, "Error", [("Message", "'Queue' and 'Interface' not specified.")])
-            return
-        engine = self.engine
-        q = engine.queues.get(queue)
-        if q is None:
-            s.respond(
-                f,
-                "Error",
-                [("Message", "Unable to remove interface from queue: No such queue")],
-            )
-            return
-        m = q.member(interface)
-        if m is None:
-            s.respond(f, "Error", [("Message", "Unable to remove interface: Not there")])
-            return
-        if not m.dynamic:
-            s.respond(f, "Error", [("Message", "Member not dynamic")])
-            return
-        s.respond(f, "Success", [("Message", "Removed interface from queue")])
-        engine.queue_remove(queue, interface)
-
-    def _queue_penalty(self, s: AmiSession, f: Pairs) -> None:
-        interface = header(f, "Interface")
-        penalty = header(f, "Penalty").strip()
-        if not interface or not penalty:
-            s.respond(f, "Error", [("Message", "Need 'Interface' and 'Penalty' parameters.")])
-            return
-        if not penalty.lstrip("-").isdigit():
-            s.respond(f, "Error", [("Message", "Invalid penalty")])
-            return
-        if self.engine.queue_penalty(interface, int(penalty), header(f, "Queue")):
-            s.respond(f, "Success", [("Message", "Interface penalty set successfully")])
-        else:
-            s.respond(f, "Error", [("Message", "Invalid interface, queuename or penalty")])
-
-    def _list_ack(self, s: AmiSession, f: Pairs, message: str) -> None:
-        s.respond(f, "Success", [("EventList", "start"), ("Message", message)])
-
-    def _list_done(self, s: AmiSession, f: Pairs, event: str, count: int) -> None:
-        body: Pairs = [("Event", event)]
-        aid = header(f, "ActionID")
-        if aid:
-            body.append(("ActionID", aid))
-        body += [("EventList", "Complete"), ("ListItems", str(count))]
-        s.send(encode(body))
-
-    def _queue_status(self, s: AmiSession, f: Pairs) -> None:
-        engine = self.engine
-        want_q = header(f, "Queue")
-        want_m = header(f, "Member")
-        aid = header(f, "ActionID")
-        tail: Pairs = [("ActionID", aid)] if aid else []
-        self._list_ack(s, f, "Queue status will follow")
-        count = 0
-        now = engine.now()
-        for q in engine.queues.values():
-            if want_q and q.name != want_q:
-                continue
-            if not want_m:
-                s.send(
-                    encode(
-                        [
-                            ("Event", "QueueParams"),
-                            ("Queue", q.name),
-                            ("Max", "0"),
-                            ("Strategy", q.strategy),
-                            ("Calls", str(len(q.callers))),
-                            ("Holdtime", str(q.holdtime)),
-                            ("TalkTime", str(q.talktime)),
-                            ("Completed", str(q.completed)),
-                            ("Abandoned", str(q.abandoned)),
-                            ("ServiceLevel", "0"),
-                            ("ServicelevelPerf", "0.0"),
-                            ("ServicelevelPerf2", "0.0"),
-                            ("Weight", "0"),
-                            *tail,
-                        ]
-                    )
-                )
-                count += 1
-            for m in q.members:
-                if want_m and want_m not in (m.interface, m.name):
-                    continue
-                s.send(encode([("Event", "QueueMember"), *m.status_fields(), *tail]))
-                count += 1
-            if not want_m:
-                for pos, entry in enumerate(q.callers, start=1):
-                    c = entry.chan
-                    s.send(
-                        encode(
-                            [
-                                ("Event", "QueueEntry"),
-                                ("Queue", q.name),
-                                ("Position", str(pos)),
-                                ("Channel", c.name),
-                                ("Uniqueid", c.uniqueid),
-                                ("CallerIDNum", c.cid_num or "<unknown>"),
-                                ("CallerIDName", c.cid_name or "<unknown>"),
-                                ("ConnectedLineNum", c.conn_num or "<unknown>"),
-                                ("ConnectedLineName", c.conn_name or "<unknown>"),
-                                ("Wait", str(int(now - entry.start))),
-                                ("Priority", "0"),
-                                *tail,
-                            ]
-                        )
-                    )
-                    count += 1
-        self._list_done(s, f, "QueueStatusComplete", count)
-
-    def _queue_summary(self, s: AmiSession, f: Pairs) -> None:
-        engine = self.engine
-        want_q = header(f, "Queue")
-        aid = header(f, "ActionID")
-        tail: Pairs = [("ActionID", aid)] if aid else []
-        self._list_ack(s, f, "Queue summary will follow")
-        count = 0
-        now = engine.now()
-        for q in engine.queues.values():
-            if want_q and q.name != want_q:
-                continue
-            logged_in = [m for m in q.members if m.status not in (4, 5)]
-            available = [m for m in logged_in if m.status in (0, 1) and not m.paused]
-            longest = max((int(now - e.start) for e in q.callers), default=0)
-            s.send(
-                encode(
-                    [
-                        ("Event", "QueueSummary"),
-                        ("Queue", q.name),
-                        ("LoggedIn", str(len(logged_in))),
-                        ("Available", str(len(available))),
-                        ("Callers", str(len(q.callers))),
-                        ("HoldTime", str(q.holdtime)),
-                        ("TalkTime", str(q.talktime)),
-                        ("LongestHoldTime", str(longest)),
-                        *tail,
-                    ]
-                )
-            )
-            count += 1
-        self._list_done(s, f, "QueueSummaryComplete", count)
-
-    def _core_show_channels(self, s: AmiSession, f: Pairs) -> None:
-        engine = self.engine
-        aid = header(f, "ActionID")
-        head: Pairs = [("ActionID", aid)] if aid else []
-        self._list_ack(s, f, "Channels will follow")
-        now = engine.now()
-        count = 0
-        for chan in list(engine.channels.values()):
-            secs = int(now - chan.created)
-            duration = f"{secs // 3600:02d}:{secs % 3600 // 60:02d}:{secs % 60:02d}"
-            s.send(
-                encode(
-                    [
-                        ("Event", "CoreShowChannel"),
-                        *head,
-                        *chan.block(),
-                        ("Application", chan.app),
-                        ("ApplicationData", chan.appdata),
-                        ("Duration", duration),
-                        ("BridgeId", chan.bridge.id if chan.bridge is not None else ""),
-                    ]
-                )
-            )
-            count += 1
-        self._list_done(s, f, "CoreShowChannelsComplete", count)
-
-    # -- AstDB
-    def _db_put(self, s: AmiSession, f: Pairs) -> None:
-        family, key = header(f, "Family"), header(f, "Key")
-        if not family:
-            s.respond(f, "Error", [("Message", "No family specified")])
-            return
-        if not key:
-            s.respond(f, "Error", [("Message", "No key specified")])
-            return
-        self.engine.db[(family, key)] = header(f, "Val")
-        s.respond(f, "Success", [("Message", "Updated database successfully")])
-
-    def _db_get(self, s: AmiSession, f: Pairs) -> None:
-        family, key = header(f, "Family"), header(f, "Key")
-        if not family:
-            s.respond(f, "Error", [("Message", "No family specified.")])
-            return
-        if not key:
-            s.respond(f, "Error", [("Message", "No key specified.")])
-            return
-        value = self.engine.db.get((family, key))
-        if value is None:
-            s.respond(f, "Error", [("Message", "Database entry not found")])
-            return
-        self._list_ack(s, f, "Result will follow")
-        aid = header(f, "ActionID")
-        body: Pairs = [("Event", "DBGetResponse"), ("Family", family), ("Key", key), ("Val", value)]
-        if aid:
-            body.append(("ActionID", aid))
-        s.send(encode(body))
-        self._list_done(s, f, "DBGetComplete", 1)
-
-    def _db_del(self, s: AmiSession, f: Pairs) -> None:
-        family, key = header(f, "Family"), header(f, "Key")
-        if not family:
-            s.respond(f, "Error", [("Message", "No family specified.")])
-            return
-        if not key:
-            s.respond(f, "Error", [("Message", "No key specified.")])
-            return
-        if self.engine.db.pop((family, key), None) is None:
-            s.respond(f, "Error", [("Message", "Database entry could not be deleted")])
-            return
-        s.respond(f, "Success", [("Message", "Key deleted successfully")])
-
-    def _db_deltree(self, s: AmiSession, f: Pairs) -> None:
-        family, key = header(f, "Family"), header(f, "Key")
-        if not family:
-            s.respond(f, "Error", [("Message", "No family specified.")])
-            return
-        db = self.engine.db
-        doomed = [k for k in db if k[0] == family and (not key or k[1].startswith(key))]
-        if not doomed:
-            s.respond(f, "Error", [("Message", "Database entry could not be deleted")])
-            return
-        for k in doomed:
-            del db[k]
-        s.respond(f, "Success", [("Message", "Key tree deleted successfully")])
 
 
 def lab(ami_port: int = 0, agi_port: int = 4573, agi_host: str = "127.0.0.1") -> PbxSimulator:
@@ -1073,3 +373,11 @@ def _background_mix() -> list[tuple[str, bytes]]:
         )
         frames.append(("call", encode_event("Newstate", "call", ts, block)))
     return frames
+
+
+def _first_wins(pairs: Pairs) -> dict[str, str]:
+    """An action's headers as Asterisk reads them: the first of a repeated header wins."""
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        out.setdefault(name, value)
+    return out

@@ -1,0 +1,180 @@
+"""app_chanspy: a spy channel scans for its target, ChanSpyStart/Stop, and how the spy leg ends
+(its own Hangup, the target going away, the lab supervisor phone giving up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ctid.asterisk.simulator.core import PbxCore
+from ctid.asterisk.simulator.model import Chan, ChanSpyLeg, device_of, num_text
+from ctid.asterisk.simulator.wire import PRIV_CALL
+
+SPY_SCAN_S = 0.1
+"""ChanSpy waits 100 ms (ast_waitfordigit) before each scan for channels."""
+
+
+class ChanSpy:
+    """Every ChanSpy() running on the PBX."""
+
+    def __init__(self, pbx: PbxCore) -> None:
+        self.pbx = pbx
+        pbx.spy_gone = self.spy_target_gone
+
+    def start_spy(self, spyer: Chan, data: str, on_end: Callable[[], None] | None = None) -> None:
+        prefix, _, options = data.partition(",")
+        spy = ChanSpyLeg(spyer, prefix.strip(), options)
+        spyer.spy = spy
+        spyer.app, spyer.appdata = "ChanSpy", data
+        spyer.task = self.pbx.spawn(self._spy_program(spy), f"chanspy-{spyer.name}")
+
+    async def _spy_program(self, spy: ChanSpyLeg) -> None:
+        spyer = spy.spyer
+        opts = spy.options
+        while spyer.alive:
+            await asyncio.sleep(SPY_SCAN_S)
+            target = self._spy_find(spy)
+            if target is None:
+                if "S" in opts:
+                    break
+                continue
+            spy.target = target
+            spy.stopped.clear()
+            target.spied_by.append(spy)
+            self._spy_event("ChanSpyStart", spy, target)
+            if target.bridge is not None:
+                peers = [c for c in target.bridge.chans if c is not target]
+                for peer in peers:
+                    self.pbx.varset(target, "BRIDGEPEER", peer.name)
+                for peer in peers:
+                    self.pbx.varset(peer, "BRIDGEPEER", target.name)
+            await spy.stopped.wait()
+            if "E" in opts or spy.hangup_pending or not spyer.alive:
+                break
+        if spyer.alive:
+            spyer.task = None
+            self._spy_exit(spyer)
+
+    def _spy_find(self, spy: ChanSpyLeg) -> Chan | None:
+        spyer = spy.spyer
+        low = spy.prefix.lower()
+        for chan in self.pbx.channels.values():
+            if chan is spyer or chan is spyer.other or not chan.alive:
+                continue
+            if chan.spy is not None or chan.dead:
+                continue
+            if chan.name.lower().startswith(low):
+                return chan
+        return None
+
+    def _spy_event(self, name: str, spy: ChanSpyLeg, target: Chan) -> None:
+        self.pbx.ev(name, PRIV_CALL, spy.spyer.block("Spyer") + target.block("Spyee"))
+
+    def spy_target_gone(self, spy: ChanSpyLeg) -> None:
+        target = spy.target
+        if target is None:
+            return
+        if spy in target.spied_by:
+            target.spied_by.remove(spy)
+        spy.target = None
+        if spy.spyer.alive:
+            self._spy_event("ChanSpyStop", spy, target)
+        spy.stopped.set()
+
+    def _spy_exit(self, spyer: Chan) -> None:
+        """ChanSpy returned: the originated spy channel hangs up (cause 0, as recorded); a Hangup
+        it ignored while the call was silent is carried out now (pjsip_spy_silent)."""
+        if spyer.spy is not None and spyer.spy.hangup_pending:
+            self.pbx.soft_hangup_request(spyer, 16)
+        other = spyer.other
+        if other is not None and other.alive:
+            self.pbx.hangup_request(other, 0)
+        self.pbx.hangup_event(spyer, 0)
+        if other is not None and other.alive:
+            self.pbx.soft_hangup_request(other, 16)
+            self.pbx.hangup_event(other, 0)
+        device = device_of(spyer)
+        if spyer.tech == "Local":
+            self.pbx.dsc(device, "NOT_INUSE")
+            self.pbx.dsc(device, "NOT_INUSE")
+        else:
+            self.pbx.cached_dsc(device, "NOT_INUSE")
+
+    def spy_hangup(self, chan: Chan, cause: int) -> None:
+        """The spy's own side is hung up (Hangup action on it, or its phone gave up)."""
+        spyer = chan if chan.spy is not None else chan.other
+        if spyer is None or spyer.spy is None:
+            self.pbx.plain_hangup(chan, cause)
+            return
+        spy = spyer.spy
+        if spyer.tech == "PJSIP" and chan is spyer:
+            self._pjsip_spy_hangup(spy)
+            return
+        if spy.target is not None:
+            self.spy_target_gone(spy)
+        spy.stopped.set()
+        if spyer.task is not None and spyer.task is not asyncio.current_task():
+            spyer.task.cancel()
+        spyer.task = None
+        other = spyer.other
+        if chan is spyer:
+            if other is not None and other.alive:
+                self.pbx.hangup_request(other, cause)
+            self.pbx.hangup_event(spyer, cause)
+            if other is not None and other.alive:
+                self.pbx.soft_hangup_request(other, 16)
+                self.pbx.hangup_event(other, cause)
+        else:
+            self.pbx.hangup_request(spyer, cause)
+            self.pbx.hangup_event(chan, cause)
+            self.pbx.hangup_event(spyer, cause)
+        device = device_of(spyer)
+        if spyer.tech == "Local":
+            self.pbx.dsc(device, "NOT_INUSE")
+            self.pbx.dsc(device, "NOT_INUSE")
+        else:
+            self.pbx.cached_dsc(device, "NOT_INUSE")
+
+    def _pjsip_spy_hangup(self, spy: ChanSpyLeg) -> None:
+        """A Hangup of a supervisor phone's ChanSpy leg. app_chanspy only notices it when a frame
+        arrives from the spied call: on a silent call nothing happens until that call ends
+        (pjsip_spy_silent); with audio the leg ends ~2 ms later (pjsip_spy_rtp)."""
+        if spy.hangup_pending:
+            return
+        spy.hangup_pending = True
+        target = spy.target
+        if target is not None and not self._carries_audio(target):
+            return
+        self.pbx.later(0.002, self._end_spy_leg, spy)
+
+    def _end_spy_leg(self, spy: ChanSpyLeg) -> None:
+        spyer = spy.spyer
+        if not spyer.alive:
+            return
+        if spy.target is not None:
+            self.spy_target_gone(spy)
+        spy.stopped.set()
+        if spyer.task is not None and spyer.task is not asyncio.current_task():
+            spyer.task.cancel()
+        spyer.task = None
+        self._spy_exit(spyer)
+
+    def _carries_audio(self, target: Chan) -> bool:
+        """Does the spied channel pass audio frames? The lab's Local phones always do; a PJSIP
+        seat leg does if its phone sends RTP or a bridged caller does."""
+        if target.tech == "Local":
+            return True
+        call = target.call
+        if target.seat_key and self.pbx.phone(target.seat_key).sends_audio:
+            return True
+        return call is not None and call.phase == "bridged" and call.plan.sends_audio
+
+    async def supervisor_program(self, two: Chan) -> None:
+        """The lab's `supervisor` context: Answer, Wait(60), then hang up."""
+        await asyncio.sleep(self.pbx.cfg.answer_media_delay_s)
+        self.pbx.newexten(two, "Wait", num_text(self.pbx.cfg.supervisor_stay_s), 2)
+        await asyncio.sleep(self.pbx.cfg.supervisor_stay_s)
+        two.task = None
+        if two.alive:
+            self.spy_hangup(two, 16)
