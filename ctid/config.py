@@ -7,6 +7,7 @@ environment (`CTID_AMI_SECRET`, `CTID_DATABASE_URL`, `CTID_SMTP_USERNAME`, `CTID
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -110,6 +111,18 @@ class WebConfig(_Model):
     secure_cookies: bool = False
     """Forced on when `public_url` is https (the browser only ever sees https then)."""
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses/networks of reverse proxies whose X-Forwarded-For is believed."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _nets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -15,6 +15,8 @@ import signal
 import socket
 import sys
 import tempfile
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -411,10 +413,25 @@ async def smoke(daemon: Daemon, sim: PbxSimulator, cfg: Config) -> list[str]:
 
     if not await _until(report_ready):
         problems.append("the KPI report shows no answered call")
+    base = str(daemon.web.public_url).rstrip("/")
+    for path in ("/login", "/static/app.css", "/static/desk.js"):
+        status = await asyncio.to_thread(_http_status, base + path)
+        if status != 200:
+            problems.append(f"GET {path} answered {status} (is the file in the package?)")
     if not problems:
         print(report_text)
         print(f"smoke ok: {len(pops)} pop(s), {await incident_count()} incident(s), report above")
     return problems
+
+
+def _http_status(url: str) -> int | str:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError as exc:
+        return str(exc)
 
 
 def _print_welcome(
