@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tomllib
@@ -100,3 +101,42 @@ async def test_dispatch_mail_lands_in_the_mailbox_with_a_working_link(tmp_path: 
                 lambda: urllib.request.urlopen(link, timeout=30).status
             )
             assert status == 200
+
+
+async def test_demo_banner_stays_readable_and_ctrl_c_stops_it() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ctid.cli",
+        "demo",
+        "--port",
+        "0",
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    banner: list[str] = []
+    try:
+        async with asyncio.timeout(BOUND_S):
+            while not banner or "Stop with Ctrl-C" not in banner[-1]:
+                line = await proc.stdout.readline()
+                assert line, "demo exited before printing its banner"
+                banner.append(line.decode())
+        text = "".join(banner)
+        assert "mailbox       http://127.0.0.1:" in text
+        assert "logs          " in text and "demo.log" in text
+        data_dir = Path(text.split("data (SQLite) ", 1)[1].split()[0])
+        assert data_dir.is_dir()
+        proc.send_signal(signal.SIGINT)
+        async with asyncio.timeout(BOUND_S):
+            rest, err = await proc.communicate()
+        assert proc.returncode == 0, err.decode()
+        # Nothing but the banner reached the terminal: the logs went to the file.
+        assert rest.decode().strip() == ""
+        assert '"event"' not in err.decode()
+        assert not data_dir.exists()  # removed on exit without --keep
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
