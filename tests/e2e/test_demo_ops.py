@@ -127,7 +127,7 @@ async def test_demo_banner_stays_readable_and_ctrl_c_stops_it() -> None:
         assert "mailbox       http://127.0.0.1:" in text
         assert "logs          " in text and "demo.log" in text
         data_dir = Path(text.split("data (SQLite) ", 1)[1].split()[0])
-        assert data_dir.is_dir()
+        assert await asyncio.to_thread(data_dir.is_dir)
         proc.send_signal(signal.SIGINT)
         async with asyncio.timeout(BOUND_S):
             rest, err = await proc.communicate()
@@ -135,7 +135,7 @@ async def test_demo_banner_stays_readable_and_ctrl_c_stops_it() -> None:
         # Nothing but the banner reached the terminal: the logs went to the file.
         assert rest.decode().strip() == ""
         assert '"event"' not in err.decode()
-        assert not data_dir.exists()  # removed on exit without --keep
+        assert not await asyncio.to_thread(data_dir.exists)  # removed on exit without --keep
     finally:
         if proc.returncode is None:
             proc.kill()
