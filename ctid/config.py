@@ -1,11 +1,10 @@
-"""ctid's configuration: frozen, validated pydantic models loaded from one TOML file by `load_config`.
-
-Every problem is reported as `file: key.path: what is wrong (got X)`; secrets may come from the
-environment (`CTID_AMI_SECRET`, `CTID_DATABASE_URL`, `CTID_SMTP_USERNAME`, `CTID_SMTP_PASSWORD`).
-"""
+"""ctid's configuration: frozen pydantic models loaded from one TOML file by `load_config`, every
+problem reported at once as `file: key.path: what is wrong (got X)`; secrets may come from CTID_*
+environment variables. Over 700 lines on purpose: the models and every check on them are one unit."""
 
 from __future__ import annotations
 
+import copy
 import difflib
 import ipaddress
 import os
@@ -623,28 +622,13 @@ def _renumber(key: str, removed: dict[str, list[int]]) -> str:
 def check_config(raw: dict[str, Any], source: str = "config") -> tuple[Config | None, list[str]]:
     """Every problem at once: field problems, then the cross-field ones of what did validate
     (the failing keys are dropped and their defaults used, so one mistake hides no other)."""
-    import copy
-
-    work = copy.deepcopy(raw)
     removed: dict[str, list[int]] = {}
     lines: list[str] = []
-    cfg: Config | None = None
-    for attempt in range(8):
-        try:
-            cfg = Config.model_validate(work)
-            break
-        except ValidationError as exc:
-            if attempt == 0:
-                lines = _field_lines(exc, source)
-            pruned = False
-            for err in exc.errors(include_url=False):
-                loc = tuple(err["loc"])
-                if err["type"] == "missing":
-                    pruned |= _prune(work, loc[:-1], removed) if len(loc) > 1 else False
-                else:
-                    pruned |= _prune(work, loc, removed)
-            if not pruned:
-                break
+    try:
+        cfg: Config | None = Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = _field_lines(exc, source)
+        cfg = _lenient(raw, removed)
     if cfg is None:
         return None, lines
     lines += [
@@ -652,6 +636,25 @@ def check_config(raw: dict[str, Any], source: str = "config") -> tuple[Config | 
         for k, what, got in _cross_checks(cfg)
     ]
     return (cfg if not lines else None), lines
+
+
+def _lenient(raw: dict[str, Any], removed: dict[str, list[int]] | None = None) -> Config | None:
+    """The config with what failed dropped (defaults used), or None when that is not enough."""
+    work = copy.deepcopy(raw)
+    removed = {} if removed is None else removed
+    for _ in range(8):
+        try:
+            return Config.model_validate(work)
+        except ValidationError as exc:
+            pruned = False
+            for err in exc.errors(include_url=False):
+                loc = tuple(err["loc"])
+                target = loc[:-1] if err["type"] == "missing" else loc
+                if target:
+                    pruned |= _prune(work, target, removed)
+            if not pruned:
+                return None
+    return None
 
 
 def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
@@ -721,26 +724,6 @@ def load_config(
         if late:
             raise ConfigError(late)
     return cfg
-
-
-def _lenient(raw: dict[str, Any]) -> Config | None:
-    """The config with the failing keys left at their defaults (for the deployment checks)."""
-    import copy
-
-    work = copy.deepcopy(raw)
-    for _ in range(8):
-        try:
-            return Config.model_validate(work)
-        except ValidationError as exc:
-            pruned = False
-            for err in exc.errors(include_url=False):
-                loc = tuple(err["loc"])
-                target = loc[:-1] if err["type"] == "missing" else loc
-                if target:
-                    pruned |= _prune(work, target, {})
-            if not pruned:
-                return None
-    return None
 
 
 def _relative_to(cfg: Config, source: str) -> Config:
