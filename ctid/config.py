@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -37,6 +38,16 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _INTERFACE = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.@/\-]+$")
+_EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+$")
+
+
+def _email(value: str) -> str:
+    if value and (len(value) > 254 or not _EMAIL.match(value)):
+        raise ValueError("is not an e-mail address")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
 
 ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "CTID_AMI_SECRET": ("ami", "secret"),
@@ -142,7 +153,7 @@ class SmtpConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=25, ge=1, le=65535)
     tls: Literal["none", "starttls", "tls"] = "none"
-    from_address: str = "servicedesk@example.com"
+    from_address: Email = "servicedesk@example.com"
     username: str = ""
     password: SecretStr = SecretStr("")
     timeout_s: float = Field(default=10.0, gt=0)
@@ -171,7 +182,7 @@ class SupervisorConfig(_Model):
     employee_id: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=64)
     phone: str
-    email: str = ""
+    email: Email = ""
 
     @field_validator("phone")
     @classmethod
@@ -320,7 +331,7 @@ class IncidentConfig(_Model):
     number_prefix: str = Field(default="INC", pattern=r"^[A-Z]{2,8}$")
     sla: dict[str, SlaLevelConfig] = Field(default_factory=_default_sla)
     priority_matrix: dict[Level, dict[Level, str]] = Field(default_factory=_default_matrix)
-    second_line_groups: dict[str, str] = Field(default_factory=dict)
+    second_line_groups: dict[str, Email] = Field(default_factory=dict)
     """Group name → email address that receives dispatched incidents."""
     followup_after_close_s: int = Field(default=3600, ge=0)
 

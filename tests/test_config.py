@@ -179,6 +179,11 @@ seats = ["seat3"]
     ),
     ("syntax", "[[seats]\n", "(syntax): not valid TOML"),
     (
+        "bad e-mail",
+        MINIMAL + "\n[incidents.second_line_groups]\nnetwork = 'notanemail'\n",
+        "incidents.second_line_groups.network: is not an e-mail address (got 'notanemail')",
+    ),
+    (
         "closing before opening",
         MINIMAL + "\n[hours]\nopen = '18:00'\nclose = '08:00'\n",
         "hours.close: must be after hours.open",
