@@ -1,7 +1,11 @@
 """Command line: argv → config → logging → the chosen command; owns ctid's exit codes.
 
 Exit codes: 0 ok · 1 a check found problems · 2 usage error · 3 database not migrated ·
-69 a service ctid needs is unavailable (database, port) · 70 internal error · 78 bad configuration.
+65 a file is not what it should be · 66 an input file is missing or unreadable ·
+69 a service or tool ctid needs is unavailable (database, port, pg_dump) · 70 internal error ·
+73 will not overwrite (backup file exists, restore target not empty) · 74 backup/restore failed ·
+78 bad configuration. Global options (-c, --log-level, --log-format) go before or after any
+subcommand.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import argparse
 import asyncio
 import getpass
 import os
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -26,9 +31,52 @@ EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_NOT_MIGRATED = 3
+EXIT_DATA = 65
+EXIT_NO_INPUT = 66
 EXIT_UNAVAILABLE = 69
 EXIT_INTERNAL = 70
+EXIT_CANT_CREATE = 73
+EXIT_IO = 74
 EXIT_CONFIG = 78
+
+EXIT_CODES = (
+    "exit codes: 0 ok, 1 check found problems, 2 usage, 3 database not migrated, "
+    "65 bad input file, 66 input file missing, 69 service or tool unavailable, "
+    "70 internal error, 73 will not overwrite, 74 backup/restore failed, 78 bad configuration"
+)
+_EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+\.[^@\s,;<>\"'.]+$")
+
+
+class UsageError(CtidError):
+    """The command line is incomplete or contradictory (exit 2, one line)."""
+
+
+class NoInputError(CtidError):
+    """An input file named on the command line is missing or unreadable (exit 66)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line usage error (argparse prints the whole usage block)."""
+
+    def error(self, message: str) -> Any:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _email(value: str) -> str:
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an e-mail address")
+    return value
+
+
+def _input_file(path: str) -> Path:
+    """An input file that exists and can be read, or `NoInputError` naming it."""
+    p = Path(path)
+    if not p.exists():
+        raise NoInputError(f"{path}: does not exist")
+    if not p.is_file() or not os.access(p, os.R_OK):
+        raise NoInputError(f"{path}: cannot be read")
+    return p
+
 
 DEFAULT_CONFIG = "ctid.toml"
 
@@ -53,11 +101,12 @@ def cmd_version(_args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    cfg = load_config(args.path)
+    path = args.path or _config_path(args)
+    cfg = load_config(path, deployment=True)
     tiers = ", ".join(
         f"{tier}: {sum(1 for s in cfg.seats if s.tier == tier)}" for tier in ("ordinary", "expert")
     )
-    print(f"{args.path}: ok")
+    print(f"{path}: ok")
     print(f"  site        {cfg.site.name} ({cfg.site.timezone})")
     print(f"  seats       {len(cfg.seats)} ({tiers})")
     print(f"  queues      {', '.join(q.name for q in cfg.queues)}")
@@ -139,6 +188,11 @@ async def _with_sessions(cfg: Config, work: Callable[[Any], Awaitable[int]]) -> 
 def _read_password(args: argparse.Namespace) -> str:
     if getattr(args, "password_stdin", False):
         return sys.stdin.readline().rstrip("\n")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(
+            "no terminal to ask for the password on: pipe it in with --password-stdin "
+            "(or add the user with --no-password)"
+        )
     first = getpass.getpass("password: ")
     if getpass.getpass("again: ") != first:
         raise CtidError("the two passwords differ")
@@ -183,12 +237,69 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
     return asyncio.run(_with_sessions(cfg, work))
 
 
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from ctid.app.user_admin import list_users
+    from ctid.reports.render import text_table
+
+    cfg = _load(args)
+
+    async def work(sessions: Any) -> int:
+        users = await list_users(sessions)
+        if not users:
+            print("no users yet (add one with `ctid users add`)")
+            return EXIT_OK
+        rows = [
+            [
+                u.employee_id,
+                u.name,
+                u.role,
+                u.email or "-",
+                "yes" if u.active else "DISABLED",
+                "yes" if u.can_log_in else "no",
+            ]
+            for u in users
+        ]
+        header = ["employee ID", "name", "role", "e-mail", "active", "can log in"]
+        sys.stdout.write(text_table(header, rows, left=4))
+        return EXIT_OK
+
+    return asyncio.run(_with_sessions(cfg, work))
+
+
+def _cmd_users_active(args: argparse.Namespace, active: bool) -> int:
+    from ctid.app.user_admin import set_active
+    from ctid.web.users import UserError
+
+    cfg = _load(args)
+    verb = "enabled" if active else "disabled"
+
+    async def work(sessions: Any) -> int:
+        try:
+            changed = await set_active(sessions, args.employee_id, active)
+        except UserError as exc:
+            print(f"ctid users {args.users_command}: {exc}", file=sys.stderr)
+            return EXIT_CHECK_FAILED
+        extra = " (its sessions were ended)" if changed and not active else ""
+        print(f"user {args.employee_id} {verb if changed else 'was already ' + verb}{extra}")
+        return EXIT_OK
+
+    return asyncio.run(_with_sessions(cfg, work))
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    return _cmd_users_active(args, False)
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    return _cmd_users_active(args, True)
+
+
 def cmd_callers_import(args: argparse.Namespace) -> int:
     from ctid.core.clock import SystemClock
     from ctid.tickets.directory import CallerDirectory
 
+    data = _input_file(args.file).read_bytes()
     cfg = _load(args)
-    data = Path(args.file).read_bytes()
 
     async def work(sessions: Any) -> int:
         directory = CallerDirectory(sessions, SystemClock(cfg.site.timezone), cfg)
@@ -209,6 +320,8 @@ def cmd_callers_import(args: argparse.Namespace) -> int:
 def cmd_roster(args: argparse.Namespace) -> int:
     from ctid.rotation.commands import run_roster
 
+    if getattr(args, "file", None) is not None:
+        _input_file(args.file)
     cfg = _load(args)
     text, code = asyncio.run(run_roster(cfg, args))
     print(text, file=sys.stdout if code == 0 else sys.stderr)
@@ -218,6 +331,8 @@ def cmd_roster(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from ctid.reports import ReportError, agent_month_command, report_command
 
+    if not args.agent_month and not (args.from_ and args.to):
+        raise UsageError("give --from and --to (YYYY-MM-DD), or --agent-month YYYY-MM")
     cfg = _load(args)
     try:
         return _report(cfg, args, agent_month_command, report_command)
@@ -231,24 +346,47 @@ def _report(cfg: Config, args: argparse.Namespace, agent_month: Any, report: Any
     if args.agent_month:
         text = asyncio.run(agent_month_command(cfg, args.agent_month, args.csv))
     else:
-        if not (args.from_ and args.to):
-            raise CtidError("give --from and --to (YYYY-MM-DD), or --agent-month YYYY-MM")
         text = asyncio.run(report_command(cfg, args.from_, args.to, args.by, args.csv))
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from ctid.app.demo import run_demo
+def cmd_db_backup(args: argparse.Namespace) -> int:
+    from ctid.db.backup import backup
 
-    asyncio.run(run_demo(web_port=args.port, seed=args.seed, keep=args.keep))
+    cfg = _load(args)
+    print(asyncio.run(backup(cfg.database_url, Path(args.to))))
     return EXIT_OK
+
+
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    from ctid.db.backup import restore
+
+    source = _input_file(args.file)
+    cfg = _load(args)
+    print(asyncio.run(restore(cfg.database_url, source)))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ctid.app.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        web_port=args.port,
+        seed=args.seed,
+        keep=args.keep,
+        smoke=args.smoke,
+        verbose=args.verbose,
+        write_config=Path(args.write_config) if args.write_config else None,
+        log_level=args.log_level,
+    )
+    return asyncio.run(run_demo(options))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ctid.app import run
 
-    cfg = _load(args)
+    cfg = load_config(_config_path(args), deployment=True)
     asyncio.run(run(cfg, _config_path(args)))
     return EXIT_OK
 
@@ -256,49 +394,73 @@ def cmd_run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+def _add_globals(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """-c/--log-level/--log-format on `parser` and, recursively, on every subcommand under it,
+    so they work before or after any subcommand. Below the top they default to SUPPRESS, so an
+    option given early is not reset by the subcommand's parser."""
+    have = parser._option_string_actions
+    default: Any = None if top else argparse.SUPPRESS
+    if "-c" not in have:
+        parser.add_argument(
+            "-c",
+            "--config",
+            metavar="PATH",
+            default=default,
+            help=f"config file (default: $CTID_CONFIG or ./{DEFAULT_CONFIG})",
+        )
+    if "--log-level" not in have:
+        parser.add_argument(
+            "--log-level", choices=LEVELS, default="info" if top else argparse.SUPPRESS
+        )
+    if "--log-format" not in have:
+        parser.add_argument(
+            "--log-format",
+            choices=("auto", "console", "json"),
+            default="auto" if top else argparse.SUPPRESS,
+            help="console on a terminal and JSON lines otherwise (auto)",
+        )
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_globals(child)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="ctid",
-        description="CTI daemon for an Asterisk IT service desk.",
-        epilog="exit codes: 0 ok, 1 check found problems, 2 usage, 3 database not migrated, "
-        "69 service unavailable, 70 internal error, 78 bad configuration",
-    )
-    parser.add_argument("--log-level", choices=LEVELS, default="info")
-    parser.add_argument(
-        "--log-format",
-        choices=("auto", "console", "json"),
-        default="auto",
-        help="console on a terminal and JSON lines otherwise (auto)",
+    parser = _Parser(
+        prog="ctid", description="CTI daemon for an Asterisk IT service desk.", epilog=EXIT_CODES
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def add(
-        name: str, handler: Handler, help_: str, *, config: bool = True
-    ) -> argparse.ArgumentParser:
+    def add(name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
-        if config:
-            p.add_argument(
-                "-c",
-                "--config",
-                metavar="PATH",
-                help=f"config file (default: $CTID_CONFIG or ./{DEFAULT_CONFIG})",
-            )
         p.set_defaults(handler=handler)
         return p
 
-    add("run", cmd_run, "run the daemon (AMI, FastAGI, web) until SIGTERM/SIGINT")
+    add("run", cmd_run, "run the daemon (AMI, FastAGI, web) until SIGTERM/SIGINT; SIGHUP reloads")
     p = add(
         "demo",
         cmd_demo,
-        "the whole desk on this machine: PBX simulator, daemon, demo users and live traffic",
-        config=False,
+        "the whole desk on this machine: PBX simulator, daemon, mail catcher, demo users and "
+        "live traffic",
     )
     p.add_argument("--port", type=int, default=8080, help="web port (default 8080, else any)")
     p.add_argument("--seed", type=int, help="seed the traffic generator (repeatable demo)")
     p.add_argument("--keep", action="store_true", help="keep the demo's data directory")
-    p = add("check-config", cmd_check_config, "validate a config file", config=False)
-    p.add_argument("path", metavar="PATH")
-    add("version", cmd_version, "print the version", config=False)
+    p.add_argument("--verbose", action="store_true", help="logs on the terminal (default: a file)")
+    p.add_argument(
+        "--write-config",
+        metavar="FILE",
+        help="write the config the demo runs with (point other commands at it with -c FILE); "
+        "keeps the data directory",
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a few fast calls, then exit 0 only if a pop, an incident and a report came out",
+    )
+    p = add("check-config", cmd_check_config, "validate a config file (every problem at once)")
+    p.add_argument("path", metavar="PATH", nargs="?", help="default: the -c file")
+    add("version", cmd_version, "print the version")
     p = add(
         "doctor",
         cmd_doctor,
@@ -314,16 +476,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("employee_id", metavar="EMPLOYEE_ID")
     p.add_argument("--name", required=True)
     p.add_argument("--role", required=True, choices=("agent", "supervisor", "ops"))
-    p.add_argument("--email")
+    p.add_argument("--email", type=_email)
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     p.add_argument("--no-password", action="store_true", help="no login until `users passwd`")
-    p.add_argument("-c", "--config", metavar="PATH")
     p.set_defaults(handler=cmd_users_add)
     p = users_sub.add_parser("passwd", help="set a user's password (ends their sessions)")
     p.add_argument("employee_id", metavar="EMPLOYEE_ID")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    p.add_argument("-c", "--config", metavar="PATH")
     p.set_defaults(handler=cmd_users_passwd)
+    p = users_sub.add_parser("list", help="every user, with role, e-mail and whether active")
+    p.set_defaults(handler=cmd_users_list)
+    p = users_sub.add_parser("disable", help="stop a user logging in (ends their sessions)")
+    p.add_argument("employee_id", metavar="EMPLOYEE_ID")
+    p.set_defaults(handler=cmd_users_disable)
+    p = users_sub.add_parser("enable", help="let a disabled user log in again")
+    p.add_argument("employee_id", metavar="EMPLOYEE_ID")
+    p.set_defaults(handler=cmd_users_enable)
 
     callers = sub.add_parser("callers", help="the caller directory")
     callers_sub = callers.add_subparsers(dest="callers_command", metavar="COMMAND", required=True)
@@ -333,7 +501,6 @@ def build_parser() -> argparse.ArgumentParser:
         "vip, email); rejected rows are listed with their line",
     )
     p.add_argument("file", metavar="FILE.csv")
-    p.add_argument("-c", "--config", metavar="PATH")
     p.set_defaults(handler=cmd_callers_import)
 
     from ctid.rotation.commands import add_roster_arguments
@@ -341,13 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     roster = sub.add_parser(
         "roster", help="seats, staff, lunch rotation and holidays", description="the roster"
     )
-    roster.add_argument("-c", "--config", metavar="PATH")
     add_roster_arguments(roster)
     roster.set_defaults(handler=cmd_roster)
-    for action in roster._subparsers._group_actions if roster._subparsers else ():
-        for subparser in getattr(action, "choices", {}).values():
-            # `ctid roster show -c PATH` as well as `ctid roster -c PATH show`
-            subparser.add_argument("-c", "--config", metavar="PATH", default=argparse.SUPPRESS)
 
     p = add("report", cmd_report, "KPI report for a date range, or the monthly per-agent review")
     p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD")
@@ -361,12 +523,23 @@ def build_parser() -> argparse.ArgumentParser:
     up = db_sub.add_parser(
         "upgrade", help="apply pending migrations", description="apply pending migrations"
     )
-    up.add_argument("-c", "--config", metavar="PATH")
     up.set_defaults(handler=cmd_db_upgrade)
+    p = db_sub.add_parser(
+        "backup",
+        help="a consistent copy while ctid runs (SQLite online backup; PostgreSQL: pg_dump)",
+    )
+    p.add_argument("--to", required=True, metavar="FILE", help="a new file (never overwritten)")
+    p.set_defaults(handler=cmd_db_backup)
+    p = db_sub.add_parser("restore", help="load a backup into an empty database")
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(handler=cmd_db_restore)
+    _add_globals(parser, top=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ctid.db.backup import BackupError, BadBackupError, TargetNotEmptyError, ToolMissingError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level, args.log_format)
@@ -377,9 +550,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return EXIT_CONFIG
+    except UsageError as exc:
+        print(f"ctid {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NoInputError as exc:
+        print(f"ctid: {exc}", file=sys.stderr)
+        return EXIT_NO_INPUT
     except NotMigratedError as exc:
         print(f"ctid: {exc}", file=sys.stderr)
         return EXIT_NOT_MIGRATED
+    except BackupError as exc:
+        print(f"ctid db: {exc}", file=sys.stderr)
+        if isinstance(exc, ToolMissingError):
+            return EXIT_UNAVAILABLE
+        if isinstance(exc, TargetNotEmptyError):
+            return EXIT_CANT_CREATE
+        return EXIT_DATA if isinstance(exc, BadBackupError) else EXIT_IO
     except StoreError as exc:
         print(f"ctid: database unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE

@@ -1,14 +1,17 @@
-"""ctid's configuration: frozen, validated pydantic models loaded from one TOML file by `load_config`.
-
-Every problem is reported as `file: key.path: what is wrong (got X)`; secrets may come from the
-environment (`CTID_AMI_SECRET`, `CTID_DATABASE_URL`, `CTID_SMTP_USERNAME`, `CTID_SMTP_PASSWORD`).
-"""
+"""ctid's configuration: frozen pydantic models loaded from one TOML file by `load_config`, every
+problem reported at once as `file: key.path: what is wrong (got X)`; secrets may come from CTID_*
+environment variables. Over 700 lines on purpose: the models and every check on them are one unit."""
 
 from __future__ import annotations
 
+import copy
+import difflib
+import ipaddress
 import os
 import re
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from datetime import date, time
 from pathlib import Path
@@ -16,12 +19,14 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from ctid.core.errors import ConfigError
@@ -33,6 +38,16 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _INTERFACE = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.@/\-]+$")
+_EMAIL = re.compile(r"^[^@\s,;<>\"']+@[^@\s,;<>\"']+$")
+
+
+def _email(value: str) -> str:
+    if value and (len(value) > 254 or not _EMAIL.match(value)):
+        raise ValueError("is not an e-mail address")
+    return value
+
+
+Email = Annotated[str, AfterValidator(_email)]
 
 ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "CTID_AMI_SECRET": ("ami", "secret"),
@@ -104,7 +119,27 @@ class WebConfig(_Model):
     public_url: str = "http://127.0.0.1:8080"
     cookie_secret: SecretStr = SecretStr("")
     secure_cookies: bool = False
+    """Forced on when `public_url` is https (the browser only ever sees https then)."""
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses/networks of reverse proxies whose X-Forwarded-For is believed."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _nets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _https_means_secure(cls, data: Any) -> Any:
+        if isinstance(data, dict) and str(data.get("public_url", "")).startswith("https://"):
+            return {**data, "secure_cookies": True}
+        return data
 
 
 class DatabaseConfig(_Model):
@@ -118,7 +153,7 @@ class SmtpConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=25, ge=1, le=65535)
     tls: Literal["none", "starttls", "tls"] = "none"
-    from_address: str = "servicedesk@example.com"
+    from_address: Email = "servicedesk@example.com"
     username: str = ""
     password: SecretStr = SecretStr("")
     timeout_s: float = Field(default=10.0, gt=0)
@@ -147,7 +182,7 @@ class SupervisorConfig(_Model):
     employee_id: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=64)
     phone: str
-    email: str = ""
+    email: Email = ""
 
     @field_validator("phone")
     @classmethod
@@ -296,7 +331,7 @@ class IncidentConfig(_Model):
     number_prefix: str = Field(default="INC", pattern=r"^[A-Z]{2,8}$")
     sla: dict[str, SlaLevelConfig] = Field(default_factory=_default_sla)
     priority_matrix: dict[Level, dict[Level, str]] = Field(default_factory=_default_matrix)
-    second_line_groups: dict[str, str] = Field(default_factory=dict)
+    second_line_groups: dict[str, Email] = Field(default_factory=dict)
     """Group name → email address that receives dispatched incidents."""
     followup_after_close_s: int = Field(default=3600, ge=0)
 
@@ -384,6 +419,13 @@ def _cross_checks(cfg: Config) -> list[tuple[str, str, object]]:
     for i, seat in enumerate(cfg.seats):
         if ifaces.index(seat.interface) != i:
             problems.append((f"seats[{i}].interface", "is used by another seat", seat.interface))
+    staff = [s.staffed_by for s in cfg.seats]
+    for i, seat in enumerate(cfg.seats):
+        if seat.staffed_by and staff.index(seat.staffed_by) != i:
+            first = cfg.seats[staff.index(seat.staffed_by)].id
+            problems.append(
+                (f"seats[{i}].staffed_by", f"already staffs seat {first!r}", seat.staffed_by)
+            )
     served = {tier for q in cfg.queues for tier in q.tiers}
     for i, seat in enumerate(cfg.seats):
         if seat.tier not in served:
@@ -476,40 +518,196 @@ def _cross_checks(cfg: Config) -> list[tuple[str, str, object]]:
     return problems
 
 
+def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model class that owns the keys at `loc` (list indexes and dict keys skipped)."""
+    model: type[BaseModel] = Config
+    pending: list[Any] = []
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if pending:  # a dict key (e.g. incidents.sla.P1): its value's type is next
+            ann = pending.pop()
+        elif part in model.model_fields:
+            ann = model.model_fields[part].annotation
+        else:
+            return None
+        found = _find_model(ann)
+        if found is None:
+            return None
+        model, is_dict = found
+        if is_dict:
+            pending.append(model)
+    return None if pending else model
+
+
+def _find_model(ann: Any) -> tuple[type[BaseModel], bool] | None:
+    """The first pydantic model inside an annotation, and whether it sits in a dict's values."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann, False
+    origin = typing.get_origin(ann)
+    args = typing.get_args(ann)
+    if origin is dict and len(args) == 2:
+        inner = _find_model(args[1])
+        return (inner[0], True) if inner else None
+    if origin in (tuple, list, typing.Union, types.UnionType, typing.Annotated):
+        for arg in args:
+            inner = _find_model(arg)
+            if inner is not None:
+                return inner
+    return None
+
+
+def _did_you_mean(loc: tuple[int | str, ...]) -> str:
+    model = _model_at(loc[:-1])
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _field_lines(exc: ValidationError, source: str) -> list[str]:
+    lines = []
+    errors = exc.errors(include_url=False)
+    locs = [tuple(e["loc"]) for e in errors]
+    for err in errors:
+        here = tuple(err["loc"])
+        if err["type"] == "too_short" and any(
+            other[: len(here)] == here and other != here for other in locs
+        ):
+            continue  # a failing item already explains why the list came out short
+        loc = _fmt_loc(here)
+        msg = err["msg"]
+        if err["type"] == "missing":
+            lines.append(f"{source}: {loc}: is required but missing")
+        elif err["type"] == "extra_forbidden":
+            hint = _did_you_mean(here)
+            lines.append(f"{source}: {loc}: is not a known key (got {_short(err['input'])}){hint}")
+        else:
+            msg = msg.removeprefix("Value error, ")
+            lines.append(f"{source}: {loc}: {msg} (got {_short(err['input'])})")
+    return lines
+
+
+def _prune(raw: Any, loc: tuple[int | str, ...], removed: dict[str, list[int]]) -> bool:
+    """Drop what failed at `loc` so the rest can still be validated for cross-field checks: the
+    key itself, or the whole list item when the item cannot stand without it. `removed` keeps,
+    per list path, the original index of each surviving item so messages keep their indexes."""
+    for depth in range(len(loc), 0, -1):
+        parent_loc, key = loc[: depth - 1], loc[depth - 1]
+        node = raw
+        for part in parent_loc:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                return False
+        if isinstance(key, str) and isinstance(node, dict) and key in node:
+            owner = _model_at(parent_loc)
+            if owner is None:
+                continue  # an entry of a dict-valued key: drop the whole key (its default)
+            if depth < len(loc) or key not in _required(owner):
+                del node[key]
+                return True
+        if isinstance(key, int) and isinstance(node, list) and 0 <= key < len(node):
+            path = _fmt_loc(parent_loc)
+            index = removed.setdefault(path, list(range(len(node))))
+            del node[key]
+            del index[key]
+            return True
+    return False
+
+
+def _required(model: type[BaseModel] | None) -> tuple[str, ...]:
+    if model is None:
+        return ()
+    return tuple(name for name, f in model.model_fields.items() if f.is_required())
+
+
+def _renumber(key: str, removed: dict[str, list[int]]) -> str:
+    for path, index in removed.items():
+        m = re.match(re.escape(path) + r"\[(\d+)\]", key)
+        if m:
+            key = f"{path}[{index[int(m.group(1))]}]" + key[m.end() :]
+    return key
+
+
+def check_config(raw: dict[str, Any], source: str = "config") -> tuple[Config | None, list[str]]:
+    """Every problem at once: field problems, then the cross-field ones of what did validate
+    (the failing keys are dropped and their defaults used, so one mistake hides no other)."""
+    removed: dict[str, list[int]] = {}
+    lines: list[str] = []
+    try:
+        cfg: Config | None = Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = _field_lines(exc, source)
+        cfg = _lenient(raw, removed)
+    if cfg is None:
+        return None, lines
+    lines += [
+        f"{source}: {_renumber(k, removed)}: {what} (got {_short(got)})"
+        for k, what, got in _cross_checks(cfg)
+    ]
+    return (cfg if not lines else None), lines
+
+
+def _lenient(raw: dict[str, Any], removed: dict[str, list[int]] | None = None) -> Config | None:
+    """The config with what failed dropped (defaults used), or None when that is not enough."""
+    work = copy.deepcopy(raw)
+    removed = {} if removed is None else removed
+    for _ in range(8):
+        try:
+            return Config.model_validate(work)
+        except ValidationError as exc:
+            pruned = False
+            for err in exc.errors(include_url=False):
+                loc = tuple(err["loc"])
+                target = loc[:-1] if err["type"] == "missing" else loc
+                if target:
+                    pruned |= _prune(work, target, removed)
+            if not pruned:
+                return None
+    return None
+
+
 def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
     """Validate an already-parsed TOML document. Raises `ConfigError` with every problem."""
-    try:
-        cfg = Config.model_validate(raw)
-    except ValidationError as exc:
-        lines = []
-        errors = exc.errors(include_url=False)
-        locs = [tuple(e["loc"]) for e in errors]
-        for err in errors:
-            here = tuple(err["loc"])
-            if err["type"] == "too_short" and any(
-                other[: len(here)] == here and other != here for other in locs
-            ):
-                continue  # a failing item already explains why the list came out short
-            loc = _fmt_loc(tuple(err["loc"]))
-            msg = err["msg"]
-            if err["type"] == "missing":
-                lines.append(f"{source}: {loc}: is required but missing")
-            elif err["type"] == "extra_forbidden":
-                lines.append(f"{source}: {loc}: is not a known key (got {_short(err['input'])})")
-            else:
-                msg = msg.removeprefix("Value error, ")
-                lines.append(f"{source}: {loc}: {msg} (got {_short(err['input'])})")
-        raise ConfigError(lines) from None
-    problems = _cross_checks(cfg)
-    if problems:
-        raise ConfigError(
-            [f"{source}: {k}: {what} (got {_short(got)})" for k, what, got in problems]
-        )
+    cfg, lines = check_config(raw, source)
+    if cfg is None:
+        raise ConfigError(lines)
     return cfg
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
-    """Read, override from the environment, and validate the TOML file at `path`."""
+def deployment_problems(
+    cfg: Config, source: str, env: Mapping[str, str] | None = None
+) -> list[str]:
+    """What `ctid run` needs beyond a valid document: secrets that are set (here or in their
+    environment variable) and referenced files that exist and can be read."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    if not cfg.ami.secret.get_secret_value():
+        problems.append(f"{source}: ami.secret: is empty (set it here or in CTID_AMI_SECRET)")
+    if cfg.smtp.enabled and cfg.smtp.username and not cfg.smtp.password.get_secret_value():
+        problems.append(
+            f"{source}: smtp.password: is empty while smtp.username is set "
+            "(set it here or in CTID_SMTP_PASSWORD)"
+        )
+    file = cfg.hours.holidays_file
+    if file is not None:
+        if not file.is_file():
+            problems.append(f"{source}: hours.holidays_file: {file} does not exist")
+        elif not os.access(file, os.R_OK):
+            problems.append(f"{source}: hours.holidays_file: {file} cannot be read")
+    return problems
+
+
+def load_config(
+    path: str | os.PathLike[str],
+    env: Mapping[str, str] | None = None,
+    *,
+    deployment: bool = False,
+) -> Config:
+    """Read, override from the environment, and validate the TOML file at `path`. Relative
+    paths in it (data_dir, holidays_file) are relative to the file. `deployment=True` adds what
+    running needs (`deployment_problems`), reported together with every other problem."""
     source = os.fspath(path)
     try:
         with open(source, "rb") as fh:
@@ -520,11 +718,30 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
         raise ConfigError([f"{source}: (file): cannot be read ({exc.strerror})"]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: (syntax): not valid TOML ({exc})"]) from None
-    _apply_env(raw, os.environ if env is None else env)
-    cfg = parse_config(raw, source)
-    if not cfg.site.data_dir.is_absolute():
-        base = Path(source).resolve().parent
-        cfg = cfg.model_copy(
-            update={"site": cfg.site.model_copy(update={"data_dir": base / cfg.site.data_dir})}
-        )
+    env = os.environ if env is None else env
+    _apply_env(raw, env)
+    cfg, problems = check_config(raw, source)
+    if cfg is None and not deployment:
+        raise ConfigError(problems)
+    if cfg is None:
+        # Still say what running would need, from the parts that did validate.
+        lenient = _lenient(raw)
+        if lenient is not None:
+            problems += deployment_problems(_relative_to(lenient, source), source, env)
+        raise ConfigError(problems)
+    cfg = _relative_to(cfg, source)
+    if deployment:
+        late = deployment_problems(cfg, source, env)
+        if late:
+            raise ConfigError(late)
     return cfg
+
+
+def _relative_to(cfg: Config, source: str) -> Config:
+    base = Path(source).resolve().parent
+    site, hours = cfg.site, cfg.hours
+    if not site.data_dir.is_absolute():
+        site = site.model_copy(update={"data_dir": base / site.data_dir})
+    if hours.holidays_file is not None and not hours.holidays_file.is_absolute():
+        hours = hours.model_copy(update={"holidays_file": base / hours.holidays_file})
+    return cfg.model_copy(update={"site": site, "hours": hours})

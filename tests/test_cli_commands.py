@@ -95,3 +95,117 @@ def test_users_callers_roster_report(config: Path, tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
     month = ctid(config, "report", "--agent-month", "2026-11", "--csv")
     assert month.returncode == 0, month.stderr
+    for line in report.stdout.splitlines():
+        assert len(line) <= 100, line  # wide tables switch to one record per seat
+    assert "-- seat: seat1" in report.stdout
+
+
+def run_ctid(*args: str, stdin: str | None = "") -> subprocess.CompletedProcess[str]:
+    """`ctid ARGS` exactly as given (options where the user puts them)."""
+    return subprocess.run(
+        [sys.executable, "-m", "ctid.cli", *args],
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_usage_errors_exit_2_with_one_line(config: Path) -> None:
+    proc = run_ctid("report", "-c", str(config))
+    assert proc.returncode == 2
+    assert "give --from and --to" in one_line(proc)
+    proc = run_ctid("report")  # no config at all: still a usage error first
+    assert proc.returncode == 2
+    proc = run_ctid("report", "--by", "floor", "-c", str(config))
+    assert proc.returncode == 2
+    assert "invalid choice: 'floor'" in one_line(proc)
+    proc = run_ctid("users", "add", "E1", "--name", "x", "--role", "agent", "--email", "notanemail")
+    assert proc.returncode == 2
+    assert "'notanemail' is not an e-mail address" in one_line(proc)
+
+
+def test_missing_input_file_exits_66_with_its_path(config: Path, tmp_path: Path) -> None:
+    assert ctid(config, "db", "upgrade").returncode == 0
+    missing = tmp_path / "missing.csv"
+    for args in (
+        ("callers", "import", str(missing)),
+        ("roster", "holidays", "import", str(missing)),
+        ("db", "restore", str(missing)),
+    ):
+        proc = ctid(config, *args)
+        assert proc.returncode == 66, (args, proc.stderr)
+        assert one_line(proc) == f"ctid: {missing}: does not exist"
+
+
+def test_global_options_before_or_after_any_subcommand(config: Path, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.csv"
+    holidays.write_text("2026-10-01,holiday,National Day\n", encoding="utf-8")
+    assert run_ctid("--log-level", "warning", "-c", str(config), "db", "upgrade").returncode == 0
+    for args in (
+        ("-c", str(config), "roster", "holidays", "import", str(holidays)),
+        ("roster", "-c", str(config), "holidays", "import", str(holidays)),
+        ("roster", "holidays", "import", str(holidays), "-c", str(config), "--log-level", "debug"),
+        ("roster", "holidays", "--log-level", "error", "import", str(holidays), "-c", str(config)),
+    ):
+        proc = run_ctid(*args)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert f"{holidays}:" in proc.stdout
+    proc = run_ctid("users", "list", "--log-level", "warning", "-c", str(config))
+    assert proc.returncode == 0, proc.stderr
+    proc = run_ctid("--log-level", "loud", "users", "list")
+    assert proc.returncode == 2
+    assert "invalid choice: 'loud'" in one_line(proc)
+
+
+def test_users_list_disable_enable(config: Path) -> None:
+    assert ctid(config, "db", "upgrade").returncode == 0
+    empty = ctid(config, "users", "list")
+    assert empty.returncode == 0
+    assert "no users yet" in empty.stdout
+    for emp, email in (("E1001", "wang.fang@example.com"), ("S9001", None)):
+        args = ["users", "add", emp, "--name", f"User {emp}", "--role", "agent"]
+        args += ["--email", email] if email else []
+        proc = ctid(config, *args, "--password-stdin", stdin="correct horse battery\n")
+        assert proc.returncode == 0, proc.stderr
+    listed = ctid(config, "users", "list")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["E1001", "S9001"]
+    assert "wang.fang@example.com" in listed.stdout
+
+    off = ctid(config, "users", "disable", "E1001")
+    assert off.returncode == 0, off.stderr
+    assert "user E1001 disabled (its sessions were ended)" in off.stdout
+    listed = ctid(config, "users", "list")
+    e1001 = next(line for line in listed.stdout.splitlines() if line.startswith("E1001"))
+    assert "DISABLED" in e1001
+    assert (
+        ctid(config, "users", "disable", "E1001").stdout.strip()
+        == "user E1001 was already disabled"
+    )
+    on = ctid(config, "users", "enable", "E1001")
+    assert on.returncode == 0
+    assert "DISABLED" not in ctid(config, "users", "list").stdout
+    unknown = ctid(config, "users", "disable", "E9999")
+    assert unknown.returncode == 1
+    assert "no user with employee ID E9999" in one_line(unknown)
+
+
+def test_users_add_without_a_terminal_or_password_stdin(config: Path) -> None:
+    assert ctid(config, "db", "upgrade").returncode == 0
+    proc = run_ctid(
+        "users", "add", "E1001", "--name", "x", "--role", "agent", "-c", str(config), stdin=None
+    )
+    assert proc.returncode == 2
+    assert "--password-stdin" in one_line(proc)
+    assert "no users yet" in ctid(config, "users", "list").stdout  # nothing half-added

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -28,13 +29,14 @@ def _write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def _ctid(*args: str) -> subprocess.CompletedProcess[str]:
+def _ctid(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ctid.cli", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -177,6 +179,11 @@ seats = ["seat3"]
     ),
     ("syntax", "[[seats]\n", "(syntax): not valid TOML"),
     (
+        "bad e-mail",
+        MINIMAL + "\n[incidents.second_line_groups]\nnetwork = 'notanemail'\n",
+        "incidents.second_line_groups.network: is not an e-mail address (got 'notanemail')",
+    ),
+    (
         "closing before opening",
         MINIMAL + "\n[hours]\nopen = '18:00'\nclose = '08:00'\n",
         "hours.close: must be after hours.open",
@@ -217,7 +224,7 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
 
 
 def test_check_config_ok_summary() -> None:
-    proc = _ctid("check-config", str(EXAMPLE))
+    proc = _ctid("check-config", str(EXAMPLE), env={"CTID_AMI_SECRET": "from-the-env"})
     assert proc.returncode == 0, proc.stderr
     assert "seats       4 (ordinary: 2, expert: 2)" in proc.stdout
     assert "3 rings x 5 s = 15 s" in proc.stdout
@@ -238,3 +245,90 @@ def test_cli_help_everywhere() -> None:
     assert proc.stdout.startswith("ctid ")
     proc = _ctid("no-such-command")
     assert proc.returncode == 2
+
+
+BROKEN = """
+[ami]
+secret = ""
+
+[ring]
+ring_cadance_s = 4
+max_rings = 0
+
+[hours]
+holidays_file = "no-such-holidays.csv"
+
+[[seats]]
+id = "seat1"
+name = "Seat 1"
+tier = "ordinary"
+interface = "PJSIP/seat1"
+staffed_by = "E1001"
+
+[[seats]]
+id = "seat2"
+name = "Seat 2"
+tier = "ordinary"
+interface = "not an interface"
+staffed_by = "E1002"
+
+[[seats]]
+id = "seat3"
+name = "Seat 3"
+tier = "ordinary"
+interface = "PJSIP/seat3"
+staffed_by = "E1001"
+"""
+
+
+def test_check_config_reports_every_problem_at_once(tmp_path: Path) -> None:
+    path = _write(tmp_path, BROKEN)
+    proc = _ctid("check-config", str(path), env={"CTID_AMI_SECRET": ""})
+    assert proc.returncode == 78
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    expected = [
+        # field problems ...
+        f"{path}: ring.max_rings: Input should be greater than or equal to 1 (got 0)",
+        f"{path}: ring.ring_cadance_s: is not a known key (got 4); did you mean 'ring_cadence_s'?",
+        f"{path}: seats[1].interface: must be an Asterisk interface",
+        # ... the cross-field one, with its index as written although seats[1] failed ...
+        f"{path}: seats[2].staffed_by: already staffs seat 'seat1' (got 'E1001')",
+        # ... and what running needs
+        f"{path}: ami.secret: is empty (set it here or in CTID_AMI_SECRET)",
+        f"{path}: hours.holidays_file: {tmp_path / 'no-such-holidays.csv'} does not exist",
+    ]
+    for want in expected:
+        assert any(line.startswith(want) for line in lines), (want, lines)
+    assert len(lines) == len(expected), lines
+    assert "Traceback" not in proc.stderr
+
+
+def test_secret_from_env_and_a_readable_holidays_file_pass(tmp_path: Path) -> None:
+    (tmp_path / "holidays.csv").write_text("2026-10-01,holiday,National Day\n", encoding="utf-8")
+    text = MINIMAL + '\n[hours]\nholidays_file = "holidays.csv"\n'
+    path = _write(tmp_path, text)
+    assert _ctid("check-config", str(path), env={"CTID_AMI_SECRET": "s3cret"}).returncode == 0
+    cfg = load_config(path, env={"CTID_AMI_SECRET": "s3cret"}, deployment=True)
+    assert cfg.hours.holidays_file == tmp_path / "holidays.csv"
+    empty = _ctid("check-config", str(path), env={"CTID_AMI_SECRET": ""})
+    assert empty.returncode == 78
+    assert (
+        empty.stderr.strip() == f"{path}: ami.secret: is empty (set it here or in CTID_AMI_SECRET)"
+    )
+
+
+def test_nested_unknown_key_suggests_the_nearest(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL + "\n[ivr.prompts]\nwelcom = 'x'\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert info.value.problems == [
+        f"{path}: ivr.prompts.welcom: is not a known key (got 'x'); did you mean 'welcome'?"
+    ]
+
+
+def test_https_public_url_makes_cookies_secure(tmp_path: Path) -> None:
+    plain = load_config(_write(tmp_path, MINIMAL), env={})
+    assert plain.web.secure_cookies is False
+    https = MINIMAL + '\n[web]\npublic_url = "https://desk.example.com"\nsecure_cookies = false\n'
+    assert load_config(_write(tmp_path, https), env={}).web.secure_cookies is True

@@ -329,12 +329,14 @@ def _kpis_in_thread(cfg: Config, day: date) -> Any:
 
 
 async def run(cfg: Config, config_path: str | None = None) -> None:
-    """`ctid run`: serve until SIGTERM or SIGINT."""
+    """`ctid run`: serve until SIGTERM or SIGINT; SIGHUP reloads (see `ctid.app.lifecycle`)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    from ctid.app.lifecycle import supervise  # sd_notify, watchdog and SIGHUP reload
+
     async with Daemon(cfg, config_path=config_path) as daemon:
-        await daemon.serve(stop)
+        await supervise(daemon, stop, config_path)
     log.info("ctid_stopped")

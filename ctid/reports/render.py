@@ -38,15 +38,33 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+MAX_WIDTH = 100
+"""Terminal columns a table may take before it switches to the record layout."""
+
+
+def record_layout(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """One block per row: its first cell as a heading, then `label  value` lines."""
+    label_w = max((_width(h) for h in header[1:]), default=0)
+    blocks = []
+    for row in rows:
+        lines = [f"-- {header[0]}: {row[0]}"]
+        for label, cell in zip(header[1:], row[1:], strict=True):
+            lines.append(f"  {label}{' ' * (label_w - _width(label))}  {cell}".rstrip())
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
 def text_table(
     header: Sequence[str],
     rows: Sequence[Sequence[str]],
     *,
     left: int = 1,
     rule_before_last: bool = False,
+    max_width: int | None = MAX_WIDTH,
 ) -> str:
     """Columns padded to their widest cell: the first `left` columns (names) left-aligned, the
-    rest (numbers) right-aligned. `rule_before_last` sets a total line apart."""
+    rest (numbers) right-aligned. `rule_before_last` sets a total line apart. A table wider than
+    `max_width` terminal columns comes out as one record per row instead (`record_layout`)."""
     widths = [_width(h) for h in header]
     for row in rows:
         widths = [max(w, _width(c)) for w, c in zip(widths, row, strict=True)]
@@ -58,6 +76,8 @@ def text_table(
             parts.append(cell + pad if i < left else pad + cell)
         return "  ".join(parts).rstrip()
 
+    if max_width is not None and sum(widths) + 2 * (len(widths) - 1) > max_width:
+        return record_layout(header, rows)
     rule = "  ".join("-" * w for w in widths)
     body = [line(r) for r in rows]
     if rule_before_last and body:

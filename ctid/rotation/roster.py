@@ -258,6 +258,11 @@ class RosterStore:
                 {"reason": "rna", "message": message},
             )
 
+    def use_config(self, cfg: Config) -> None:
+        """A reloaded config (SIGHUP): hours, lunch groups and the holidays file are read from
+        it by the next `rota()`."""
+        self._cfg = cfg
+
     # ------------------------------------------------------------------ seeding
 
     async def seed_from_config(self) -> SeedReport:

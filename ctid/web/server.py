@@ -71,6 +71,7 @@ from ctid.web.ports import (
     SpyPort,
     SpyStarted,
 )
+from ctid.web.proxy import client_ip
 from ctid.web.reporting import ReportPages
 from ctid.web.roster import RosterPages
 from ctid.web.users import make_hasher
@@ -580,7 +581,7 @@ class WebServer:
             return self._login_response(
                 message="Enter your employee ID and password.", employee_id=employee_id, status=400
             )
-        ip = request.remote or "-"
+        ip = client_ip(request, self._web.trusted_proxies)
         try:
             session_token, _ = await self.auth.login(employee_id, password, ip)
         except LoginThrottledError as exc:
@@ -604,7 +605,7 @@ class WebServer:
 
     async def _logout(self, request: web.Request) -> web.StreamResponse:
         ctx = self._need(request)
-        await self.auth.logout(ctx.session, request.remote or "-")
+        await self.auth.logout(ctx.session, client_ip(request, self._web.trusted_proxies))
         for conn in list(self._sockets):
             if conn.session_id == ctx.session.session_id:
                 self._stop(conn, CLOSE_SESSION_ENDED, "logged out")

@@ -1,0 +1,83 @@
+"""How `ctid run` lives under a service manager: READY=1 once the database is checked, the web is
+up, AMI is logged in and the first resync applied; the watchdog fed from the loop; SIGHUP reloads
+(`ctid.app.reload`); STOPPING=1 on the way out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ctid.app.reload import reload_config
+from ctid.app.systemd import Notifier
+
+if TYPE_CHECKING:
+    from ctid.app.daemon import Daemon
+
+log = structlog.get_logger(__name__)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+
+
+async def _ready(daemon: Daemon, serving: asyncio.Event) -> None:
+    await serving.wait()
+    await daemon.rota_applied.wait()  # set after AMI login and the first resync
+
+
+async def supervise(
+    daemon: Daemon,
+    stop: asyncio.Event,
+    config_path: str | None,
+    notifier: Notifier | None = None,
+) -> None:
+    """Serve `daemon` (already entered) until `stop`, telling systemd how it goes."""
+    notify = notifier or Notifier()
+    loop = asyncio.get_running_loop()
+    reloads: set[asyncio.Task[object]] = set()
+
+    def on_hup() -> None:
+        if config_path is None:
+            log.warning("config_reload_unavailable", reason="started without a config file")
+            return
+        task: asyncio.Task[object] = loop.create_task(reload_config(daemon, config_path))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    hup = False
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+        hup = True
+    serving = asyncio.Event()
+    ready = asyncio.Event()
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(daemon.serve(stop, serving))
+            # From the start: a loop stuck before READY is as dead as one stuck after it.
+            dog = tg.create_task(notify.watchdog())
+            notify.notify("STATUS=database checked, web up; waiting for AMI login and resync")
+            readiness = tg.create_task(_ready(daemon, serving))
+            readiness.add_done_callback(lambda _t: ready.set())
+            await _first(ready, stop)
+            if not stop.is_set():
+                notify.notify("READY=1", f"STATUS=serving {daemon.web.public_url}")
+                log.info("ctid_ready")
+            await stop.wait()
+            readiness.cancel()
+            notify.notify("STOPPING=1", "STATUS=stopping")
+            dog.cancel()
+            for task in list(reloads):
+                task.cancel()
+    finally:
+        if hup:
+            loop.remove_signal_handler(signal.SIGHUP)
+        notify.close()
