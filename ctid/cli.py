@@ -146,7 +146,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    from ctid.web.users import UserError, add_user
+    from ctid.accounts.users import UserError, add_user
 
     cfg = _load(args)
     password = None if args.no_password else _read_password(args)
@@ -166,7 +166,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_users_passwd(args: argparse.Namespace) -> int:
-    from ctid.web.users import UserError, set_password
+    from ctid.accounts.users import UserError, set_password
 
     cfg = _load(args)
     password = _read_password(args)

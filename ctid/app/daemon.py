@@ -14,38 +14,30 @@ import signal
 from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from datetime import date
+from functools import partial
 from typing import Any
 
 import structlog
 
+from ctid.accounts.sessions import Authenticator
+from ctid.accounts.users import make_hasher
 from ctid.app.desk import DeskEvents
+from ctid.app.health import DaemonHealth
 from ctid.app.screens import Screens
 from ctid.app.secrets import site_secret
 from ctid.app.spool import WriteSpool
 from ctid.app.spy_store import SqlSpyStore
-from ctid.app.web_ports import (
-    Callbacks,
-    CallControl,
-    CallerSearch,
-    DaemonHealth,
-    IncidentForms,
-    IncidentWorkflow,
-    Links,
-    OriginateWatch,
-    Reports,
-    RosterAdmin,
-    RosterSeats,
-    SpyControl,
-)
 from ctid.asterisk.actions import AmiPbxControl
 from ctid.asterisk.agi import AgiSession, FastAgiServer
 from ctid.asterisk.ami import AmiConnection
 from ctid.asterisk.frame import Frame
 from ctid.asterisk.translate import translate
 from ctid.bus import EventBus
+from ctid.calls.control import CallControl, OriginateWatch
 from ctid.calls.ivr import run_ivr
 from ctid.calls.service import BusItem, CallService, Resync
 from ctid.calls.spy import SpyService
+from ctid.calls.spy_control import SpyControl
 from ctid.calls.tracker import UnknownSeatError
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock
@@ -57,13 +49,20 @@ from ctid.db.engine import session_factory
 from ctid.db.schema import AuditLog
 from ctid.mail import OutboxWorker, SmtpMailer
 from ctid.reports import kpi
+from ctid.reports.tables import Reports
+from ctid.rotation.admin import RosterAdmin, RosterSeats
 from ctid.rotation.desk import RotaDeskView, state_summary
 from ctid.rotation.enforcer import LiveSeat, RotaEnforcer
 from ctid.rotation.roster import RosterStore
 from ctid.rotation.scheduler import RotaScheduler
 from ctid.screenpop.hub import PopHub
-from ctid.tickets.directory import CallerDirectory
+from ctid.tickets.callback_list import Callbacks
+from ctid.tickets.dialing import dial_string
+from ctid.tickets.directory import CallerDirectory, phone_plan
+from ctid.tickets.forms import CallerSearch, IncidentForms
+from ctid.tickets.links import Links
 from ctid.tickets.store import IncidentStore
+from ctid.tickets.workflow import IncidentWorkflow
 from ctid.web.server import WebPorts, WebServer
 
 log = structlog.get_logger(__name__)
@@ -191,13 +190,22 @@ class Daemon:
                 workflow=IncidentWorkflow(
                     self.incidents, self.directory, lambda: self.desk.incidents
                 ),
-                calls=CallControl(cfg, self.calls, self.pbx, self.rota, self.originates),
+                calls=CallControl(
+                    cfg,
+                    self.calls,
+                    self.pbx,
+                    RosterSeats(self.rota, cfg),
+                    partial(dial_string, plan=phone_plan(cfg.site)),
+                    self.originates,
+                ),
                 callbacks=Callbacks(self.incidents, self.directory),
                 links=Links(self.incidents, self.directory),
                 roster=RosterAdmin(self.roster, self.rota, self.clock),
                 reports=Reports(self.sessions, cfg),
             ),
-            sessions=self.sessions,
+            auth=Authenticator(
+                self.sessions, self.clock, ttl_s=cfg.web.session_ttl_s, hasher=make_hasher()
+            ),
             clock=self.clock,
             secret=self.secret,
         )

@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from ctid.accounts.users import add_user
 from ctid.app.daemon import Daemon
 from ctid.asterisk.simulator import PbxSimulator
 from ctid.config import Config, parse_config
@@ -25,7 +26,6 @@ from ctid.core.clock import SystemClock
 from ctid.db import create_engine, upgrade
 from ctid.db.engine import session_factory
 from ctid.tickets.directory import CallerDirectory
-from ctid.web.users import add_user
 
 log = structlog.get_logger(__name__)
 

@@ -38,7 +38,7 @@ from ctid.tickets._db import (
     write_unit,
 )
 from ctid.tickets.directory import phone_plan
-from ctid.tickets.errors import ConflictError, InvalidInputError, NotFoundError
+from ctid.tickets.errors import InvalidInputError, TicketNotFoundError, VersionConflictError
 from ctid.tickets.facts import CallFacts, CallRecordIn
 from ctid.tickets.lifecycle import (
     CATEGORIES,
@@ -75,6 +75,9 @@ from ctid.tickets.phones import normalize_phone
 from ctid.tickets.text import block_field, clip, line_field, one_line
 from ctid.tickets.tokens import LinkClaims, check_secret, sign, verify
 from ctid.tickets.views import (
+    CALLBACK_ACTIVE,
+    CALLBACK_OUTCOMES,
+    CALLBACK_REASONS,
     ApplyResult,
     CallbackView,
     CallerView,
@@ -89,17 +92,6 @@ DISPATCH_LINK_PATH = "/incidents/respond/{token}"
 POST only: mail scanners open every link in a message."""
 SURVEY_LINK_PATH = "/survey/{token}"
 """Satisfaction survey page (POST score 1-5 and a comment)."""
-
-CallbackReason = Literal["abandoned", "missed", "after_hours", "capped"]
-CALLBACK_REASONS: tuple[str, ...] = ("abandoned", "missed", "after_hours", "capped")
-CALLBACK_ACTIVE = ("open", "in_progress")
-CALLBACK_OUTCOMES: dict[str, str] = {
-    "reached": "done",
-    "not_needed": "done",
-    "no_answer": "open",
-    "wrong_number": "failed",
-}
-"""outcome → the callback's next status (`no_answer` retries until `max_callback_attempts`)."""
 
 MAX_SUMMARY = 500
 MAX_DESCRIPTION = 20_000
@@ -282,7 +274,7 @@ class IncidentStore:
             if caller_id is not None:
                 caller = await s.get(Caller, caller_id)
                 if caller is None:
-                    raise NotFoundError(f"no caller {caller_id}")
+                    raise TicketNotFoundError(f"no caller {caller_id}")
                 name = name or caller.name
                 if caller_number:
                     norm = normalize_phone(caller_number, self._plan)
@@ -434,7 +426,7 @@ class IncidentStore:
     ) -> ApplyResult:
         """Run one lifecycle step on the incident: history row, mails and the new state in one
         transaction. `expected_version` is the version the agent was looking at: if someone
-        changed the incident since, `ConflictError` (nothing is overwritten silently)."""
+        changed the incident since, `VersionConflictError` (nothing is overwritten silently)."""
         if isinstance(action, str):
             act = parse_action(action, args)
         elif args:
@@ -444,12 +436,12 @@ class IncidentStore:
         who = _actor(actor)
         parsed = self.parse_number(number)
         if parsed is None:
-            raise NotFoundError(f"no incident {one_line(number)[:40]!r}")
+            raise TicketNotFoundError(f"no incident {one_line(number)[:40]!r}")
         mails: list[str] = []
         async with write_unit(self._sessions) as s:
             row = await s.scalar(select(Incident).where(Incident.number == parsed))
             if row is None:
-                raise NotFoundError(f"no incident {parsed}")
+                raise TicketNotFoundError(f"no incident {parsed}")
             if expected_version is not None and row.version != expected_version:
                 raise await self._conflict(s, row)
             caller = None
@@ -467,7 +459,7 @@ class IncidentStore:
                 await s.flush()
             except StaleDataError:
                 # Another transaction updated the row between our read and our UPDATE.
-                raise ConflictError(
+                raise VersionConflictError(
                     f"{parsed} was changed by someone else just now; reload it and try again"
                 ) from None
             history = _history(
@@ -534,11 +526,11 @@ class IncidentStore:
         text_desc = block_field("description", description, MAX_DESCRIPTION)
         parsed = self.parse_number(number)
         if parsed is None:
-            raise NotFoundError(f"no incident {one_line(number)[:40]!r}")
+            raise TicketNotFoundError(f"no incident {one_line(number)[:40]!r}")
         async with write_unit(self._sessions) as s:
             row = await s.scalar(select(Incident).where(Incident.number == parsed))
             if row is None:
-                raise NotFoundError(f"no incident {parsed}")
+                raise TicketNotFoundError(f"no incident {parsed}")
             if expected_version is not None and row.version != expected_version:
                 raise await self._conflict(s, row)
             changed = {}
@@ -565,7 +557,7 @@ class IncidentStore:
             try:
                 await s.flush()
             except StaleDataError:
-                raise ConflictError(
+                raise VersionConflictError(
                     f"{parsed} was changed by someone else just now; reload it and try again"
                 ) from None
             s.add(
@@ -584,7 +576,7 @@ class IncidentStore:
         log.info("incident_described", number=parsed, actor=who, fields=sorted(changed))
         return view
 
-    async def _conflict(self, s: AsyncSession, row: Incident) -> ConflictError:
+    async def _conflict(self, s: AsyncSession, row: Incident) -> VersionConflictError:
         last = await s.scalar(
             select(IncidentHistory)
             .where(IncidentHistory.incident_id == row.id)
@@ -594,7 +586,7 @@ class IncidentStore:
         by = ""
         if last is not None:
             by = f" by {last.actor} ({last.action} at {last.at.astimezone(self._tz):%H:%M:%S})"
-        return ConflictError(
+        return VersionConflictError(
             f"{row.number} was changed{by} since you opened it; reload it and try again",
             current_version=row.version,
         )
@@ -662,7 +654,7 @@ class IncidentStore:
         claims = self.verify_link(token, "dispatch")
         current = await self.get(claims.number)
         if current is None:
-            raise NotFoundError(f"no incident {claims.number}")
+            raise TicketNotFoundError(f"no incident {claims.number}")
         if current.status != "dispatched" or current.owner_group != claims.group:
             raise TransitionError(
                 f"cannot {decision} {claims.number}: it is no longer waiting for {claims.group} "
@@ -750,9 +742,11 @@ class IncidentStore:
         async with write_unit(self._sessions) as s:
             row = await s.get(Callback, callback_id)
             if row is None:
-                raise NotFoundError(f"no callback {callback_id}")
+                raise TicketNotFoundError(f"no callback {callback_id}")
             if row.status == "in_progress":
-                raise ConflictError(f"callback {callback_id} is being worked by {row.worked_by}")
+                raise VersionConflictError(
+                    f"callback {callback_id} is being worked by {row.worked_by}"
+                )
             if row.status != "open":
                 raise TransitionError(f"cannot start callback {callback_id}: it is {row.status}")
             row.status = "in_progress"
@@ -778,7 +772,7 @@ class IncidentStore:
         async with write_unit(self._sessions) as s:
             row = await s.get(Callback, callback_id)
             if row is None:
-                raise NotFoundError(f"no callback {callback_id}")
+                raise TicketNotFoundError(f"no callback {callback_id}")
             if row.status not in CALLBACK_ACTIVE:
                 raise TransitionError(f"cannot finish callback {callback_id}: it is {row.status}")
             if nxt == "open" and row.attempts >= self._max_callback_attempts:
@@ -787,7 +781,7 @@ class IncidentStore:
                 parsed = self.parse_number(incident_number)
                 inc_id = await s.scalar(select(Incident.id).where(Incident.number == parsed))
                 if inc_id is None:
-                    raise NotFoundError(f"no incident {one_line(incident_number)[:40]!r}")
+                    raise TicketNotFoundError(f"no incident {one_line(incident_number)[:40]!r}")
                 row.incident_id = inc_id
             row.status = nxt
             row.outcome = outcome

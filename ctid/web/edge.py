@@ -12,12 +12,14 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from ctid.accounts.sessions import SessionInfo
 from ctid.config import Config
+from ctid.core.actor import (
+    Actor,
+)
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
-from ctid.web.auth import SessionInfo
 from ctid.web.html import Markup
-from ctid.web.ports import Actor
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 

@@ -14,7 +14,35 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiohttp import web
 
-from ctid.core.errors import CtidError, TransitionError
+from ctid.core.actor import (
+    Actor,
+)
+from ctid.core.errors import (
+    CtidError,
+    RecordMissingError,
+    RequestRefusedError,
+    StateConflictError,
+    TransitionError,
+)
+from ctid.tickets.callback_list import (
+    CallbackRow,
+)
+from ctid.tickets.lifecycle import (
+    ACTIONS,
+    CATEGORIES,
+    LEVELS,
+    REQUEST_TYPES,
+    STATUSES,
+)
+from ctid.tickets.views import (
+    CALLBACK_OUTCOMES,
+)
+from ctid.tickets.workflow import (
+    ActionResult,
+    IncidentDetail,
+    IncidentQuery,
+    IncidentSummary,
+)
 from ctid.web.edge import (
     Edge,
     HttpError,
@@ -30,24 +58,9 @@ from ctid.web.edge import (
 from ctid.web.html import Markup, join, render, tag
 from ctid.web.pages import layout
 from ctid.web.ports import (
-    CALLBACK_OUTCOMES,
-    CATEGORIES,
-    INCIDENT_ACTIONS,
-    INCIDENT_STATUSES,
-    LEVELS,
-    REQUEST_TYPES,
-    ActionResult,
-    Actor,
     CallbackPort,
-    CallbackRow,
     CallControlPort,
-    ConflictError,
-    IncidentDetail,
-    IncidentQuery,
-    IncidentSummary,
     IncidentWorkflowPort,
-    NotFoundError,
-    RejectedError,
 )
 
 log = structlog.get_logger(__name__)
@@ -121,7 +134,7 @@ ACTION_FORMS: dict[str, tuple[ActionField, ...]] = {
         ActionField("comment", "Comment", "text", False, 2000),
     ),
 }
-assert set(ACTION_FORMS) == set(INCIDENT_ACTIONS)
+assert set(ACTION_FORMS) == set(ACTIONS)
 
 ACTION_LABELS: dict[str, str] = {
     "start": "Take it",
@@ -146,8 +159,8 @@ ACTION_LABELS: dict[str, str] = {
 # Second line accepts or rejects through the e-mailed link; a supervisor (duty manager) may
 # record a decision given by phone. Ops configure the desk and only read incidents.
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "agent": frozenset(INCIDENT_ACTIONS) - {"accept", "reject"},
-    "supervisor": frozenset(INCIDENT_ACTIONS),
+    "agent": frozenset(ACTIONS) - {"accept", "reject"},
+    "supervisor": frozenset(ACTIONS),
     "ops": frozenset(),
 }
 
@@ -290,8 +303,8 @@ class IncidentPages:
             raise HttpError(400, "seat must be one of " + ", ".join(self._choices.seats))
         if group and group not in self._choices.groups:
             raise HttpError(400, f"no second-line group {group[:40]!r}")
-        if status and status not in INCIDENT_STATUSES:
-            raise HttpError(400, "status must be one of " + ", ".join(INCIDENT_STATUSES))
+        if status and status not in STATUSES:
+            raise HttpError(400, "status must be one of " + ", ".join(STATUSES))
         employee = None
         if mine:
             if actor.seat_id and not seat:
@@ -325,7 +338,7 @@ class IncidentPages:
         """Run the step; then move the live call if the step asks for it. Returns the result and
         a warning for the user ("" when all went through)."""
         allowed = ROLE_ACTIONS.get(ctx.actor.role, frozenset())
-        if action not in INCIDENT_ACTIONS:
+        if action not in ACTIONS:
             raise HttpError(400, f"unknown action {action[:40]!r}")
         if action not in allowed:
             raise HttpError(403, f"your role may not {_label(action)} incidents")
@@ -387,8 +400,8 @@ class IncidentPages:
             if exc.status in (401, 403, 404):
                 raise
             return await self._detail_with_error(ctx, number, exc.status, exc.message)
-        except (RejectedError, ConflictError, TransitionError) as exc:
-            status = 400 if isinstance(exc, RejectedError) else 409
+        except (RequestRefusedError, StateConflictError, TransitionError) as exc:
+            status = 400 if isinstance(exc, RequestRefusedError) else 409
             return await self._detail_with_error(ctx, number, status, str(exc))
         if warning:
             detail = await self._detail(result.number)
@@ -402,7 +415,7 @@ class IncidentPages:
         # carry the current version.
         try:
             detail = await self._detail(number)
-        except (HttpError, NotFoundError):
+        except (HttpError, RecordMissingError):
             raise HttpError(status, message) from None
         if status == 409:
             message += " The page now shows the incident as it is."
@@ -596,7 +609,7 @@ class IncidentPages:
             mine=Markup(" checked") if shown.get("mine") else "",
             seat=self._select("seat", self._choices.seats, shown.get("seat", ""), "any"),
             group=self._select("group", self._choices.groups, shown.get("group", ""), "any"),
-            status=self._select("status", INCIDENT_STATUSES, shown.get("status", ""), "any open"),
+            status=self._select("status", STATUSES, shown.get("status", ""), "any open"),
         )
         main = render(
             """<section class="card"><h1>Open incidents</h1>$filters$table</section>""",
@@ -832,8 +845,8 @@ $fields
         callback_id = self._callback_id(request)
         try:
             row = await port.start(callback_id, ctx.actor)
-        except (ConflictError, TransitionError, RejectedError) as exc:
-            status = 400 if isinstance(exc, RejectedError) else 409
+        except (StateConflictError, TransitionError, RequestRefusedError) as exc:
+            status = 400 if isinstance(exc, RequestRefusedError) else 409
             rows = await port.list_open()
             return html_response(self._render_callbacks(ctx, rows, error=str(exc)), status)
         log.info("callback_started_from_web", callback_id=row.callback_id, by=ctx.actor.employee_id)
@@ -865,11 +878,17 @@ $fields
             if incident is not None and not INCIDENT_NUMBER.match(incident):
                 raise HttpError(400, "incident_number is not an incident number")
             await port.finish(callback_id, outcome, ctx.actor, incident_number=incident)
-        except (HttpError, RejectedError, ConflictError, TransitionError, NotFoundError) as exc:
+        except (
+            HttpError,
+            RequestRefusedError,
+            StateConflictError,
+            TransitionError,
+            RecordMissingError,
+        ) as exc:
             status = exc.status if isinstance(exc, HttpError) else 400
-            if isinstance(exc, ConflictError | TransitionError):
+            if isinstance(exc, StateConflictError | TransitionError):
                 status = 409
-            elif isinstance(exc, NotFoundError):
+            elif isinstance(exc, RecordMissingError):
                 status = 404
             rows = await port.list_open()
             message = exc.message if isinstance(exc, HttpError) else str(exc)

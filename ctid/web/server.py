@@ -19,20 +19,39 @@ from typing import Any, Self
 
 import structlog
 from aiohttp import WSMsgType, web
-from argon2 import PasswordHasher
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
-from ctid.config import Config, WebConfig
-from ctid.core.clock import Clock
-from ctid.core.errors import CtidError, TransitionError
-from ctid.web import pages
-from ctid.web.auth import (
-    Authenticator,
-    LoginFailedError,
-    LoginFormTokens,
-    LoginThrottledError,
+from ctid.accounts.sessions import Authenticator, LoginFailedError, LoginThrottledError
+from ctid.calls.spy import SPY_MODES, SpyMode
+from ctid.calls.spy_control import (
+    SpyStarted,
 )
+from ctid.config import Config, WebConfig
+from ctid.core.actor import (
+    Actor,
+)
+from ctid.core.clock import Clock
+from ctid.core.errors import (
+    CtidError,
+    LinkExpiredError,
+    RecordMissingError,
+    RequestRefusedError,
+    StateConflictError,
+    TransitionError,
+)
+from ctid.tickets.errors import (
+    TokenError,
+)
+from ctid.tickets.forms import (
+    IncidentDraft,
+)
+from ctid.tickets.lifecycle import (
+    CATEGORIES,
+    LEVELS,
+    REQUEST_TYPES,
+)
+from ctid.web import pages
+from ctid.web.auth import LoginFormTokens
 from ctid.web.edge import CTX as _CTX
 from ctid.web.edge import HttpError, RequestContext
 from ctid.web.edge import choice as _choice
@@ -44,36 +63,23 @@ from ctid.web.edge import str_field as _str_field
 from ctid.web.incidents import IncidentPages
 from ctid.web.links import LinkPages, is_link_path
 from ctid.web.ports import (
-    CATEGORIES,
-    LEVELS,
-    REQUEST_TYPES,
-    Actor,
     CallbackPort,
     CallControlPort,
     CallerPort,
     ConfigSeats,
-    ConflictError,
     HealthPort,
-    IncidentDraft,
     IncidentPort,
     IncidentWorkflowPort,
-    LinkError,
-    LinkExpiredError,
     LinkPort,
-    NotFoundError,
     PushSource,
     PushSubscription,
-    RejectedError,
     ReportsPort,
     RosterPort,
     SeatDirectory,
-    SpyMode,
     SpyPort,
-    SpyStarted,
 )
 from ctid.web.reporting import ReportPages
 from ctid.web.roster import RosterPages
-from ctid.web.users import make_hasher
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +99,6 @@ CLOSE_TOO_SLOW = 4008
 _INCIDENT_NUMBER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
 _SPY_SESSION = re.compile(r"^[A-Za-z0-9_.:@;/\-]{1,128}$")
 WALLBOARD_ROLES = ("supervisor", "ops")
-_SPY_MODES: tuple[SpyMode, ...] = ("listen", "whisper", "barge")
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,10 +203,9 @@ class WebServer:
         config: Config,
         ports: WebPorts,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        auth: Authenticator,
         clock: Clock,
         secret: bytes | None = None,
-        hasher: PasswordHasher | None = None,
         ws_send_timeout_s: float = 10.0,
         ws_heartbeat_s: float = 25.0,
         purge_every_s: float = 900.0,
@@ -213,13 +217,10 @@ class WebServer:
         self._seats: SeatDirectory = ports.seats or ConfigSeats(config.seats)
         self._clock = clock
         self._secret = secret
-        self._hasher = hasher or make_hasher()
         self._send_timeout = ws_send_timeout_s
         self._heartbeat = ws_heartbeat_s
         self._purge_every = purge_every_s
-        self.auth = Authenticator(
-            sessions, clock, ttl_s=self._web.session_ttl_s, hasher=self._hasher
-        )
+        self.auth = auth
         self._login_tokens: LoginFormTokens | None = None
         self._sockets: set[_Socket] = set()
         self._runner: web.AppRunner | None = None
@@ -424,15 +425,15 @@ class WebServer:
             if exc.status < 400:
                 raise
             resp = self._error(request, exc.status, exc.reason)
-        except RejectedError as exc:
+        except RequestRefusedError as exc:
             resp = self._error(request, 400, str(exc))
-        except NotFoundError as exc:
+        except RecordMissingError as exc:
             resp = self._error(request, 404, str(exc))
-        except (ConflictError, TransitionError) as exc:
+        except (StateConflictError, TransitionError) as exc:
             resp = self._error(request, 409, str(exc))
         except LinkExpiredError as exc:
             resp = self._error(request, 410, str(exc))
-        except LinkError as exc:
+        except TokenError as exc:
             resp = self._error(request, 400, str(exc))
         except asyncio.CancelledError:
             raise
@@ -731,7 +732,7 @@ class WebServer:
     @staticmethod
     def _spy_mode_of(data: Mapping[str, Any]) -> SpyMode:
         mode = data.get("mode", "listen")
-        for known in _SPY_MODES:
+        for known in SPY_MODES:
             if mode == known:
                 return known
         raise HttpError(400, "mode must be listen, whisper or barge")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from ctid.web.users import add_user
+from ctid.accounts.users import add_user
 from tests.e2e.harness import Desk, running_desk
 
 pytestmark = pytest.mark.browser

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.db.schema import AuditLog, Caller
 from ctid.tickets.directory import CallerDirectory
-from ctid.tickets.errors import InvalidInputError, NotFoundError
+from ctid.tickets.errors import InvalidInputError, TicketNotFoundError
 from ctid.tickets.views import PhoneView, RowProblem
 
 MESSY = (
@@ -196,7 +196,7 @@ async def test_create_and_update_with_audit(
         await directory.update(c.id, {"phones": ["call me maybe"]}, actor="E100")
     with pytest.raises(InvalidInputError, match="name is longer"):
         await directory.update(c.id, {"name": "x" * 200}, actor="E100")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(TicketNotFoundError):
         await directory.update(10**9, {"name": "x"}, actor="E100")
     stored = await directory.get(c.id)
     assert stored == u

@@ -18,11 +18,11 @@ from ctid.core.errors import TransitionError
 from ctid.db.schema import Call, Incident, IncidentHistory, MailOutbox, RingAttempt
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.errors import (
-    ConflictError,
     InvalidInputError,
-    NotFoundError,
+    TicketNotFoundError,
     TokenError,
     TokenExpiredError,
+    VersionConflictError,
 )
 from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
 from ctid.tickets.lifecycle import Dispatch, TransferLiveCall
@@ -215,7 +215,7 @@ async def test_optimistic_lock_conflict(
     inc = await store.create(actor="E100", summary="Outlook crashes", owner_seat="seat1")
     seen_by_a = seen_by_b = inc.version
     await store.apply(inc.number, "reassign", "E100", expected_version=seen_by_a, seat="seat2")
-    with pytest.raises(ConflictError, match=r"changed by E100 \(reassign") as info:
+    with pytest.raises(VersionConflictError, match=r"changed by E100 \(reassign") as info:
         await store.apply(
             inc.number, "dispatch", "E200", expected_version=seen_by_b, group="desktop"
         )
@@ -251,7 +251,7 @@ async def test_bad_input(store: IncidentStore) -> None:
         await store.create(actor="E100", summary="x" * 501)
     with pytest.raises(InvalidInputError, match="unknown seat"):
         await store.create(actor="E100", summary="x", owner_seat="seat99")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(TicketNotFoundError):
         await store.apply("INC-20261122-0042", "start", "E100")
     inc = await store.create(actor="E100", summary="x")
     with pytest.raises(InvalidInputError, match="unknown incident action"):
@@ -452,7 +452,7 @@ async def test_one_open_callback_per_number(store: IncidentStore) -> None:
     assert [c.id for c in await store.list_callbacks()] == [cb.id]
     started = await store.start_callback(cb.id, "E100")
     assert (started.status, started.attempts, started.worked_by) == ("in_progress", 1, "E100")
-    with pytest.raises(ConflictError, match="being worked by E100"):
+    with pytest.raises(VersionConflictError, match="being worked by E100"):
         await store.start_callback(cb.id, "E200")
     assert (await store.add_callback("008613800138000", "missed")).id == cb.id
     inc = await store.create(actor="E100", summary="called back")
@@ -572,7 +572,7 @@ async def test_concurrent_changes_never_lose_an_update(store: IncidentStore) -> 
     )
     won = [n for n, r in zip(names, results, strict=True) if not isinstance(r, BaseException)]
     lost = [r for r in results if isinstance(r, BaseException)]
-    assert all(isinstance(r, ConflictError) for r in lost), lost
+    assert all(isinstance(r, VersionConflictError) for r in lost), lost
     assert won
     final = await store.get(inc.number)
     assert final is not None

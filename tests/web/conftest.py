@@ -15,50 +15,70 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ctid.accounts.sessions import Authenticator
+from ctid.accounts.users import add_user, make_hasher
+from ctid.calls.control import (
+    CallMoved,
+    DialStarted,
+)
+from ctid.calls.spy import (
+    SpyMode,
+)
+from ctid.calls.spy_control import (
+    SpyStarted,
+)
 from ctid.config import Config, IncidentConfig, SeatConfig, SiteConfig, WebConfig
+from ctid.core.actor import (
+    Actor,
+)
 from ctid.core.clock import FakeClock
+from ctid.core.errors import (
+    RecordMissingError,
+    RequestRefusedError,
+    StateConflictError,
+)
 from ctid.db import create_engine, session_factory, upgrade
 from ctid.reports.render import KPI_COLUMNS
-from ctid.screenpop.hub import PopHub
-from ctid.tickets.errors import TokenError, TokenExpiredError
-from ctid.tickets.lifecycle import allowed_actions
-from ctid.tickets.tokens import LinkClaims, sign, verify
-from ctid.web.ports import (
-    ActionResult,
-    Actor,
+from ctid.reports.tables import (
     AgentMonthLine,
     AgentMonthTable,
-    CallbackRow,
-    CallerRow,
-    CallMoved,
-    ConflictError,
-    DialStarted,
-    DispatchRequest,
-    HealthReport,
-    HistoryItem,
-    HolidaysImported,
-    IncidentDetail,
-    IncidentDraft,
-    IncidentQuery,
-    IncidentSummary,
     KpiColumn,
     KpiLine,
     KpiTable,
-    LinkError,
-    LinkExpiredError,
+)
+from ctid.rotation.admin import (
+    HolidaysImported,
     LunchOverrideRow,
-    NotFoundError,
-    RejectedError,
     RosterSeatRow,
     RosterView,
-    SavedIncident,
     SeatChanges,
-    SpyMode,
-    SpyStarted,
+)
+from ctid.screenpop.hub import PopHub
+from ctid.tickets.callback_list import (
+    CallbackRow,
+)
+from ctid.tickets.forms import (
+    CallerRow,
+    IncidentDraft,
+    SavedIncident,
+)
+from ctid.tickets.lifecycle import allowed_actions
+from ctid.tickets.links import (
+    DispatchRequest,
     SurveyRequest,
 )
+from ctid.tickets.tokens import LinkClaims, sign, verify
+from ctid.tickets.workflow import (
+    ActionResult,
+    HistoryItem,
+    IncidentDetail,
+    IncidentQuery,
+    IncidentSummary,
+)
+from ctid.web.ports import (
+    HealthReport,
+)
 from ctid.web.server import WebPorts, WebServer
-from ctid.web.users import add_user, make_hasher
 
 PASSWORD = "correct horse battery"
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday
@@ -154,7 +174,7 @@ class RecordingSpy:
 
     async def spy(self, supervisor: Actor, seat_id: str, mode: SpyMode) -> SpyStarted:
         if self.busy:
-            raise ConflictError(f"{seat_id} is not on a call")
+            raise StateConflictError(f"{seat_id} is not on a call")
         self.calls.append((supervisor.employee_id, seat_id, mode))
         session = f"spy-{len(self.calls)}"
         self.sessions[session] = seat_id
@@ -162,13 +182,13 @@ class RecordingSpy:
 
     async def stop(self, supervisor: Actor, session_id: str) -> None:
         if session_id not in self.sessions:
-            raise NotFoundError(f"listen-in {session_id} has ended")
+            raise RecordMissingError(f"listen-in {session_id} has ended")
         del self.sessions[session_id]
         self.stops.append((supervisor.employee_id, session_id))
 
     async def switch(self, supervisor: Actor, session_id: str, mode: SpyMode) -> SpyStarted:
         if session_id not in self.sessions:
-            raise NotFoundError(f"listen-in {session_id} has ended")
+            raise RecordMissingError(f"listen-in {session_id} has ended")
         self.switches.append((supervisor.employee_id, session_id, mode))
         return SpyStarted(self.sessions[session_id], mode, "PJSIP/sup1", session_id)
 
@@ -271,17 +291,17 @@ class FakeWorkflow:
     ) -> ActionResult:
         d = self.incidents.get(number)
         if d is None:
-            raise NotFoundError(f"no incident {number}")
+            raise RecordMissingError(f"no incident {number}")
         if d.version != expected_version:
             last = d.history[-1]
-            raise ConflictError(
+            raise StateConflictError(
                 f"{number} was changed by {last.actor} ({last.action}) since you opened it; "
                 "reload it and try again"
             )
         if action not in d.allowed_actions:
-            raise ConflictError(f"cannot {action} {number}: it is {d.status}")
+            raise StateConflictError(f"cannot {action} {number}: it is {d.status}")
         if args.get("reason", "x") == "boom":
-            raise RejectedError("reason must not be boom")
+            raise RequestRefusedError("reason must not be boom")
         self.applied.append((number, action, actor.employee_id, expected_version, dict(args)))
         status = _NEXT_STATUS.get(action, d.status)
         entry = HistoryItem(
@@ -351,9 +371,9 @@ class FakeCallbacks:
     async def start(self, callback_id: int, actor: Actor) -> CallbackRow:
         row = self.rows.get(callback_id)
         if row is None:
-            raise NotFoundError(f"no callback {callback_id}")
+            raise RecordMissingError(f"no callback {callback_id}")
         if row.status != "open":
-            raise ConflictError(f"callback {callback_id} is being worked by {row.worked_by}")
+            raise StateConflictError(f"callback {callback_id} is being worked by {row.worked_by}")
         row = replace(
             row, status="in_progress", attempts=row.attempts + 1, worked_by=actor.employee_id
         )
@@ -365,7 +385,7 @@ class FakeCallbacks:
     ) -> CallbackRow:
         row = self.rows[callback_id]
         if row.status != "in_progress":
-            raise ConflictError(f"cannot finish callback {callback_id}: it is {row.status}")
+            raise StateConflictError(f"cannot finish callback {callback_id}: it is {row.status}")
         self.finished.append((callback_id, outcome, actor.employee_id, incident_number))
         row = replace(row, status="open" if outcome == "no_answer" else "done", outcome=outcome)
         self.rows[callback_id] = row
@@ -412,12 +432,7 @@ class FakeLinks:
         return sign(LINK_SECRET, LinkClaims(purpose="survey", number=number, expires_at=expires))
 
     def _claims(self, token: str, purpose: Literal["dispatch", "survey"]) -> LinkClaims:
-        try:
-            return verify(LINK_SECRET, token, purpose, self.clock.utcnow())
-        except TokenExpiredError as exc:
-            raise LinkExpiredError(str(exc)) from None
-        except TokenError as exc:
-            raise LinkError(str(exc)) from None
+        return verify(LINK_SECRET, token, purpose, self.clock.utcnow())
 
     async def dispatch_request(self, token: str) -> DispatchRequest:
         return self.dispatched[self._claims(token, "dispatch").number]
@@ -427,7 +442,7 @@ class FakeLinks:
     ) -> DispatchRequest:
         req = self.dispatched[self._claims(token, "dispatch").number]
         if not req.waiting:
-            raise ConflictError(
+            raise StateConflictError(
                 f"cannot {decision} {req.number}: it is no longer waiting for {req.group} "
                 f"(it is {req.status})"
             )
@@ -442,7 +457,7 @@ class FakeLinks:
     async def rate(self, token: str, score: int, comment: str | None) -> None:
         req = self.surveys[self._claims(token, "survey").number]
         if req.rated:
-            raise ConflictError(f"cannot rate {req.number}: it was rated already")
+            raise StateConflictError(f"cannot rate {req.number}: it was rated already")
         self.ratings.append((req.number, score, comment))
         self.surveys[req.number] = replace(req, rated=True)
 
@@ -481,7 +496,7 @@ class FakeRoster:
     def _maybe_refuse(self) -> None:
         if self.refuse is not None:
             msg, self.refuse = self.refuse, None
-            raise RejectedError(msg)
+            raise RequestRefusedError(msg)
 
     async def view(self, weeks: int) -> RosterView:
         return RosterView(
@@ -705,10 +720,9 @@ class _EnvContext:
                 roster=self.roster,
                 reports=self.reports,
             ),
-            sessions=sessions,
+            auth=Authenticator(sessions, clock, ttl_s=config.web.session_ttl_s, hasher=hasher),
             clock=clock,
             secret=b"test-secret-0123456789abcdef",
-            hasher=hasher,
         )
 
     async def __aenter__(self) -> Env:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ctid.accounts.sessions import FailureLimiter
 from ctid.db.schema import AuditLog, WebSession
-from ctid.web.auth import FailureLimiter
 from ctid.web.server import LOGIN_COOKIE, SECURE_SESSION_COOKIE, SESSION_COOKIE
 
 from .conftest import PASSWORD, Client, Env
