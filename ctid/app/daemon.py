@@ -56,12 +56,14 @@ from ctid.rotation.enforcer import LiveSeat, RotaEnforcer
 from ctid.rotation.roster import RosterStore
 from ctid.rotation.scheduler import RotaScheduler
 from ctid.screenpop.hub import PopHub
+from ctid.tickets.call_facts import CallFactStore
 from ctid.tickets.callback_list import Callbacks
+from ctid.tickets.callbacks import CallbackStore
 from ctid.tickets.dialing import dial_string
 from ctid.tickets.directory import CallerDirectory, phone_plan
 from ctid.tickets.forms import CallerSearch, IncidentForms
+from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.links import Links
-from ctid.tickets.store import IncidentStore
 from ctid.tickets.workflow import IncidentWorkflow
 from ctid.web.server import WebPorts, WebServer
 
@@ -130,6 +132,8 @@ class Daemon:
             cfg,
             link_secret=hmac.new(self.secret, b"ctid-tickets-links", hashlib.sha256).digest(),
         )
+        self.callbacks = CallbackStore(self.sessions, self.clock, cfg)
+        self.call_facts = CallFactStore(self.sessions, cfg)
         self.directory = CallerDirectory(self.sessions, self.clock, cfg)
         self.roster = RosterStore(self.sessions, self.clock, cfg)
         self.hub = PopHub()
@@ -157,6 +161,8 @@ class Daemon:
         self.desk = DeskEvents(
             cfg,
             self.incidents,
+            self.callbacks,
+            self.call_facts,
             self.spool,
             self.screens,
             on_seat_free=self._seat_free,
@@ -198,7 +204,7 @@ class Daemon:
                     partial(dial_string, plan=phone_plan(cfg.site)),
                     self.originates,
                 ),
-                callbacks=Callbacks(self.incidents, self.directory),
+                callbacks=Callbacks(self.callbacks, self.directory),
                 links=Links(self.incidents, self.directory),
                 roster=RosterAdmin(self.roster, self.rota, self.clock),
                 reports=Reports(self.sessions, cfg),

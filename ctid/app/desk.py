@@ -36,8 +36,10 @@ from ctid.core.effects import (
     RequestCallback,
 )
 from ctid.core.errors import CtidError
+from ctid.tickets.call_facts import CallFactStore
+from ctid.tickets.callbacks import CallbackStore
 from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
-from ctid.tickets.store import IncidentStore
+from ctid.tickets.incidents import IncidentStore
 
 log = structlog.get_logger(__name__)
 
@@ -106,6 +108,8 @@ class DeskEvents:
 
     cfg: Config
     store: IncidentStore
+    callbacks: CallbackStore
+    call_facts: CallFactStore
     spool: WriteSpool
     screens: PopSink = field(default_factory=NoScreens)
     on_seat_free: Callable[[str], Awaitable[None]] = _nothing
@@ -234,7 +238,7 @@ class DeskEvents:
                 for a in rec.ring_attempts
             ),
         )
-        await self.spool.submit(f"call {rec.call_id}", lambda: self.store.record_call(record))
+        await self.spool.submit(f"call {rec.call_id}", lambda: self.call_facts.record_call(record))
         reason = CALLBACK_FOR_OUTCOME.get(rec.outcome)
         if reason and rec.caller_num:
             await self._callback(rec.caller_num, reason, rec.call_id)
@@ -249,7 +253,7 @@ class DeskEvents:
             log.warning("callback_not_recorded", call_id=call_id, reason=reason, error=str(exc))
 
     async def _add_callback(self, number: str, reason: str, call_id: str | None) -> None:
-        view = await self.store.add_callback(number, reason, call_id)
+        view = await self.callbacks.add_callback(number, reason, call_id)
         log.info("callback_listed", callback_id=view.id, reason=reason, call_id=call_id)
 
     async def effect(

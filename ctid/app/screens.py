@@ -45,7 +45,7 @@ from ctid.screenpop.pop import (
     to_frame,
 )
 from ctid.tickets.directory import CallerDirectory
-from ctid.tickets.store import IncidentStore
+from ctid.tickets.incidents import IncidentStore
 
 log = structlog.get_logger(__name__)
 

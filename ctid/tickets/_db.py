@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.db.schema import Callback, Caller, CallerPhone, Incident, IncidentHistory
+from ctid.tickets.errors import InvalidInputError
+from ctid.tickets.phones import PhonePlan, normalize_phone
+from ctid.tickets.text import clip
 from ctid.tickets.views import CallbackView, CallerView, HistoryView, IncidentView, PhoneView
 
 
@@ -137,3 +141,26 @@ def callback_view(c: Callback) -> CallbackView:
         worked_by=c.worked_by,
         updated_at=c.updated_at,
     )
+
+
+async def identify_caller(
+    s: AsyncSession, plan: PhonePlan, raw_number: str | None, cid_name: str | None
+) -> tuple[str | None, int | None, str | None]:
+    """(number to store, caller id if exactly one caller has it, name to show)."""
+    norm = normalize_phone(raw_number or "", plan)
+    number = norm.number if norm else clip(raw_number, 64)
+    name = clip(cid_name, 128)
+    if norm is None:
+        return number, None, name
+    ids = await caller_ids_for(s, norm.number)
+    if len(ids) != 1:
+        return number, None, name  # unknown, or shared: the agent picks on the screen-pop
+    caller = await s.get(Caller, ids[0])
+    return number, ids[0], caller.name if caller else name
+
+
+def aware(dt: datetime) -> datetime:
+    """`dt` itself, or `InvalidInputError` when it has no time zone."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise InvalidInputError(f"{dt.isoformat()} has no time zone")
+    return dt

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ctid.core.actor import Actor
+from ctid.tickets.callbacks import CallbackStore
 from ctid.tickets.directory import CallerDirectory
-from ctid.tickets.store import IncidentStore
 from ctid.tickets.views import CallbackView
 
 
@@ -33,7 +33,7 @@ class Callbacks:
     """`CallbackPort` over the store's callback list. `incident_number` is only known for a row
     this adapter just finished with one (the list view carries the incident's id, not number)."""
 
-    store: IncidentStore
+    store: CallbackStore
     directory: CallerDirectory
 
     async def _row(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ctid.core.actor import Actor
 from ctid.tickets.directory import CallerDirectory
-from ctid.tickets.store import IncidentStore
+from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.views import CallerView
 
 

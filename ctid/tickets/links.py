@@ -9,7 +9,7 @@ from typing import Literal
 
 from ctid.core.errors import RecordMissingError, StateConflictError
 from ctid.tickets.directory import CallerDirectory
-from ctid.tickets.store import IncidentStore
+from ctid.tickets.incidents import IncidentStore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,8 +11,8 @@ from ctid.core.actor import Actor
 from ctid.core.errors import RequestRefusedError
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.forms import CallerRow, caller_row
+from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.lifecycle import allowed_actions
-from ctid.tickets.store import IncidentStore
 from ctid.tickets.views import IncidentView
 
 

@@ -1,17 +1,16 @@
 """The incident store: numbering, creation (from every answered call, idempotently), lifecycle
-steps with history, optimistic locking and outbox mail, signed links, the callback list, and the
-call facts (`calls`, `ring_attempts`). SQLAlchemy stays in here; views go out."""
+steps with history, optimistic locking and outbox mail, and signed links. SQLAlchemy stays in
+here; views go out."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Literal, assert_never
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -20,26 +19,24 @@ from ctid.core.clock import Clock
 from ctid.core.errors import TransitionError
 from ctid.db.schema import (
     Call,
-    Callback,
     Caller,
     Incident,
     IncidentHistory,
     MailOutbox,
-    RingAttempt,
     next_incident_seq,
 )
 from ctid.mail import enqueue_mail
 from ctid.tickets._db import (
-    callback_view,
-    caller_ids_for,
+    aware,
     caller_views,
     history_view,
+    identify_caller,
     incident_view,
     write_unit,
 )
 from ctid.tickets.directory import phone_plan
 from ctid.tickets.errors import InvalidInputError, TicketNotFoundError, VersionConflictError
-from ctid.tickets.facts import CallFacts, CallRecordIn
+from ctid.tickets.facts import CallFacts
 from ctid.tickets.lifecycle import (
     CATEGORIES,
     CHANNELS,
@@ -71,15 +68,12 @@ from ctid.tickets.notices import (
     resolved_mail,
     satisfaction_mail,
 )
+from ctid.tickets.numbers import IncidentNumbers
 from ctid.tickets.phones import normalize_phone
 from ctid.tickets.text import block_field, clip, line_field, one_line
 from ctid.tickets.tokens import LinkClaims, check_secret, sign, verify
 from ctid.tickets.views import (
-    CALLBACK_ACTIVE,
-    CALLBACK_OUTCOMES,
-    CALLBACK_REASONS,
     ApplyResult,
-    CallbackView,
     CallerView,
     HistoryView,
     IncidentView,
@@ -99,7 +93,7 @@ _ACTOR_MAX = 64
 
 
 class IncidentStore:
-    """Incidents, callbacks and call facts in the database. One transaction per method call."""
+    """Incidents in the database. One transaction per method call."""
 
     def __init__(
         self,
@@ -110,7 +104,6 @@ class IncidentStore:
         link_secret: bytes,
         dispatch_link_ttl_s: int = 7 * 86400,
         survey_link_ttl_s: int = 14 * 86400,
-        max_callback_attempts: int = 3,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -123,9 +116,8 @@ class IncidentStore:
         self._secret = check_secret(link_secret)
         self._dispatch_ttl = timedelta(seconds=dispatch_link_ttl_s)
         self._survey_ttl = timedelta(seconds=survey_link_ttl_s)
-        self._max_callback_attempts = max_callback_attempts
         self._ivr = {o.digit: o for o in cfg.ivr.options if o.action == "queue"}
-        self._number_re = re.compile(rf"^{self._prefix}-(\d{{8}})-(\d{{4,6}})$")
+        self._numbers = IncidentNumbers(self._prefix)
 
     @property
     def rules(self) -> Rules:
@@ -135,12 +127,7 @@ class IncidentStore:
 
     def parse_number(self, entered: str) -> str | None:
         """`INC-20261122-0001` (any case) or the digits `202611220001` → the incident number."""
-        text = one_line(entered).upper()
-        if self._number_re.match(text):
-            return text
-        if re.fullmatch(r"\d{12,14}", text):
-            return f"{self._prefix}-{text[:8]}-{int(text[8:]):04d}"
-        return None
+        return self._numbers.parse(entered)
 
     async def _next_number(self, s: AsyncSession, now: datetime) -> str:
         # The site-local day: an incident opened at 07:30 in Shanghai is 23:30 UTC the day before.
@@ -160,15 +147,15 @@ class IncidentStore:
         seat = clip(facts.answered_by_seat, 64)
         if seat is None:
             raise InvalidInputError("answered_by_seat is required")
-        _aware(facts.answered_at)
+        aware(facts.answered_at)
         async with write_unit(self._sessions, lock=f"call:{call_id}") as s:
             call = await s.scalar(select(Call).where(Call.call_id == call_id))
             if call is not None and call.incident_id is not None:
                 existing = await s.get(Incident, call.incident_id)
                 if existing is not None:
                     return incident_view(existing)
-            number_norm, caller_id, caller_name = await self._identify(
-                s, facts.caller_number, facts.caller_name
+            number_norm, caller_id, caller_name = await identify_caller(
+                s, self._plan, facts.caller_number, facts.caller_name
             )
             option = self._ivr.get(facts.ivr_digit or "")
             request_type = option.request_type if option else "fault"
@@ -280,7 +267,9 @@ class IncidentStore:
                     norm = normalize_phone(caller_number, self._plan)
                     number_norm = norm.number if norm else clip(caller_number, 64)
             elif caller_number:
-                number_norm, caller_id, matched = await self._identify(s, caller_number, name)
+                number_norm, caller_id, matched = await identify_caller(
+                    s, self._plan, caller_number, name
+                )
                 name = matched
             number = await self._next_number(s, now)
             row = Incident(
@@ -326,21 +315,6 @@ class IncidentStore:
             view = incident_view(row)
         log.info("incident_created", number=view.number, channel=channel, actor=who)
         return view
-
-    async def _identify(
-        self, s: AsyncSession, raw_number: str | None, cid_name: str | None
-    ) -> tuple[str | None, int | None, str | None]:
-        """(number to store, caller id if exactly one caller has it, name to show)."""
-        norm = normalize_phone(raw_number or "", self._plan)
-        number = norm.number if norm else clip(raw_number, 64)
-        name = clip(cid_name, 128)
-        if norm is None:
-            return number, None, name
-        ids = await caller_ids_for(s, norm.number)
-        if len(ids) != 1:
-            return number, None, name  # unknown, or shared: the agent picks on the screen-pop
-        caller = await s.get(Caller, ids[0])
-        return number, ids[0], caller.name if caller else name
 
     # ----------------------------------------------------------------------- reading
 
@@ -678,170 +652,6 @@ class IncidentStore:
         result = await self.apply(claims.number, Rate(score=score, comment=comment), "caller")
         return result.incident
 
-    # ----------------------------------------------------------------------- callbacks
-
-    async def add_callback(
-        self, number: str, reason: str, call_id: str | None = None
-    ) -> CallbackView:
-        """Promise to call `number` back. One open callback per number: asking again returns
-        the one already on the list."""
-        if reason not in CALLBACK_REASONS:
-            raise InvalidInputError(f"reason must be one of {', '.join(CALLBACK_REASONS)}")
-        norm = normalize_phone(number, self._plan)
-        if norm is None:
-            raise InvalidInputError(f"{one_line(number)[:40]!r} is not a phone number to call back")
-        now = self._clock.utcnow()
-        async with write_unit(self._sessions, lock=f"callback:{norm.number}") as s:
-            existing = await s.scalar(
-                select(Callback)
-                .where(
-                    Callback.caller_number == norm.number,
-                    Callback.status.in_(CALLBACK_ACTIVE),
-                )
-                .order_by(Callback.id)
-                .limit(1)
-            )
-            if existing is not None:
-                log.info("callback_deduplicated", callback_id=existing.id, reason=reason)
-                return callback_view(existing)
-            ids = await caller_ids_for(s, norm.number)
-            row = Callback(
-                caller_number=norm.number,
-                caller_id=ids[0] if len(ids) == 1 else None,
-                reason=reason,
-                call_id=clip(call_id, 64),
-                requested_at=now,
-                status="open",
-                attempts=0,
-                updated_at=now,
-            )
-            s.add(row)
-            await s.flush()
-            view = callback_view(row)
-        log.info("callback_added", callback_id=view.id, reason=reason, call_id=view.call_id)
-        return view
-
-    async def list_callbacks(
-        self, status: str | Iterable[str] | None = CALLBACK_ACTIVE, limit: int = 200
-    ) -> list[CallbackView]:
-        """Callbacks in `status` (default: open and in progress; None: all), oldest first."""
-        query = select(Callback)
-        if isinstance(status, str):
-            query = query.where(Callback.status == status)
-        elif status is not None:
-            query = query.where(Callback.status.in_(list(status)))
-        query = query.order_by(Callback.requested_at, Callback.id).limit(max(1, min(limit, 1000)))
-        async with self._sessions() as s:
-            return [callback_view(c) for c in (await s.execute(query)).scalars()]
-
-    async def start_callback(self, callback_id: int, worked_by: str) -> CallbackView:
-        """An agent starts calling back: open → in_progress, one more attempt."""
-        who = clip(worked_by, 32)
-        if who is None:
-            raise InvalidInputError("worked_by is required")
-        async with write_unit(self._sessions) as s:
-            row = await s.get(Callback, callback_id)
-            if row is None:
-                raise TicketNotFoundError(f"no callback {callback_id}")
-            if row.status == "in_progress":
-                raise VersionConflictError(
-                    f"callback {callback_id} is being worked by {row.worked_by}"
-                )
-            if row.status != "open":
-                raise TransitionError(f"cannot start callback {callback_id}: it is {row.status}")
-            row.status = "in_progress"
-            row.attempts += 1
-            row.worked_by = who
-            row.updated_at = self._clock.utcnow()
-            await s.flush()
-            return callback_view(row)
-
-    async def finish_callback(
-        self,
-        callback_id: int,
-        outcome: str,
-        *,
-        worked_by: str | None = None,
-        incident_number: str | None = None,
-    ) -> CallbackView:
-        """Record how the call-back went: reached/not_needed → done, wrong_number → failed,
-        no_answer → open again (failed after `max_callback_attempts`)."""
-        nxt = CALLBACK_OUTCOMES.get(outcome)
-        if nxt is None:
-            raise InvalidInputError(f"outcome must be one of {', '.join(CALLBACK_OUTCOMES)}")
-        async with write_unit(self._sessions) as s:
-            row = await s.get(Callback, callback_id)
-            if row is None:
-                raise TicketNotFoundError(f"no callback {callback_id}")
-            if row.status not in CALLBACK_ACTIVE:
-                raise TransitionError(f"cannot finish callback {callback_id}: it is {row.status}")
-            if nxt == "open" and row.attempts >= self._max_callback_attempts:
-                nxt = "failed"
-            if incident_number is not None:
-                parsed = self.parse_number(incident_number)
-                inc_id = await s.scalar(select(Incident.id).where(Incident.number == parsed))
-                if inc_id is None:
-                    raise TicketNotFoundError(f"no incident {one_line(incident_number)[:40]!r}")
-                row.incident_id = inc_id
-            row.status = nxt
-            row.outcome = outcome
-            if worked_by:
-                row.worked_by = clip(worked_by, 32)
-            row.updated_at = self._clock.utcnow()
-            await s.flush()
-            return callback_view(row)
-
-    # ----------------------------------------------------------------------- call facts
-
-    async def record_call(self, rec: CallRecordIn) -> None:
-        """Store a call's facts and its ring attempts; writing the same call again replaces them
-        (the incident link made by `create_from_call` is kept)."""
-        call_id = clip(rec.call_id, 64)
-        if call_id is None:
-            raise InvalidInputError("call_id is required")
-        for dt in (rec.started_at, rec.queued_at, rec.answered_at, rec.ended_at):
-            if dt is not None:
-                _aware(dt)
-        async with write_unit(self._sessions, lock=f"call:{call_id}") as s:
-            number, caller_id, name = await self._identify(s, rec.caller_number, rec.caller_name)
-            row = await s.scalar(select(Call).where(Call.call_id == call_id))
-            if row is None:
-                row = Call(call_id=call_id)
-                s.add(row)
-            row.caller_number = number
-            row.caller_name = name
-            row.caller_id = caller_id if caller_id is not None else row.caller_id
-            row.queue = clip(rec.queue, 64)
-            row.ivr_choice = clip(rec.ivr_choice, 32)
-            row.category = clip(rec.category, 32)
-            row.started_at = rec.started_at
-            row.queued_at = rec.queued_at
-            row.answered_at = rec.answered_at
-            row.ended_at = rec.ended_at
-            row.answered_by_seat = clip(rec.answered_by_seat, 64)
-            row.answer_ring = rec.answer_ring
-            row.within_rings = rec.within_rings
-            row.outcome = clip(rec.outcome, 32)
-            row.talk_s = rec.talk_s
-            row.capped = rec.capped
-            row.transferred_to = clip(rec.transferred_to, 64)
-            await s.flush()
-            await s.execute(delete(RingAttempt).where(RingAttempt.call_id == call_id))
-            for ring in rec.ring_attempts:
-                seat = clip(ring.seat_id, 64)
-                if seat is None:
-                    continue
-                s.add(
-                    RingAttempt(
-                        call_id=call_id,
-                        seat_id=seat,
-                        started_at=_aware(ring.started_at),
-                        ended_at=_aware(ring.ended_at) if ring.ended_at else None,
-                        outcome=clip(ring.outcome, 32),
-                        ring_s=ring.ring_s,
-                    )
-                )
-
 
 # --------------------------------------------------------------------------- row ⇄ state
 
@@ -920,9 +730,3 @@ def _actor(actor: str) -> str:
     if who is None:
         raise InvalidInputError("actor is required")
     return who
-
-
-def _aware(dt: datetime) -> datetime:
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise InvalidInputError(f"{dt.isoformat()} has no time zone")
-    return dt
