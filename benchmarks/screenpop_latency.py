@@ -33,7 +33,7 @@ from ctid.app import Daemon
 from ctid.asterisk.simulator import PbxSimulator
 from ctid.config import parse_config
 from ctid.db import create_engine, upgrade
-from ctid.web.server import SESSION_COOKIE
+from ctid.web.middleware import SESSION_COOKIE
 
 SEATS = [
     {

@@ -20,6 +20,7 @@ from ctid.core.actor import (
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
 from ctid.web.html import Markup
+from ctid.web.ports import SeatDirectory
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -62,6 +63,18 @@ class Edge(Protocol):
     def seat_ids(self) -> Sequence[str]: ...
 
     async def read_json(self, request: web.Request) -> object: ...
+
+
+def seat_for(seats: SeatDirectory, ctx: RequestContext, requested: str | None) -> str | None:
+    """Which seat's stream `ctx` may see: agents and ops only their own; supervisors any."""
+    actor = ctx.actor
+    if requested:
+        if requested not in seats.seat_ids():
+            raise HttpError(404, "no such seat")
+        if actor.role == "supervisor" or requested == actor.seat_id:
+            return requested
+        raise HttpError(403, "that is not your seat")
+    return actor.seat_id
 
 
 def is_api(request: web.Request) -> bool:
