@@ -27,7 +27,7 @@ from ctid.core.errors import (
 
 
 @dataclass(frozen=True, slots=True)
-class SpyStarted:
+class ListenInStarted:
     seat_id: str
     mode: SpyMode
     detail: str = ""
@@ -45,8 +45,8 @@ def _spy_error(exc: CtidError) -> CtidError:
     return exc
 
 
-def _spy_started(s: SpySession) -> SpyStarted:
-    return SpyStarted(
+def _spy_started(s: SpySession) -> ListenInStarted:
+    return ListenInStarted(
         s.seat_id,
         s.mode,
         f"your phone rings to {s.mode} to {s.seat_id} (call {s.call_id})",
@@ -66,7 +66,7 @@ class SpyControl:
 
     service: SpyService
 
-    async def spy(self, supervisor: Actor, seat_id: str, mode: SpyMode) -> SpyStarted:
+    async def spy(self, supervisor: Actor, seat_id: str, mode: SpyMode) -> ListenInStarted:
         try:
             return _spy_started(await self.service.start(supervisor.employee_id, seat_id, mode))
         except CtidError as exc:
@@ -82,7 +82,7 @@ class SpyControl:
         except CtidError as exc:
             raise _spy_error(exc) from exc
 
-    async def switch(self, supervisor: Actor, session_id: str, mode: SpyMode) -> SpyStarted:
+    async def switch(self, supervisor: Actor, session_id: str, mode: SpyMode) -> ListenInStarted:
         sid = _spy_session_id(session_id)
         try:
             return _spy_started(await self.service.switch(sid, mode, supervisor.employee_id))

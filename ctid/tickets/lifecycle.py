@@ -405,7 +405,7 @@ MailNotice: TypeAlias = DispatchMail | ResolvedMail | SatisfactionMail | Escalat
 
 
 @dataclass(frozen=True, slots=True)
-class Transition:
+class IncidentTransition:
     """The outcome of one step. `entry` is None for a no-op (a flag that was already set): the
     store then writes nothing."""
 
@@ -500,7 +500,7 @@ def _check(action: Action, state: IncidentState) -> None:
 
 def transition(
     state: IncidentState, action: Action, *, actor: str, at: datetime, rules: Rules
-) -> Transition:
+) -> IncidentTransition:
     """Apply `action` to `state`. Raises `TransitionError` when the step is not allowed in the
     current status and `InvalidInputError` when an argument is bad."""
     if at.tzinfo is None:
@@ -521,7 +521,7 @@ def transition(
             new = replace(
                 state, status="in_progress", owner_seat=seat, responded_at=responded(state)
             )
-            return Transition(new, entry("in_progress", seat=seat))
+            return IncidentTransition(new, entry("in_progress", seat=seat))
 
         case Classify():
             rtype = _choice("request_type", action.request_type, REQUEST_TYPES)
@@ -531,7 +531,7 @@ def transition(
                 else None
             )
             new = replace(state, request_type=rtype, category=cat)
-            return Transition(
+            return IncidentTransition(
                 new,
                 entry(
                     old,
@@ -561,7 +561,7 @@ def transition(
                 sla_response_due=response_due,
                 sla_resolve_due=resolve_due,
             )
-            return Transition(
+            return IncidentTransition(
                 new,
                 entry(old, impact=impact, urgency=urgency, priority=priority, was=state.priority),
             )
@@ -587,7 +587,7 @@ def transition(
                         resolution=text,
                     ),
                 )
-            return Transition(new, entry("resolved", resolution=text), notices)
+            return IncidentTransition(new, entry("resolved", resolution=text), notices)
 
         case HandToExpert():
             seat = _seat(action.seat, rules, "seat")
@@ -605,7 +605,7 @@ def transition(
                 responded_at=responded(state),
             )
             transfer = (TransferLiveCall(seat=seat),) if action.call_live else ()
-            return Transition(
+            return IncidentTransition(
                 new,
                 entry(
                     "handed_to_expert",
@@ -635,7 +635,7 @@ def transition(
                 assignee_email=assignee,
                 note=note,
             )
-            return Transition(
+            return IncidentTransition(
                 new,
                 entry(
                     "dispatched",
@@ -649,12 +649,14 @@ def transition(
 
         case Accept():
             new = replace(state, status="accepted", responded_at=responded(state))
-            return Transition(new, entry("accepted", group=state.owner_group))
+            return IncidentTransition(new, entry("accepted", group=state.owner_group))
 
         case Reject():
             reason = _required_block("reason", action.reason, MAX_REASON)
             new = replace(state, status="rejected", owner_group=None)
-            return Transition(new, entry("rejected", group=state.owner_group, reason=reason))
+            return IncidentTransition(
+                new, entry("rejected", group=state.owner_group, reason=reason)
+            )
 
         case Reassign():
             seat = _seat(action.seat, rules, "seat")
@@ -664,7 +666,7 @@ def transition(
             new = replace(
                 state, status="assigned", owner_seat=seat, owner_employee=employee, owner_group=None
             )
-            return Transition(
+            return IncidentTransition(
                 new, entry("assigned", seat=seat, employee=employee, from_seat=state.owner_seat)
             )
 
@@ -681,17 +683,17 @@ def transition(
                         reason=reason,
                     ),
                 )
-            return Transition(new, entry("escalated", reason=reason), mails)
+            return IncidentTransition(new, entry("escalated", reason=reason), mails)
 
         case Suspend():
             reason = _required_block("reason", action.reason, MAX_REASON)
             new = replace(state, status="suspended")
-            return Transition(new, entry("suspended", reason=reason))
+            return IncidentTransition(new, entry("suspended", reason=reason))
 
         case Resume():
             # Back to whoever holds it: second line if a group accepted it, else the desk.
             back: Status = "accepted" if state.owner_group else "in_progress"
-            return Transition(replace(state, status=back), entry(back))
+            return IncidentTransition(replace(state, status=back), entry(back))
 
         case Close():
             new = replace(state, status="closed", closed_at=at)
@@ -704,7 +706,7 @@ def transition(
                         send_at=at + timedelta(seconds=rules.followup_after_close_s),
                     ),
                 )
-            return Transition(new, entry("closed"), follow)
+            return IncidentTransition(new, entry("closed"), follow)
 
         case Reopen():
             reason = _required_block("reason", action.reason, MAX_REASON)
@@ -716,15 +718,17 @@ def transition(
                 owner_group=None,
                 flags=tuple(f for f in state.flags if f != FLAG_FIRST_LINE),
             )
-            return Transition(new, entry("reopened", reason=reason))
+            return IncidentTransition(new, entry("reopened", reason=reason))
 
         case Flag():
             name = _line("flag", action.flag, 32)
             if not _FLAG_NAME.match(name):
                 raise InvalidInputError(f"flag {name!r} must be lower_snake_case (max 32)")
             if name in state.flags:
-                return Transition(state, None)
-            return Transition(replace(state, flags=(*state.flags, name)), entry(None, flag=name))
+                return IncidentTransition(state, None)
+            return IncidentTransition(
+                replace(state, flags=(*state.flags, name)), entry(None, flag=name)
+            )
 
         case Rate():
             if state.satisfaction is not None:
@@ -734,7 +738,7 @@ def transition(
                 raise InvalidInputError(f"score must be a whole number from 1 to 5 (got {score!r})")
             comment = _opt_block("comment", action.comment, MAX_COMMENT)
             new = replace(state, satisfaction=score, satisfaction_comment=comment)
-            return Transition(new, entry(None, score=score))
+            return IncidentTransition(new, entry(None, score=score))
 
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover
 

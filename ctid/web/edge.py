@@ -77,6 +77,11 @@ def seat_for(seats: SeatDirectory, ctx: RequestContext, requested: str | None) -
     return actor.seat_id
 
 
+def label(value: str | None) -> str:
+    """A vocabulary word as people read it: `after_hours` → `after hours`."""
+    return (value or "").replace("_", " ")
+
+
 def is_api(request: web.Request) -> bool:
     return request.path.startswith(("/api/", "/ws/", "/healthz"))
 

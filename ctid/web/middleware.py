@@ -24,7 +24,7 @@ from ctid.core.errors import (
 )
 from ctid.web import pages
 from ctid.web.edge import CTX, HttpError, RequestContext, html_response, is_api, json_response
-from ctid.web.links import is_link_path
+from ctid.web.link_pages import is_link_path
 from ctid.web.ports import SeatDirectory
 
 log = structlog.get_logger(__name__)

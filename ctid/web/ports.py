@@ -10,7 +10,7 @@ from typing import Literal, Protocol
 
 from ctid.calls.control import CallMoved, DialStarted
 from ctid.calls.spy import SpyMode
-from ctid.calls.spy_control import SpyStarted
+from ctid.calls.spy_control import ListenInStarted
 from ctid.config import SeatConfig
 from ctid.core.actor import Actor
 from ctid.reports.tables import AgentMonthTable, KpiTable
@@ -34,7 +34,7 @@ class CallerPort(Protocol):
 
 
 class SpyPort(Protocol):
-    async def spy(self, supervisor: Actor, seat_id: str, mode: SpyMode) -> SpyStarted:
+    async def spy(self, supervisor: Actor, seat_id: str, mode: SpyMode) -> ListenInStarted:
         """Ring the supervisor's phone into the seat's live call (ChanSpy); raise
         `StateConflictError` when the seat is not on a call."""
         ...
@@ -43,7 +43,7 @@ class SpyPort(Protocol):
         """Hang up the supervisor's listen-in leg; `RecordMissingError` when it is already gone."""
         ...
 
-    async def switch(self, supervisor: Actor, session_id: str, mode: SpyMode) -> SpyStarted:
+    async def switch(self, supervisor: Actor, session_id: str, mode: SpyMode) -> ListenInStarted:
         """Change a running listen-in's mode (ChanSpy's DTMF 4/5/6 on the supervisor leg);
         `RecordMissingError` when it is gone."""
         ...

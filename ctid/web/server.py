@@ -21,11 +21,12 @@ from ctid.accounts.sessions import Authenticator
 from ctid.config import Config, WebConfig
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
-from ctid.web.consoles import ConsolePages
+from ctid.web.callback_pages import CallbackPages
+from ctid.web.console_pages import ConsolePages
 from ctid.web.edge import HttpError, RequestContext, is_api, json_response
-from ctid.web.incidents import IncidentPages
-from ctid.web.links import LinkPages
-from ctid.web.login import LoginPages
+from ctid.web.incident_pages import IncidentPages
+from ctid.web.link_pages import LinkPages
+from ctid.web.login_pages import LoginPages
 from ctid.web.middleware import Guards, context
 from ctid.web.ports import (
     CallbackPort,
@@ -42,8 +43,8 @@ from ctid.web.ports import (
     SeatDirectory,
     SpyPort,
 )
-from ctid.web.reporting import ReportPages
-from ctid.web.roster import RosterPages
+from ctid.web.report_pages import ReportPages
+from ctid.web.roster_pages import RosterPages
 from ctid.web.sockets import PushSockets
 
 log = structlog.get_logger(__name__)
@@ -228,7 +229,8 @@ class WebServer:
         ConsolePages(
             self, self._seats, ports.hub, ports.incidents, ports.callers, ports.spy
         ).add_routes(r)
-        IncidentPages(self, ports.workflow, ports.calls, ports.callbacks).add_routes(r)
+        IncidentPages(self, ports.workflow, ports.calls).add_routes(r)
+        CallbackPages(self, ports.callbacks, ports.calls).add_routes(r)
         self._links.add_routes(r)
         RosterPages(self, ports.roster).add_routes(r)
         ReportPages(self, ports.reports).add_routes(r)

@@ -25,7 +25,7 @@ from ctid.calls.spy import (
     SpyMode,
 )
 from ctid.calls.spy_control import (
-    SpyStarted,
+    ListenInStarted,
 )
 from ctid.config import Config, IncidentConfig, SeatConfig, SiteConfig, WebConfig
 from ctid.core.actor import (
@@ -172,13 +172,13 @@ class RecordingSpy:
     """session id → seat, while listening."""
     busy: bool = False
 
-    async def spy(self, supervisor: Actor, seat_id: str, mode: SpyMode) -> SpyStarted:
+    async def spy(self, supervisor: Actor, seat_id: str, mode: SpyMode) -> ListenInStarted:
         if self.busy:
             raise StateConflictError(f"{seat_id} is not on a call")
         self.calls.append((supervisor.employee_id, seat_id, mode))
         session = f"spy-{len(self.calls)}"
         self.sessions[session] = seat_id
-        return SpyStarted(seat_id, mode, "PJSIP/sup1", session)
+        return ListenInStarted(seat_id, mode, "PJSIP/sup1", session)
 
     async def stop(self, supervisor: Actor, session_id: str) -> None:
         if session_id not in self.sessions:
@@ -186,11 +186,11 @@ class RecordingSpy:
         del self.sessions[session_id]
         self.stops.append((supervisor.employee_id, session_id))
 
-    async def switch(self, supervisor: Actor, session_id: str, mode: SpyMode) -> SpyStarted:
+    async def switch(self, supervisor: Actor, session_id: str, mode: SpyMode) -> ListenInStarted:
         if session_id not in self.sessions:
             raise RecordMissingError(f"listen-in {session_id} has ended")
         self.switches.append((supervisor.employee_id, session_id, mode))
-        return SpyStarted(self.sessions[session_id], mode, "PJSIP/sup1", session_id)
+        return ListenInStarted(self.sessions[session_id], mode, "PJSIP/sup1", session_id)
 
 
 _NEXT_STATUS = {

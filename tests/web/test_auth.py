@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from ctid.accounts.sessions import FailureLimiter
 from ctid.db.schema import AuditLog, WebSession
-from ctid.web.login import LOGIN_COOKIE
+from ctid.web.login_pages import LOGIN_COOKIE
 from ctid.web.middleware import SECURE_SESSION_COOKIE, SESSION_COOKIE
 
 from .conftest import PASSWORD, Client, Env

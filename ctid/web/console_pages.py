@@ -11,7 +11,7 @@ import structlog
 from aiohttp import web
 
 from ctid.calls.spy import SPY_MODES, SpyMode
-from ctid.calls.spy_control import SpyStarted
+from ctid.calls.spy_control import ListenInStarted
 from ctid.tickets.forms import IncidentDraft
 from ctid.tickets.lifecycle import CATEGORIES, LEVELS, REQUEST_TYPES
 from ctid.web import pages
@@ -221,7 +221,7 @@ class ConsolePages:
         raise HttpError(400, "mode must be listen, whisper or barge")
 
     @staticmethod
-    def _spy_json(started: SpyStarted) -> dict[str, str]:
+    def _spy_json(started: ListenInStarted) -> dict[str, str]:
         return {
             "seat": started.seat_id,
             "mode": started.mode,
