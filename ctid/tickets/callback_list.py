@@ -9,7 +9,9 @@ from datetime import datetime
 from ctid.core.actor import Actor
 from ctid.tickets.callbacks import CallbackStore
 from ctid.tickets.directory import CallerDirectory
-from ctid.tickets.views import CallbackView
+from ctid.tickets.views import (
+    CallbackView,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

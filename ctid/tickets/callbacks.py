@@ -20,10 +20,12 @@ from ctid.tickets.numbers import IncidentNumbers
 from ctid.tickets.phones import normalize_phone
 from ctid.tickets.text import clip, one_line
 from ctid.tickets.views import (
+    CallbackView,
+)
+from ctid.tickets.vocabulary import (
     CALLBACK_ACTIVE,
     CALLBACK_OUTCOMES,
     CALLBACK_REASONS,
-    CallbackView,
 )
 
 log = structlog.get_logger(__name__)

@@ -22,7 +22,11 @@ from ctid.tickets._db import caller_ids_for, caller_views, write_unit
 from ctid.tickets.errors import InvalidInputError, TicketNotFoundError
 from ctid.tickets.phones import PhonePlan, normalize_phone
 from ctid.tickets.text import block_field, email_field, line_field, one_line
-from ctid.tickets.views import CallerView, ImportReport, RowProblem
+from ctid.tickets.views import (
+    CallerView,
+    ImportReport,
+    RowProblem,
+)
 
 log = structlog.get_logger(__name__)
 

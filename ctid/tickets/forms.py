@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from ctid.core.actor import Actor
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.incidents import IncidentStore
-from ctid.tickets.views import CallerView
+from ctid.tickets.views import (
+    CallerView,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Literal, assert_never
+from typing import Literal, assert_never
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -27,37 +27,35 @@ from ctid.db.schema import (
 )
 from ctid.mail import enqueue_mail
 from ctid.tickets._db import (
+    ACTOR_MAX,
     aware,
     caller_views,
+    history_row,
     history_view,
     identify_caller,
+    incident_state,
     incident_view,
+    store_state,
     write_unit,
+)
+from ctid.tickets.actions import (
+    Accept,
+    Action,
+    Prioritize,
+    Rate,
+    Reject,
+    parse_action,
 )
 from ctid.tickets.directory import phone_plan
 from ctid.tickets.errors import InvalidInputError, TicketNotFoundError, VersionConflictError
 from ctid.tickets.facts import CallFacts
 from ctid.tickets.lifecycle import (
-    CATEGORIES,
-    CHANNELS,
-    LEVELS,
-    OPEN_STATUSES,
-    REQUEST_TYPES,
-    STATUSES,
-    Accept,
-    Action,
     DispatchMail,
     EscalationMail,
-    IncidentState,
-    Prioritize,
-    Rate,
-    Reject,
     ResolvedMail,
     Rules,
     SatisfactionMail,
-    Status,
     TransferLiveCall,
-    parse_action,
     transition,
 )
 from ctid.tickets.notices import (
@@ -78,6 +76,14 @@ from ctid.tickets.views import (
     HistoryView,
     IncidentView,
 )
+from ctid.tickets.vocabulary import (
+    CATEGORIES,
+    CHANNELS,
+    LEVELS,
+    OPEN_STATUSES,
+    REQUEST_TYPES,
+    Status,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -89,7 +95,6 @@ SURVEY_LINK_PATH = "/survey/{token}"
 
 MAX_SUMMARY = 500
 MAX_DESCRIPTION = 20_000
-_ACTOR_MAX = 64
 
 
 class IncidentStore:
@@ -204,7 +209,7 @@ class IncidentStore:
                 if call.caller_id is None:
                     call.caller_id = caller_id
             s.add(
-                _history(
+                history_row(
                     row.id,
                     at=now,
                     actor=seat,
@@ -290,7 +295,7 @@ class IncidentStore:
                 updated_at=now,
             )
             if impact is not None and urgency is not None:
-                state = _state(row, None, version=1)
+                state = incident_state(row, None, version=1)
                 t = transition(
                     state,
                     Prioritize(impact=impact, urgency=urgency),
@@ -298,11 +303,11 @@ class IncidentStore:
                     at=now,
                     rules=self._rules,
                 )
-                _store_state(row, t.state)
+                store_state(row, t.state)
             s.add(row)
             await s.flush()
             s.add(
-                _history(
+                history_row(
                     row.id,
                     at=now,
                     actor=who,
@@ -422,12 +427,12 @@ class IncidentStore:
             if row.caller_id is not None:
                 found = await s.get(Caller, row.caller_id)
                 caller = (await caller_views(s, [found]))[0] if found else None
-            state = _state(row, caller.email if caller else None, version=row.version)
+            state = incident_state(row, caller.email if caller else None, version=row.version)
             now = self._clock.utcnow()
             t = transition(state, act, actor=who, at=now, rules=self._rules)
             if t.entry is None:
                 return ApplyResult(incident=incident_view(row), entry=None)
-            _store_state(row, t.state)
+            store_state(row, t.state)
             row.updated_at = now
             try:
                 await s.flush()
@@ -436,7 +441,7 @@ class IncidentStore:
                 raise VersionConflictError(
                     f"{parsed} was changed by someone else just now; reload it and try again"
                 ) from None
-            history = _history(
+            history = history_row(
                 row.id,
                 at=now,
                 actor=who,
@@ -535,7 +540,7 @@ class IncidentStore:
                     f"{parsed} was changed by someone else just now; reload it and try again"
                 ) from None
             s.add(
-                _history(
+                history_row(
                     row.id,
                     at=now,
                     actor=who,
@@ -653,80 +658,8 @@ class IncidentStore:
         return result.incident
 
 
-# --------------------------------------------------------------------------- row ⇄ state
-
-
-def _state(row: Incident, caller_email: str | None, *, version: int) -> IncidentState:
-    status: Status = next((st for st in STATUSES if st == row.status), "in_progress")
-    return IncidentState(
-        number=row.number,
-        status=status,
-        request_type=row.request_type,  # type: ignore[arg-type]
-        category=row.category,  # type: ignore[arg-type]
-        impact=row.impact,  # type: ignore[arg-type]
-        urgency=row.urgency,  # type: ignore[arg-type]
-        priority=row.priority,
-        owner_seat=row.owner_seat,
-        owner_employee=row.owner_employee,
-        owner_group=row.owner_group,
-        created_at=row.created_at,
-        sla_response_due=row.sla_response_due,
-        sla_resolve_due=row.sla_resolve_due,
-        responded_at=row.responded_at,
-        resolved_at=row.resolved_at,
-        closed_at=row.closed_at,
-        flags=tuple(row.flags or ()),
-        satisfaction=row.satisfaction,
-        satisfaction_comment=row.satisfaction_comment,
-        caller_email=caller_email,
-        version=version,
-    )
-
-
-def _store_state(row: Incident, st: IncidentState) -> None:
-    row.status = st.status
-    row.request_type = st.request_type
-    row.category = st.category
-    row.impact = st.impact
-    row.urgency = st.urgency
-    row.priority = st.priority
-    row.owner_seat = st.owner_seat
-    row.owner_employee = st.owner_employee
-    row.owner_group = st.owner_group
-    row.sla_response_due = st.sla_response_due
-    row.sla_resolve_due = st.sla_resolve_due
-    row.responded_at = st.responded_at
-    row.resolved_at = st.resolved_at
-    row.closed_at = st.closed_at
-    if list(row.flags or ()) != list(st.flags):
-        row.flags = list(st.flags)
-    row.satisfaction = st.satisfaction
-    row.satisfaction_comment = st.satisfaction_comment
-
-
-def _history(
-    incident_id: int,
-    *,
-    at: datetime,
-    actor: str,
-    action: str,
-    to_status: str | None,
-    from_status: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> IncidentHistory:
-    return IncidentHistory(
-        incident_id=incident_id,
-        at=at,
-        actor=actor[:_ACTOR_MAX],
-        action=action,
-        from_status=from_status,
-        to_status=to_status,
-        detail={k: v for k, v in (detail or {}).items() if v is not None},
-    )
-
-
 def _actor(actor: str) -> str:
-    who = clip(actor, _ACTOR_MAX)
+    who = clip(actor, ACTOR_MAX)
     if who is None:
         raise InvalidInputError("actor is required")
     return who

@@ -8,54 +8,48 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import ClassVar, Literal, TypeAlias, TypeVar, get_args
+from typing import TypeAlias, TypeVar
 
 from ctid.config import Config
 from ctid.core.errors import TransitionError
+from ctid.tickets.actions import (
+    Accept,
+    Action,
+    Classify,
+    Close,
+    Dispatch,
+    Escalate,
+    Flag,
+    HandToExpert,
+    Prioritize,
+    Rate,
+    Reassign,
+    Reject,
+    Reopen,
+    Resolve,
+    ResolveFirstLine,
+    Resume,
+    Start,
+    Suspend,
+)
 from ctid.tickets.errors import InvalidInputError
 from ctid.tickets.text import block_field, email_field, line_field
-
-# --------------------------------------------------------------------------- vocabularies
-
-Status = Literal[
-    "new",
-    "assigned",
-    "in_progress",
-    "handed_to_expert",
-    "escalated",
-    "dispatched",
-    "accepted",
-    "rejected",
-    "suspended",
-    "resolved",
-    "closed",
-    "reopened",
-]
-STATUSES: tuple[Status, ...] = get_args(Status)
-CLOSED_STATUSES: frozenset[Status] = frozenset({"resolved", "closed"})
-OPEN_STATUSES: frozenset[Status] = frozenset(STATUSES) - CLOSED_STATUSES
-
-RequestType = Literal["fault", "service_request", "consultation", "new_requirement", "complaint"]
-REQUEST_TYPES: tuple[RequestType, ...] = get_args(RequestType)
-
-Category = Literal["software", "hardware", "network", "database", "business_application", "other"]
-CATEGORIES: tuple[Category, ...] = get_args(Category)
-
-Channel = Literal["phone", "web", "email", "im", "monitoring"]
-CHANNELS: tuple[Channel, ...] = get_args(Channel)
-
-Level = Literal["high", "medium", "low"]
-LEVELS: tuple[Level, ...] = get_args(Level)
-
-# Where first line is still the owner (nobody at second line has taken it).
-FIRST_LINE: frozenset[Status] = frozenset(
-    {"new", "assigned", "in_progress", "handed_to_expert", "escalated", "rejected", "reopened"}
+from ctid.tickets.vocabulary import (
+    CATEGORIES,
+    FIRST_LINE,
+    FLAG_ESCALATED,
+    FLAG_FIRST_LINE,
+    LEVELS,
+    OPEN_STATUSES,
+    REQUEST_TYPES,
+    STATUSES,
+    WORKING,
+    Category,
+    Level,
+    RequestType,
+    Status,
 )
-WORKING: frozenset[Status] = FIRST_LINE | {"accepted"}
 
-FLAG_FIRST_LINE = "first_line"
-"""Set by `resolve_first_line`: counts toward the first-line resolution rate."""
-FLAG_ESCALATED = "escalated"
 _FLAG_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 _S = TypeVar("_S", bound=str)
@@ -126,215 +120,6 @@ class Rules:
             supervisor_emails=tuple(s.email for s in cfg.supervisors if s.email),
             followup_after_close_s=inc.followup_after_close_s,
         )
-
-
-# --------------------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Start:
-    """Someone takes the incident and works on it (optionally moving it to their seat)."""
-
-    name: ClassVar[str] = "start"
-    seat: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Classify:
-    name: ClassVar[str] = "classify"
-    request_type: str
-    category: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Prioritize:
-    name: ClassVar[str] = "prioritize"
-    impact: str
-    urgency: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResolveFirstLine:
-    name: ClassVar[str] = "resolve_first_line"
-    resolution: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HandToExpert:
-    """An ordinary seat cannot locate or fix the fault: ownership moves to an expert seat.
-    `call_live` says the caller is still on the line, so the app should transfer the call."""
-
-    name: ClassVar[str] = "hand_to_expert"
-    seat: str
-    employee: str | None = None
-    call_live: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Dispatch:
-    """To a second-line group (and optionally one person in it), who must accept or reject."""
-
-    name: ClassVar[str] = "dispatch"
-    group: str
-    assignee_email: str | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Accept:
-    name: ClassVar[str] = "accept"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reject:
-    """The second-line assignee refuses it: back to the desk."""
-
-    name: ClassVar[str] = "reject"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reassign:
-    """To another first-line seat."""
-
-    name: ClassVar[str] = "reassign"
-    seat: str
-    employee: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Escalate:
-    """Hierarchical escalation: the duty manager (supervisors with an email) is told."""
-
-    name: ClassVar[str] = "escalate"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Suspend:
-    name: ClassVar[str] = "suspend"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resume:
-    name: ClassVar[str] = "resume"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resolve:
-    name: ClassVar[str] = "resolve"
-    resolution: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Close:
-    name: ClassVar[str] = "close"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reopen:
-    name: ClassVar[str] = "reopen"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Flag:
-    """A label such as `capped` (the call hit the talk-time cap). Setting it twice is a no-op."""
-
-    name: ClassVar[str] = "flag"
-    flag: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rate:
-    """The caller's satisfaction (1–5) after resolution, once."""
-
-    name: ClassVar[str] = "rate"
-    score: int
-    comment: str | None = None
-
-
-Action: TypeAlias = (
-    Start
-    | Classify
-    | Prioritize
-    | ResolveFirstLine
-    | HandToExpert
-    | Dispatch
-    | Accept
-    | Reject
-    | Reassign
-    | Escalate
-    | Suspend
-    | Resume
-    | Resolve
-    | Close
-    | Reopen
-    | Flag
-    | Rate
-)
-
-ACTIONS: dict[str, type[Action]] = {
-    cls.name: cls
-    for cls in (
-        Start,
-        Classify,
-        Prioritize,
-        ResolveFirstLine,
-        HandToExpert,
-        Dispatch,
-        Accept,
-        Reject,
-        Reassign,
-        Escalate,
-        Suspend,
-        Resume,
-        Resolve,
-        Close,
-        Reopen,
-        Flag,
-        Rate,
-    )
-}
-
-# Aliases the web form may use for an argument (`flag(name=...)` reads better than `flag=`).
-_ARG_ALIASES: dict[str, dict[str, str]] = {"flag": {"name": "flag"}}
-
-
-def parse_action(name: str, args: Mapping[str, object]) -> Action:
-    """Build an action from its name and keyword arguments (e.g. from a web form)."""
-    cls = ACTIONS.get(name)
-    if cls is None:
-        raise InvalidInputError(f"unknown incident action {name[:40]!r}")
-    aliases = _ARG_ALIASES.get(name, {})
-    kwargs = {aliases.get(k, k): _coerce(aliases.get(k, k), v) for k, v in args.items()}
-    try:
-        return cls(**kwargs)  # type: ignore[arg-type]
-    except TypeError as exc:
-        raise InvalidInputError(f"{name}: {exc}") from None
-
-
-def _coerce(arg: str, value: object) -> object:
-    """Form fields arrive as text: `call_live=false` must not be truthy, `score=5` is a number."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip().lower()
-    if arg in _BOOL_ARGS:
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off", ""):
-            return False
-        raise InvalidInputError(f"{arg} must be true or false (got {value[:20]!r})")
-    if arg in _INT_ARGS:
-        if not text.isdigit() or len(text) > 3:
-            raise InvalidInputError(f"{arg} must be a whole number (got {value[:20]!r})")
-        return int(text)
-    return value
-
-
-_BOOL_ARGS = frozenset({"call_live"})
-_INT_ARGS = frozenset({"score"})
 
 
 # --------------------------------------------------------------------------- results

@@ -6,20 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, get_args
 
-from ctid.tickets.lifecycle import TransferLiveCall
-
-CallbackReason = Literal["abandoned", "missed", "after_hours", "capped"]
-CALLBACK_REASONS: tuple[CallbackReason, ...] = get_args(CallbackReason)
-CALLBACK_ACTIVE = ("open", "in_progress")
-CALLBACK_OUTCOMES: dict[str, str] = {
-    "reached": "done",
-    "not_needed": "done",
-    "no_answer": "open",
-    "wrong_number": "failed",
-}
-"""outcome → the callback's next status (`no_answer` retries until `max_callback_attempts`)."""
+from ctid.tickets.lifecycle import (
+    TransferLiveCall,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,8 +12,12 @@ from ctid.core.errors import RequestRefusedError
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.forms import CallerRow, caller_row
 from ctid.tickets.incidents import IncidentStore
-from ctid.tickets.lifecycle import allowed_actions
-from ctid.tickets.views import IncidentView
+from ctid.tickets.lifecycle import (
+    allowed_actions,
+)
+from ctid.tickets.views import (
+    IncidentView,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,7 +18,9 @@ from ctid.core.errors import (
     TransitionError,
 )
 from ctid.tickets.callback_list import CallbackRow
-from ctid.tickets.views import CALLBACK_OUTCOMES
+from ctid.tickets.vocabulary import (
+    CALLBACK_OUTCOMES,
+)
 from ctid.web.edge import (
     Edge,
     HttpError,

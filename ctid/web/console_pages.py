@@ -13,7 +13,11 @@ from aiohttp import web
 from ctid.calls.spy import SPY_MODES, SpyMode
 from ctid.calls.spy_control import ListenInStarted
 from ctid.tickets.forms import IncidentDraft
-from ctid.tickets.lifecycle import CATEGORIES, LEVELS, REQUEST_TYPES
+from ctid.tickets.vocabulary import (
+    CATEGORIES,
+    LEVELS,
+    REQUEST_TYPES,
+)
 from ctid.web import pages
 from ctid.web.edge import (
     Edge,

@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from ctid.tickets.lifecycle import ACTIONS, CATEGORIES, LEVELS, REQUEST_TYPES
+from ctid.tickets.actions import (
+    ACTIONS,
+)
+from ctid.tickets.vocabulary import (
+    CATEGORIES,
+    LEVELS,
+    REQUEST_TYPES,
+)
 from ctid.web.edge import HttpError
 
 INCIDENT_NUMBER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")

@@ -22,8 +22,10 @@ from ctid.core.errors import (
     StateConflictError,
     TransitionError,
 )
-from ctid.tickets.lifecycle import (
+from ctid.tickets.actions import (
     ACTIONS,
+)
+from ctid.tickets.vocabulary import (
     STATUSES,
 )
 from ctid.tickets.workflow import (

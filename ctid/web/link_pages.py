@@ -1,7 +1,6 @@
-"""The pages behind the links ctid e-mails to people without a login: a second-line assignee
-accepting or rejecting a dispatched incident, and a caller rating the service. The link's token
-is the only credential. Mail scanners open every link, so GET only shows a page and POST acts;
-the POST needs our Origin and a double-submit cookie bound to the token (no session exists)."""
+"""The pages behind e-mailed links, for people without a login: accept/reject a dispatched
+incident, rate the service. GET only shows (mail scanners open links); POST acts, and needs our
+Origin and a double-submit cookie bound to the link's token."""
 
 from __future__ import annotations
 

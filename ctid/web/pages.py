@@ -12,7 +12,7 @@ from ctid.core.actor import (
 from ctid.tickets.forms import (
     CallerRow,
 )
-from ctid.tickets.lifecycle import (
+from ctid.tickets.vocabulary import (
     CATEGORIES,
     LEVELS,
     REQUEST_TYPES,

@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ctid.db.schema import AuditLog, Caller
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.errors import InvalidInputError, TicketNotFoundError
-from ctid.tickets.views import PhoneView, RowProblem
+from ctid.tickets.views import (
+    PhoneView,
+    RowProblem,
+)
 
 MESSY = (
     "\ufeffName , Employee ID,Department,Office Location,Phones,VIP,E-mail,Remarks\r\n"

@@ -16,6 +16,9 @@ from ctid.config import Config
 from ctid.core.clock import FakeClock
 from ctid.core.errors import TransitionError
 from ctid.db.schema import Call, Incident, IncidentHistory, MailOutbox
+from ctid.tickets.actions import (
+    Dispatch,
+)
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.errors import (
     InvalidInputError,
@@ -26,7 +29,9 @@ from ctid.tickets.errors import (
 )
 from ctid.tickets.facts import CallFacts
 from ctid.tickets.incidents import IncidentStore
-from ctid.tickets.lifecycle import Dispatch, TransferLiveCall
+from ctid.tickets.lifecycle import (
+    TransferLiveCall,
+)
 
 from .conftest import SECRET, T0
 

@@ -62,7 +62,9 @@ from ctid.tickets.forms import (
     IncidentDraft,
     SavedIncident,
 )
-from ctid.tickets.lifecycle import allowed_actions
+from ctid.tickets.lifecycle import (
+    allowed_actions,
+)
 from ctid.tickets.links import (
     DispatchRequest,
     SurveyRequest,
