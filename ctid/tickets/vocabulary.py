@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from ctid.core.vocabulary import CALLBACK_REASONS as CALLBACK_REASONS
+from ctid.core.vocabulary import REQUEST_TYPES as REQUEST_TYPES
+from ctid.core.vocabulary import CallbackReason as CallbackReason
+from ctid.core.vocabulary import RequestType as RequestType
+
 Status = Literal[
     "new",
     "assigned",
@@ -23,8 +28,6 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 CLOSED_STATUSES: frozenset[Status] = frozenset({"resolved", "closed"})
 OPEN_STATUSES: frozenset[Status] = frozenset(STATUSES) - CLOSED_STATUSES
 
-RequestType = Literal["fault", "service_request", "consultation", "new_requirement", "complaint"]
-REQUEST_TYPES: tuple[RequestType, ...] = get_args(RequestType)
 
 Category = Literal["software", "hardware", "network", "database", "business_application", "other"]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
@@ -45,8 +48,6 @@ FLAG_FIRST_LINE = "first_line"
 """Set by `resolve_first_line`: counts toward the first-line resolution rate."""
 FLAG_ESCALATED = "escalated"
 
-CallbackReason = Literal["abandoned", "missed", "after_hours", "capped"]
-CALLBACK_REASONS: tuple[CallbackReason, ...] = get_args(CallbackReason)
 CALLBACK_ACTIVE = ("open", "in_progress")
 CALLBACK_OUTCOMES: dict[str, str] = {
     "reached": "done",

@@ -25,6 +25,7 @@ from ctid.core.errors import (
 from ctid.tickets.actions import (
     ACTIONS,
 )
+from ctid.tickets.views import IncidentView
 from ctid.tickets.vocabulary import (
     STATUSES,
 )
@@ -32,7 +33,6 @@ from ctid.tickets.workflow import (
     ActionResult,
     IncidentDetail,
     IncidentQuery,
-    IncidentSummary,
 )
 from ctid.web.edge import (
     Edge,
@@ -276,7 +276,7 @@ class IncidentPages:
             }
         )
 
-    def _summary_json(self, r: IncidentSummary) -> dict[str, Any]:
+    def _summary_json(self, r: IncidentView) -> dict[str, Any]:
         return {
             "number": r.number,
             "status": r.status,
@@ -301,33 +301,33 @@ class IncidentPages:
 
         allowed = ROLE_ACTIONS.get(actor.role, frozenset())
         return {
-            "number": d.number,
-            "status": d.status,
-            "version": d.version,
-            "channel": d.channel,
-            "request_type": d.request_type,
-            "category": d.category,
-            "impact": d.impact,
-            "urgency": d.urgency,
-            "priority": d.priority,
-            "summary": d.summary,
-            "description": d.description,
-            "caller_id": d.caller_id,
-            "caller_name": d.caller_name,
-            "caller_number": d.caller_number,
-            "owner_seat": d.owner_seat,
-            "owner_employee": d.owner_employee,
-            "owner_group": d.owner_group,
-            "created_at": iso(d.created_at),
-            "updated_at": iso(d.updated_at),
-            "sla_response_due": iso(d.sla_response_due),
-            "sla_resolve_due": iso(d.sla_resolve_due),
-            "responded_at": iso(d.responded_at),
-            "resolved_at": iso(d.resolved_at),
-            "closed_at": iso(d.closed_at),
-            "flags": list(d.flags),
-            "satisfaction": d.satisfaction,
-            "satisfaction_comment": d.satisfaction_comment,
+            "number": d.incident.number,
+            "status": d.incident.status,
+            "version": d.incident.version,
+            "channel": d.incident.channel,
+            "request_type": d.incident.request_type,
+            "category": d.incident.category,
+            "impact": d.incident.impact,
+            "urgency": d.incident.urgency,
+            "priority": d.incident.priority,
+            "summary": d.incident.summary,
+            "description": d.incident.description,
+            "caller_id": d.incident.caller_id,
+            "caller_name": d.incident.caller_name,
+            "caller_number": d.incident.caller_number,
+            "owner_seat": d.incident.owner_seat,
+            "owner_employee": d.incident.owner_employee,
+            "owner_group": d.incident.owner_group,
+            "created_at": iso(d.incident.created_at),
+            "updated_at": iso(d.incident.updated_at),
+            "sla_response_due": iso(d.incident.sla_response_due),
+            "sla_resolve_due": iso(d.incident.sla_resolve_due),
+            "responded_at": iso(d.incident.responded_at),
+            "resolved_at": iso(d.incident.resolved_at),
+            "closed_at": iso(d.incident.closed_at),
+            "flags": list(d.incident.flags),
+            "satisfaction": d.incident.satisfaction,
+            "satisfaction_comment": d.incident.satisfaction_comment,
             "live_call_id": d.live_call_id,
             "actions": [
                 {
@@ -371,7 +371,7 @@ class IncidentPages:
         return tag("select", join(opts), name=name, required=required)
 
     def _render_list(
-        self, ctx: RequestContext, rows: Sequence[IncidentSummary], shown: Mapping[str, str]
+        self, ctx: RequestContext, rows: Sequence[IncidentView], shown: Mapping[str, str]
     ) -> Markup:
         now = self._edge.clock.utcnow()
         body = join(
@@ -443,10 +443,10 @@ class IncidentPages:
     def _field(self, f: ActionField, d: IncidentDetail) -> Markup:
         required = f.required or None
         current = {
-            "request_type": d.request_type,
-            "category": d.category or "",
-            "impact": d.impact or "",
-            "urgency": d.urgency or "",
+            "request_type": d.incident.request_type,
+            "category": d.incident.category or "",
+            "impact": d.incident.impact or "",
+            "urgency": d.incident.urgency or "",
         }.get(f.name, "")
         match f.kind:
             case "text":
@@ -486,7 +486,7 @@ class IncidentPages:
 <input type="hidden" name="expected_version" value="$version">
 <input type="hidden" name="action" value="$action">""",
                 csrf=ctx.session.csrf_token,
-                version=d.version,
+                version=d.incident.version,
                 action=a,
             )
             fields = ACTION_FORMS[a]
@@ -494,7 +494,7 @@ class IncidentPages:
                 plain.append(
                     render(
                         """<form method="post" action="/incidents/$number/actions" class="inline" data-action="$action">$hidden<button type="submit">$label</button></form>""",
-                        number=d.number,
+                        number=d.incident.number,
                         action=a,
                         hidden=hidden,
                         label=ACTION_LABELS[a],
@@ -507,7 +507,7 @@ class IncidentPages:
 <form method="post" action="/incidents/$number/actions" class="action-form" data-action="$action">$hidden
 $fields
 <button type="submit">$label</button></form></details>""",
-                    number=d.number,
+                    number=d.incident.number,
                     action=a,
                     hidden=hidden,
                     label=ACTION_LABELS[a],
@@ -554,28 +554,32 @@ $fields
     ) -> Markup:
         tz = self._tz
         caller = d.caller
-        owner = " · ".join(x for x in (d.owner_seat, d.owner_employee, d.owner_group) if x)
+        owner = " · ".join(
+            x
+            for x in (d.incident.owner_seat, d.incident.owner_employee, d.incident.owner_group)
+            if x
+        )
         facts: list[tuple[str, object]] = [
-            ("Caller", d.caller_name or (caller.name if caller else "")),
-            ("Phone", d.caller_number or (", ".join(caller.phones) if caller else "")),
+            ("Caller", d.incident.caller_name or (caller.name if caller else "")),
+            ("Phone", d.incident.caller_number or (", ".join(caller.phones) if caller else "")),
             ("Department", caller.department if caller else ""),
             ("Office", caller.office if caller else ""),
-            ("Request type", label(d.request_type)),
-            ("Category", label(d.category)),
-            ("Impact × urgency", f"{d.impact or '–'} × {d.urgency or '–'}"),
+            ("Request type", label(d.incident.request_type)),
+            ("Category", label(d.incident.category)),
+            ("Impact × urgency", f"{d.incident.impact or '–'} × {d.incident.urgency or '–'}"),
             ("Owner", owner),
-            ("Channel", d.channel),
-            ("Opened", when(d.created_at, tz)),
-            ("Last change", when(d.updated_at, tz)),
-            ("Respond by", when(d.sla_response_due, tz)),
-            ("Resolve by", when(d.sla_resolve_due, tz)),
-            ("Resolved", when(d.resolved_at, tz)),
-            ("Closed", when(d.closed_at, tz)),
-            ("Flags", ", ".join(d.flags)),
+            ("Channel", d.incident.channel),
+            ("Opened", when(d.incident.created_at, tz)),
+            ("Last change", when(d.incident.updated_at, tz)),
+            ("Respond by", when(d.incident.sla_response_due, tz)),
+            ("Resolve by", when(d.incident.sla_resolve_due, tz)),
+            ("Resolved", when(d.incident.resolved_at, tz)),
+            ("Closed", when(d.incident.closed_at, tz)),
+            ("Flags", ", ".join(d.incident.flags)),
             (
                 "Satisfaction",
-                f"{d.satisfaction}/5 {d.satisfaction_comment or ''}".strip()
-                if d.satisfaction
+                f"{d.incident.satisfaction}/5 {d.incident.satisfaction_comment or ''}".strip()
+                if d.incident.satisfaction
                 else "",
             ),
         ]
@@ -608,21 +612,21 @@ $fields
 <section class="card" id="actions"><h2>Actions</h2>$actions</section>
 <section class="card"><h2>History</h2>$history</section>
 <p><a href="/incidents">← Open incidents</a></p>""",
-            number=d.number,
-            status=d.status,
-            status_label=label(d.status),
-            priority=d.priority or "no priority",
-            version=d.version,
+            number=d.incident.number,
+            status=d.incident.status,
+            status_label=label(d.incident.status),
+            priority=d.incident.priority or "no priority",
+            version=d.incident.version,
             banners=banners,
-            summary=d.summary,
+            summary=d.incident.summary,
             dl=dl,
-            description=d.description or "—",
+            description=d.incident.description or "—",
             actions=self._action_forms(ctx, d),
             history=self._history(d),
         )
         return layout(
             site=self._edge.site(),
-            title=d.number,
+            title=d.incident.number,
             main=main,
             actor=ctx.actor,
             csrf=ctx.session.csrf_token,

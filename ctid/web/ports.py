@@ -18,7 +18,8 @@ from ctid.rotation.admin import HolidaysImported, RosterSeatRow, RosterView, Sea
 from ctid.tickets.callback_list import CallbackRow
 from ctid.tickets.forms import CallerRow, IncidentDraft, SavedIncident
 from ctid.tickets.links import DispatchRequest, SurveyRequest
-from ctid.tickets.workflow import ActionResult, IncidentDetail, IncidentQuery, IncidentSummary
+from ctid.tickets.views import IncidentView
+from ctid.tickets.workflow import ActionResult, IncidentDetail, IncidentQuery
 
 
 class IncidentPort(Protocol):
@@ -110,7 +111,7 @@ class IncidentWorkflowPort(Protocol):
     `RequestRefusedError` (bad argument), `StateConflictError` (stale `expected_version` — the message says
     who changed it — or a step the status does not allow)."""
 
-    async def list_open(self, query: IncidentQuery) -> Sequence[IncidentSummary]:
+    async def list_open(self, query: IncidentQuery) -> Sequence[IncidentView]:
         """Open incidents matching `query`, newest first."""
         ...
 

@@ -70,12 +70,11 @@ from ctid.tickets.links import (
     SurveyRequest,
 )
 from ctid.tickets.tokens import LinkClaims, sign, verify
+from ctid.tickets.views import HistoryView, IncidentView
 from ctid.tickets.workflow import (
     ActionResult,
-    HistoryItem,
     IncidentDetail,
     IncidentQuery,
-    IncidentSummary,
 )
 from ctid.web.ports import (
     HealthReport,
@@ -212,34 +211,60 @@ _NEXT_STATUS = {
 }
 
 
+_DETAIL_ONLY = ("caller", "history", "allowed_actions", "live_call_id")
+
+
 def make_incident(number: str, **kw: Any) -> IncidentDetail:
+    """An incident as the workflow port returns it; `kw` sets incident fields and the detail's
+    own (`caller`, `history`, `allowed_actions`, `live_call_id`)."""
     status = kw.pop("status", "in_progress")
-    values: dict[str, Any] = {
+    extra = {k: kw.pop(k) for k in _DETAIL_ONLY if k in kw}
+    incident: dict[str, Any] = {
+        "id": 1,
         "number": number,
         "status": status,
-        "version": 3,
         "channel": "phone",
         "request_type": "fault",
+        "category": None,
+        "impact": None,
+        "urgency": None,
+        "priority": None,
         "summary": "Printer on 12F jams",
-        "created_at": START - timedelta(hours=2),
-        "updated_at": START - timedelta(hours=1),
+        "description": None,
+        "caller_id": None,
+        "caller_number": "+8613800138000",
+        "caller_name": "Wang Xiaoming",
         "owner_seat": "seat1",
         "owner_employee": "E1001",
-        "caller_name": "Wang Xiaoming",
-        "caller_number": "+8613800138000",
+        "owner_group": None,
+        "sla_response_due": None,
+        "sla_resolve_due": None,
+        "responded_at": None,
+        "resolved_at": None,
+        "closed_at": None,
+        "flags": (),
+        "satisfaction": None,
+        "satisfaction_comment": None,
+        "created_at": START - timedelta(hours=2),
+        "updated_at": START - timedelta(hours=1),
+        "version": 3,
+    }
+    incident.update(kw)
+    detail: dict[str, Any] = {
         "allowed_actions": allowed_actions(status),
         "history": (
-            HistoryItem(
+            HistoryView(
                 at=START - timedelta(hours=2),
                 actor="seat1",
                 action="create",
+                from_status=None,
                 to_status="in_progress",
                 detail={"channel": "phone"},
             ),
         ),
     }
-    values.update(kw)
-    return IncidentDetail(**values)
+    detail.update(extra)
+    return IncidentDetail(incident=IncidentView(**incident), **detail)
 
 
 @dataclass
@@ -253,30 +278,15 @@ class FakeWorkflow:
     applied: list[tuple[str, str, str, int, dict[str, str]]] = field(default_factory=list)
 
     def add(self, detail: IncidentDetail) -> IncidentDetail:
-        self.incidents[detail.number] = detail
+        self.incidents[detail.incident.number] = detail
         return detail
 
-    async def list_open(self, query: IncidentQuery) -> Sequence[IncidentSummary]:
+    async def list_open(self, query: IncidentQuery) -> Sequence[IncidentView]:
         self.queries.append(query)
         return [
-            IncidentSummary(
-                number=d.number,
-                status=d.status,
-                summary=d.summary,
-                request_type=d.request_type,
-                priority=d.priority,
-                caller_name=d.caller_name,
-                caller_number=d.caller_number,
-                owner_seat=d.owner_seat,
-                owner_employee=d.owner_employee,
-                owner_group=d.owner_group,
-                created_at=d.created_at,
-                updated_at=d.updated_at,
-                sla_resolve_due=d.sla_resolve_due,
-                version=d.version,
-            )
+            d.incident
             for d in self.incidents.values()
-            if d.status not in ("resolved", "closed")
+            if d.incident.status not in ("resolved", "closed")
         ]
 
     async def detail(self, number: str) -> IncidentDetail | None:
@@ -294,33 +304,36 @@ class FakeWorkflow:
         d = self.incidents.get(number)
         if d is None:
             raise RecordMissingError(f"no incident {number}")
-        if d.version != expected_version:
+        if d.incident.version != expected_version:
             last = d.history[-1]
             raise StateConflictError(
                 f"{number} was changed by {last.actor} ({last.action}) since you opened it; "
                 "reload it and try again"
             )
         if action not in d.allowed_actions:
-            raise StateConflictError(f"cannot {action} {number}: it is {d.status}")
+            raise StateConflictError(f"cannot {action} {number}: it is {d.incident.status}")
         if args.get("reason", "x") == "boom":
             raise RequestRefusedError("reason must not be boom")
         self.applied.append((number, action, actor.employee_id, expected_version, dict(args)))
-        status = _NEXT_STATUS.get(action, d.status)
-        entry = HistoryItem(
+        status = _NEXT_STATUS.get(action, d.incident.status)
+        entry = HistoryView(
             at=self.clock.utcnow(),
             actor=actor.employee_id,
             action=action,
-            from_status=d.status,
+            from_status=d.incident.status,
             to_status=status,
             detail=dict(args),
         )
         self.incidents[number] = replace(
             d,
-            status=status,
-            version=d.version + 1,
+            incident=replace(
+                d.incident,
+                status=status,
+                version=d.incident.version + 1,
+                updated_at=self.clock.utcnow(),
+            ),
             allowed_actions=allowed_actions(status),
             history=(*d.history, entry),
-            updated_at=self.clock.utcnow(),
         )
         transfer = (
             args.get("seat")
@@ -328,7 +341,7 @@ class FakeWorkflow:
             else None
         )
         return ActionResult(
-            number=number, status=status, version=d.version + 1, transfer_seat=transfer
+            number=number, status=status, version=d.incident.version + 1, transfer_seat=transfer
         )
 
 

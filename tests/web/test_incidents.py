@@ -16,8 +16,8 @@ from ctid.core.errors import (
 from ctid.tickets.forms import (
     CallerRow,
 )
+from ctid.tickets.views import HistoryView
 from ctid.tickets.workflow import (
-    HistoryItem,
     IncidentQuery,
 )
 
@@ -96,7 +96,7 @@ async def test_the_detail_page_shows_history_and_the_actions_the_role_may_take(
             caller=CallerRow(caller_id=7, name=XSS, department=XSS, office="HQ & 12F"),
             caller_name=None,
             history=(
-                HistoryItem(
+                HistoryView(
                     at=START - timedelta(hours=1),
                     actor=XSS,
                     action="dispatch",
