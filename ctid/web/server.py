@@ -142,7 +142,7 @@ class WebServer:
             self._web,
             auth,
             session_cookie=self._guards.cookie,
-            on_logout=lambda sid: self._sockets.session_ended(sid, "logged out"),
+            on_logout=self._sockets.session_ended,
         )
         self._links = LinkPages(self, ports.links, secure_cookies=self._web.secure_cookies)
         self.app = self._build_app()

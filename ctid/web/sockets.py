@@ -77,7 +77,7 @@ class PushSockets:
                     for conn in conns:
                         await conn.finished.wait()
 
-    def session_ended(self, session_id: str, reason: str) -> None:
+    def session_ended(self, session_id: str, reason: str = "logged out") -> None:
         """Close the sockets of a login that ended (the desktop goes to /login)."""
         for conn in list(self._sockets):
             if conn.session_id == session_id:
