@@ -28,12 +28,12 @@ from typing import Any
 import aiohttp
 import structlog
 
+from ctid.accounts.users import add_user
 from ctid.app import Daemon
 from ctid.asterisk.simulator import PbxSimulator
 from ctid.config import parse_config
 from ctid.db import create_engine, upgrade
-from ctid.web.server import SESSION_COOKIE
-from ctid.web.users import add_user
+from ctid.web.middleware import SESSION_COOKIE
 
 SEATS = [
     {

@@ -200,7 +200,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    from ctid.web.users import UserError, add_user
+    from ctid.accounts.users import UserError, add_user
 
     cfg = _load(args)
     password = None if args.no_password else _read_password(args)
@@ -220,7 +220,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_users_passwd(args: argparse.Namespace) -> int:
-    from ctid.web.users import UserError, set_password
+    from ctid.accounts.users import UserError, set_password
 
     cfg = _load(args)
     password = _read_password(args)
@@ -267,8 +267,8 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_users_active(args: argparse.Namespace, active: bool) -> int:
+    from ctid.accounts.users import UserError
     from ctid.app.user_admin import set_active
-    from ctid.web.users import UserError
 
     cfg = _load(args)
     verb = "enabled" if active else "disabled"

@@ -19,30 +19,21 @@ from typing import Any, get_args
 
 import structlog
 
+from ctid.accounts.sessions import Authenticator
+from ctid.accounts.users import make_hasher
+from ctid.app.health import DaemonHealth
 from ctid.app.secrets import site_secret
-from ctid.app.web_ports import (
-    Callbacks,
-    CallControl,
-    CallerSearch,
-    DaemonHealth,
-    IncidentForms,
-    IncidentWorkflow,
-    Links,
-    OriginateWatch,
-    Reports,
-    RosterAdmin,
-    RosterSeats,
-    SpyControl,
-)
 from ctid.asterisk.actions import AmiPbxControl
 from ctid.asterisk.agi import AgiSession, FastAgiServer
 from ctid.asterisk.ami import AmiConnection
 from ctid.asterisk.frame import Frame
 from ctid.asterisk.translate import translate
 from ctid.bus import EventBus
+from ctid.calls.control import CallControl, OriginateWatch
 from ctid.calls.ivr import run_ivr
 from ctid.calls.service import CALL_INPUT, BusItem, CallService, Resync
 from ctid.calls.spy import SpyService
+from ctid.calls.spy_control import SpyControl
 from ctid.calls.spy_store import SqlSpyStore
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock, epoch
@@ -56,6 +47,8 @@ from ctid.db import check_schema, create_engine
 from ctid.db.engine import session_factory
 from ctid.mail import OutboxWorker, SmtpMailer
 from ctid.reports import kpi
+from ctid.reports.tables import Reports
+from ctid.rotation.admin import RosterAdmin, RosterSeats
 from ctid.rotation.desk import RotaDeskView
 from ctid.rotation.enforcer import RotaEnforcer
 from ctid.rotation.live import LiveSeatBoard, RotaFollower, SeatItem
@@ -64,9 +57,16 @@ from ctid.rotation.scheduler import RotaScheduler
 from ctid.screenpop.hub import PopHub
 from ctid.screenpop.screens import ScreenItem, SeatScreens
 from ctid.spool import WriteSpool
-from ctid.tickets.directory import CallerDirectory
+from ctid.tickets.call_facts import CallFactStore
+from ctid.tickets.callback_list import Callbacks
+from ctid.tickets.callbacks import CallbackStore
+from ctid.tickets.dialing import dial_string
+from ctid.tickets.directory import CallerDirectory, phone_plan
+from ctid.tickets.forms import CallerSearch, IncidentForms
+from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
-from ctid.tickets.store import IncidentStore
+from ctid.tickets.links import Links
+from ctid.tickets.workflow import IncidentWorkflow
 from ctid.web.server import WebPorts, WebServer
 
 log = structlog.get_logger(__name__)
@@ -110,6 +110,8 @@ class Daemon:
             cfg,
             link_secret=hmac.new(self.secret, b"ctid-tickets-links", hashlib.sha256).digest(),
         )
+        self.callbacks = CallbackStore(self.sessions, self.clock, cfg)
+        self.call_facts = CallFactStore(self.sessions, cfg)
         self.directory = CallerDirectory(self.sessions, self.clock, cfg)
         self.roster = RosterStore(self.sessions, self.clock, cfg)
         self.hub = PopHub()
@@ -136,7 +138,7 @@ class Daemon:
         self.rota_applied = self.rota_follower.applied
         """Set once the rota has been applied after the first resync (tests wait on it)."""
         self.intake = CallIntake(
-            cfg, self.incidents, self.incidents, self.incidents, self.spool, self.bus.publish
+            cfg, self.incidents, self.call_facts, self.callbacks, self.spool, self.bus.publish
         )
         self.screens = SeatScreens(
             cfg,
@@ -169,13 +171,22 @@ class Daemon:
                 workflow=IncidentWorkflow(
                     self.incidents, self.directory, self.intake.live_incidents
                 ),
-                calls=CallControl(cfg, self.calls, self.pbx, self.rota, self.originates),
-                callbacks=Callbacks(self.incidents, self.directory),
+                calls=CallControl(
+                    cfg,
+                    self.calls,
+                    self.pbx,
+                    RosterSeats(self.rota, cfg),
+                    functools.partial(dial_string, plan=phone_plan(cfg.site)),
+                    self.originates,
+                ),
+                callbacks=Callbacks(self.callbacks, self.directory),
                 links=Links(self.incidents, self.directory),
                 roster=RosterAdmin(self.roster, self.rota, self.clock),
                 reports=Reports(self.sessions, cfg),
             ),
-            sessions=self.sessions,
+            auth=Authenticator(
+                self.sessions, self.clock, ttl_s=cfg.web.session_ttl_s, hasher=make_hasher()
+            ),
             clock=self.clock,
             secret=self.secret,
         )

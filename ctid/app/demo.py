@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from sqlalchemy import func, select
 
+from ctid.accounts.users import add_user
 from ctid.app.daemon import Daemon
 from ctid.app.demo_mail import MailCatcher
 from ctid.asterisk.simulator import PbxSimulator
@@ -39,7 +40,6 @@ from ctid.reports.render import report_output
 from ctid.screenpop.pop import POP
 from ctid.tickets.directory import CallerDirectory
 from ctid.web.demo_mailbox import MailboxPage
-from ctid.web.users import add_user
 
 log = structlog.get_logger(__name__)
 

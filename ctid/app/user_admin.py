@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ctid.accounts.users import UnknownUserError
 from ctid.core.clock import Clock, SystemClock
 from ctid.db.schema import AuditLog, User, WebSession
-from ctid.web.users import UnknownUserError
 
 
 @dataclass(frozen=True)

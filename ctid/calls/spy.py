@@ -780,7 +780,3 @@ class SpyService:
     def _time(self, at: float) -> datetime:
         """An event's time (events carry the PBX's clock, epoch seconds)."""
         return datetime.fromtimestamp(at, tz=UTC)
-
-
-SpySession = SpyView
-"""The old name of `SpyView`, kept only while `ctid/app/web_ports.py` (another branch) imports it."""

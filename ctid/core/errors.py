@@ -50,3 +50,20 @@ class UnsafeValueError(CtidError):
 
 class TransitionError(CtidError):
     """An incident lifecycle step that is not allowed from the current state."""
+
+
+class RequestRefusedError(CtidError, ValueError):
+    """A feature's public service refused a request as given (a bad value, a broken rule); the
+    message is meant for the person who asked (the web answers HTTP 400)."""
+
+
+class RecordMissingError(CtidError, LookupError):
+    """The record a request names does not exist (the web answers HTTP 404)."""
+
+
+class StateConflictError(CtidError):
+    """The request clashes with the current state, e.g. the record moved on (HTTP 409)."""
+
+
+class LinkExpiredError(RequestRefusedError):
+    """A signed link is genuine but past its expiry (the web answers HTTP 410)."""

@@ -1,16 +1,29 @@
 """Shared plumbing of the tickets stores: a write unit of work that takes the database's write lock
-first, caller look-up by normalised phone, and ORM row → view conversion."""
+first, caller look-up by normalised phone, and ORM row ⇄ view/lifecycle-state conversion."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.db.schema import Callback, Caller, CallerPhone, Incident, IncidentHistory
-from ctid.tickets.views import CallbackView, CallerView, HistoryView, IncidentView, PhoneView
+from ctid.tickets.errors import InvalidInputError
+from ctid.tickets.lifecycle import IncidentState
+from ctid.tickets.phones import PhonePlan, normalize_phone
+from ctid.tickets.text import clip
+from ctid.tickets.views import (
+    CallbackView,
+    CallerView,
+    HistoryView,
+    IncidentView,
+    PhoneView,
+)
+from ctid.tickets.vocabulary import STATUSES, Status
 
 
 @asynccontextmanager
@@ -136,4 +149,103 @@ def callback_view(c: Callback) -> CallbackView:
         outcome=c.outcome,
         worked_by=c.worked_by,
         updated_at=c.updated_at,
+    )
+
+
+async def identify_caller(
+    s: AsyncSession, plan: PhonePlan, raw_number: str | None, cid_name: str | None
+) -> tuple[str | None, int | None, str | None]:
+    """(number to store, caller id if exactly one caller has it, name to show)."""
+    norm = normalize_phone(raw_number or "", plan)
+    number = norm.number if norm else clip(raw_number, 64)
+    name = clip(cid_name, 128)
+    if norm is None:
+        return number, None, name
+    ids = await caller_ids_for(s, norm.number)
+    if len(ids) != 1:
+        return number, None, name  # unknown, or shared: the agent picks on the screen-pop
+    caller = await s.get(Caller, ids[0])
+    return number, ids[0], caller.name if caller else name
+
+
+def aware(dt: datetime) -> datetime:
+    """`dt` itself, or `InvalidInputError` when it has no time zone."""
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise InvalidInputError(f"{dt.isoformat()} has no time zone")
+    return dt
+
+
+ACTOR_MAX = 64
+"""The longest actor name a history row keeps."""
+
+
+def incident_state(row: Incident, caller_email: str | None, *, version: int) -> IncidentState:
+    """The lifecycle's view of an incident row (an unknown stored status reads as in_progress)."""
+    status: Status = next((st for st in STATUSES if st == row.status), "in_progress")
+    return IncidentState(
+        number=row.number,
+        status=status,
+        request_type=row.request_type,  # type: ignore[arg-type]
+        category=row.category,  # type: ignore[arg-type]
+        impact=row.impact,  # type: ignore[arg-type]
+        urgency=row.urgency,  # type: ignore[arg-type]
+        priority=row.priority,
+        owner_seat=row.owner_seat,
+        owner_employee=row.owner_employee,
+        owner_group=row.owner_group,
+        created_at=row.created_at,
+        sla_response_due=row.sla_response_due,
+        sla_resolve_due=row.sla_resolve_due,
+        responded_at=row.responded_at,
+        resolved_at=row.resolved_at,
+        closed_at=row.closed_at,
+        flags=tuple(row.flags or ()),
+        satisfaction=row.satisfaction,
+        satisfaction_comment=row.satisfaction_comment,
+        caller_email=caller_email,
+        version=version,
+    )
+
+
+def store_state(row: Incident, st: IncidentState) -> None:
+    """Write the lifecycle's new state back into the row."""
+    row.status = st.status
+    row.request_type = st.request_type
+    row.category = st.category
+    row.impact = st.impact
+    row.urgency = st.urgency
+    row.priority = st.priority
+    row.owner_seat = st.owner_seat
+    row.owner_employee = st.owner_employee
+    row.owner_group = st.owner_group
+    row.sla_response_due = st.sla_response_due
+    row.sla_resolve_due = st.sla_resolve_due
+    row.responded_at = st.responded_at
+    row.resolved_at = st.resolved_at
+    row.closed_at = st.closed_at
+    if list(row.flags or ()) != list(st.flags):
+        row.flags = list(st.flags)
+    row.satisfaction = st.satisfaction
+    row.satisfaction_comment = st.satisfaction_comment
+
+
+def history_row(
+    incident_id: int,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    to_status: str | None,
+    from_status: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> IncidentHistory:
+    """One `incident_history` row (None values left out of `detail`)."""
+    return IncidentHistory(
+        incident_id=incident_id,
+        at=at,
+        actor=actor[:ACTOR_MAX],
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        detail={k: v for k, v in (detail or {}).items() if v is not None},
     )

@@ -19,10 +19,14 @@ from ctid.config import Config, SiteConfig
 from ctid.core.clock import Clock
 from ctid.db.schema import AuditLog, Caller, CallerPhone
 from ctid.tickets._db import caller_ids_for, caller_views, write_unit
-from ctid.tickets.errors import InvalidInputError, NotFoundError
+from ctid.tickets.errors import InvalidInputError, TicketNotFoundError
 from ctid.tickets.phones import PhonePlan, normalize_phone
 from ctid.tickets.text import block_field, email_field, line_field, one_line
-from ctid.tickets.views import CallerView, ImportReport, RowProblem
+from ctid.tickets.views import (
+    CallerView,
+    ImportReport,
+    RowProblem,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -300,7 +304,7 @@ class CallerDirectory:
         async with write_unit(self._sessions) as s:
             row = await s.get(Caller, caller_id)
             if row is None:
-                raise NotFoundError(f"no caller {caller_id}")
+                raise TicketNotFoundError(f"no caller {caller_id}")
             changed: dict[str, list[Any]] = {}
             for key in _EDITABLE:
                 if key in values and getattr(row, key) != values[key]:

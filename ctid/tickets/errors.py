@@ -1,21 +1,26 @@
 """Errors raised by ctid.tickets beyond `TransitionError`: bad input, unknown records, a lost
-optimistic-lock race, and a bad or expired signed link."""
+optimistic-lock race, and a bad or expired signed link (each under a `ctid.core.errors` category)."""
 
 from __future__ import annotations
 
-from ctid.core.errors import CtidError
+from ctid.core.errors import (
+    LinkExpiredError,
+    RecordMissingError,
+    RequestRefusedError,
+    StateConflictError,
+)
 
 
-class InvalidInputError(CtidError, ValueError):
+class InvalidInputError(RequestRefusedError):
     """A value given to the directory or the incident store is not acceptable (unknown category,
     unknown seat, text too long, score out of range...). The message names the field."""
 
 
-class NotFoundError(CtidError, LookupError):
+class TicketNotFoundError(RecordMissingError):
     """No incident, caller or callback with that key."""
 
 
-class ConflictError(CtidError):
+class VersionConflictError(StateConflictError):
     """Someone else changed the incident since it was read (optimistic `version` check)."""
 
     def __init__(self, message: str, *, current_version: int | None = None) -> None:
@@ -23,9 +28,9 @@ class ConflictError(CtidError):
         self.current_version = current_version
 
 
-class TokenError(CtidError):
+class TokenError(RequestRefusedError):
     """A signed link (dispatch accept/reject, satisfaction survey) is malformed or tampered with."""
 
 
-class TokenExpiredError(TokenError):
+class TokenExpiredError(TokenError, LinkExpiredError):
     """A signed link was genuine but is past its expiry."""

@@ -8,54 +8,48 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import ClassVar, Literal, TypeAlias, TypeVar, get_args
+from typing import TypeAlias, TypeVar
 
 from ctid.config import Config
 from ctid.core.errors import TransitionError
+from ctid.tickets.actions import (
+    Accept,
+    Action,
+    Classify,
+    Close,
+    Dispatch,
+    Escalate,
+    Flag,
+    HandToExpert,
+    Prioritize,
+    Rate,
+    Reassign,
+    Reject,
+    Reopen,
+    Resolve,
+    ResolveFirstLine,
+    Resume,
+    Start,
+    Suspend,
+)
 from ctid.tickets.errors import InvalidInputError
 from ctid.tickets.text import block_field, email_field, line_field
-
-# --------------------------------------------------------------------------- vocabularies
-
-Status = Literal[
-    "new",
-    "assigned",
-    "in_progress",
-    "handed_to_expert",
-    "escalated",
-    "dispatched",
-    "accepted",
-    "rejected",
-    "suspended",
-    "resolved",
-    "closed",
-    "reopened",
-]
-STATUSES: tuple[Status, ...] = get_args(Status)
-CLOSED_STATUSES: frozenset[Status] = frozenset({"resolved", "closed"})
-OPEN_STATUSES: frozenset[Status] = frozenset(STATUSES) - CLOSED_STATUSES
-
-RequestType = Literal["fault", "service_request", "consultation", "new_requirement", "complaint"]
-REQUEST_TYPES: tuple[RequestType, ...] = get_args(RequestType)
-
-Category = Literal["software", "hardware", "network", "database", "business_application", "other"]
-CATEGORIES: tuple[Category, ...] = get_args(Category)
-
-Channel = Literal["phone", "web", "email", "im", "monitoring"]
-CHANNELS: tuple[Channel, ...] = get_args(Channel)
-
-Level = Literal["high", "medium", "low"]
-LEVELS: tuple[Level, ...] = get_args(Level)
-
-# Where first line is still the owner (nobody at second line has taken it).
-FIRST_LINE: frozenset[Status] = frozenset(
-    {"new", "assigned", "in_progress", "handed_to_expert", "escalated", "rejected", "reopened"}
+from ctid.tickets.vocabulary import (
+    CATEGORIES,
+    FIRST_LINE,
+    FLAG_ESCALATED,
+    FLAG_FIRST_LINE,
+    LEVELS,
+    OPEN_STATUSES,
+    REQUEST_TYPES,
+    STATUSES,
+    WORKING,
+    Category,
+    Level,
+    RequestType,
+    Status,
 )
-WORKING: frozenset[Status] = FIRST_LINE | {"accepted"}
 
-FLAG_FIRST_LINE = "first_line"
-"""Set by `resolve_first_line`: counts toward the first-line resolution rate."""
-FLAG_ESCALATED = "escalated"
 _FLAG_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 _S = TypeVar("_S", bound=str)
@@ -128,215 +122,6 @@ class Rules:
         )
 
 
-# --------------------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Start:
-    """Someone takes the incident and works on it (optionally moving it to their seat)."""
-
-    name: ClassVar[str] = "start"
-    seat: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Classify:
-    name: ClassVar[str] = "classify"
-    request_type: str
-    category: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Prioritize:
-    name: ClassVar[str] = "prioritize"
-    impact: str
-    urgency: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResolveFirstLine:
-    name: ClassVar[str] = "resolve_first_line"
-    resolution: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HandToExpert:
-    """An ordinary seat cannot locate or fix the fault: ownership moves to an expert seat.
-    `call_live` says the caller is still on the line, so the app should transfer the call."""
-
-    name: ClassVar[str] = "hand_to_expert"
-    seat: str
-    employee: str | None = None
-    call_live: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Dispatch:
-    """To a second-line group (and optionally one person in it), who must accept or reject."""
-
-    name: ClassVar[str] = "dispatch"
-    group: str
-    assignee_email: str | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Accept:
-    name: ClassVar[str] = "accept"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reject:
-    """The second-line assignee refuses it: back to the desk."""
-
-    name: ClassVar[str] = "reject"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reassign:
-    """To another first-line seat."""
-
-    name: ClassVar[str] = "reassign"
-    seat: str
-    employee: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Escalate:
-    """Hierarchical escalation: the duty manager (supervisors with an email) is told."""
-
-    name: ClassVar[str] = "escalate"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Suspend:
-    name: ClassVar[str] = "suspend"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resume:
-    name: ClassVar[str] = "resume"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Resolve:
-    name: ClassVar[str] = "resolve"
-    resolution: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Close:
-    name: ClassVar[str] = "close"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Reopen:
-    name: ClassVar[str] = "reopen"
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Flag:
-    """A label such as `capped` (the call hit the talk-time cap). Setting it twice is a no-op."""
-
-    name: ClassVar[str] = "flag"
-    flag: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rate:
-    """The caller's satisfaction (1–5) after resolution, once."""
-
-    name: ClassVar[str] = "rate"
-    score: int
-    comment: str | None = None
-
-
-Action: TypeAlias = (
-    Start
-    | Classify
-    | Prioritize
-    | ResolveFirstLine
-    | HandToExpert
-    | Dispatch
-    | Accept
-    | Reject
-    | Reassign
-    | Escalate
-    | Suspend
-    | Resume
-    | Resolve
-    | Close
-    | Reopen
-    | Flag
-    | Rate
-)
-
-ACTIONS: dict[str, type[Action]] = {
-    cls.name: cls
-    for cls in (
-        Start,
-        Classify,
-        Prioritize,
-        ResolveFirstLine,
-        HandToExpert,
-        Dispatch,
-        Accept,
-        Reject,
-        Reassign,
-        Escalate,
-        Suspend,
-        Resume,
-        Resolve,
-        Close,
-        Reopen,
-        Flag,
-        Rate,
-    )
-}
-
-# Aliases the web form may use for an argument (`flag(name=...)` reads better than `flag=`).
-_ARG_ALIASES: dict[str, dict[str, str]] = {"flag": {"name": "flag"}}
-
-
-def parse_action(name: str, args: Mapping[str, object]) -> Action:
-    """Build an action from its name and keyword arguments (e.g. from a web form)."""
-    cls = ACTIONS.get(name)
-    if cls is None:
-        raise InvalidInputError(f"unknown incident action {name[:40]!r}")
-    aliases = _ARG_ALIASES.get(name, {})
-    kwargs = {aliases.get(k, k): _coerce(aliases.get(k, k), v) for k, v in args.items()}
-    try:
-        return cls(**kwargs)  # type: ignore[arg-type]
-    except TypeError as exc:
-        raise InvalidInputError(f"{name}: {exc}") from None
-
-
-def _coerce(arg: str, value: object) -> object:
-    """Form fields arrive as text: `call_live=false` must not be truthy, `score=5` is a number."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip().lower()
-    if arg in _BOOL_ARGS:
-        if text in ("1", "true", "yes", "on"):
-            return True
-        if text in ("0", "false", "no", "off", ""):
-            return False
-        raise InvalidInputError(f"{arg} must be true or false (got {value[:20]!r})")
-    if arg in _INT_ARGS:
-        if not text.isdigit() or len(text) > 3:
-            raise InvalidInputError(f"{arg} must be a whole number (got {value[:20]!r})")
-        return int(text)
-    return value
-
-
-_BOOL_ARGS = frozenset({"call_live"})
-_INT_ARGS = frozenset({"score"})
-
-
 # --------------------------------------------------------------------------- results
 
 
@@ -405,7 +190,7 @@ MailNotice: TypeAlias = DispatchMail | ResolvedMail | SatisfactionMail | Escalat
 
 
 @dataclass(frozen=True, slots=True)
-class Transition:
+class IncidentTransition:
     """The outcome of one step. `entry` is None for a no-op (a flag that was already set): the
     store then writes nothing."""
 
@@ -500,7 +285,7 @@ def _check(action: Action, state: IncidentState) -> None:
 
 def transition(
     state: IncidentState, action: Action, *, actor: str, at: datetime, rules: Rules
-) -> Transition:
+) -> IncidentTransition:
     """Apply `action` to `state`. Raises `TransitionError` when the step is not allowed in the
     current status and `InvalidInputError` when an argument is bad."""
     if at.tzinfo is None:
@@ -521,7 +306,7 @@ def transition(
             new = replace(
                 state, status="in_progress", owner_seat=seat, responded_at=responded(state)
             )
-            return Transition(new, entry("in_progress", seat=seat))
+            return IncidentTransition(new, entry("in_progress", seat=seat))
 
         case Classify():
             rtype = _choice("request_type", action.request_type, REQUEST_TYPES)
@@ -531,7 +316,7 @@ def transition(
                 else None
             )
             new = replace(state, request_type=rtype, category=cat)
-            return Transition(
+            return IncidentTransition(
                 new,
                 entry(
                     old,
@@ -561,7 +346,7 @@ def transition(
                 sla_response_due=response_due,
                 sla_resolve_due=resolve_due,
             )
-            return Transition(
+            return IncidentTransition(
                 new,
                 entry(old, impact=impact, urgency=urgency, priority=priority, was=state.priority),
             )
@@ -587,7 +372,7 @@ def transition(
                         resolution=text,
                     ),
                 )
-            return Transition(new, entry("resolved", resolution=text), notices)
+            return IncidentTransition(new, entry("resolved", resolution=text), notices)
 
         case HandToExpert():
             seat = _seat(action.seat, rules, "seat")
@@ -605,7 +390,7 @@ def transition(
                 responded_at=responded(state),
             )
             transfer = (TransferLiveCall(seat=seat),) if action.call_live else ()
-            return Transition(
+            return IncidentTransition(
                 new,
                 entry(
                     "handed_to_expert",
@@ -635,7 +420,7 @@ def transition(
                 assignee_email=assignee,
                 note=note,
             )
-            return Transition(
+            return IncidentTransition(
                 new,
                 entry(
                     "dispatched",
@@ -649,12 +434,14 @@ def transition(
 
         case Accept():
             new = replace(state, status="accepted", responded_at=responded(state))
-            return Transition(new, entry("accepted", group=state.owner_group))
+            return IncidentTransition(new, entry("accepted", group=state.owner_group))
 
         case Reject():
             reason = _required_block("reason", action.reason, MAX_REASON)
             new = replace(state, status="rejected", owner_group=None)
-            return Transition(new, entry("rejected", group=state.owner_group, reason=reason))
+            return IncidentTransition(
+                new, entry("rejected", group=state.owner_group, reason=reason)
+            )
 
         case Reassign():
             seat = _seat(action.seat, rules, "seat")
@@ -664,7 +451,7 @@ def transition(
             new = replace(
                 state, status="assigned", owner_seat=seat, owner_employee=employee, owner_group=None
             )
-            return Transition(
+            return IncidentTransition(
                 new, entry("assigned", seat=seat, employee=employee, from_seat=state.owner_seat)
             )
 
@@ -681,17 +468,17 @@ def transition(
                         reason=reason,
                     ),
                 )
-            return Transition(new, entry("escalated", reason=reason), mails)
+            return IncidentTransition(new, entry("escalated", reason=reason), mails)
 
         case Suspend():
             reason = _required_block("reason", action.reason, MAX_REASON)
             new = replace(state, status="suspended")
-            return Transition(new, entry("suspended", reason=reason))
+            return IncidentTransition(new, entry("suspended", reason=reason))
 
         case Resume():
             # Back to whoever holds it: second line if a group accepted it, else the desk.
             back: Status = "accepted" if state.owner_group else "in_progress"
-            return Transition(replace(state, status=back), entry(back))
+            return IncidentTransition(replace(state, status=back), entry(back))
 
         case Close():
             new = replace(state, status="closed", closed_at=at)
@@ -704,7 +491,7 @@ def transition(
                         send_at=at + timedelta(seconds=rules.followup_after_close_s),
                     ),
                 )
-            return Transition(new, entry("closed"), follow)
+            return IncidentTransition(new, entry("closed"), follow)
 
         case Reopen():
             reason = _required_block("reason", action.reason, MAX_REASON)
@@ -716,15 +503,17 @@ def transition(
                 owner_group=None,
                 flags=tuple(f for f in state.flags if f != FLAG_FIRST_LINE),
             )
-            return Transition(new, entry("reopened", reason=reason))
+            return IncidentTransition(new, entry("reopened", reason=reason))
 
         case Flag():
             name = _line("flag", action.flag, 32)
             if not _FLAG_NAME.match(name):
                 raise InvalidInputError(f"flag {name!r} must be lower_snake_case (max 32)")
             if name in state.flags:
-                return Transition(state, None)
-            return Transition(replace(state, flags=(*state.flags, name)), entry(None, flag=name))
+                return IncidentTransition(state, None)
+            return IncidentTransition(
+                replace(state, flags=(*state.flags, name)), entry(None, flag=name)
+            )
 
         case Rate():
             if state.satisfaction is not None:
@@ -734,7 +523,7 @@ def transition(
                 raise InvalidInputError(f"score must be a whole number from 1 to 5 (got {score!r})")
             comment = _opt_block("comment", action.comment, MAX_COMMENT)
             new = replace(state, satisfaction=score, satisfaction_comment=comment)
-            return Transition(new, entry(None, score=score))
+            return IncidentTransition(new, entry(None, score=score))
 
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover
 

@@ -8,8 +8,16 @@ import textwrap
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from ctid.tickets.lifecycle import DispatchMail, EscalationMail, ResolvedMail, SatisfactionMail
-from ctid.tickets.views import CallerView, IncidentView
+from ctid.tickets.lifecycle import (
+    DispatchMail,
+    EscalationMail,
+    ResolvedMail,
+    SatisfactionMail,
+)
+from ctid.tickets.views import (
+    CallerView,
+    IncidentView,
+)
 
 _LABELS = {
     "fault": "Fault",

@@ -1,9 +1,6 @@
-"""Phone-number normalisation, so a caller matches however the PBX or a CSV presents the number.
-
-`+86 138-0013-8000`, `008613800138000`, `13800138000` and `86 13800138000` all become
-`+8613800138000`; a short local landline gets the site's area code; short internal extensions are
-kept as `ext:NNNN`. Caller-controlled text: anything that is not a plausible number yields None.
-"""
+"""Phone-number normalisation, so a caller matches however the PBX or a CSV presents the number
+(`+86 138-0013-8000`, `008613800138000` → `+8613800138000`; extensions as `ext:NNNN`); text that
+is no plausible number yields None."""
 
 from __future__ import annotations
 
@@ -36,7 +33,8 @@ class NormalizedPhone:
 
 
 def normalize_phone(raw: str, plan: PhonePlan = PhonePlan()) -> NormalizedPhone | None:
-    """Normalise `raw`; None when it is not a usable phone number."""
+    """Normalise `raw`; None when it is not a usable phone number. A short local landline gets
+    the site's area code; a short internal number is kept as the extension `ext:NNNN`."""
     text = (raw or "").strip()
     if not text or len(text) > 40:
         return None

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from ctid.tickets.lifecycle import TransferLiveCall
+from ctid.tickets.lifecycle import (
+    TransferLiveCall,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,12 +12,15 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from ctid.accounts.sessions import SessionInfo
 from ctid.config import Config
+from ctid.core.actor import (
+    Actor,
+)
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
-from ctid.web.auth import SessionInfo
 from ctid.web.html import Markup
-from ctid.web.ports import Actor
+from ctid.web.ports import SeatDirectory
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
@@ -60,6 +63,23 @@ class Edge(Protocol):
     def seat_ids(self) -> Sequence[str]: ...
 
     async def read_json(self, request: web.Request) -> object: ...
+
+
+def seat_for(seats: SeatDirectory, ctx: RequestContext, requested: str | None) -> str | None:
+    """Which seat's stream `ctx` may see: agents and ops only their own; supervisors any."""
+    actor = ctx.actor
+    if requested:
+        if requested not in seats.seat_ids():
+            raise HttpError(404, "no such seat")
+        if actor.role == "supervisor" or requested == actor.seat_id:
+            return requested
+        raise HttpError(403, "that is not your seat")
+    return actor.seat_id
+
+
+def label(value: str | None) -> str:
+    """A vocabulary word as people read it: `after_hours` → `after hours`."""
+    return (value or "").replace("_", " ")
 
 
 def is_api(request: web.Request) -> bool:

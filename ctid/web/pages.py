@@ -6,8 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ctid.core.actor import (
+    Actor,
+)
+from ctid.tickets.forms import (
+    CallerRow,
+)
+from ctid.tickets.vocabulary import (
+    CATEGORIES,
+    LEVELS,
+    REQUEST_TYPES,
+)
 from ctid.web.html import Markup, attrs, join, render, tag
-from ctid.web.ports import CATEGORIES, LEVELS, REQUEST_TYPES, Actor, CallerRow
 
 _LAYOUT = """<!doctype html>
 <html lang="en">

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from ctid.web.users import add_user
+from ctid.accounts.users import add_user
 from tests.e2e.harness import Desk, running_desk
 
 pytestmark = pytest.mark.browser
@@ -87,8 +87,14 @@ async def test_a_simulated_call_pops_on_the_ringing_seat_only(
             re.compile(r"^INC-\d{8}-\d{4}$")
         )
 
+        # The pop may show the call's incident number before the save's three steps (describe,
+        # classify, prioritize) are all written: wait for the last one.
         incidents = await desk.wait_for(
-            lambda: [r for r in desk.incidents() if r["summary"] == "打印机无法打印"]
+            lambda: [
+                r
+                for r in desk.incidents()
+                if r["summary"] == "打印机无法打印" and r["priority"] is not None
+            ]
         )
         assert len(desk.incidents()) == 1  # the one opened for the call, now described
         assert incidents[0]["owner_seat"] == "seat1"

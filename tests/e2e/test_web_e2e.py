@@ -15,9 +15,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from ctid.accounts.users import add_user, make_hasher, set_password
 from ctid.asterisk.simulator import SimCall
 from ctid.core.ids import SeatId
-from ctid.web.users import add_user, make_hasher, set_password
 from tests.e2e.harness import Desk, running_desk
 
 # Fake loop time; the SQLite writes (and the one Argon2 rehash at login) run in worker threads

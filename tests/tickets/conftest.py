@@ -22,8 +22,10 @@ from ctid.config import (
 )
 from ctid.core.clock import FakeClock
 from ctid.db import create_engine, session_factory
+from ctid.tickets.call_facts import CallFactStore
+from ctid.tickets.callbacks import CallbackStore
 from ctid.tickets.directory import CallerDirectory
-from ctid.tickets.store import IncidentStore
+from ctid.tickets.incidents import IncidentStore
 
 PG_DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -106,3 +108,15 @@ def store(
     sessions: async_sessionmaker[AsyncSession], clock: FakeClock, cfg: Config
 ) -> IncidentStore:
     return IncidentStore(sessions, clock, cfg, link_secret=SECRET)
+
+
+@pytest.fixture
+def callbacks(
+    sessions: async_sessionmaker[AsyncSession], clock: FakeClock, cfg: Config
+) -> CallbackStore:
+    return CallbackStore(sessions, clock, cfg)
+
+
+@pytest.fixture
+def call_facts(sessions: async_sessionmaker[AsyncSession], cfg: Config) -> CallFactStore:
+    return CallFactStore(sessions, cfg)

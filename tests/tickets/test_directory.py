@@ -9,8 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.db.schema import AuditLog, Caller
 from ctid.tickets.directory import CallerDirectory
-from ctid.tickets.errors import InvalidInputError, NotFoundError
-from ctid.tickets.views import PhoneView, RowProblem
+from ctid.tickets.errors import InvalidInputError, TicketNotFoundError
+from ctid.tickets.views import (
+    PhoneView,
+    RowProblem,
+)
 
 MESSY = (
     "\ufeffName , Employee ID,Department,Office Location,Phones,VIP,E-mail,Remarks\r\n"
@@ -196,7 +199,7 @@ async def test_create_and_update_with_audit(
         await directory.update(c.id, {"phones": ["call me maybe"]}, actor="E100")
     with pytest.raises(InvalidInputError, match="name is longer"):
         await directory.update(c.id, {"name": "x" * 200}, actor="E100")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(TicketNotFoundError):
         await directory.update(10**9, {"name": "x"}, actor="E100")
     stored = await directory.get(c.id)
     assert stored == u

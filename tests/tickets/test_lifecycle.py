@@ -10,38 +10,42 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ctid.core.errors import TransitionError
-from ctid.tickets.errors import InvalidInputError
-from ctid.tickets.lifecycle import (
-    STATUSES,
+from ctid.tickets.actions import (
     Accept,
     Action,
     Classify,
     Close,
     Dispatch,
-    DispatchMail,
     Escalate,
-    EscalationMail,
     Flag,
     HandToExpert,
-    IncidentState,
     Prioritize,
     Rate,
     Reassign,
     Reject,
     Reopen,
     Resolve,
-    ResolvedMail,
     ResolveFirstLine,
     Resume,
+    Start,
+    Suspend,
+    parse_action,
+)
+from ctid.tickets.errors import InvalidInputError
+from ctid.tickets.lifecycle import (
+    DispatchMail,
+    EscalationMail,
+    IncidentState,
+    ResolvedMail,
     Rules,
     SatisfactionMail,
-    Start,
-    Status,
-    Suspend,
     TransferLiveCall,
     allowed_actions,
-    parse_action,
     transition,
+)
+from ctid.tickets.vocabulary import (
+    STATUSES,
+    Status,
 )
 
 from .conftest import desk_config

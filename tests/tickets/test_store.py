@@ -1,6 +1,6 @@
 """The incident store on SQLite and PostgreSQL: numbering per site-local day (also under
 concurrent creates), idempotent incidents from calls, history, optimistic locking, outbox mail
-with its dedupe keys and content, signed links, the IVR status lookup, callbacks and call facts."""
+with its dedupe keys and content, signed links and the IVR status lookup."""
 
 from __future__ import annotations
 
@@ -15,18 +15,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ctid.config import Config
 from ctid.core.clock import FakeClock
 from ctid.core.errors import TransitionError
-from ctid.db.schema import Call, Incident, IncidentHistory, MailOutbox, RingAttempt
+from ctid.db.schema import Call, Incident, IncidentHistory, MailOutbox
+from ctid.tickets.actions import (
+    Dispatch,
+)
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.errors import (
-    ConflictError,
     InvalidInputError,
-    NotFoundError,
+    TicketNotFoundError,
     TokenError,
     TokenExpiredError,
+    VersionConflictError,
 )
-from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
-from ctid.tickets.lifecycle import Dispatch, TransferLiveCall
-from ctid.tickets.store import IncidentStore
+from ctid.tickets.facts import CallFacts
+from ctid.tickets.incidents import IncidentStore
+from ctid.tickets.lifecycle import (
+    TransferLiveCall,
+)
 
 from .conftest import SECRET, T0
 
@@ -215,7 +220,7 @@ async def test_optimistic_lock_conflict(
     inc = await store.create(actor="E100", summary="Outlook crashes", owner_seat="seat1")
     seen_by_a = seen_by_b = inc.version
     await store.apply(inc.number, "reassign", "E100", expected_version=seen_by_a, seat="seat2")
-    with pytest.raises(ConflictError, match=r"changed by E100 \(reassign") as info:
+    with pytest.raises(VersionConflictError, match=r"changed by E100 \(reassign") as info:
         await store.apply(
             inc.number, "dispatch", "E200", expected_version=seen_by_b, group="desktop"
         )
@@ -251,7 +256,7 @@ async def test_bad_input(store: IncidentStore) -> None:
         await store.create(actor="E100", summary="x" * 501)
     with pytest.raises(InvalidInputError, match="unknown seat"):
         await store.create(actor="E100", summary="x", owner_seat="seat99")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(TicketNotFoundError):
         await store.apply("INC-20261122-0042", "start", "E100")
     inc = await store.create(actor="E100", summary="x")
     with pytest.raises(InvalidInputError, match="unknown incident action"):
@@ -442,107 +447,6 @@ async def test_list_open_and_for_caller(store: IncidentStore, directory: CallerD
     assert [v.number for v in await store.for_caller(caller_id, limit=1)] == [b.number]
 
 
-# --------------------------------------------------------------------------- callbacks
-
-
-async def test_one_open_callback_per_number(store: IncidentStore) -> None:
-    cb = await store.add_callback("13800138000", "abandoned", "9.1")
-    same = await store.add_callback("+86 138-0013-8000", "after_hours", "9.2")
-    assert same.id == cb.id and same.reason == "abandoned"
-    assert [c.id for c in await store.list_callbacks()] == [cb.id]
-    started = await store.start_callback(cb.id, "E100")
-    assert (started.status, started.attempts, started.worked_by) == ("in_progress", 1, "E100")
-    with pytest.raises(ConflictError, match="being worked by E100"):
-        await store.start_callback(cb.id, "E200")
-    assert (await store.add_callback("008613800138000", "missed")).id == cb.id
-    inc = await store.create(actor="E100", summary="called back")
-    done = await store.finish_callback(cb.id, "reached", incident_number=inc.number)
-    assert (done.status, done.outcome, done.incident_id) == ("done", "reached", inc.id)
-    fresh = await store.add_callback("13800138000", "capped")
-    assert fresh.id != cb.id
-    with pytest.raises(InvalidInputError):
-        await store.add_callback("13800138000", "bored")
-    with pytest.raises(InvalidInputError):
-        await store.add_callback("<script>", "missed")
-
-
-async def test_concurrent_callbacks_deduplicate(store: IncidentStore) -> None:
-    views = await asyncio.gather(
-        *(store.add_callback(n, "abandoned") for n in ["13900139000", "+8613900139000"] * 3)
-    )
-    assert len({v.id for v in views}) == 1
-
-
-async def test_callback_retries_then_fails(store: IncidentStore) -> None:
-    cb = await store.add_callback("13900139000", "missed")
-    for attempt in (1, 2):
-        await store.start_callback(cb.id, "E100")
-        again = await store.finish_callback(cb.id, "no_answer")
-        assert (again.status, again.attempts) == ("open", attempt)
-    await store.start_callback(cb.id, "E100")
-    last = await store.finish_callback(cb.id, "no_answer")
-    assert (last.status, last.attempts) == ("failed", 3)
-    with pytest.raises(TransitionError):
-        await store.start_callback(cb.id, "E100")
-    assert await store.list_callbacks("failed") == [last]
-
-
-# --------------------------------------------------------------------------- call facts
-
-
-async def test_record_call_is_idempotent_and_keeps_the_incident_link(
-    store: IncidentStore, sessions: async_sessionmaker[AsyncSession]
-) -> None:
-    inc = await store.create_from_call(facts("5.1"))
-    rec = CallRecordIn(
-        call_id="5.1",
-        started_at=T0 - timedelta(seconds=20),
-        caller_number="13800138000",
-        queue="shared",
-        ivr_choice="2",
-        answered_at=T0,
-        ended_at=T0 + timedelta(minutes=4),
-        answered_by_seat="seat1",
-        answer_ring=2,
-        within_rings=True,
-        outcome="answered",
-        talk_s=240.0,
-        ring_attempts=(
-            RingAttemptIn(
-                seat_id="seat2",
-                started_at=T0 - timedelta(seconds=15),
-                ended_at=T0 - timedelta(seconds=5),
-                outcome="no_answer",
-                ring_s=10.0,
-            ),
-            RingAttemptIn(
-                seat_id="seat1", started_at=T0 - timedelta(seconds=5), ended_at=T0, ring_s=5.0
-            ),
-        ),
-    )
-    await store.record_call(rec)
-    await store.record_call(rec)
-    assert await count(sessions, Call) == 1
-    assert await count(sessions, RingAttempt) == 2
-    async with sessions() as s:
-        call = await s.scalar(select(Call))
-        assert call is not None
-        assert (call.incident_id, call.talk_s, call.answer_ring, call.caller_number) == (
-            inc.id,
-            240.0,
-            2,
-            "+8613800138000",
-        )
-    await store.record_call(CallRecordIn(call_id="6.1", started_at=T0, outcome="abandoned"))
-    assert await count(sessions, Call) == 2
-    assert await store.incident_for_call("6.1") is None
-    # The call row may come first (the tracker wrote it): the incident links to it.
-    late = await store.create_from_call(facts("6.1"))
-    linked = await store.incident_for_call("6.1")
-    assert linked is not None and linked.number == late.number
-    assert await count(sessions, Call) == 2
-
-
 async def test_survey_links_signed_with_another_secret_fail(
     store: IncidentStore,
     sessions: async_sessionmaker[AsyncSession],
@@ -572,7 +476,7 @@ async def test_concurrent_changes_never_lose_an_update(store: IncidentStore) -> 
     )
     won = [n for n, r in zip(names, results, strict=True) if not isinstance(r, BaseException)]
     lost = [r for r in results if isinstance(r, BaseException)]
-    assert all(isinstance(r, ConflictError) for r in lost), lost
+    assert all(isinstance(r, VersionConflictError) for r in lost), lost
     assert won
     final = await store.get(inc.number)
     assert final is not None

@@ -15,50 +15,71 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from ctid.accounts.sessions import Authenticator
+from ctid.accounts.users import add_user, make_hasher
+from ctid.calls.control import (
+    CallMoved,
+    DialStarted,
+)
+from ctid.calls.spy import (
+    SpyMode,
+)
+from ctid.calls.spy_control import (
+    ListenInStarted,
+)
 from ctid.config import Config, IncidentConfig, SeatConfig, SiteConfig, WebConfig
+from ctid.core.actor import (
+    Actor,
+)
 from ctid.core.clock import FakeClock
+from ctid.core.errors import (
+    RecordMissingError,
+    RequestRefusedError,
+    StateConflictError,
+)
 from ctid.db import create_engine, session_factory, upgrade
 from ctid.reports.render import KPI_COLUMNS
-from ctid.screenpop.hub import PopHub
-from ctid.tickets.errors import TokenError, TokenExpiredError
-from ctid.tickets.lifecycle import allowed_actions
-from ctid.tickets.tokens import LinkClaims, sign, verify
-from ctid.web.ports import (
-    ActionResult,
-    Actor,
+from ctid.reports.tables import (
     AgentMonthLine,
     AgentMonthTable,
-    CallbackRow,
-    CallerRow,
-    CallMoved,
-    ConflictError,
-    DialStarted,
-    DispatchRequest,
-    HealthReport,
-    HistoryItem,
-    HolidaysImported,
-    IncidentDetail,
-    IncidentDraft,
-    IncidentQuery,
-    IncidentSummary,
     KpiColumn,
     KpiLine,
     KpiTable,
-    LinkError,
-    LinkExpiredError,
+)
+from ctid.rotation.admin import (
+    HolidaysImported,
     LunchOverrideRow,
-    NotFoundError,
-    RejectedError,
     RosterSeatRow,
     RosterView,
-    SavedIncident,
     SeatChanges,
-    SpyMode,
-    SpyStarted,
+)
+from ctid.screenpop.hub import PopHub
+from ctid.tickets.callback_list import (
+    CallbackRow,
+)
+from ctid.tickets.forms import (
+    CallerRow,
+    IncidentDraft,
+    SavedIncident,
+)
+from ctid.tickets.lifecycle import (
+    allowed_actions,
+)
+from ctid.tickets.links import (
+    DispatchRequest,
     SurveyRequest,
 )
+from ctid.tickets.tokens import LinkClaims, sign, verify
+from ctid.tickets.views import HistoryView, IncidentView
+from ctid.tickets.workflow import (
+    ActionResult,
+    IncidentDetail,
+    IncidentQuery,
+)
+from ctid.web.ports import (
+    HealthReport,
+)
 from ctid.web.server import WebPorts, WebServer
-from ctid.web.users import add_user, make_hasher
 
 PASSWORD = "correct horse battery"
 START = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai, a Monday
@@ -152,25 +173,25 @@ class RecordingSpy:
     """session id → seat, while listening."""
     busy: bool = False
 
-    async def spy(self, supervisor: Actor, seat_id: str, mode: SpyMode) -> SpyStarted:
+    async def spy(self, supervisor: Actor, seat_id: str, mode: SpyMode) -> ListenInStarted:
         if self.busy:
-            raise ConflictError(f"{seat_id} is not on a call")
+            raise StateConflictError(f"{seat_id} is not on a call")
         self.calls.append((supervisor.employee_id, seat_id, mode))
         session = f"spy-{len(self.calls)}"
         self.sessions[session] = seat_id
-        return SpyStarted(seat_id, mode, "PJSIP/sup1", session)
+        return ListenInStarted(seat_id, mode, "PJSIP/sup1", session)
 
     async def stop(self, supervisor: Actor, session_id: str) -> None:
         if session_id not in self.sessions:
-            raise NotFoundError(f"listen-in {session_id} has ended")
+            raise RecordMissingError(f"listen-in {session_id} has ended")
         del self.sessions[session_id]
         self.stops.append((supervisor.employee_id, session_id))
 
-    async def switch(self, supervisor: Actor, session_id: str, mode: SpyMode) -> SpyStarted:
+    async def switch(self, supervisor: Actor, session_id: str, mode: SpyMode) -> ListenInStarted:
         if session_id not in self.sessions:
-            raise NotFoundError(f"listen-in {session_id} has ended")
+            raise RecordMissingError(f"listen-in {session_id} has ended")
         self.switches.append((supervisor.employee_id, session_id, mode))
-        return SpyStarted(self.sessions[session_id], mode, "PJSIP/sup1", session_id)
+        return ListenInStarted(self.sessions[session_id], mode, "PJSIP/sup1", session_id)
 
 
 _NEXT_STATUS = {
@@ -190,34 +211,60 @@ _NEXT_STATUS = {
 }
 
 
+_DETAIL_ONLY = ("caller", "history", "allowed_actions", "live_call_id")
+
+
 def make_incident(number: str, **kw: Any) -> IncidentDetail:
+    """An incident as the workflow port returns it; `kw` sets incident fields and the detail's
+    own (`caller`, `history`, `allowed_actions`, `live_call_id`)."""
     status = kw.pop("status", "in_progress")
-    values: dict[str, Any] = {
+    extra = {k: kw.pop(k) for k in _DETAIL_ONLY if k in kw}
+    incident: dict[str, Any] = {
+        "id": 1,
         "number": number,
         "status": status,
-        "version": 3,
         "channel": "phone",
         "request_type": "fault",
+        "category": None,
+        "impact": None,
+        "urgency": None,
+        "priority": None,
         "summary": "Printer on 12F jams",
-        "created_at": START - timedelta(hours=2),
-        "updated_at": START - timedelta(hours=1),
+        "description": None,
+        "caller_id": None,
+        "caller_number": "+8613800138000",
+        "caller_name": "Wang Xiaoming",
         "owner_seat": "seat1",
         "owner_employee": "E1001",
-        "caller_name": "Wang Xiaoming",
-        "caller_number": "+8613800138000",
+        "owner_group": None,
+        "sla_response_due": None,
+        "sla_resolve_due": None,
+        "responded_at": None,
+        "resolved_at": None,
+        "closed_at": None,
+        "flags": (),
+        "satisfaction": None,
+        "satisfaction_comment": None,
+        "created_at": START - timedelta(hours=2),
+        "updated_at": START - timedelta(hours=1),
+        "version": 3,
+    }
+    incident.update(kw)
+    detail: dict[str, Any] = {
         "allowed_actions": allowed_actions(status),
         "history": (
-            HistoryItem(
+            HistoryView(
                 at=START - timedelta(hours=2),
                 actor="seat1",
                 action="create",
+                from_status=None,
                 to_status="in_progress",
                 detail={"channel": "phone"},
             ),
         ),
     }
-    values.update(kw)
-    return IncidentDetail(**values)
+    detail.update(extra)
+    return IncidentDetail(incident=IncidentView(**incident), **detail)
 
 
 @dataclass
@@ -231,30 +278,15 @@ class FakeWorkflow:
     applied: list[tuple[str, str, str, int, dict[str, str]]] = field(default_factory=list)
 
     def add(self, detail: IncidentDetail) -> IncidentDetail:
-        self.incidents[detail.number] = detail
+        self.incidents[detail.incident.number] = detail
         return detail
 
-    async def list_open(self, query: IncidentQuery) -> Sequence[IncidentSummary]:
+    async def list_open(self, query: IncidentQuery) -> Sequence[IncidentView]:
         self.queries.append(query)
         return [
-            IncidentSummary(
-                number=d.number,
-                status=d.status,
-                summary=d.summary,
-                request_type=d.request_type,
-                priority=d.priority,
-                caller_name=d.caller_name,
-                caller_number=d.caller_number,
-                owner_seat=d.owner_seat,
-                owner_employee=d.owner_employee,
-                owner_group=d.owner_group,
-                created_at=d.created_at,
-                updated_at=d.updated_at,
-                sla_resolve_due=d.sla_resolve_due,
-                version=d.version,
-            )
+            d.incident
             for d in self.incidents.values()
-            if d.status not in ("resolved", "closed")
+            if d.incident.status not in ("resolved", "closed")
         ]
 
     async def detail(self, number: str) -> IncidentDetail | None:
@@ -271,34 +303,37 @@ class FakeWorkflow:
     ) -> ActionResult:
         d = self.incidents.get(number)
         if d is None:
-            raise NotFoundError(f"no incident {number}")
-        if d.version != expected_version:
+            raise RecordMissingError(f"no incident {number}")
+        if d.incident.version != expected_version:
             last = d.history[-1]
-            raise ConflictError(
+            raise StateConflictError(
                 f"{number} was changed by {last.actor} ({last.action}) since you opened it; "
                 "reload it and try again"
             )
         if action not in d.allowed_actions:
-            raise ConflictError(f"cannot {action} {number}: it is {d.status}")
+            raise StateConflictError(f"cannot {action} {number}: it is {d.incident.status}")
         if args.get("reason", "x") == "boom":
-            raise RejectedError("reason must not be boom")
+            raise RequestRefusedError("reason must not be boom")
         self.applied.append((number, action, actor.employee_id, expected_version, dict(args)))
-        status = _NEXT_STATUS.get(action, d.status)
-        entry = HistoryItem(
+        status = _NEXT_STATUS.get(action, d.incident.status)
+        entry = HistoryView(
             at=self.clock.utcnow(),
             actor=actor.employee_id,
             action=action,
-            from_status=d.status,
+            from_status=d.incident.status,
             to_status=status,
             detail=dict(args),
         )
         self.incidents[number] = replace(
             d,
-            status=status,
-            version=d.version + 1,
+            incident=replace(
+                d.incident,
+                status=status,
+                version=d.incident.version + 1,
+                updated_at=self.clock.utcnow(),
+            ),
             allowed_actions=allowed_actions(status),
             history=(*d.history, entry),
-            updated_at=self.clock.utcnow(),
         )
         transfer = (
             args.get("seat")
@@ -306,7 +341,7 @@ class FakeWorkflow:
             else None
         )
         return ActionResult(
-            number=number, status=status, version=d.version + 1, transfer_seat=transfer
+            number=number, status=status, version=d.incident.version + 1, transfer_seat=transfer
         )
 
 
@@ -351,9 +386,9 @@ class FakeCallbacks:
     async def start(self, callback_id: int, actor: Actor) -> CallbackRow:
         row = self.rows.get(callback_id)
         if row is None:
-            raise NotFoundError(f"no callback {callback_id}")
+            raise RecordMissingError(f"no callback {callback_id}")
         if row.status != "open":
-            raise ConflictError(f"callback {callback_id} is being worked by {row.worked_by}")
+            raise StateConflictError(f"callback {callback_id} is being worked by {row.worked_by}")
         row = replace(
             row, status="in_progress", attempts=row.attempts + 1, worked_by=actor.employee_id
         )
@@ -365,7 +400,7 @@ class FakeCallbacks:
     ) -> CallbackRow:
         row = self.rows[callback_id]
         if row.status != "in_progress":
-            raise ConflictError(f"cannot finish callback {callback_id}: it is {row.status}")
+            raise StateConflictError(f"cannot finish callback {callback_id}: it is {row.status}")
         self.finished.append((callback_id, outcome, actor.employee_id, incident_number))
         row = replace(row, status="open" if outcome == "no_answer" else "done", outcome=outcome)
         self.rows[callback_id] = row
@@ -412,12 +447,7 @@ class FakeLinks:
         return sign(LINK_SECRET, LinkClaims(purpose="survey", number=number, expires_at=expires))
 
     def _claims(self, token: str, purpose: Literal["dispatch", "survey"]) -> LinkClaims:
-        try:
-            return verify(LINK_SECRET, token, purpose, self.clock.utcnow())
-        except TokenExpiredError as exc:
-            raise LinkExpiredError(str(exc)) from None
-        except TokenError as exc:
-            raise LinkError(str(exc)) from None
+        return verify(LINK_SECRET, token, purpose, self.clock.utcnow())
 
     async def dispatch_request(self, token: str) -> DispatchRequest:
         return self.dispatched[self._claims(token, "dispatch").number]
@@ -427,7 +457,7 @@ class FakeLinks:
     ) -> DispatchRequest:
         req = self.dispatched[self._claims(token, "dispatch").number]
         if not req.waiting:
-            raise ConflictError(
+            raise StateConflictError(
                 f"cannot {decision} {req.number}: it is no longer waiting for {req.group} "
                 f"(it is {req.status})"
             )
@@ -442,7 +472,7 @@ class FakeLinks:
     async def rate(self, token: str, score: int, comment: str | None) -> None:
         req = self.surveys[self._claims(token, "survey").number]
         if req.rated:
-            raise ConflictError(f"cannot rate {req.number}: it was rated already")
+            raise StateConflictError(f"cannot rate {req.number}: it was rated already")
         self.ratings.append((req.number, score, comment))
         self.surveys[req.number] = replace(req, rated=True)
 
@@ -481,7 +511,7 @@ class FakeRoster:
     def _maybe_refuse(self) -> None:
         if self.refuse is not None:
             msg, self.refuse = self.refuse, None
-            raise RejectedError(msg)
+            raise RequestRefusedError(msg)
 
     async def view(self, weeks: int) -> RosterView:
         return RosterView(
@@ -705,10 +735,9 @@ class _EnvContext:
                 roster=self.roster,
                 reports=self.reports,
             ),
-            sessions=sessions,
+            auth=Authenticator(sessions, clock, ttl_s=config.web.session_ttl_s, hasher=hasher),
             clock=clock,
             secret=b"test-secret-0123456789abcdef",
-            hasher=hasher,
         )
 
     async def __aenter__(self) -> Env:

@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from ctid.web.ports import CallerRow, ConflictError, HealthReport, RejectedError
+from ctid.core.errors import (
+    RequestRefusedError,
+    StateConflictError,
+)
+from ctid.tickets.forms import (
+    CallerRow,
+)
+from ctid.web.ports import (
+    HealthReport,
+)
 
 from .conftest import Client, Env
 
@@ -93,10 +102,10 @@ async def test_a_bad_form_is_a_400_naming_the_field(
 async def test_port_refusals_map_to_400_and_409(env: Env, clients: Callable[[], Client]) -> None:
     c = clients()
     await c.login("E1001")
-    env.incidents.fail = RejectedError("caller 7 does not exist")
+    env.incidents.fail = RequestRefusedError("caller 7 does not exist")
     rejected = await c.post_json("/api/incidents", FORM)
     assert (rejected.status, await rejected.json()) == (400, {"error": "caller 7 does not exist"})
-    env.incidents.fail = ConflictError("INC-1 was closed meanwhile")
+    env.incidents.fail = StateConflictError("INC-1 was closed meanwhile")
     conflict = await c.post_json("/api/incidents", FORM)
     assert (conflict.status, await conflict.json()) == (
         409,

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from ctid.accounts.sessions import FailureLimiter
 from ctid.db.schema import AuditLog, WebSession
-from ctid.web.auth import FailureLimiter
-from ctid.web.server import LOGIN_COOKIE, SECURE_SESSION_COOKIE, SESSION_COOKIE
+from ctid.web.login_pages import LOGIN_COOKIE
+from ctid.web.middleware import SECURE_SESSION_COOKIE, SESSION_COOKIE
 
 from .conftest import PASSWORD, Client, Env
 

@@ -10,7 +10,16 @@ from datetime import timedelta
 
 import pytest
 
-from ctid.web.ports import CallerRow, ConflictError, HistoryItem, IncidentQuery
+from ctid.core.errors import (
+    StateConflictError,
+)
+from ctid.tickets.forms import (
+    CallerRow,
+)
+from ctid.tickets.views import HistoryView
+from ctid.tickets.workflow import (
+    IncidentQuery,
+)
 
 from .conftest import START, Client, Env, make_incident
 
@@ -87,7 +96,7 @@ async def test_the_detail_page_shows_history_and_the_actions_the_role_may_take(
             caller=CallerRow(caller_id=7, name=XSS, department=XSS, office="HQ & 12F"),
             caller_name=None,
             history=(
-                HistoryItem(
+                HistoryView(
                     at=START - timedelta(hours=1),
                     actor=XSS,
                     action="dispatch",
@@ -283,7 +292,7 @@ async def test_hand_to_expert_on_a_live_call_transfers_it_keeping_the_call_id(
     assert env.workflow.applied[0][4] == {"seat": "seat3", "call_live": "true"}
     # The PBX refuses: the incident moved, the page says the call did not.
     env.workflow.add(make_incident("INC-20261123-0002", live_call_id="c-2"))
-    env.calls.fail = ConflictError("call c-2 has ended")
+    env.calls.fail = StateConflictError("call c-2 has ended")
     resp = await c.post_json(
         "/api/incidents/INC-20261123-0002/actions",
         {
@@ -342,7 +351,7 @@ async def test_a_failed_click_to_call_leaves_the_callback_started_and_says_so(
     env: Env, clients: Callable[[], Client]
 ) -> None:
     env.callbacks.add(5, "+8613800138000")
-    env.calls.fail = ConflictError("the AMI link is down")
+    env.calls.fail = StateConflictError("the AMI link is down")
     c = await _agent(clients)
     resp = await c.post_form("/callbacks/5/call", {})
     assert resp.status == 200

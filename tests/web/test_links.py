@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from ctid.web.links import LINK_COOKIE
+from ctid.web.link_pages import LINK_COOKIE
 
 from .conftest import Client, Env
 

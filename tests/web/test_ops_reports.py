@@ -13,9 +13,13 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ctid.accounts.sessions import Authenticator
 from ctid.core.clock import FakeClock
+from ctid.rotation.admin import (
+    LunchOverrideRow,
+    RosterSeatRow,
+)
 from ctid.screenpop.hub import PopHub
-from ctid.web.ports import LunchOverrideRow, RosterSeatRow
 from ctid.web.server import WebPorts, WebServer
 
 from .conftest import (
@@ -298,10 +302,9 @@ async def test_pages_of_ports_not_wired_say_so(
         WebPorts(
             hub=hub, incidents=RecordingIncidents(), callers=FakeCallers(), health=FakeHealth()
         ),
-        sessions=sessions,
+        auth=Authenticator(sessions, clock, ttl_s=3600, hasher=hasher),
         clock=clock,
         secret=b"test-secret-0123456789abcdef",
-        hasher=hasher,
     )
     async with server:
         base = str(server.public_url).rstrip("/")

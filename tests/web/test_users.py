@@ -9,12 +9,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
-from ctid.config import WebConfig
-from ctid.core.clock import FakeClock
-from ctid.db.schema import AuditLog, User
-from ctid.web.html import Markup, esc, render, tag
-from ctid.web.server import resolve_web_secret
-from ctid.web.users import (
+from ctid.accounts.users import (
     UnknownUserError,
     UserError,
     UserExistsError,
@@ -24,6 +19,11 @@ from ctid.web.users import (
     make_hasher,
     set_password,
 )
+from ctid.config import WebConfig
+from ctid.core.clock import FakeClock
+from ctid.db.schema import AuditLog, User
+from ctid.web.html import Markup, esc, render, tag
+from ctid.web.server import resolve_web_secret
 
 from .conftest import PASSWORD, Client, Env
 

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from ctid.screenpop.pop import wallboard_frame
-from ctid.web.server import CLOSE_SESSION_ENDED
+from ctid.web.sockets import CLOSE_SESSION_ENDED
 
 from .conftest import Client, Env
 

@@ -1,7 +1,6 @@
-"""The pages behind the links ctid e-mails to people without a login: a second-line assignee
-accepting or rejecting a dispatched incident, and a caller rating the service. The link's token
-is the only credential. Mail scanners open every link, so GET only shows a page and POST acts;
-the POST needs our Origin and a double-submit cookie bound to the token (no session exists)."""
+"""The pages behind e-mailed links, for people without a login: accept/reject a dispatched
+incident, rate the service. GET only shows (mail scanners open links); POST acts, and needs our
+Origin and a double-submit cookie bound to the link's token."""
 
 from __future__ import annotations
 
@@ -13,20 +12,26 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiohttp import web
 
-from ctid.core.errors import TransitionError
+from ctid.core.errors import (
+    LinkExpiredError,
+    RecordMissingError,
+    RequestRefusedError,
+    StateConflictError,
+    TransitionError,
+)
+from ctid.tickets.errors import (
+    TokenError,
+)
+from ctid.tickets.links import (
+    DispatchRequest,
+    SurveyRequest,
+)
 from ctid.web.auth import PageFormTokens
 from ctid.web.edge import Edge, HttpError, form_fields, html_response
 from ctid.web.html import Markup, join, render, tag
 from ctid.web.pages import layout
 from ctid.web.ports import (
-    ConflictError,
-    DispatchRequest,
-    LinkError,
-    LinkExpiredError,
     LinkPort,
-    NotFoundError,
-    RejectedError,
-    SurveyRequest,
 )
 
 log = structlog.get_logger(__name__)
@@ -92,16 +97,16 @@ class LinkPages:
                 f"{exc} Ask the service desk for a new one.",
                 410,
             )
-        if isinstance(exc, LinkError):
+        if isinstance(exc, TokenError):
             return self._message(
                 "This link is not valid",
                 "The link is incomplete or was changed. Open it again from the e-mail, "
                 "copying the whole address.",
                 400,
             )
-        if isinstance(exc, NotFoundError):
+        if isinstance(exc, RecordMissingError):
             return self._message("Not found", str(exc), 404)
-        if isinstance(exc, RejectedError):
+        if isinstance(exc, RequestRefusedError):
             return self._message("Not possible", str(exc), 400)
         return self._message("Not possible any more", str(exc), 409)
 
@@ -145,9 +150,9 @@ class LinkPages:
         token = self._token(request)
         try:
             if not _TOKEN_SHAPE.match(token):
-                raise LinkError("bad token")
+                raise TokenError("bad token")
             req = await self._port().dispatch_request(token)
-        except (LinkError, NotFoundError) as exc:
+        except (TokenError, LinkExpiredError, RecordMissingError) as exc:
             return self._failed(exc)
         decision = request.query.get("decision", "")
         if not req.waiting:  # no form, so no form cookie either
@@ -215,7 +220,7 @@ $form""",
     async def _dispatch_post(self, request: web.Request) -> web.StreamResponse:
         token = self._token(request)
         if not _TOKEN_SHAPE.match(token):
-            return self._failed(LinkError("bad token"))
+            return self._failed(TokenError("bad token"))
         form = await self._checked_form(request, token)
         if form is None:
             return self._expired_form()
@@ -230,7 +235,13 @@ $form""",
         choice: Literal["accept", "reject"] = "accept" if decision == "accept" else "reject"
         try:
             req = await self._port().respond(token, choice, reason or None)
-        except (LinkError, NotFoundError, RejectedError, ConflictError, TransitionError) as exc:
+        except (
+            TokenError,
+            RecordMissingError,
+            RequestRefusedError,
+            StateConflictError,
+            TransitionError,
+        ) as exc:
             return self._failed(exc)
         log.info("dispatch_answered_by_link", number=req.number, decision=choice)
         done = "accepted" if choice == "accept" else "rejected and sent back to the service desk"
@@ -242,9 +253,9 @@ $form""",
         token = self._token(request)
         try:
             if not _TOKEN_SHAPE.match(token):
-                raise LinkError("bad token")
+                raise TokenError("bad token")
             req = await self._port().survey(token)
-        except (LinkError, NotFoundError) as exc:
+        except (TokenError, LinkExpiredError, RecordMissingError) as exc:
             return self._failed(exc)
         if req.rated:
             return self._page("Your opinion", self._survey_body(req, ""))
@@ -292,7 +303,7 @@ $form""",
     async def _survey_post(self, request: web.Request) -> web.StreamResponse:
         token = self._token(request)
         if not _TOKEN_SHAPE.match(token):
-            return self._failed(LinkError("bad token"))
+            return self._failed(TokenError("bad token"))
         form = await self._checked_form(request, token)
         if form is None:
             return self._expired_form()
@@ -306,7 +317,13 @@ $form""",
             )
         try:
             await self._port().rate(token, int(score_text), comment or None)
-        except (LinkError, NotFoundError, RejectedError, ConflictError, TransitionError) as exc:
+        except (
+            TokenError,
+            RecordMissingError,
+            RequestRefusedError,
+            StateConflictError,
+            TransitionError,
+        ) as exc:
             return self._failed(exc)
         log.info("survey_answered_by_link", score=int(score_text))
         return self._message("Thank you!", "Your rating was recorded.", 200)

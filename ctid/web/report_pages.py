@@ -10,16 +10,18 @@ from datetime import date, timedelta
 
 from aiohttp import web
 
-from ctid.web.edge import Edge, HttpError, RequestContext, html_response
-from ctid.web.html import Markup, join, render, tag
-from ctid.web.pages import layout
-from ctid.web.ports import (
-    REPORT_GROUPINGS,
+from ctid.reports.tables import (
+    GROUPINGS,
     AgentMonthLine,
     AgentMonthTable,
     KpiColumn,
     KpiLine,
     KpiTable,
+)
+from ctid.web.edge import Edge, HttpError, RequestContext, html_response
+from ctid.web.html import Markup, join, render, tag
+from ctid.web.pages import layout
+from ctid.web.ports import (
     ReportsPort,
 )
 
@@ -120,8 +122,8 @@ class ReportPages:
         except ValueError:
             raise HttpError(400, "from and to must be dates written YYYY-MM-DD") from None
         by = q.get("by", "day") or "day"
-        if by not in REPORT_GROUPINGS:
-            raise HttpError(400, "by must be one of " + ", ".join(REPORT_GROUPINGS))
+        if by not in GROUPINGS:
+            raise HttpError(400, "by must be one of " + ", ".join(GROUPINGS))
         if end < start:
             raise HttpError(400, "to is before from")
         if (end - start).days + 1 > MAX_DAYS:
@@ -265,8 +267,7 @@ $table
             end=table.end.isoformat(),
             tz=table.timezone,
             by_options=join(
-                tag("option", g, value=g, selected=(g == table.by) or None)
-                for g in REPORT_GROUPINGS
+                tag("option", g, value=g, selected=(g == table.by) or None) for g in GROUPINGS
             ),
             csv=csv_href,
             table=self._kpi_table(main_cols, lines, table.by),

@@ -1,20 +1,39 @@
 """The incident workflow pages: the open list with filters, the incident with its history and the
 lifecycle actions its status allows (plain forms carrying CSRF and `expected_version`, so a stale
-page gets a 409), their JSON twins, and the callback list with click-to-call."""
+page gets a 409), and their JSON twins."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
 from aiohttp import web
 
-from ctid.core.errors import CtidError, TransitionError
+from ctid.core.actor import (
+    Actor,
+)
+from ctid.core.errors import (
+    CtidError,
+    RecordMissingError,
+    RequestRefusedError,
+    StateConflictError,
+    TransitionError,
+)
+from ctid.tickets.actions import (
+    ACTIONS,
+)
+from ctid.tickets.views import IncidentView
+from ctid.tickets.vocabulary import (
+    STATUSES,
+)
+from ctid.tickets.workflow import (
+    ActionResult,
+    IncidentDetail,
+    IncidentQuery,
+)
 from ctid.web.edge import (
     Edge,
     HttpError,
@@ -23,230 +42,42 @@ from ctid.web.edge import (
     html_response,
     int_field,
     json_response,
+    label,
     see_other,
     str_field,
     when,
 )
 from ctid.web.html import Markup, join, render, tag
+from ctid.web.incident_forms import (
+    ACTION_FORMS,
+    ACTION_LABELS,
+    INCIDENT_NUMBER,
+    ROLE_ACTIONS,
+    ActionField,
+    Choices,
+    parse_action_args,
+)
 from ctid.web.pages import layout
 from ctid.web.ports import (
-    CALLBACK_OUTCOMES,
-    CATEGORIES,
-    INCIDENT_ACTIONS,
-    INCIDENT_STATUSES,
-    LEVELS,
-    REQUEST_TYPES,
-    ActionResult,
-    Actor,
-    CallbackPort,
-    CallbackRow,
     CallControlPort,
-    ConflictError,
-    IncidentDetail,
-    IncidentQuery,
-    IncidentSummary,
     IncidentWorkflowPort,
-    NotFoundError,
-    RejectedError,
 )
 
 log = structlog.get_logger(__name__)
 
-INCIDENT_NUMBER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
-
-FieldKind = Literal[
-    "line",
-    "text",
-    "email",
-    "seat",
-    "expert_seat",
-    "group",
-    "request_type",
-    "category",
-    "level",
-    "score",
-    "live_call",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class ActionField:
-    name: str
-    label: str
-    kind: FieldKind
-    required: bool = False
-    limit: int = 64
-
-
-def _reason(label: str = "Reason") -> ActionField:
-    return ActionField("reason", label, "text", True, 2000)
-
-
-ACTION_FORMS: dict[str, tuple[ActionField, ...]] = {
-    "start": (),
-    "classify": (
-        ActionField("request_type", "Request type", "request_type", True),
-        ActionField("category", "Category", "category"),
-    ),
-    "prioritize": (
-        ActionField("impact", "Impact", "level", True),
-        ActionField("urgency", "Urgency", "level", True),
-    ),
-    "resolve_first_line": (ActionField("resolution", "Resolution", "text", True, 8000),),
-    "hand_to_expert": (
-        ActionField("seat", "Expert seat", "expert_seat", True),
-        ActionField("employee", "Expert (employee ID, optional)", "line", False, 32),
-        ActionField("call_live", "The caller is on the line: transfer the call", "live_call"),
-    ),
-    "dispatch": (
-        ActionField("group", "Second-line group", "group", True),
-        ActionField("assignee_email", "Assignee e-mail (optional)", "email", False, 254),
-        ActionField("note", "Note for the engineer", "text", False, 4000),
-    ),
-    "accept": (),
-    "reject": (_reason(),),
-    "reassign": (
-        ActionField("seat", "Seat", "seat", True),
-        ActionField("employee", "Employee ID (optional)", "line", False, 32),
-    ),
-    "escalate": (_reason(),),
-    "suspend": (_reason(),),
-    "resume": (),
-    "resolve": (ActionField("resolution", "Resolution", "text", True, 8000),),
-    "close": (),
-    "reopen": (_reason(),),
-    "flag": (ActionField("flag", "Flag (lower_snake_case)", "line", True, 32),),
-    "rate": (
-        ActionField("score", "Satisfaction (1–5)", "score", True),
-        ActionField("comment", "Comment", "text", False, 2000),
-    ),
-}
-assert set(ACTION_FORMS) == set(INCIDENT_ACTIONS)
-
-ACTION_LABELS: dict[str, str] = {
-    "start": "Take it",
-    "classify": "Classify",
-    "prioritize": "Prioritize",
-    "resolve_first_line": "Resolve at first line",
-    "hand_to_expert": "Hand to an expert",
-    "dispatch": "Dispatch to second line",
-    "accept": "Accept (for second line)",
-    "reject": "Reject (for second line)",
-    "reassign": "Reassign",
-    "escalate": "Escalate",
-    "suspend": "Suspend",
-    "resume": "Resume",
-    "resolve": "Resolve",
-    "close": "Close",
-    "reopen": "Reopen",
-    "flag": "Flag",
-    "rate": "Record satisfaction",
-}
-
-# Second line accepts or rejects through the e-mailed link; a supervisor (duty manager) may
-# record a decision given by phone. Ops configure the desk and only read incidents.
-ROLE_ACTIONS: dict[str, frozenset[str]] = {
-    "agent": frozenset(INCIDENT_ACTIONS) - {"accept", "reject"},
-    "supervisor": frozenset(INCIDENT_ACTIONS),
-    "ops": frozenset(),
-}
-
-CALLBACK_REASON_LABELS = {
-    "abandoned": "hung up while waiting",
-    "missed": "not answered",
-    "after_hours": "called after hours",
-    "capped": "cut at the talk cap",
-}
-CALLBACK_ROLES = ("agent", "supervisor")
-
-
-def _label(value: str | None) -> str:
-    return (value or "").replace("_", " ")
-
-
-@dataclass(frozen=True, slots=True)
-class Choices:
-    """The option lists of the action forms, from config."""
-
-    seats: tuple[str, ...]
-    expert_seats: tuple[str, ...]
-    groups: tuple[str, ...]
-
-    def options(self, kind: FieldKind) -> tuple[str, ...] | None:
-        match kind:
-            case "seat":
-                return self.seats
-            case "expert_seat":
-                return self.expert_seats
-            case "group":
-                return self.groups
-            case "request_type":
-                return REQUEST_TYPES
-            case "category":
-                return CATEGORIES
-            case "level":
-                return LEVELS
-            case "score":
-                return ("1", "2", "3", "4", "5")
-            case _:
-                return None
-
-
-def _text_value(name: str, value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return value
-    raise HttpError(400, f"{name} must be a string")
-
-
-def parse_action_args(
-    action: str, raw: Mapping[str, object], choices: Choices
-) -> tuple[dict[str, str], bool]:
-    """The action's own fields from a form or JSON object, checked for shape (the store checks
-    the rest). Returns (args, wants a live-call transfer). Unknown fields are ignored."""
-    fields = ACTION_FORMS.get(action)
-    if fields is None:
-        raise HttpError(400, f"unknown action {action[:40]!r}")
-    args: dict[str, str] = {}
-    transfer = False
-    for f in fields:
-        value = _text_value(f.name, raw.get(f.name)).strip()
-        if f.kind == "live_call":
-            transfer = value.lower() in ("1", "true", "yes", "on")
-            args[f.name] = "true" if transfer else "false"
-            continue
-        if len(value) > f.limit and f.kind in ("line", "text", "email"):
-            raise HttpError(400, f"{f.name} is longer than {f.limit} characters")
-        if not value:
-            if f.required:
-                raise HttpError(400, f"{f.name} is required")
-            continue
-        options = choices.options(f.kind)
-        if options is not None and value not in options:
-            raise HttpError(400, f"{f.name} must be one of {', '.join(options)}")
-        args[f.name] = value
-    return args, transfer
-
 
 class IncidentPages:
-    """Routes for `/incidents*`, `/api/incidents/{number}*` and `/callbacks*`."""
+    """Routes for `/incidents*` and `/api/incidents/{number}*`."""
 
     def __init__(
         self,
         edge: Edge,
         workflow: IncidentWorkflowPort | None,
         calls: CallControlPort | None,
-        callbacks: CallbackPort | None,
     ) -> None:
         self._edge = edge
         self._workflow = workflow
         self._calls = calls
-        self._callbacks = callbacks
         cfg = edge.cfg
         self._tz: tzinfo = ZoneInfo(cfg.site.timezone)
         self._choices = Choices(
@@ -262,9 +93,6 @@ class IncidentPages:
         router.add_get("/api/incidents", self._list_api)
         router.add_get("/api/incidents/{number}", self._detail_api)
         router.add_post("/api/incidents/{number}/actions", self._action_api)
-        router.add_get("/callbacks", self._callbacks_page)
-        router.add_post("/callbacks/{id}/call", self._callback_call)
-        router.add_post("/callbacks/{id}/finish", self._callback_finish)
 
     # ------------------------------------------------------------------ shared
 
@@ -290,8 +118,8 @@ class IncidentPages:
             raise HttpError(400, "seat must be one of " + ", ".join(self._choices.seats))
         if group and group not in self._choices.groups:
             raise HttpError(400, f"no second-line group {group[:40]!r}")
-        if status and status not in INCIDENT_STATUSES:
-            raise HttpError(400, "status must be one of " + ", ".join(INCIDENT_STATUSES))
+        if status and status not in STATUSES:
+            raise HttpError(400, "status must be one of " + ", ".join(STATUSES))
         employee = None
         if mine:
             if actor.seat_id and not seat:
@@ -325,10 +153,10 @@ class IncidentPages:
         """Run the step; then move the live call if the step asks for it. Returns the result and
         a warning for the user ("" when all went through)."""
         allowed = ROLE_ACTIONS.get(ctx.actor.role, frozenset())
-        if action not in INCIDENT_ACTIONS:
+        if action not in ACTIONS:
             raise HttpError(400, f"unknown action {action[:40]!r}")
         if action not in allowed:
-            raise HttpError(403, f"your role may not {_label(action)} incidents")
+            raise HttpError(403, f"your role may not {label(action)} incidents")
         args, transfer = parse_action_args(action, raw, self._choices)
         if transfer and not call_id:
             raise HttpError(400, "call_id is required to transfer the live call")
@@ -387,8 +215,8 @@ class IncidentPages:
             if exc.status in (401, 403, 404):
                 raise
             return await self._detail_with_error(ctx, number, exc.status, exc.message)
-        except (RejectedError, ConflictError, TransitionError) as exc:
-            status = 400 if isinstance(exc, RejectedError) else 409
+        except (RequestRefusedError, StateConflictError, TransitionError) as exc:
+            status = 400 if isinstance(exc, RequestRefusedError) else 409
             return await self._detail_with_error(ctx, number, status, str(exc))
         if warning:
             detail = await self._detail(result.number)
@@ -402,7 +230,7 @@ class IncidentPages:
         # carry the current version.
         try:
             detail = await self._detail(number)
-        except (HttpError, NotFoundError):
+        except (HttpError, RecordMissingError):
             raise HttpError(status, message) from None
         if status == 409:
             message += " The page now shows the incident as it is."
@@ -448,7 +276,7 @@ class IncidentPages:
             }
         )
 
-    def _summary_json(self, r: IncidentSummary) -> dict[str, Any]:
+    def _summary_json(self, r: IncidentView) -> dict[str, Any]:
         return {
             "number": r.number,
             "status": r.status,
@@ -473,33 +301,33 @@ class IncidentPages:
 
         allowed = ROLE_ACTIONS.get(actor.role, frozenset())
         return {
-            "number": d.number,
-            "status": d.status,
-            "version": d.version,
-            "channel": d.channel,
-            "request_type": d.request_type,
-            "category": d.category,
-            "impact": d.impact,
-            "urgency": d.urgency,
-            "priority": d.priority,
-            "summary": d.summary,
-            "description": d.description,
-            "caller_id": d.caller_id,
-            "caller_name": d.caller_name,
-            "caller_number": d.caller_number,
-            "owner_seat": d.owner_seat,
-            "owner_employee": d.owner_employee,
-            "owner_group": d.owner_group,
-            "created_at": iso(d.created_at),
-            "updated_at": iso(d.updated_at),
-            "sla_response_due": iso(d.sla_response_due),
-            "sla_resolve_due": iso(d.sla_resolve_due),
-            "responded_at": iso(d.responded_at),
-            "resolved_at": iso(d.resolved_at),
-            "closed_at": iso(d.closed_at),
-            "flags": list(d.flags),
-            "satisfaction": d.satisfaction,
-            "satisfaction_comment": d.satisfaction_comment,
+            "number": d.incident.number,
+            "status": d.incident.status,
+            "version": d.incident.version,
+            "channel": d.incident.channel,
+            "request_type": d.incident.request_type,
+            "category": d.incident.category,
+            "impact": d.incident.impact,
+            "urgency": d.incident.urgency,
+            "priority": d.incident.priority,
+            "summary": d.incident.summary,
+            "description": d.incident.description,
+            "caller_id": d.incident.caller_id,
+            "caller_name": d.incident.caller_name,
+            "caller_number": d.incident.caller_number,
+            "owner_seat": d.incident.owner_seat,
+            "owner_employee": d.incident.owner_employee,
+            "owner_group": d.incident.owner_group,
+            "created_at": iso(d.incident.created_at),
+            "updated_at": iso(d.incident.updated_at),
+            "sla_response_due": iso(d.incident.sla_response_due),
+            "sla_resolve_due": iso(d.incident.sla_resolve_due),
+            "responded_at": iso(d.incident.responded_at),
+            "resolved_at": iso(d.incident.resolved_at),
+            "closed_at": iso(d.incident.closed_at),
+            "flags": list(d.incident.flags),
+            "satisfaction": d.incident.satisfaction,
+            "satisfaction_comment": d.incident.satisfaction_comment,
             "live_call_id": d.live_call_id,
             "actions": [
                 {
@@ -539,11 +367,11 @@ class IncidentPages:
         required: bool | None = None,
     ) -> Markup:
         opts = [tag("option", blank, value="")] if blank is not None else []
-        opts += [tag("option", _label(v), value=v, selected=(v == current) or None) for v in values]
+        opts += [tag("option", label(v), value=v, selected=(v == current) or None) for v in values]
         return tag("select", join(opts), name=name, required=required)
 
     def _render_list(
-        self, ctx: RequestContext, rows: Sequence[IncidentSummary], shown: Mapping[str, str]
+        self, ctx: RequestContext, rows: Sequence[IncidentView], shown: Mapping[str, str]
     ) -> Markup:
         now = self._edge.clock.utcnow()
         body = join(
@@ -552,7 +380,7 @@ class IncidentPages:
                 join(
                     [
                         tag("td", tag("a", r.number, href=f"/incidents/{r.number}"), class_="mono"),
-                        tag("td", tag("span", _label(r.status), class_=f"badge st-{r.status}")),
+                        tag("td", tag("span", label(r.status), class_=f"badge st-{r.status}")),
                         tag("td", r.priority or "–"),
                         tag("td", r.summary, class_="wrap"),
                         tag("td", r.caller_name or r.caller_number or ""),
@@ -596,7 +424,7 @@ class IncidentPages:
             mine=Markup(" checked") if shown.get("mine") else "",
             seat=self._select("seat", self._choices.seats, shown.get("seat", ""), "any"),
             group=self._select("group", self._choices.groups, shown.get("group", ""), "any"),
-            status=self._select("status", INCIDENT_STATUSES, shown.get("status", ""), "any open"),
+            status=self._select("status", STATUSES, shown.get("status", ""), "any open"),
         )
         main = render(
             """<section class="card"><h1>Open incidents</h1>$filters$table</section>""",
@@ -615,10 +443,10 @@ class IncidentPages:
     def _field(self, f: ActionField, d: IncidentDetail) -> Markup:
         required = f.required or None
         current = {
-            "request_type": d.request_type,
-            "category": d.category or "",
-            "impact": d.impact or "",
-            "urgency": d.urgency or "",
+            "request_type": d.incident.request_type,
+            "category": d.incident.category or "",
+            "impact": d.incident.impact or "",
+            "urgency": d.incident.urgency or "",
         }.get(f.name, "")
         match f.kind:
             case "text":
@@ -658,7 +486,7 @@ class IncidentPages:
 <input type="hidden" name="expected_version" value="$version">
 <input type="hidden" name="action" value="$action">""",
                 csrf=ctx.session.csrf_token,
-                version=d.version,
+                version=d.incident.version,
                 action=a,
             )
             fields = ACTION_FORMS[a]
@@ -666,7 +494,7 @@ class IncidentPages:
                 plain.append(
                     render(
                         """<form method="post" action="/incidents/$number/actions" class="inline" data-action="$action">$hidden<button type="submit">$label</button></form>""",
-                        number=d.number,
+                        number=d.incident.number,
                         action=a,
                         hidden=hidden,
                         label=ACTION_LABELS[a],
@@ -679,7 +507,7 @@ class IncidentPages:
 <form method="post" action="/incidents/$number/actions" class="action-form" data-action="$action">$hidden
 $fields
 <button type="submit">$label</button></form></details>""",
-                    number=d.number,
+                    number=d.incident.number,
                     action=a,
                     hidden=hidden,
                     label=ACTION_LABELS[a],
@@ -697,15 +525,15 @@ $fields
         for h in d.history:
             move = ""
             if h.to_status and h.from_status != h.to_status:
-                move = f"{_label(h.from_status) or '–'} → {_label(h.to_status)}"
+                move = f"{label(h.from_status) or '–'} → {label(h.to_status)}"
             detail = "; ".join(
-                f"{_label(k)}: {v}" for k, v in h.detail.items() if v not in (None, "")
+                f"{label(k)}: {v}" for k, v in h.detail.items() if v not in (None, "")
             )
             items.append(
                 render(
                     """<li><span class="muted">$at</span> <strong>$action</strong> by $actor <span class="move">$move</span><div class="wrap">$detail</div></li>""",
                     at=when(h.at, self._tz, "%Y-%m-%d %H:%M:%S"),
-                    action=_label(h.action),
+                    action=label(h.action),
                     actor=h.actor,
                     move=move,
                     detail=detail,
@@ -726,28 +554,32 @@ $fields
     ) -> Markup:
         tz = self._tz
         caller = d.caller
-        owner = " · ".join(x for x in (d.owner_seat, d.owner_employee, d.owner_group) if x)
+        owner = " · ".join(
+            x
+            for x in (d.incident.owner_seat, d.incident.owner_employee, d.incident.owner_group)
+            if x
+        )
         facts: list[tuple[str, object]] = [
-            ("Caller", d.caller_name or (caller.name if caller else "")),
-            ("Phone", d.caller_number or (", ".join(caller.phones) if caller else "")),
+            ("Caller", d.incident.caller_name or (caller.name if caller else "")),
+            ("Phone", d.incident.caller_number or (", ".join(caller.phones) if caller else "")),
             ("Department", caller.department if caller else ""),
             ("Office", caller.office if caller else ""),
-            ("Request type", _label(d.request_type)),
-            ("Category", _label(d.category)),
-            ("Impact × urgency", f"{d.impact or '–'} × {d.urgency or '–'}"),
+            ("Request type", label(d.incident.request_type)),
+            ("Category", label(d.incident.category)),
+            ("Impact × urgency", f"{d.incident.impact or '–'} × {d.incident.urgency or '–'}"),
             ("Owner", owner),
-            ("Channel", d.channel),
-            ("Opened", when(d.created_at, tz)),
-            ("Last change", when(d.updated_at, tz)),
-            ("Respond by", when(d.sla_response_due, tz)),
-            ("Resolve by", when(d.sla_resolve_due, tz)),
-            ("Resolved", when(d.resolved_at, tz)),
-            ("Closed", when(d.closed_at, tz)),
-            ("Flags", ", ".join(d.flags)),
+            ("Channel", d.incident.channel),
+            ("Opened", when(d.incident.created_at, tz)),
+            ("Last change", when(d.incident.updated_at, tz)),
+            ("Respond by", when(d.incident.sla_response_due, tz)),
+            ("Resolve by", when(d.incident.sla_resolve_due, tz)),
+            ("Resolved", when(d.incident.resolved_at, tz)),
+            ("Closed", when(d.incident.closed_at, tz)),
+            ("Flags", ", ".join(d.incident.flags)),
             (
                 "Satisfaction",
-                f"{d.satisfaction}/5 {d.satisfaction_comment or ''}".strip()
-                if d.satisfaction
+                f"{d.incident.satisfaction}/5 {d.incident.satisfaction_comment or ''}".strip()
+                if d.incident.satisfaction
                 else "",
             ),
         ]
@@ -780,174 +612,22 @@ $fields
 <section class="card" id="actions"><h2>Actions</h2>$actions</section>
 <section class="card"><h2>History</h2>$history</section>
 <p><a href="/incidents">← Open incidents</a></p>""",
-            number=d.number,
-            status=d.status,
-            status_label=_label(d.status),
-            priority=d.priority or "no priority",
-            version=d.version,
+            number=d.incident.number,
+            status=d.incident.status,
+            status_label=label(d.incident.status),
+            priority=d.incident.priority or "no priority",
+            version=d.incident.version,
             banners=banners,
-            summary=d.summary,
+            summary=d.incident.summary,
             dl=dl,
-            description=d.description or "—",
+            description=d.incident.description or "—",
             actions=self._action_forms(ctx, d),
             history=self._history(d),
         )
         return layout(
             site=self._edge.site(),
-            title=d.number,
+            title=d.incident.number,
             main=main,
             actor=ctx.actor,
             csrf=ctx.session.csrf_token,
-        )
-
-    # ------------------------------------------------------------------ callbacks
-
-    def _callback_port(self) -> CallbackPort:
-        if self._callbacks is None:
-            raise HttpError(404, "the callback list is not available")
-        return self._callbacks
-
-    @staticmethod
-    def _callback_id(request: web.Request) -> int:
-        raw = request.match_info["id"]
-        if not raw.isdigit() or len(raw) > 12:
-            raise HttpError(404, "no such callback")
-        return int(raw)
-
-    async def _callbacks_page(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._edge.need(request, *CALLBACK_ROLES)
-        rows = await self._callback_port().list_open()
-        notice = ""
-        if request.query.get("calling", "").isdigit():
-            notice = (
-                "Your phone rings: pick it up to call the caller back, then record the outcome."
-            )
-        elif request.query.get("done", "").isdigit():
-            notice = "Outcome recorded."
-        return html_response(self._render_callbacks(ctx, rows, notice=notice))
-
-    async def _callback_call(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._edge.need(request, *CALLBACK_ROLES)
-        port = self._callback_port()
-        callback_id = self._callback_id(request)
-        try:
-            row = await port.start(callback_id, ctx.actor)
-        except (ConflictError, TransitionError, RejectedError) as exc:
-            status = 400 if isinstance(exc, RejectedError) else 409
-            rows = await port.list_open()
-            return html_response(self._render_callbacks(ctx, rows, error=str(exc)), status)
-        log.info("callback_started_from_web", callback_id=row.callback_id, by=ctx.actor.employee_id)
-        if self._calls is None:
-            error = f"Call {row.number} yourself (click-to-call is off), then record the outcome."
-        else:
-            try:
-                await self._calls.click_to_call(ctx.actor, row.number)
-                return see_other(f"/callbacks?calling={row.callback_id}")
-            except CtidError as exc:
-                log.warning("click_to_call_failed", callback_id=row.callback_id, error=str(exc))
-                error = (
-                    f"Your phone could not be rung ({exc}). Dial {row.number} by hand, then "
-                    "record the outcome."
-                )
-        rows = await port.list_open()
-        return html_response(self._render_callbacks(ctx, rows, error=error))
-
-    async def _callback_finish(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._edge.need(request, *CALLBACK_ROLES)
-        port = self._callback_port()
-        callback_id = self._callback_id(request)
-        form = await form_fields(request)
-        try:
-            outcome = form.get("outcome", "")
-            if outcome not in CALLBACK_OUTCOMES:
-                raise HttpError(400, "outcome must be one of " + ", ".join(CALLBACK_OUTCOMES))
-            incident = str_field(form, "incident_number", 64) or None
-            if incident is not None and not INCIDENT_NUMBER.match(incident):
-                raise HttpError(400, "incident_number is not an incident number")
-            await port.finish(callback_id, outcome, ctx.actor, incident_number=incident)
-        except (HttpError, RejectedError, ConflictError, TransitionError, NotFoundError) as exc:
-            status = exc.status if isinstance(exc, HttpError) else 400
-            if isinstance(exc, ConflictError | TransitionError):
-                status = 409
-            elif isinstance(exc, NotFoundError):
-                status = 404
-            rows = await port.list_open()
-            message = exc.message if isinstance(exc, HttpError) else str(exc)
-            return html_response(self._render_callbacks(ctx, rows, error=message), status)
-        return see_other(f"/callbacks?done={callback_id}")
-
-    def _callback_row(self, ctx: RequestContext, r: CallbackRow) -> Markup:
-        csrf = ctx.session.csrf_token
-        if r.status == "open":
-            act = render(
-                """<form method="post" action="/callbacks/$id/call" class="inline" data-callback="$id">
-<input type="hidden" name="csrf_token" value="$csrf"><button type="submit">Call back</button></form>""",
-                id=r.callback_id,
-                csrf=csrf,
-            )
-        elif r.status == "in_progress" and (
-            r.worked_by == ctx.actor.employee_id or ctx.actor.role == "supervisor"
-        ):
-            act = render(
-                """<form method="post" action="/callbacks/$id/finish" class="outcome" data-callback="$id">
-<input type="hidden" name="csrf_token" value="$csrf">
-<select name="outcome" required>$outcomes</select>
-<input name="incident_number" placeholder="Incident (optional)" maxlength="64">
-<button type="submit">Record outcome</button></form>""",
-                id=r.callback_id,
-                csrf=csrf,
-                outcomes=join(
-                    [tag("option", "outcome…", value="")]
-                    + [tag("option", _label(o), value=o) for o in CALLBACK_OUTCOMES]
-                ),
-            )
-        else:
-            act = tag("span", f"being called by {r.worked_by or '?'}", class_="muted")
-        return tag(
-            "tr",
-            join(
-                [
-                    tag("td", when(r.requested_at, self._tz)),
-                    tag("td", r.number, class_="mono"),
-                    tag("td", r.caller_name or ""),
-                    tag("td", CALLBACK_REASON_LABELS.get(r.reason, _label(r.reason))),
-                    tag("td", r.attempts),
-                    tag("td", _label(r.status)),
-                    tag("td", act),
-                ]
-            ),
-            data_callback=r.callback_id,
-        )
-
-    def _render_callbacks(
-        self,
-        ctx: RequestContext,
-        rows: Sequence[CallbackRow],
-        *,
-        error: str = "",
-        notice: str = "",
-    ) -> Markup:
-        table = (
-            render(
-                """<table class="results" id="callback-list">
-<thead><tr><th>Requested</th><th>Number</th><th>Caller</th><th>Why</th><th>Attempts</th><th>Status</th><th></th></tr></thead>
-<tbody>$body</tbody></table>""",
-                body=join((self._callback_row(ctx, r) for r in rows), "\n"),
-            )
-            if rows
-            else tag("p", "Nobody is waiting for a call back.", class_="muted")
-        )
-        main = render(
-            """<section class="card"><h1>Callbacks</h1>$error$notice$table</section>""",
-            error=tag("p", error, class_="banner warn", role="alert") if error else "",
-            notice=tag("p", notice, class_="banner info", role="status") if notice else "",
-            table=table,
-        )
-        return layout(
-            site=self._edge.site(),
-            title="Callbacks",
-            main=main,
-            actor=ctx.actor,
-            csrf=ctx.session.csrf_token,
-            main_class="page wide",
         )

@@ -1,17 +1,16 @@
 """The incident store: numbering, creation (from every answered call, idempotently), lifecycle
-steps with history, optimistic locking and outbox mail, signed links, the callback list, and the
-call facts (`calls`, `ring_attempts`). SQLAlchemy stays in here; views go out."""
+steps with history, optimistic locking and outbox mail, and signed links. SQLAlchemy stays in
+here; views go out."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Literal, assert_never
+from typing import Literal, assert_never
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -20,47 +19,43 @@ from ctid.core.clock import Clock
 from ctid.core.errors import TransitionError
 from ctid.db.schema import (
     Call,
-    Callback,
     Caller,
     Incident,
     IncidentHistory,
     MailOutbox,
-    RingAttempt,
     next_incident_seq,
 )
 from ctid.mail import enqueue_mail
 from ctid.tickets._db import (
-    callback_view,
-    caller_ids_for,
+    ACTOR_MAX,
+    aware,
     caller_views,
+    history_row,
     history_view,
+    identify_caller,
+    incident_state,
     incident_view,
+    store_state,
     write_unit,
 )
-from ctid.tickets.directory import phone_plan
-from ctid.tickets.errors import ConflictError, InvalidInputError, NotFoundError
-from ctid.tickets.facts import CallFacts, CallRecordIn
-from ctid.tickets.lifecycle import (
-    CATEGORIES,
-    CHANNELS,
-    LEVELS,
-    OPEN_STATUSES,
-    REQUEST_TYPES,
-    STATUSES,
+from ctid.tickets.actions import (
     Accept,
     Action,
-    DispatchMail,
-    EscalationMail,
-    IncidentState,
     Prioritize,
     Rate,
     Reject,
+    parse_action,
+)
+from ctid.tickets.directory import phone_plan
+from ctid.tickets.errors import InvalidInputError, TicketNotFoundError, VersionConflictError
+from ctid.tickets.facts import CallFacts
+from ctid.tickets.lifecycle import (
+    DispatchMail,
+    EscalationMail,
     ResolvedMail,
     Rules,
     SatisfactionMail,
-    Status,
     TransferLiveCall,
-    parse_action,
     transition,
 )
 from ctid.tickets.notices import (
@@ -71,15 +66,23 @@ from ctid.tickets.notices import (
     resolved_mail,
     satisfaction_mail,
 )
+from ctid.tickets.numbers import IncidentNumbers
 from ctid.tickets.phones import normalize_phone
 from ctid.tickets.text import block_field, clip, line_field, one_line
 from ctid.tickets.tokens import LinkClaims, check_secret, sign, verify
 from ctid.tickets.views import (
     ApplyResult,
-    CallbackView,
     CallerView,
     HistoryView,
     IncidentView,
+)
+from ctid.tickets.vocabulary import (
+    CATEGORIES,
+    CHANNELS,
+    LEVELS,
+    OPEN_STATUSES,
+    REQUEST_TYPES,
+    Status,
 )
 
 log = structlog.get_logger(__name__)
@@ -90,24 +93,12 @@ POST only: mail scanners open every link in a message."""
 SURVEY_LINK_PATH = "/survey/{token}"
 """Satisfaction survey page (POST score 1-5 and a comment)."""
 
-CallbackReason = Literal["abandoned", "missed", "after_hours", "capped"]
-CALLBACK_REASONS: tuple[str, ...] = ("abandoned", "missed", "after_hours", "capped")
-CALLBACK_ACTIVE = ("open", "in_progress")
-CALLBACK_OUTCOMES: dict[str, str] = {
-    "reached": "done",
-    "not_needed": "done",
-    "no_answer": "open",
-    "wrong_number": "failed",
-}
-"""outcome → the callback's next status (`no_answer` retries until `max_callback_attempts`)."""
-
 MAX_SUMMARY = 500
 MAX_DESCRIPTION = 20_000
-_ACTOR_MAX = 64
 
 
 class IncidentStore:
-    """Incidents, callbacks and call facts in the database. One transaction per method call."""
+    """Incidents in the database. One transaction per method call."""
 
     def __init__(
         self,
@@ -118,7 +109,6 @@ class IncidentStore:
         link_secret: bytes,
         dispatch_link_ttl_s: int = 7 * 86400,
         survey_link_ttl_s: int = 14 * 86400,
-        max_callback_attempts: int = 3,
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -131,9 +121,8 @@ class IncidentStore:
         self._secret = check_secret(link_secret)
         self._dispatch_ttl = timedelta(seconds=dispatch_link_ttl_s)
         self._survey_ttl = timedelta(seconds=survey_link_ttl_s)
-        self._max_callback_attempts = max_callback_attempts
         self._ivr = {o.digit: o for o in cfg.ivr.options if o.action == "queue"}
-        self._number_re = re.compile(rf"^{self._prefix}-(\d{{8}})-(\d{{4,6}})$")
+        self._numbers = IncidentNumbers(self._prefix)
 
     @property
     def rules(self) -> Rules:
@@ -143,12 +132,7 @@ class IncidentStore:
 
     def parse_number(self, entered: str) -> str | None:
         """`INC-20261122-0001` (any case) or the digits `202611220001` → the incident number."""
-        text = one_line(entered).upper()
-        if self._number_re.match(text):
-            return text
-        if re.fullmatch(r"\d{12,14}", text):
-            return f"{self._prefix}-{text[:8]}-{int(text[8:]):04d}"
-        return None
+        return self._numbers.parse(entered)
 
     async def _next_number(self, s: AsyncSession, now: datetime) -> str:
         # The site-local day: an incident opened at 07:30 in Shanghai is 23:30 UTC the day before.
@@ -168,15 +152,15 @@ class IncidentStore:
         seat = clip(facts.answered_by_seat, 64)
         if seat is None:
             raise InvalidInputError("answered_by_seat is required")
-        _aware(facts.answered_at)
+        aware(facts.answered_at)
         async with write_unit(self._sessions, lock=f"call:{call_id}") as s:
             call = await s.scalar(select(Call).where(Call.call_id == call_id))
             if call is not None and call.incident_id is not None:
                 existing = await s.get(Incident, call.incident_id)
                 if existing is not None:
                     return incident_view(existing)
-            number_norm, caller_id, caller_name = await self._identify(
-                s, facts.caller_number, facts.caller_name
+            number_norm, caller_id, caller_name = await identify_caller(
+                s, self._plan, facts.caller_number, facts.caller_name
             )
             option = self._ivr.get(facts.ivr_digit or "")
             request_type = option.request_type if option else "fault"
@@ -225,7 +209,7 @@ class IncidentStore:
                 if call.caller_id is None:
                     call.caller_id = caller_id
             s.add(
-                _history(
+                history_row(
                     row.id,
                     at=now,
                     actor=seat,
@@ -282,13 +266,15 @@ class IncidentStore:
             if caller_id is not None:
                 caller = await s.get(Caller, caller_id)
                 if caller is None:
-                    raise NotFoundError(f"no caller {caller_id}")
+                    raise TicketNotFoundError(f"no caller {caller_id}")
                 name = name or caller.name
                 if caller_number:
                     norm = normalize_phone(caller_number, self._plan)
                     number_norm = norm.number if norm else clip(caller_number, 64)
             elif caller_number:
-                number_norm, caller_id, matched = await self._identify(s, caller_number, name)
+                number_norm, caller_id, matched = await identify_caller(
+                    s, self._plan, caller_number, name
+                )
                 name = matched
             number = await self._next_number(s, now)
             row = Incident(
@@ -309,7 +295,7 @@ class IncidentStore:
                 updated_at=now,
             )
             if impact is not None and urgency is not None:
-                state = _state(row, None, version=1)
+                state = incident_state(row, None, version=1)
                 t = transition(
                     state,
                     Prioritize(impact=impact, urgency=urgency),
@@ -317,11 +303,11 @@ class IncidentStore:
                     at=now,
                     rules=self._rules,
                 )
-                _store_state(row, t.state)
+                store_state(row, t.state)
             s.add(row)
             await s.flush()
             s.add(
-                _history(
+                history_row(
                     row.id,
                     at=now,
                     actor=who,
@@ -334,21 +320,6 @@ class IncidentStore:
             view = incident_view(row)
         log.info("incident_created", number=view.number, channel=channel, actor=who)
         return view
-
-    async def _identify(
-        self, s: AsyncSession, raw_number: str | None, cid_name: str | None
-    ) -> tuple[str | None, int | None, str | None]:
-        """(number to store, caller id if exactly one caller has it, name to show)."""
-        norm = normalize_phone(raw_number or "", self._plan)
-        number = norm.number if norm else clip(raw_number, 64)
-        name = clip(cid_name, 128)
-        if norm is None:
-            return number, None, name
-        ids = await caller_ids_for(s, norm.number)
-        if len(ids) != 1:
-            return number, None, name  # unknown, or shared: the agent picks on the screen-pop
-        caller = await s.get(Caller, ids[0])
-        return number, ids[0], caller.name if caller else name
 
     # ----------------------------------------------------------------------- reading
 
@@ -434,7 +405,7 @@ class IncidentStore:
     ) -> ApplyResult:
         """Run one lifecycle step on the incident: history row, mails and the new state in one
         transaction. `expected_version` is the version the agent was looking at: if someone
-        changed the incident since, `ConflictError` (nothing is overwritten silently)."""
+        changed the incident since, `VersionConflictError` (nothing is overwritten silently)."""
         if isinstance(action, str):
             act = parse_action(action, args)
         elif args:
@@ -444,33 +415,33 @@ class IncidentStore:
         who = _actor(actor)
         parsed = self.parse_number(number)
         if parsed is None:
-            raise NotFoundError(f"no incident {one_line(number)[:40]!r}")
+            raise TicketNotFoundError(f"no incident {one_line(number)[:40]!r}")
         mails: list[str] = []
         async with write_unit(self._sessions) as s:
             row = await s.scalar(select(Incident).where(Incident.number == parsed))
             if row is None:
-                raise NotFoundError(f"no incident {parsed}")
+                raise TicketNotFoundError(f"no incident {parsed}")
             if expected_version is not None and row.version != expected_version:
                 raise await self._conflict(s, row)
             caller = None
             if row.caller_id is not None:
                 found = await s.get(Caller, row.caller_id)
                 caller = (await caller_views(s, [found]))[0] if found else None
-            state = _state(row, caller.email if caller else None, version=row.version)
+            state = incident_state(row, caller.email if caller else None, version=row.version)
             now = self._clock.utcnow()
             t = transition(state, act, actor=who, at=now, rules=self._rules)
             if t.entry is None:
                 return ApplyResult(incident=incident_view(row), entry=None)
-            _store_state(row, t.state)
+            store_state(row, t.state)
             row.updated_at = now
             try:
                 await s.flush()
             except StaleDataError:
                 # Another transaction updated the row between our read and our UPDATE.
-                raise ConflictError(
+                raise VersionConflictError(
                     f"{parsed} was changed by someone else just now; reload it and try again"
                 ) from None
-            history = _history(
+            history = history_row(
                 row.id,
                 at=now,
                 actor=who,
@@ -534,11 +505,11 @@ class IncidentStore:
         text_desc = block_field("description", description, MAX_DESCRIPTION)
         parsed = self.parse_number(number)
         if parsed is None:
-            raise NotFoundError(f"no incident {one_line(number)[:40]!r}")
+            raise TicketNotFoundError(f"no incident {one_line(number)[:40]!r}")
         async with write_unit(self._sessions) as s:
             row = await s.scalar(select(Incident).where(Incident.number == parsed))
             if row is None:
-                raise NotFoundError(f"no incident {parsed}")
+                raise TicketNotFoundError(f"no incident {parsed}")
             if expected_version is not None and row.version != expected_version:
                 raise await self._conflict(s, row)
             changed = {}
@@ -565,11 +536,11 @@ class IncidentStore:
             try:
                 await s.flush()
             except StaleDataError:
-                raise ConflictError(
+                raise VersionConflictError(
                     f"{parsed} was changed by someone else just now; reload it and try again"
                 ) from None
             s.add(
-                _history(
+                history_row(
                     row.id,
                     at=now,
                     actor=who,
@@ -584,7 +555,7 @@ class IncidentStore:
         log.info("incident_described", number=parsed, actor=who, fields=sorted(changed))
         return view
 
-    async def _conflict(self, s: AsyncSession, row: Incident) -> ConflictError:
+    async def _conflict(self, s: AsyncSession, row: Incident) -> VersionConflictError:
         last = await s.scalar(
             select(IncidentHistory)
             .where(IncidentHistory.incident_id == row.id)
@@ -594,7 +565,7 @@ class IncidentStore:
         by = ""
         if last is not None:
             by = f" by {last.actor} ({last.action} at {last.at.astimezone(self._tz):%H:%M:%S})"
-        return ConflictError(
+        return VersionConflictError(
             f"{row.number} was changed{by} since you opened it; reload it and try again",
             current_version=row.version,
         )
@@ -662,7 +633,7 @@ class IncidentStore:
         claims = self.verify_link(token, "dispatch")
         current = await self.get(claims.number)
         if current is None:
-            raise NotFoundError(f"no incident {claims.number}")
+            raise TicketNotFoundError(f"no incident {claims.number}")
         if current.status != "dispatched" or current.owner_group != claims.group:
             raise TransitionError(
                 f"cannot {decision} {claims.number}: it is no longer waiting for {claims.group} "
@@ -686,249 +657,9 @@ class IncidentStore:
         result = await self.apply(claims.number, Rate(score=score, comment=comment), "caller")
         return result.incident
 
-    # ----------------------------------------------------------------------- callbacks
-
-    async def add_callback(
-        self, number: str, reason: str, call_id: str | None = None
-    ) -> CallbackView:
-        """Promise to call `number` back. One open callback per number: asking again returns
-        the one already on the list."""
-        if reason not in CALLBACK_REASONS:
-            raise InvalidInputError(f"reason must be one of {', '.join(CALLBACK_REASONS)}")
-        norm = normalize_phone(number, self._plan)
-        if norm is None:
-            raise InvalidInputError(f"{one_line(number)[:40]!r} is not a phone number to call back")
-        now = self._clock.utcnow()
-        async with write_unit(self._sessions, lock=f"callback:{norm.number}") as s:
-            existing = await s.scalar(
-                select(Callback)
-                .where(
-                    Callback.caller_number == norm.number,
-                    Callback.status.in_(CALLBACK_ACTIVE),
-                )
-                .order_by(Callback.id)
-                .limit(1)
-            )
-            if existing is not None:
-                log.info("callback_deduplicated", callback_id=existing.id, reason=reason)
-                return callback_view(existing)
-            ids = await caller_ids_for(s, norm.number)
-            row = Callback(
-                caller_number=norm.number,
-                caller_id=ids[0] if len(ids) == 1 else None,
-                reason=reason,
-                call_id=clip(call_id, 64),
-                requested_at=now,
-                status="open",
-                attempts=0,
-                updated_at=now,
-            )
-            s.add(row)
-            await s.flush()
-            view = callback_view(row)
-        log.info("callback_added", callback_id=view.id, reason=reason, call_id=view.call_id)
-        return view
-
-    async def list_callbacks(
-        self, status: str | Iterable[str] | None = CALLBACK_ACTIVE, limit: int = 200
-    ) -> list[CallbackView]:
-        """Callbacks in `status` (default: open and in progress; None: all), oldest first."""
-        query = select(Callback)
-        if isinstance(status, str):
-            query = query.where(Callback.status == status)
-        elif status is not None:
-            query = query.where(Callback.status.in_(list(status)))
-        query = query.order_by(Callback.requested_at, Callback.id).limit(max(1, min(limit, 1000)))
-        async with self._sessions() as s:
-            return [callback_view(c) for c in (await s.execute(query)).scalars()]
-
-    async def start_callback(self, callback_id: int, worked_by: str) -> CallbackView:
-        """An agent starts calling back: open → in_progress, one more attempt."""
-        who = clip(worked_by, 32)
-        if who is None:
-            raise InvalidInputError("worked_by is required")
-        async with write_unit(self._sessions) as s:
-            row = await s.get(Callback, callback_id)
-            if row is None:
-                raise NotFoundError(f"no callback {callback_id}")
-            if row.status == "in_progress":
-                raise ConflictError(f"callback {callback_id} is being worked by {row.worked_by}")
-            if row.status != "open":
-                raise TransitionError(f"cannot start callback {callback_id}: it is {row.status}")
-            row.status = "in_progress"
-            row.attempts += 1
-            row.worked_by = who
-            row.updated_at = self._clock.utcnow()
-            await s.flush()
-            return callback_view(row)
-
-    async def finish_callback(
-        self,
-        callback_id: int,
-        outcome: str,
-        *,
-        worked_by: str | None = None,
-        incident_number: str | None = None,
-    ) -> CallbackView:
-        """Record how the call-back went: reached/not_needed → done, wrong_number → failed,
-        no_answer → open again (failed after `max_callback_attempts`)."""
-        nxt = CALLBACK_OUTCOMES.get(outcome)
-        if nxt is None:
-            raise InvalidInputError(f"outcome must be one of {', '.join(CALLBACK_OUTCOMES)}")
-        async with write_unit(self._sessions) as s:
-            row = await s.get(Callback, callback_id)
-            if row is None:
-                raise NotFoundError(f"no callback {callback_id}")
-            if row.status not in CALLBACK_ACTIVE:
-                raise TransitionError(f"cannot finish callback {callback_id}: it is {row.status}")
-            if nxt == "open" and row.attempts >= self._max_callback_attempts:
-                nxt = "failed"
-            if incident_number is not None:
-                parsed = self.parse_number(incident_number)
-                inc_id = await s.scalar(select(Incident.id).where(Incident.number == parsed))
-                if inc_id is None:
-                    raise NotFoundError(f"no incident {one_line(incident_number)[:40]!r}")
-                row.incident_id = inc_id
-            row.status = nxt
-            row.outcome = outcome
-            if worked_by:
-                row.worked_by = clip(worked_by, 32)
-            row.updated_at = self._clock.utcnow()
-            await s.flush()
-            return callback_view(row)
-
-    # ----------------------------------------------------------------------- call facts
-
-    async def record_call(self, rec: CallRecordIn) -> None:
-        """Store a call's facts and its ring attempts; writing the same call again replaces them
-        (the incident link made by `create_from_call` is kept)."""
-        call_id = clip(rec.call_id, 64)
-        if call_id is None:
-            raise InvalidInputError("call_id is required")
-        for dt in (rec.started_at, rec.queued_at, rec.answered_at, rec.ended_at):
-            if dt is not None:
-                _aware(dt)
-        async with write_unit(self._sessions, lock=f"call:{call_id}") as s:
-            number, caller_id, name = await self._identify(s, rec.caller_number, rec.caller_name)
-            row = await s.scalar(select(Call).where(Call.call_id == call_id))
-            if row is None:
-                row = Call(call_id=call_id)
-                s.add(row)
-            row.caller_number = number
-            row.caller_name = name
-            row.caller_id = caller_id if caller_id is not None else row.caller_id
-            row.queue = clip(rec.queue, 64)
-            row.ivr_choice = clip(rec.ivr_choice, 32)
-            row.category = clip(rec.category, 32)
-            row.started_at = rec.started_at
-            row.queued_at = rec.queued_at
-            row.answered_at = rec.answered_at
-            row.ended_at = rec.ended_at
-            row.answered_by_seat = clip(rec.answered_by_seat, 64)
-            row.answer_ring = rec.answer_ring
-            row.within_rings = rec.within_rings
-            row.outcome = clip(rec.outcome, 32)
-            row.talk_s = rec.talk_s
-            row.capped = rec.capped
-            row.transferred_to = clip(rec.transferred_to, 64)
-            await s.flush()
-            await s.execute(delete(RingAttempt).where(RingAttempt.call_id == call_id))
-            for ring in rec.ring_attempts:
-                seat = clip(ring.seat_id, 64)
-                if seat is None:
-                    continue
-                s.add(
-                    RingAttempt(
-                        call_id=call_id,
-                        seat_id=seat,
-                        started_at=_aware(ring.started_at),
-                        ended_at=_aware(ring.ended_at) if ring.ended_at else None,
-                        outcome=clip(ring.outcome, 32),
-                        ring_s=ring.ring_s,
-                    )
-                )
-
-
-# --------------------------------------------------------------------------- row ⇄ state
-
-
-def _state(row: Incident, caller_email: str | None, *, version: int) -> IncidentState:
-    status: Status = next((st for st in STATUSES if st == row.status), "in_progress")
-    return IncidentState(
-        number=row.number,
-        status=status,
-        request_type=row.request_type,  # type: ignore[arg-type]
-        category=row.category,  # type: ignore[arg-type]
-        impact=row.impact,  # type: ignore[arg-type]
-        urgency=row.urgency,  # type: ignore[arg-type]
-        priority=row.priority,
-        owner_seat=row.owner_seat,
-        owner_employee=row.owner_employee,
-        owner_group=row.owner_group,
-        created_at=row.created_at,
-        sla_response_due=row.sla_response_due,
-        sla_resolve_due=row.sla_resolve_due,
-        responded_at=row.responded_at,
-        resolved_at=row.resolved_at,
-        closed_at=row.closed_at,
-        flags=tuple(row.flags or ()),
-        satisfaction=row.satisfaction,
-        satisfaction_comment=row.satisfaction_comment,
-        caller_email=caller_email,
-        version=version,
-    )
-
-
-def _store_state(row: Incident, st: IncidentState) -> None:
-    row.status = st.status
-    row.request_type = st.request_type
-    row.category = st.category
-    row.impact = st.impact
-    row.urgency = st.urgency
-    row.priority = st.priority
-    row.owner_seat = st.owner_seat
-    row.owner_employee = st.owner_employee
-    row.owner_group = st.owner_group
-    row.sla_response_due = st.sla_response_due
-    row.sla_resolve_due = st.sla_resolve_due
-    row.responded_at = st.responded_at
-    row.resolved_at = st.resolved_at
-    row.closed_at = st.closed_at
-    if list(row.flags or ()) != list(st.flags):
-        row.flags = list(st.flags)
-    row.satisfaction = st.satisfaction
-    row.satisfaction_comment = st.satisfaction_comment
-
-
-def _history(
-    incident_id: int,
-    *,
-    at: datetime,
-    actor: str,
-    action: str,
-    to_status: str | None,
-    from_status: str | None = None,
-    detail: dict[str, Any] | None = None,
-) -> IncidentHistory:
-    return IncidentHistory(
-        incident_id=incident_id,
-        at=at,
-        actor=actor[:_ACTOR_MAX],
-        action=action,
-        from_status=from_status,
-        to_status=to_status,
-        detail={k: v for k, v in (detail or {}).items() if v is not None},
-    )
-
 
 def _actor(actor: str) -> str:
-    who = clip(actor, _ACTOR_MAX)
+    who = clip(actor, ACTOR_MAX)
     if who is None:
         raise InvalidInputError("actor is required")
     return who
-
-
-def _aware(dt: datetime) -> datetime:
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise InvalidInputError(f"{dt.isoformat()} has no time zone")
-    return dt

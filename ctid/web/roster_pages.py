@@ -12,6 +12,13 @@ import structlog
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from ctid.core.errors import (
+    RequestRefusedError,
+)
+from ctid.rotation.admin import (
+    RosterView,
+    SeatChanges,
+)
 from ctid.web.edge import (
     Edge,
     HttpError,
@@ -23,7 +30,9 @@ from ctid.web.edge import (
 )
 from ctid.web.html import Markup, join, render, tag
 from ctid.web.pages import layout
-from ctid.web.ports import RejectedError, RosterPort, RosterView, SeatChanges
+from ctid.web.ports import (
+    RosterPort,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +103,7 @@ class RosterPages:
                 active=form.get("active", "") in ("1", "on", "true"),
             )
             await self._port().update_seat(seat, changes, ctx.actor)
-        except (HttpError, RejectedError) as exc:
+        except (HttpError, RequestRefusedError) as exc:
             if isinstance(exc, HttpError) and exc.status != 400:
                 raise
             return await self._refused(ctx, f"seat:{seat}", _text(exc))
@@ -113,7 +122,7 @@ class RosterPages:
             group = str_field(form, "group", 64, required=True)
             note = str_field(form, "note", 200) or None
             await self._port().set_day_override(day, group, ctx.actor, note)
-        except (HttpError, RejectedError) as exc:
+        except (HttpError, RequestRefusedError) as exc:
             return await self._refused(ctx, "lunch", _text(exc))
         return see_other("/ops/roster?done=day")
 
@@ -127,7 +136,7 @@ class RosterPages:
             group = str_field(form, "group", 64, required=True)
             note = str_field(form, "note", 200) or None
             await self._port().set_week_swap(week, group, ctx.actor, note)
-        except (HttpError, RejectedError) as exc:
+        except (HttpError, RequestRefusedError) as exc:
             return await self._refused(ctx, "lunch", _text(exc))
         return see_other("/ops/roster?done=week")
 
@@ -137,7 +146,7 @@ class RosterPages:
         try:
             key = str_field(form, "key", 10, required=True)
             await self._port().remove_override(key, ctx.actor)
-        except (HttpError, RejectedError) as exc:
+        except (HttpError, RequestRefusedError) as exc:
             return await self._refused(ctx, "lunch", _text(exc))
         return see_other("/ops/roster?done=removed")
 
@@ -150,7 +159,7 @@ class RosterPages:
         try:
             text, source = _upload(form)
             result = await self._port().import_holidays(text, ctx.actor, source)
-        except (HttpError, RejectedError) as exc:
+        except (HttpError, RequestRefusedError) as exc:
             return await self._refused(ctx, "holidays", _text(exc))
         log.info(
             "holidays_imported_from_web",

@@ -15,10 +15,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ctid.core.actor import ROLES, Role
 from ctid.core.clock import Clock, SystemClock
 from ctid.core.errors import CtidError
 from ctid.db.schema import AuditLog, User, WebSession
-from ctid.web.ports import ROLES, Role
 
 log = structlog.get_logger(__name__)
 

@@ -1,0 +1,160 @@
+"""The callback list in the database (`CallbackStore`): promises to call a number back, one open
+per number, worked by an agent until reached, failed or out of attempts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ctid.config import Config
+from ctid.core.clock import Clock
+from ctid.core.errors import TransitionError
+from ctid.db.schema import Callback, Incident
+from ctid.tickets._db import callback_view, caller_ids_for, write_unit
+from ctid.tickets.directory import phone_plan
+from ctid.tickets.errors import InvalidInputError, TicketNotFoundError, VersionConflictError
+from ctid.tickets.numbers import IncidentNumbers
+from ctid.tickets.phones import normalize_phone
+from ctid.tickets.text import clip, one_line
+from ctid.tickets.views import (
+    CallbackView,
+)
+from ctid.tickets.vocabulary import (
+    CALLBACK_ACTIVE,
+    CALLBACK_OUTCOMES,
+    CALLBACK_REASONS,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class CallbackStore:
+    """Callbacks in the database. One transaction per method call."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        cfg: Config,
+        *,
+        max_callback_attempts: int = 3,
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._plan = phone_plan(cfg.site)
+        self._numbers = IncidentNumbers(cfg.incidents.number_prefix)
+        self._max_callback_attempts = max_callback_attempts
+
+    async def add_callback(
+        self, number: str, reason: str, call_id: str | None = None
+    ) -> CallbackView:
+        """Promise to call `number` back. One open callback per number: asking again returns
+        the one already on the list."""
+        if reason not in CALLBACK_REASONS:
+            raise InvalidInputError(f"reason must be one of {', '.join(CALLBACK_REASONS)}")
+        norm = normalize_phone(number, self._plan)
+        if norm is None:
+            raise InvalidInputError(f"{one_line(number)[:40]!r} is not a phone number to call back")
+        now = self._clock.utcnow()
+        async with write_unit(self._sessions, lock=f"callback:{norm.number}") as s:
+            existing = await s.scalar(
+                select(Callback)
+                .where(
+                    Callback.caller_number == norm.number,
+                    Callback.status.in_(CALLBACK_ACTIVE),
+                )
+                .order_by(Callback.id)
+                .limit(1)
+            )
+            if existing is not None:
+                log.info("callback_deduplicated", callback_id=existing.id, reason=reason)
+                return callback_view(existing)
+            ids = await caller_ids_for(s, norm.number)
+            row = Callback(
+                caller_number=norm.number,
+                caller_id=ids[0] if len(ids) == 1 else None,
+                reason=reason,
+                call_id=clip(call_id, 64),
+                requested_at=now,
+                status="open",
+                attempts=0,
+                updated_at=now,
+            )
+            s.add(row)
+            await s.flush()
+            view = callback_view(row)
+        log.info("callback_added", callback_id=view.id, reason=reason, call_id=view.call_id)
+        return view
+
+    async def list_callbacks(
+        self, status: str | Iterable[str] | None = CALLBACK_ACTIVE, limit: int = 200
+    ) -> list[CallbackView]:
+        """Callbacks in `status` (default: open and in progress; None: all), oldest first."""
+        query = select(Callback)
+        if isinstance(status, str):
+            query = query.where(Callback.status == status)
+        elif status is not None:
+            query = query.where(Callback.status.in_(list(status)))
+        query = query.order_by(Callback.requested_at, Callback.id).limit(max(1, min(limit, 1000)))
+        async with self._sessions() as s:
+            return [callback_view(c) for c in (await s.execute(query)).scalars()]
+
+    async def start_callback(self, callback_id: int, worked_by: str) -> CallbackView:
+        """An agent starts calling back: open → in_progress, one more attempt."""
+        who = clip(worked_by, 32)
+        if who is None:
+            raise InvalidInputError("worked_by is required")
+        async with write_unit(self._sessions) as s:
+            row = await s.get(Callback, callback_id)
+            if row is None:
+                raise TicketNotFoundError(f"no callback {callback_id}")
+            if row.status == "in_progress":
+                raise VersionConflictError(
+                    f"callback {callback_id} is being worked by {row.worked_by}"
+                )
+            if row.status != "open":
+                raise TransitionError(f"cannot start callback {callback_id}: it is {row.status}")
+            row.status = "in_progress"
+            row.attempts += 1
+            row.worked_by = who
+            row.updated_at = self._clock.utcnow()
+            await s.flush()
+            return callback_view(row)
+
+    async def finish_callback(
+        self,
+        callback_id: int,
+        outcome: str,
+        *,
+        worked_by: str | None = None,
+        incident_number: str | None = None,
+    ) -> CallbackView:
+        """Record how the call-back went: reached/not_needed → done, wrong_number → failed,
+        no_answer → open again (failed after `max_callback_attempts`)."""
+        nxt = CALLBACK_OUTCOMES.get(outcome)
+        if nxt is None:
+            raise InvalidInputError(f"outcome must be one of {', '.join(CALLBACK_OUTCOMES)}")
+        async with write_unit(self._sessions) as s:
+            row = await s.get(Callback, callback_id)
+            if row is None:
+                raise TicketNotFoundError(f"no callback {callback_id}")
+            if row.status not in CALLBACK_ACTIVE:
+                raise TransitionError(f"cannot finish callback {callback_id}: it is {row.status}")
+            if nxt == "open" and row.attempts >= self._max_callback_attempts:
+                nxt = "failed"
+            if incident_number is not None:
+                parsed = self._numbers.parse(incident_number)
+                inc_id = await s.scalar(select(Incident.id).where(Incident.number == parsed))
+                if inc_id is None:
+                    raise TicketNotFoundError(f"no incident {one_line(incident_number)[:40]!r}")
+                row.incident_id = inc_id
+            row.status = nxt
+            row.outcome = outcome
+            if worked_by:
+                row.worked_by = clip(worked_by, 32)
+            row.updated_at = self._clock.utcnow()
+            await s.flush()
+            return callback_view(row)

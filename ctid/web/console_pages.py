@@ -1,0 +1,272 @@
+"""The agent desktop and the supervisor wallboard: their pages, `/api/me`, the caller search,
+saving the screen-pop's incident form, and listen-in (start, stop, switch mode)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from ctid.calls.spy import SPY_MODES, SpyMode
+from ctid.calls.spy_control import ListenInStarted
+from ctid.tickets.forms import IncidentDraft
+from ctid.tickets.vocabulary import (
+    CATEGORIES,
+    LEVELS,
+    REQUEST_TYPES,
+)
+from ctid.web import pages
+from ctid.web.edge import (
+    Edge,
+    HttpError,
+    choice,
+    html_response,
+    json_response,
+    seat_for,
+    str_field,
+)
+from ctid.web.ports import CallerPort, IncidentPort, PushSource, SeatDirectory, SpyPort
+from ctid.web.sockets import WALLBOARD_ROLES
+
+log = structlog.get_logger(__name__)
+
+_INCIDENT_NUMBER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
+_SPY_SESSION = re.compile(r"^[A-Za-z0-9_.:@;/\-]{1,128}$")
+
+
+def parse_incident(data: object) -> IncidentDraft:
+    """The incident form's JSON, checked for shape (a 400 names the first bad field)."""
+    if not isinstance(data, dict):
+        raise HttpError(400, "expected a JSON object")
+    caller_id = data.get("caller_id")
+    if caller_id in ("", None):
+        caller_id = None
+    elif isinstance(caller_id, str) and caller_id.isdigit():
+        caller_id = int(caller_id)
+    elif not isinstance(caller_id, int) or isinstance(caller_id, bool):
+        raise HttpError(400, "caller_id must be a number or null")
+    number = str_field(data, "number", 64) or None
+    if number is not None and not _INCIDENT_NUMBER.match(number):
+        raise HttpError(400, "number is not an incident number")
+    return IncidentDraft(
+        number=number,
+        call_id=str_field(data, "call_id", 64) or None,
+        caller_id=caller_id,
+        caller_name=str_field(data, "caller_name", 128, required=True),
+        phone=str_field(data, "phone", 64),
+        department=str_field(data, "department", 128),
+        office=str_field(data, "office", 128),
+        request_type=choice(data, "request_type", REQUEST_TYPES),
+        category=choice(data, "category", CATEGORIES),
+        impact=choice(data, "impact", LEVELS),
+        urgency=choice(data, "urgency", LEVELS),
+        summary=str_field(data, "summary", 200, required=True),
+        description=str_field(data, "description", 4000),
+    )
+
+
+class ConsolePages:
+    """The desktop's and the wallboard's routes. A `spy` left None makes listen-in a 404."""
+
+    def __init__(
+        self,
+        edge: Edge,
+        seats: SeatDirectory,
+        hub: PushSource,
+        incidents: IncidentPort,
+        callers: CallerPort,
+        spy: SpyPort | None,
+    ) -> None:
+        self._edge = edge
+        self._seats = seats
+        self._hub = hub
+        self._incidents = incidents
+        self._callers = callers
+        self._spy = spy
+
+    def add_routes(self, r: web.UrlDispatcher) -> None:
+        r.add_get("/desk", self._desk)
+        r.add_get("/callers", self._callers_page)
+        r.add_get("/supervisor", self._supervisor_page)
+        r.add_get("/api/me", self._me)
+        r.add_get("/api/callers", self._callers_api)
+        r.add_post("/api/incidents", self._save_incident)
+        r.add_post("/api/spy", self._spy_start)
+        r.add_post("/api/spy/{session}/stop", self._spy_stop)
+        r.add_post("/api/spy/{session}/mode", self._spy_mode)
+
+    # ------------------------------------------------------------------ pages
+
+    async def _desk(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request)
+        seat = seat_for(self._seats, ctx, request.query.get("seat"))
+        return html_response(
+            pages.desk_page(
+                site=self._edge.site(),
+                actor=ctx.actor,
+                csrf=ctx.session.csrf_token,
+                seat_id=seat,
+                seat_ids=self._seats.seat_ids(),
+            )
+        )
+
+    @staticmethod
+    def _query(request: web.Request) -> str:
+        q = request.query.get("q", "").strip()
+        if len(q) > 64:
+            raise HttpError(400, "q is longer than 64 characters")
+        return q
+
+    async def _callers_page(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request)
+        q = self._query(request)
+        rows = await self._callers.search(q, 50) if q else None
+        return html_response(
+            pages.callers_page(
+                site=self._edge.site(),
+                actor=ctx.actor,
+                csrf=ctx.session.csrf_token,
+                query=q,
+                rows=rows,
+            )
+        )
+
+    async def _supervisor_page(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request, *WALLBOARD_ROLES)
+        cfg = self._edge.cfg
+        by_id = {s.id: s for s in cfg.seats}
+        seats = [
+            (sid, by_id[sid].name if sid in by_id else sid, by_id[sid].tier if sid in by_id else "")
+            for sid in self._seats.seat_ids()
+        ]
+        return html_response(
+            pages.supervisor_page(
+                site=self._edge.site(),
+                actor=ctx.actor,
+                csrf=ctx.session.csrf_token,
+                seats=seats,
+                ring_cadence_s=cfg.ring.ring_cadence_s,
+                max_rings=cfg.ring.max_rings,
+                talk_cap_s=cfg.talk_cap.talk_cap_s,
+                can_spy=ctx.actor.role == "supervisor" and self._spy is not None,
+                timezone=cfg.site.timezone,
+            )
+        )
+
+    # ------------------------------------------------------------------ JSON API
+
+    async def _me(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request)
+        a = ctx.actor
+        return json_response(
+            {
+                "employee_id": a.employee_id,
+                "name": a.name,
+                "role": a.role,
+                "seat": a.seat_id,
+                "expires_at": ctx.session.expires_at.timestamp(),
+            }
+        )
+
+    async def _callers_api(self, request: web.Request) -> web.StreamResponse:
+        self._edge.need(request)
+        q = self._query(request)
+        if not q:
+            raise HttpError(400, "q is required")
+        rows = await self._callers.search(q, 20)
+        return json_response(
+            {
+                "callers": [
+                    {
+                        "caller_id": r.caller_id,
+                        "name": r.name,
+                        "phones": list(r.phones),
+                        "employee_id": r.employee_id,
+                        "department": r.department,
+                        "office": r.office,
+                        "vip": r.vip,
+                        "open_incidents": r.open_incidents,
+                    }
+                    for r in rows
+                ]
+            }
+        )
+
+    async def _save_incident(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request, "agent", "supervisor")
+        draft = parse_incident(await self._edge.read_json(request))
+        saved = await self._incidents.save(draft, ctx.actor)
+        log.info(
+            "incident_saved_from_desk",
+            number=saved.number,
+            employee_id=ctx.actor.employee_id,
+            call_id=draft.call_id,
+        )
+        if draft.call_id and ctx.actor.seat_id:
+            self._hub.finish_wrapup(ctx.actor.seat_id, draft.call_id, saved.number)
+        return json_response({"number": saved.number, "status": saved.status}, 201)
+
+    # ------------------------------------------------------------------ listen-in
+
+    def _spy_port(self) -> SpyPort:
+        if self._spy is None:
+            raise HttpError(404, "listening in is not available")
+        return self._spy
+
+    @staticmethod
+    def _spy_mode_of(data: Mapping[str, Any]) -> SpyMode:
+        mode = data.get("mode", "listen")
+        for known in SPY_MODES:
+            if mode == known:
+                return known
+        raise HttpError(400, "mode must be listen, whisper or barge")
+
+    @staticmethod
+    def _spy_json(started: ListenInStarted) -> dict[str, str]:
+        return {
+            "seat": started.seat_id,
+            "mode": started.mode,
+            "detail": started.detail,
+            "session_id": started.session_id,
+        }
+
+    @staticmethod
+    def _spy_session(request: web.Request) -> str:
+        session = request.match_info["session"]
+        if not _SPY_SESSION.match(session):
+            raise HttpError(404, "no such listen-in")
+        return session
+
+    async def _spy_start(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request, "supervisor")
+        data = await self._edge.read_json(request)
+        if not isinstance(data, dict):
+            raise HttpError(400, "expected a JSON object")
+        seat = data.get("seat")
+        if not isinstance(seat, str) or seat not in self._seats.seat_ids():
+            raise HttpError(404, "no such seat")
+        mode = self._spy_mode_of(data)
+        started = await self._spy_port().spy(ctx.actor, seat, mode)
+        log.info("spy_started", seat=seat, mode=mode, employee_id=ctx.actor.employee_id)
+        return json_response(self._spy_json(started), 201)
+
+    async def _spy_stop(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request, "supervisor")
+        session = self._spy_session(request)
+        await self._spy_port().stop(ctx.actor, session)
+        log.info("spy_stopped", session_id=session, employee_id=ctx.actor.employee_id)
+        return json_response({"session_id": session, "stopped": True})
+
+    async def _spy_mode(self, request: web.Request) -> web.StreamResponse:
+        ctx = self._edge.need(request, "supervisor")
+        session = self._spy_session(request)
+        data = await self._edge.read_json(request)
+        if not isinstance(data, dict) or "mode" not in data:
+            raise HttpError(400, "mode is required")
+        mode = self._spy_mode_of(data)
+        switched = await self._spy_port().switch(ctx.actor, session, mode)
+        log.info("spy_switched", session_id=session, mode=mode, employee_id=ctx.actor.employee_id)
+        return json_response(self._spy_json(switched))

@@ -1,0 +1,187 @@
+"""The incident lifecycle's action forms: each action's fields and their kinds, which role may
+use which action, and parsing a submitted form or JSON object into the action's arguments."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from ctid.tickets.actions import (
+    ACTIONS,
+)
+from ctid.tickets.vocabulary import (
+    CATEGORIES,
+    LEVELS,
+    REQUEST_TYPES,
+)
+from ctid.web.edge import HttpError
+
+INCIDENT_NUMBER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
+
+FieldKind = Literal[
+    "line",
+    "text",
+    "email",
+    "seat",
+    "expert_seat",
+    "group",
+    "request_type",
+    "category",
+    "level",
+    "score",
+    "live_call",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ActionField:
+    name: str
+    label: str
+    kind: FieldKind
+    required: bool = False
+    limit: int = 64
+
+
+def _reason(label: str = "Reason") -> ActionField:
+    return ActionField("reason", label, "text", True, 2000)
+
+
+ACTION_FORMS: dict[str, tuple[ActionField, ...]] = {
+    "start": (),
+    "classify": (
+        ActionField("request_type", "Request type", "request_type", True),
+        ActionField("category", "Category", "category"),
+    ),
+    "prioritize": (
+        ActionField("impact", "Impact", "level", True),
+        ActionField("urgency", "Urgency", "level", True),
+    ),
+    "resolve_first_line": (ActionField("resolution", "Resolution", "text", True, 8000),),
+    "hand_to_expert": (
+        ActionField("seat", "Expert seat", "expert_seat", True),
+        ActionField("employee", "Expert (employee ID, optional)", "line", False, 32),
+        ActionField("call_live", "The caller is on the line: transfer the call", "live_call"),
+    ),
+    "dispatch": (
+        ActionField("group", "Second-line group", "group", True),
+        ActionField("assignee_email", "Assignee e-mail (optional)", "email", False, 254),
+        ActionField("note", "Note for the engineer", "text", False, 4000),
+    ),
+    "accept": (),
+    "reject": (_reason(),),
+    "reassign": (
+        ActionField("seat", "Seat", "seat", True),
+        ActionField("employee", "Employee ID (optional)", "line", False, 32),
+    ),
+    "escalate": (_reason(),),
+    "suspend": (_reason(),),
+    "resume": (),
+    "resolve": (ActionField("resolution", "Resolution", "text", True, 8000),),
+    "close": (),
+    "reopen": (_reason(),),
+    "flag": (ActionField("flag", "Flag (lower_snake_case)", "line", True, 32),),
+    "rate": (
+        ActionField("score", "Satisfaction (1–5)", "score", True),
+        ActionField("comment", "Comment", "text", False, 2000),
+    ),
+}
+assert set(ACTION_FORMS) == set(ACTIONS)
+
+ACTION_LABELS: dict[str, str] = {
+    "start": "Take it",
+    "classify": "Classify",
+    "prioritize": "Prioritize",
+    "resolve_first_line": "Resolve at first line",
+    "hand_to_expert": "Hand to an expert",
+    "dispatch": "Dispatch to second line",
+    "accept": "Accept (for second line)",
+    "reject": "Reject (for second line)",
+    "reassign": "Reassign",
+    "escalate": "Escalate",
+    "suspend": "Suspend",
+    "resume": "Resume",
+    "resolve": "Resolve",
+    "close": "Close",
+    "reopen": "Reopen",
+    "flag": "Flag",
+    "rate": "Record satisfaction",
+}
+
+# Second line accepts or rejects through the e-mailed link; a supervisor (duty manager) may
+# record a decision given by phone. Ops configure the desk and only read incidents.
+ROLE_ACTIONS: dict[str, frozenset[str]] = {
+    "agent": frozenset(ACTIONS) - {"accept", "reject"},
+    "supervisor": frozenset(ACTIONS),
+    "ops": frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """The option lists of the action forms, from config."""
+
+    seats: tuple[str, ...]
+    expert_seats: tuple[str, ...]
+    groups: tuple[str, ...]
+
+    def options(self, kind: FieldKind) -> tuple[str, ...] | None:
+        match kind:
+            case "seat":
+                return self.seats
+            case "expert_seat":
+                return self.expert_seats
+            case "group":
+                return self.groups
+            case "request_type":
+                return REQUEST_TYPES
+            case "category":
+                return CATEGORIES
+            case "level":
+                return LEVELS
+            case "score":
+                return ("1", "2", "3", "4", "5")
+            case _:
+                return None
+
+
+def _text_value(name: str, value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise HttpError(400, f"{name} must be a string")
+
+
+def parse_action_args(
+    action: str, raw: Mapping[str, object], choices: Choices
+) -> tuple[dict[str, str], bool]:
+    """The action's own fields from a form or JSON object, checked for shape (the store checks
+    the rest). Returns (args, wants a live-call transfer). Unknown fields are ignored."""
+    fields = ACTION_FORMS.get(action)
+    if fields is None:
+        raise HttpError(400, f"unknown action {action[:40]!r}")
+    args: dict[str, str] = {}
+    transfer = False
+    for f in fields:
+        value = _text_value(f.name, raw.get(f.name)).strip()
+        if f.kind == "live_call":
+            transfer = value.lower() in ("1", "true", "yes", "on")
+            args[f.name] = "true" if transfer else "false"
+            continue
+        if len(value) > f.limit and f.kind in ("line", "text", "email"):
+            raise HttpError(400, f"{f.name} is longer than {f.limit} characters")
+        if not value:
+            if f.required:
+                raise HttpError(400, f"{f.name} is required")
+            continue
+        options = choices.options(f.kind)
+        if options is not None and value not in options:
+            raise HttpError(400, f"{f.name} must be one of {', '.join(options)}")
+        args[f.name] = value
+    return args, transfer
