@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time, format_timedelta
+from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
 
 LOCALE_DIR: Final = Path(__file__).resolve().parent / "locale"
+"""`<locale>/LC_MESSAGES/<area>.po`: one file per area (desk, wallboard, incidents, …)."""
 DOMAIN: Final = "ctid"
 SUPPORTED: Final = ("zh_CN", "en")
 """Every language ctid speaks; the first is the fallback when nothing else decides."""
@@ -70,20 +72,30 @@ def negotiate(*, choice: str | None, accept_language: str | None, default: str) 
     return normalise(default) or SUPPORTED[0]
 
 
+def merged_catalog(locale: str) -> Catalog:
+    """Every `*.po` of `locale` merged into one catalog (one file per area of the product, so
+    people translating different pages never edit the same file). English is the source language
+    and has no catalog."""
+    merged = Catalog(locale=locale, domain=DOMAIN)
+    for po in sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as fh:
+            for message in read_po(fh, locale=locale, domain=DOMAIN):
+                if message.id and message.string and not message.fuzzy:
+                    merged.add(message.id, message.string, context=message.context)
+    return merged
+
+
 @cache
 def _translations(locale: str) -> gettext.NullTranslations:
-    """The compiled catalog of `locale` (the wheel carries `.mo`; a checkout compiles the `.po`
-    in memory, so there is no build step to forget)."""
-    base = LOCALE_DIR / locale / "LC_MESSAGES"
-    mo = base / f"{DOMAIN}.mo"
+    """The compiled catalog of `locale`: the wheel carries `ctid.mo` (built from the `.po`
+    files); a checkout compiles them in memory, so there is no build step to forget."""
+    mo = LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
     if mo.is_file():
         with mo.open("rb") as fh:
             return gettext.GNUTranslations(fh)
-    po = base / f"{DOMAIN}.po"
-    if not po.is_file():
+    catalog = merged_catalog(locale)
+    if not len(catalog):
         return gettext.NullTranslations()
-    with po.open("rb") as fh:
-        catalog = read_po(fh, locale=locale, domain=DOMAIN)
     buf = io.BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)
     buf.seek(0)
