@@ -78,6 +78,8 @@ Name = Annotated[str, Field(min_length=1, max_length=64, pattern=_SAFE_NAME.patt
 class SiteConfig(_Model):
     name: str = "IT Service Desk"
     timezone: str = "Asia/Shanghai"
+    language: Literal["zh_CN", "en"] = "zh_CN"
+    """The language of pages, mails and CSV for a user whose own choice and browser say nothing."""
     data_dir: Path = Path("./var")
     country_code: str = Field(default="86", pattern=r"^\d{1,3}$")
     area_code: str = Field(default="10", pattern=r"^\d{0,5}$")
