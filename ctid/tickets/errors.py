@@ -15,6 +15,10 @@ class NotFoundError(CtidError, LookupError):
     """No incident, caller or callback with that key."""
 
 
+class NotAllowedError(CtidError, PermissionError):
+    """The person may not do that (an agent at an ordinary seat writing a knowledge article)."""
+
+
 class ConflictError(CtidError):
     """Someone else changed the incident since it was read (optimistic `version` check)."""
 
