@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 ClockState = Literal["none", "running", "paused", "overdue", "met", "breached"]
-"""none: no SLA (no priority yet); running/paused/overdue: not stopped yet (overdue = running past
-its due time); met/breached: stopped within / after the budget."""
+"""none: no SLA (no priority yet); running/paused/overdue: not stopped yet (overdue = the budget is
+used up, whether the clock runs or is paused); met/breached: stopped within / after the budget."""
 
 RESPONSE_PAUSES: frozenset[str] = frozenset({"suspended"})
 RESOLUTION_PAUSES: frozenset[str] = frozenset({"suspended", "resolved", "closed"})
@@ -38,7 +38,7 @@ class SlaClock:
     remaining_s: float | None
     """budget − used (negative once late); None without an SLA."""
     due_at: datetime | None
-    """When it runs out if nothing pauses it again: set only while running or overdue."""
+    """When it runs out (ran out) if nothing pauses it again: set only while the clock runs."""
     stopped_at: datetime | None
 
 
@@ -67,7 +67,9 @@ def sla_clock(
         )
     status_now = _status_at(changes, now)
     if status_now is not None and status_now in paused:
-        return SlaClock("paused", budget_s, used, remaining, None, None)
+        # Paused after running out is still late: suspending cannot un-breach it.
+        state: ClockState = "paused" if remaining >= 0 else "overdue"
+        return SlaClock(state, budget_s, used, remaining, None, None)
     due = now + timedelta(seconds=remaining)
     return SlaClock(
         "running" if remaining >= 0 else "overdue", budget_s, used, remaining, due, None

@@ -44,6 +44,14 @@ CASES = [
         RESPONSE_PAUSES,
         ("running", 20, 40, 90),
     ),
+    # Suspended at 70, after the budget ran out: still late, though paused.
+    (
+        [ch(0, "in_progress"), ch(70, "suspended")],
+        None,
+        90,
+        RESPONSE_PAUSES,
+        ("overdue", 70, -10, None),
+    ),
     # Past due, still running.
     ([ch(0, "new")], None, 75, RESPONSE_PAUSES, ("overdue", 75, -15, 60)),
     # Stopped at 50 with a 20-minute suspension: 30 used, met.
