@@ -376,13 +376,11 @@ class KnowledgeBase:
                     fts.op("MATCH")(" AND ".join(fts_phrase(t) for t in long_terms))
                 )
                 stmt = stmt.order_by(title_hits.desc(), func.bm25(fts, *_BM25))
-            elif terms and not sqlite:
-                joined = " ".join(terms)
-                stmt = stmt.order_by(
-                    title_hits.desc(), func.word_similarity(joined, KbArticle.search_text).desc()
-                )
             elif terms:
-                stmt = stmt.order_by(title_hits.desc())
+                # Title hits, then symptom hits: cheap LIKEs on short columns (a similarity score
+                # over every match's whole text cost 10x more on PostgreSQL for common words).
+                symptom_hits = _hits(func.lower(KbArticle.symptoms), terms)
+                stmt = stmt.order_by(title_hits.desc(), symptom_hits.desc())
             stmt = stmt.order_by(KbArticle.updated_at.desc(), KbArticle.id.desc()).limit(limit)
             return [_article_view(r) for r in (await s.execute(stmt)).scalars()]
 
