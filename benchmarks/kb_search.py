@@ -144,7 +144,7 @@ async def load(sessions: async_sessionmaker[AsyncSession], count: int, seed: int
 
 
 QUERY_KINDS = {
-    "zh 2 chars (LIKE)": lambda rng: _zh_word(rng)[:2],
+    "zh 2 chars (scan)": lambda rng: _zh_word(rng)[:2],
     "zh 3+ chars": lambda rng: _zh(rng, 2)[:4],
     "zh two words": lambda rng: f"{_zh_word(rng)} {_zh_word(rng)}",
     "en word": _en_word,
