@@ -155,7 +155,8 @@ class IncidentTimeline:
         contact on it, and the incident opened automatically for this call (if any, and open)
         is withdrawn into it — closed with the `merged` flag and `merged_into_id`, audited — so
         no duplicate stays open. Works while ringing (no call row yet: the app then must not
-        open an incident for the call, see `attached_incident`) and after the answer."""
+        open an incident for the call, see `attached_incident`; if it did anyway, attaching
+        again withdraws that one) and after the answer."""
         cid = clip(call_id, 64)
         if cid is None:
             raise InvalidInputError("call_id is required")
@@ -177,7 +178,8 @@ class IncidentTimeline:
                     IncidentContact.kind == "call",
                 )
             )
-            if exists is not None:
+            moved = call is not None and call.incident_id not in (None, target.id)
+            if exists is not None and not moved:
                 return AttachResult(number=target.number, withdrawn=None, already=True)
             withdrawn: Incident | None = None
             if call is not None and call.incident_id not in (None, target.id):
@@ -188,9 +190,12 @@ class IncidentTimeline:
                         f"{auto.number} is {auto.status} already"
                     )
                 withdrawn = auto
-            s.add(
-                IncidentContact(incident_id=target.id, call_id=cid, kind="call", at=now, actor=who)
-            )
+            if exists is None:
+                s.add(
+                    IncidentContact(
+                        incident_id=target.id, call_id=cid, kind="call", at=now, actor=who
+                    )
+                )
             if call is not None:
                 call.incident_id = target.id
             detail: dict[str, object] = {"call_id": cid}

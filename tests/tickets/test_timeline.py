@@ -107,6 +107,21 @@ async def test_a_ringing_call_attached_before_any_incident_exists(
     assert await timeline.contact_count(first.number) == 2
 
 
+async def test_an_incident_opened_after_a_ringing_attach_is_withdrawn_by_attaching_again(
+    store: IncidentStore, directory: CallerDirectory, timeline: IncidentTimeline, clock: FakeClock
+) -> None:
+    await zhangsan(directory)
+    first = await store.create_from_call(facts("c.1"))
+    clock.advance(60)
+    await timeline.attach_call("c.9", first.number, "seat2")  # while ringing
+    late = await store.create_from_call(facts("c.9", seat="seat2", at=clock.utcnow()))
+    assert late.number != first.number  # the app did not ask attached_incident() first
+    again = await timeline.attach_call("c.9", first.number, "seat2")
+    assert (again.withdrawn, again.already) == (late.number, False)
+    assert [v.number for v in await store.list_open()] == [first.number]
+    assert await timeline.contact_count(first.number) == 2
+
+
 async def test_attaching_is_refused_to_closed_or_foreign_incidents(
     store: IncidentStore, directory: CallerDirectory, timeline: IncidentTimeline
 ) -> None:
