@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy import Connection
 
 from ctid.db.engine import create_engine, parse_url
-from ctid.db.schema import metadata
+from ctid.db.schema import is_modelled, metadata
 
 config = context.config
 
@@ -29,6 +29,8 @@ def _options() -> dict[str, Any]:
     return {
         "target_metadata": metadata,
         "compare_type": True,
+        # The FTS5 table and the trigram index are made by hand in 0003; autogenerate skips them.
+        "include_name": lambda name, type_, _parents: is_modelled(name, type_),
         # SQLite cannot ALTER most things: autogenerate batch operations (plain ALTERs on PG).
         "render_as_batch": True,
         "on_version_apply": _record_applied,

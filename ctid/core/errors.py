@@ -61,6 +61,10 @@ class RecordMissingError(CtidError, LookupError):
     """The record a request names does not exist (the web answers HTTP 404)."""
 
 
+class PermissionRefusedError(CtidError, PermissionError):
+    """The person asking may not do this (their role or seat does not allow it)."""
+
+
 class StateConflictError(CtidError):
     """The request clashes with the current state, e.g. the record moved on (HTTP 409)."""
 

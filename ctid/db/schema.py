@@ -286,6 +286,14 @@ class Incident(Base):
     assignee_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     suspended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     suspended_from: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
+    # The knowledge article a first-line resolution followed (reports: resolution by article).
+    kb_article_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("kb_articles.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    # Set when this incident was a duplicate withdrawn into another (one incident per problem).
+    merged_into_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
@@ -307,6 +315,43 @@ class IncidentHistory(Base):
     from_status: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
     to_status: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
     detail: Mapped[Any] = mapped_column(JsonType, nullable=True)
+
+
+class IncidentContact(Base):
+    """A contact about an existing incident: a later call attached to it (`kind` call) or an IVR
+    status query (`kind` status_query). The call an incident was opened from is not repeated
+    here: it is the earliest `calls` row pointing at the incident."""
+
+    __tablename__ = "incident_contacts"
+    __table_args__ = (UniqueConstraint("incident_id", "call_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    # The Linkedid, loosely referenced: a ringing call has no `calls` row yet.
+    call_id: Mapped[str | None] = mapped_column(String(_ID), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(_CODE), nullable=False)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    actor: Mapped[str] = mapped_column(String(_ID), nullable=False)
+
+
+class IncidentNote(Base):
+    """A work note: `kind` internal (staff only) or caller (also mailed to the caller through the
+    outbox; `mail_key` is that mail's dedupe key)."""
+
+    __tablename__ = "incident_notes"
+    __table_args__ = (Index(None, "incident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("incidents.id", ondelete="CASCADE"), nullable=False
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    author: Mapped[str] = mapped_column(String(_ID), nullable=False)
+    kind: Mapped[str] = mapped_column(String(_CODE), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    mail_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class IncidentNumberCounter(Base):
@@ -433,6 +478,76 @@ class SpySession(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     action_id: Mapped[str | None] = mapped_column(String(_ID), nullable=True, index=True)
     spy_channel: Mapped[str | None] = mapped_column(String(_NAME), nullable=True)
+
+
+# --------------------------------------------------------------------------- knowledge base
+
+
+class KbArticle(Base):
+    """The current version of a knowledge article. `language` zh|en; `status` published|retired;
+    `category`/`request_type` null = fits any; `tags` space-separated; `search_text` is title,
+    symptoms, steps and tags case-folded in one column (PostgreSQL searches it with a pg_trgm GIN
+    index; SQLite with the FTS5 trigram table `kb_articles_fts`, both made by migration 0003)."""
+
+    __tablename__ = "kb_articles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    symptoms: Mapped[str] = mapped_column(Text, nullable=False)
+    steps: Mapped[str] = mapped_column(Text, nullable=False)
+    category: Mapped[str | None] = mapped_column(String(_CODE), nullable=True, index=True)
+    request_type: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
+    tags: Mapped[str] = mapped_column(String(500), nullable=False)
+    language: Mapped[str] = mapped_column(String(8), nullable=False)
+    status: Mapped[str] = mapped_column(
+        String(_CODE), nullable=False, default="published", server_default="published"
+    )
+    search_text: Mapped[str] = mapped_column(Text, nullable=False)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(_ID), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(_ID), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+
+
+class KbArticleVersion(Base):
+    """Every version of every article, never updated or deleted (version 1 is the first text)."""
+
+    __tablename__ = "kb_article_versions"
+    __table_args__ = (UniqueConstraint("article_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    article_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("kb_articles.id", ondelete="CASCADE"), nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    title: Mapped[str] = mapped_column(String(200), nullable=False)
+    symptoms: Mapped[str] = mapped_column(Text, nullable=False)
+    steps: Mapped[str] = mapped_column(Text, nullable=False)
+    category: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
+    request_type: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
+    tags: Mapped[str] = mapped_column(String(500), nullable=False)
+    language: Mapped[str] = mapped_column(String(8), nullable=False)
+    status: Mapped[str] = mapped_column(String(_CODE), nullable=False)
+    author: Mapped[str] = mapped_column(String(_ID), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+
+
+KB_FTS_TABLE = "kb_articles_fts"
+"""SQLite only: FTS5 (trigram tokenizer) over kb_articles, rowid = article id, kept in step by
+the knowledge-base store (not triggers: a batch migration of kb_articles would drop them)."""
+KB_TRGM_INDEX = "ix_kb_articles_search_trgm"
+"""PostgreSQL only: GIN pg_trgm index on kb_articles.search_text."""
+
+
+def is_modelled(name: str | None, type_: str) -> bool:
+    """False for the backend-specific search objects the models cannot describe (the FTS5 table
+    and its shadow tables, the trigram index): schema comparisons skip them."""
+    if name is None:
+        return True
+    if type_ == "table" and name.startswith(KB_FTS_TABLE):
+        return False
+    return not (type_ == "index" and name == KB_TRGM_INDEX)
 
 
 # --------------------------------------------------------------------------- calendar and roster

@@ -161,7 +161,11 @@ async def _handled(
         Incident.request_type,
         Incident.owner_seat,
         Incident.owner_employee,
-    ).where(Incident.created_at >= lo, Incident.created_at < hi)
+    ).where(
+        Incident.created_at >= lo,
+        Incident.created_at < hi,
+        Incident.merged_into_id.is_(None),  # a withdrawn duplicate is nobody's work
+    )
     out: list[tuple[str | None, str | None, str]] = []
     for inc_id, created, rtype, owner_seat, owner_emp in await s.execute(incidents):
         origin = origins.get(inc_id, Origin())

@@ -489,7 +489,12 @@ async def _add_auto_pauses(s: AsyncSession, groups: _Groups, lo: datetime, hi: d
 async def _add_incidents(
     s: AsyncSession, groups: _Groups, lo: datetime, hi: datetime
 ) -> tuple[IncidentCount, ...]:
-    in_range = (Incident.created_at >= lo, Incident.created_at < hi)
+    # A duplicate withdrawn into another incident (one incident per problem) is not counted.
+    in_range = (
+        Incident.created_at >= lo,
+        Incident.created_at < hi,
+        Incident.merged_into_id.is_(None),
+    )
     origins = await incident_origins(s, lo, hi)
     left_first_line: set[int] = set(
         (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ctid.core.errors import (
     LinkExpiredError,
+    PermissionRefusedError,
     RecordMissingError,
     RequestRefusedError,
     StateConflictError,
@@ -18,6 +19,10 @@ class InvalidInputError(RequestRefusedError):
 
 class TicketNotFoundError(RecordMissingError):
     """No incident, caller or callback with that key."""
+
+
+class NotAllowedError(PermissionRefusedError):
+    """The person may not do that (an agent at an ordinary seat writing a knowledge article)."""
 
 
 class VersionConflictError(StateConflictError):

@@ -275,9 +275,65 @@ def _why_not(action: str, state: IncidentState) -> str:
 
 
 def _check(action: Action, state: IncidentState) -> None:
+    verb = _VERBS.get(action.name, action.name.replace("_", " "))
     if state.status not in _ALLOWED[action.name]:
-        verb = _VERBS.get(action.name, action.name.replace("_", " "))
         raise TransitionError(f"cannot {verb} {state.number}: {_why_not(action.name, state)}")
+    missing = _missing_for(action.name, state)
+    if missing:
+        raise TransitionError(f"cannot {verb} {state.number}: give it {missing} first")
+
+
+def _missing_for(action: str, state: IncidentState) -> str | None:
+    """What the incident still lacks for `action` (resolving needs a category and a priority,
+    so the reports by category and SLA by priority cover every resolved incident)."""
+    if action not in ("resolve", "resolve_first_line"):
+        return None
+    lacks = [
+        w for w, v in (("a category", state.category), ("a priority", state.priority)) if not v
+    ]
+    return " and ".join(lacks) or None
+
+
+STAFF_HIDDEN: frozenset[str] = frozenset({"rate", "flag"})
+"""Not offered to staff: the satisfaction score comes only from the caller (keypad or mail
+survey), and flags are set by ctid itself (`capped`)."""
+
+
+def next_actions(state: IncidentState, *, staff: bool = True) -> tuple[str, ...]:
+    """The actions possible now, the expected next step first (for the incident page's buttons):
+    what the status allows, less resolving while the category or priority is missing, less
+    `STAFF_HIDDEN` for staff."""
+    legal = [
+        name
+        for name, allowed in _ALLOWED.items()
+        if state.status in allowed
+        and _missing_for(name, state) is None
+        and not (staff and name in STAFF_HIDDEN)
+    ]
+    first = _expected(state)
+    return tuple(sorted(legal, key=lambda name: name != first))
+
+
+def _expected(state: IncidentState) -> str | None:
+    """The step the desk would normally take next in this state."""
+    status = state.status
+    if status == "closed":
+        return "reopen"
+    if status == "resolved":
+        return "close"
+    if status == "suspended":
+        return "resume"
+    if status == "dispatched":
+        return "accept"
+    if status in ("new", "assigned", "rejected", "reopened") and state.category and state.priority:
+        return "start"
+    if not state.category:
+        return "classify"
+    if not state.priority:
+        return "prioritize"
+    if status == "accepted":
+        return "resolve"
+    return "resolve_first_line"
 
 
 # --------------------------------------------------------------------------- the function

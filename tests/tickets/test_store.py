@@ -74,6 +74,12 @@ async def zhangsan(directory: CallerDirectory, email: str | None = "zhangsan@exa
     return view.id
 
 
+async def triage(store: IncidentStore, number: str) -> None:
+    """Category and priority: what resolving needs (two versions)."""
+    await store.apply(number, "classify", "E100", request_type="fault", category="hardware")
+    await store.apply(number, "prioritize", "E100", impact="low", urgency="low")
+
+
 # --------------------------------------------------------------------------- numbering
 
 
@@ -374,6 +380,7 @@ async def test_resolution_mail_and_delayed_satisfaction_survey(
 ) -> None:
     await zhangsan(directory)
     inc = await store.create_from_call(facts())
+    await triage(store, inc.number)
     r = await store.apply(
         inc.number, "resolve_first_line", "E100", resolution="Cleared the print queue."
     )
@@ -382,11 +389,11 @@ async def test_resolution_mail_and_delayed_satisfaction_survey(
     closed_at = clock.utcnow()
     await store.apply(inc.number, "close", "E100")
     resolved, survey = await outbox(sessions)
-    assert resolved.dedupe_key == f"incident:{inc.number}:resolved:v2"
+    assert resolved.dedupe_key == f"incident:{inc.number}:resolved:v4"
     assert resolved.to_addr == "zhangsan@example.com"
     assert "Cleared the print queue." in resolved.body_text
     assert resolved.next_attempt_at is not None and resolved.next_attempt_at <= closed_at
-    assert survey.dedupe_key == f"incident:{inc.number}:satisfaction:v3"
+    assert survey.dedupe_key == f"incident:{inc.number}:satisfaction:v5"
     assert survey.to_addr == "zhangsan@example.com"
     assert survey.next_attempt_at == closed_at + timedelta(seconds=3600)
     match = re.search(r"https://desk\.example\.com/survey/(\S+)", survey.body_text)
@@ -405,6 +412,7 @@ async def test_no_caller_email_no_caller_mail(
 ) -> None:
     await zhangsan(directory, email=None)
     inc = await store.create_from_call(facts())
+    await triage(store, inc.number)
     await store.apply(inc.number, "resolve", "E100", resolution="Done")
     await store.apply(inc.number, "close", "E100")
     assert await outbox(sessions) == []
@@ -440,6 +448,7 @@ async def test_list_open_and_for_caller(store: IncidentStore, directory: CallerD
     a = await store.create_from_call(facts("c.1"))
     b = await store.create_from_call(facts("c.2", answered_by_seat="seat2"))
     c = await store.create(actor="E100", summary="other", owner_seat="seat1")
+    await triage(store, a.number)
     await store.apply(a.number, "resolve", "E100", resolution="ok")
     assert [v.number for v in await store.list_open()] == [c.number, b.number]
     assert [v.number for v in await store.list_open(owner_seat="seat1")] == [c.number]
@@ -456,6 +465,7 @@ async def test_survey_links_signed_with_another_secret_fail(
 ) -> None:
     await zhangsan(directory)
     inc = await store.create_from_call(facts())
+    await triage(store, inc.number)
     await store.apply(inc.number, "resolve", "E100", resolution="ok")
     await store.apply(inc.number, "close", "E100")
     survey = (await outbox(sessions))[-1]
