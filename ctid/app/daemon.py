@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from ctid.app.desk import DeskEvents
+from ctid.app.queue_log import QueueLogReconcile
 from ctid.app.screens import Screens
 from ctid.app.secrets import site_secret
 from ctid.app.spool import WriteSpool
@@ -63,6 +64,7 @@ from ctid.rotation.roster import RosterStore
 from ctid.rotation.scheduler import RotaScheduler
 from ctid.screenpop.hub import PopHub
 from ctid.tickets.directory import CallerDirectory
+from ctid.tickets.reconcile import CallReconciler, QueueLogLedger
 from ctid.tickets.store import IncidentStore
 from ctid.web.server import WebPorts, WebServer
 
@@ -174,10 +176,18 @@ class Daemon:
         self.spy = SpyService(
             cfg, self.pbx, self.calls.tracker, SqlSpyStore(self.sessions), now=self.calls.events_now
         )
+        ledger = QueueLogLedger(self.sessions, self.clock)
+        self.queue_log = (
+            QueueLogReconcile(cfg, ledger, CallReconciler(self.incidents, ledger))
+            if cfg.asterisk.queue_log
+            else None
+        )
+        """Asterisk's queue_log, reconciled on start, after each AMI login and every poll."""
         self.originates = OriginateWatch()
         """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""
         self.agi = FastAgiServer(cfg.agi, {"ivr": self._ivr}, self._agi_fallback)
         self.mail = OutboxWorker(self.sessions, SmtpMailer(cfg.smtp), self.clock, cfg.smtp)
+        self.mail.watch(self.sessions)  # a queued mail wakes the outbox when its unit commits
         loop_time: Callable[[], float] = lambda: asyncio.get_running_loop().time()  # noqa: E731
         self.web = WebServer(
             cfg,
@@ -212,6 +222,8 @@ class Daemon:
 
     async def _on_login(self) -> None:
         """Rebuild calls and seats from the PBX after every login (the bus applies it in order)."""
+        if self.queue_log is not None:  # calls that ended while the link was down
+            self.queue_log.poke()
         loop = asyncio.get_running_loop()
         chans = [translate(f, loop.time()) for f in await self.pbx.core_show_channels()]
         items = [translate(f, loop.time()) for f in await self.pbx.queue_status()]
@@ -341,6 +353,8 @@ class Daemon:
         ]
         if self.cfg.smtp.enabled:
             loops.append(self.mail.run)
+        if self.queue_log is not None:
+            loops.append(self.queue_log.run)
         self.bus.subscribe(self.calls.handle)
         self.bus.subscribe(self.spy.on_event)  # after the tracker has seen each event
         self.bus.subscribe(self.originates.on_event)
