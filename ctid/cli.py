@@ -317,6 +317,33 @@ def cmd_callers_import(args: argparse.Namespace) -> int:
     return asyncio.run(_with_sessions(cfg, work))
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from ctid.app.queue_log import run_reconcile, since_day
+
+    cfg = _load(args)
+    path = args.queue_log or cfg.asterisk.queue_log
+    if not path:
+        print("ctid reconcile: no queue_log (give --queue-log FILE)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        since = since_day(args.since, cfg) if args.since else None
+    except ValueError:
+        print(f"ctid reconcile: --since {args.since!r} is not YYYY-MM-DD", file=sys.stderr)
+        return EXIT_USAGE
+    report = asyncio.run(run_reconcile(cfg, path, since))
+    for call_id in report.added:
+        print(f"added {call_id}")
+    for call_id in report.completed:
+        print(f"completed {call_id}")
+    print(
+        f"{path}: {len(report.added)} added, {len(report.completed)} completed, "
+        f"{len(report.incidents)} incidents, {len(report.callbacks)} callbacks, "
+        f"{report.matched} already recorded, {report.already} already reconciled"
+        + (f", {report.failed} failed" if report.failed else "")
+    )
+    return EXIT_CHECK_FAILED if report.failed else EXIT_OK
+
+
 def cmd_roster(args: argparse.Namespace) -> int:
     from ctid.rotation.commands import run_roster
 
@@ -515,6 +542,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_", metavar="YYYY-MM-DD")
     p.add_argument("--to", metavar="YYYY-MM-DD")
     p.add_argument("--by", choices=("total", "seat", "tier", "day", "hour"), default="total")
+    p_rec = add(
+        "reconcile",
+        cmd_reconcile,
+        "complete the call records from Asterisk's queue_log (safe to run again)",
+    )
+    p_rec.add_argument("--queue-log", metavar="FILE", help="default: [asterisk] queue_log")
+    p_rec.add_argument("--since", metavar="YYYY-MM-DD", help="only calls from this day on")
     p.add_argument("--agent-month", metavar="YYYY-MM", help="the monthly per-agent review")
     p.add_argument("--csv", action="store_true", help="CSV instead of a table")
 

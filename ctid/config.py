@@ -107,6 +107,12 @@ class AmiConfig(_Model):
     reconnect_max_s: float = Field(default=30.0, gt=0)
 
 
+class AsteriskConfig(_Model):
+    queue_log: str = ""
+    """Asterisk's queue_log file (e.g. /var/log/asterisk/queue_log); empty: not read."""
+    queue_log_poll_s: float = Field(default=5.0, gt=0)
+
+
 class AgiConfig(_Model):
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=4573, ge=0, le=65535)
@@ -346,6 +352,7 @@ class ReportsConfig(_Model):
 class Config(_Model):
     site: SiteConfig = SiteConfig()
     ami: AmiConfig = AmiConfig()
+    asterisk: AsteriskConfig = AsteriskConfig()
     agi: AgiConfig = AgiConfig()
     web: WebConfig = WebConfig()
     database: DatabaseConfig = DatabaseConfig()

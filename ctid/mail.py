@@ -1,6 +1,6 @@
 """Mail: an outbox table filled inside the unit of work that caused the mail, and a worker that
-sends it with aiosmtplib — retries with backoff on temporary failures, none on permanent ones, and
-never a second copy after a restart."""
+sends it with aiosmtplib — woken when a mail is queued, retries with backoff on temporary failures
+(always with the same Message-ID), none on permanent ones (counted for health, logged as errors)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from typing import Protocol
 
 import aiosmtplib
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session as SyncSession
 
 from ctid.config import SmtpConfig
 from ctid.core.clock import Clock
@@ -30,9 +31,12 @@ log = structlog.get_logger(__name__)
 class MailError(CtidError):
     """A message could not be handed to the mail server."""
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, maybe_sent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.maybe_sent = maybe_sent
+        """The session broke at a point where the server may already have the message (a
+        timeout or a dropped link): a retry may deliver a second copy, with the same Message-ID."""
 
 
 class Mailer(Protocol):
@@ -66,9 +70,15 @@ class SmtpMailer:
             raise MailError(f"recipients refused: {exc.recipients}", permanent=permanent) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise MailError(f"{exc.code} {exc.message}", permanent=500 <= exc.code < 600) from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            # Connection refused, timeouts, dropped sessions: the server may be back later.
+        except (aiosmtplib.SMTPConnectError, ConnectionRefusedError) as exc:
+            # Never reached the server: nothing can have been delivered.
             raise MailError(f"{type(exc).__name__}: {exc}", permanent=False) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            # Timeouts and dropped sessions: the server may be back later, and may already have
+            # accepted the message (a timeout waiting for the answer to DATA).
+            raise MailError(
+                f"{type(exc).__name__}: {exc}", permanent=False, maybe_sent=True
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,23 @@ class OutboxStatus:
     sending: int
     sent: int
     failed: int
+
+
+@dataclass(frozen=True)
+class MailHealth:
+    """For /healthz and ops: what the outbox holds, and what failed for good since start."""
+
+    pending: int
+    failed: int
+    """Rows in the outbox that will not be sent (permanent failures, attempts used up)."""
+    permanent_failures: int
+    """Mails given up since this process started."""
+    resent_maybe_duplicate: int
+    """Retries after a session broke when the server may already have had the message."""
+    last_failure: str | None
+
+
+_OUTBOX_KEY = "ctid_mail_outbox"
 
 
 async def enqueue_mail(
@@ -97,6 +124,11 @@ async def enqueue_mail(
     exists = await session.scalar(select(MailOutbox.id).where(MailOutbox.dedupe_key == dedupe_key))
     if exists is not None:
         return False
+    worker = session.info.get(_OUTBOX_KEY)
+    if isinstance(worker, OutboxWorker) and not session.info.get(_OUTBOX_KEY + "_armed"):
+        # Wake the worker once this transaction commits (not before: it would find nothing).
+        session.info[_OUTBOX_KEY + "_armed"] = True
+        event.listen(session.sync_session, "after_commit", worker.on_commit, once=True)
     now = clock.utcnow()
     session.add(
         MailOutbox(
@@ -133,9 +165,33 @@ class OutboxWorker:
         self._idle_poll_s = idle_poll_s
         self._wakeup = asyncio.Event()
         self.sent = 0
+        self.permanent_failures = 0
+        self.resent_maybe_duplicate = 0
+        self.last_failure: str | None = None
 
     def poke(self) -> None:
+        """A mail was queued: send it now, not at the next idle poll."""
         self._wakeup.set()
+
+    def watch(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """The wiring point: every session from `sessions` that queues a mail (`enqueue_mail`)
+        pokes this worker when it commits."""
+        sessions.configure(info={_OUTBOX_KEY: self})
+
+    def on_commit(self, session: object) -> None:
+        if isinstance(session, SyncSession):
+            session.info.pop(_OUTBOX_KEY + "_armed", None)
+        self.poke()
+
+    async def health(self) -> MailHealth:
+        st = await self.status()
+        return MailHealth(
+            pending=st.pending + st.sending,
+            failed=st.failed,
+            permanent_failures=self.permanent_failures,
+            resent_maybe_duplicate=self.resent_maybe_duplicate,
+            last_failure=self.last_failure,
+        )
 
     async def recover(self) -> int:
         """After a restart: a row left `sending` may or may not have reached the server. Mark it
@@ -152,7 +208,9 @@ class OutboxWorker:
             )
         count = int(getattr(result, "rowcount", 0) or 0)
         if count:
-            log.warning("mail_interrupted_marked_failed", count=count)
+            self.permanent_failures += count
+            self.last_failure = f"{count} mail(s) interrupted while sending"
+            log.error("mail_interrupted_marked_failed", count=count)
         return count
 
     async def _claim(self) -> MailOutbox | None:
@@ -176,16 +234,20 @@ class OutboxWorker:
             # The ORM-enabled UPDATE already refreshed `row` in this session (status, attempts).
             return row
 
+    def message_id(self, dedupe_key: str) -> str:
+        """Stable per mail (from its dedupe key): every resend carries the same id, so a
+        receiving system can drop a copy that a broken session made us send twice."""
+        digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
+        domain = self._cfg.from_address.rpartition("@")[2] or "ctid.invalid"
+        return f"<{digest}@{domain}>"
+
     def _message(self, row: MailOutbox) -> EmailMessage:
         msg = EmailMessage()
         msg["From"] = self._cfg.from_address
         msg["To"] = row.to_addr
         msg["Subject"] = row.subject
         msg["Date"] = formatdate(row.created_at.timestamp(), usegmt=True)
-        # Stable id: a receiving system can drop a copy that a crash made us send twice.
-        digest = hashlib.sha256(row.dedupe_key.encode()).hexdigest()[:32]
-        domain = self._cfg.from_address.rpartition("@")[2] or "ctid.invalid"
-        msg["Message-ID"] = f"<{digest}@{domain}>"
+        msg["Message-ID"] = self.message_id(row.dedupe_key)
         msg.set_content(row.body_text)
         if row.body_html:
             msg.add_alternative(row.body_html, subtype="html")
@@ -202,8 +264,31 @@ class OutboxWorker:
             try:
                 await self._mailer.send(self._message(row))
             except MailError as exc:
-                await self._failed(row, exc)
-                bound.warning("mail_send_failed", error=str(exc)[:300], permanent=exc.permanent)
+                gave_up = await self._failed(row, exc)
+                if gave_up:
+                    self.permanent_failures += 1
+                    self.last_failure = f"{row.to_addr}: {str(exc)[:200]}"
+                    bound.error(
+                        "mail_failed_permanently",
+                        to=row.to_addr,
+                        error=str(exc)[:300],
+                        permanent=exc.permanent,
+                    )
+                else:
+                    bound.warning(
+                        "mail_send_failed",
+                        error=str(exc)[:300],
+                        permanent=exc.permanent,
+                        maybe_sent=exc.maybe_sent,
+                    )
+                    if exc.maybe_sent:
+                        # Not silent: the retry carries the same Message-ID, so the receiving
+                        # side can drop the copy if the first one did arrive.
+                        self.resent_maybe_duplicate += 1
+                        bound.warning(
+                            "mail_will_resend_same_message_id",
+                            message_id=self.message_id(row.dedupe_key),
+                        )
                 continue
             async with self._sessions.begin() as s:
                 await s.execute(
@@ -215,7 +300,7 @@ class OutboxWorker:
             self.sent += 1
             bound.info("mail_sent", to=row.to_addr)
 
-    async def _failed(self, row: MailOutbox, exc: MailError) -> None:
+    async def _failed(self, row: MailOutbox, exc: MailError) -> bool:
         give_up = exc.permanent or row.attempts >= self._cfg.max_attempts
         delay = self._cfg.retry_base_s * (2 ** max(0, row.attempts - 1))
         async with self._sessions.begin() as s:
@@ -230,6 +315,7 @@ class OutboxWorker:
                     else self._clock.utcnow() + timedelta(seconds=delay),
                 )
             )
+        return give_up
 
     async def next_due_in(self) -> float:
         async with self._sessions() as s:
@@ -264,6 +350,11 @@ class OutboxWorker:
                 # A dead database is not the end: nothing is lost (rows stay pending), try again.
                 log.error("mail_outbox_unavailable", error=str(exc)[:300])
                 wait = self._idle_poll_s
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # A cancel that landed inside the SMTP client or the database driver can be
+                # swallowed there; honour it here, or shutdown would wait for the next mail.
+                raise asyncio.CancelledError
             self._wakeup.clear()
             # asyncio.timeout, not wait_for (3.11's wait_for can swallow a cancellation).
             with contextlib.suppress(TimeoutError):

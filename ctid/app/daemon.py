@@ -22,6 +22,7 @@ import structlog
 from ctid.accounts.sessions import Authenticator
 from ctid.accounts.users import make_hasher
 from ctid.app.health import DaemonHealth
+from ctid.app.queue_log import QueueLogReconcile
 from ctid.app.secrets import site_secret
 from ctid.asterisk.actions import AmiPbxControl
 from ctid.asterisk.agi import AgiSession, FastAgiServer
@@ -66,7 +67,9 @@ from ctid.tickets.forms import CallerSearch, IncidentForms
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
 from ctid.tickets.links import Links
+from ctid.tickets.reconcile import CallReconciler, QueueLogLedger
 from ctid.tickets.workflow import IncidentWorkflow
+from ctid.tickets.writes import CallWriter
 from ctid.web.server import WebPorts, WebServer
 
 log = structlog.get_logger(__name__)
@@ -154,10 +157,22 @@ class Daemon:
         self.spy = SpyService(
             cfg, self.pbx, self.calls.tracker, SqlSpyStore(self.sessions), now=self.calls.events_now
         )
+        ledger = QueueLogLedger(self.sessions, self.clock)
+        self.queue_log = (
+            QueueLogReconcile(
+                cfg,
+                ledger,
+                CallReconciler(CallWriter(self.incidents, self.call_facts, self.callbacks), ledger),
+            )
+            if cfg.asterisk.queue_log
+            else None
+        )
+        """Asterisk's queue_log, reconciled on start, after each AMI login and every poll."""
         self.originates = OriginateWatch()
         """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""
         self.agi = FastAgiServer(cfg.agi, {"ivr": self._ivr}, self._agi_fallback)
         self.mail = OutboxWorker(self.sessions, SmtpMailer(cfg.smtp), self.clock, cfg.smtp)
+        self.mail.watch(self.sessions)  # a queued mail wakes the outbox when its unit commits
         loop_time: Callable[[], float] = lambda: asyncio.get_running_loop().time()  # noqa: E731
         self.web = WebServer(
             cfg,
@@ -199,6 +214,8 @@ class Daemon:
 
     async def _on_login(self) -> None:
         """Rebuild calls and seats from the PBX after every login (the bus applies it in order)."""
+        if self.queue_log is not None:  # calls that ended while the link was down
+            self.queue_log.poke()
         chans = [translate(f, self.calls.events_now()) for f in await self.pbx.core_show_channels()]
         items = [translate(f, self.calls.events_now()) for f in await self.pbx.queue_status()]
         self.bus.publish(
@@ -280,6 +297,8 @@ class Daemon:
         }
         if self.cfg.smtp.enabled:
             loops["mail"] = self.mail.run
+        if self.queue_log is not None:
+            loops["queue-log"] = self.queue_log.run
         self._subscribe()
         scheduler = RotaScheduler(self.rota) if self._use_scheduler else contextlib.nullcontext()
         async with scheduler:

@@ -42,7 +42,16 @@ class AmiFrameParser:
     and header lines without a colon.
     """
 
-    __slots__ = ("_decode", "_max", "_pending", "_pending_len", "_tail", "_want_banner", "version")
+    __slots__ = (
+        "_decode",
+        "_max",
+        "_pending",
+        "_pending_len",
+        "_repaired",
+        "_tail",
+        "_want_banner",
+        "version",
+    )
 
     def __init__(self, max_frame_chars: int = MAX_FRAME_CHARS) -> None:
         self._decode = codecs.getincrementaldecoder("utf-8")("replace").decode
@@ -53,6 +62,7 @@ class AmiFrameParser:
         self._pending_len = 0
         self._tail = ""  # the last 3 characters received, to find a terminator split across reads
         self._want_banner = True
+        self._repaired = 0
         self.version: str | None = None
         """The protocol version from the banner (`11.0.0`), once seen."""
 
@@ -60,6 +70,8 @@ class AmiFrameParser:
         text = self._decode(data)
         if not text:
             return []
+        if text.count("\n") != text.count("\r\n"):
+            text = self._crlf(text)
         if self._want_banner:
             text = self._banner(text)
             if not text:
@@ -90,6 +102,20 @@ class AmiFrameParser:
         frames: list[Frame] = []
         _parse_into(frames, chunks)
         return frames
+
+    def _crlf(self, text: str) -> str:
+        """Line ends other than CRLF (a bare LF, or mixed): make every line end CRLF, so a frame
+        ended by a blank line of any style is its own frame and never swallows the next one.
+        A LF that completes a CR left at the end of the previous read is already a CRLF."""
+        head = ""
+        if text[0] == "\n" and (self._tail or "".join(self._pending)[-1:]).endswith("\r"):
+            head, text = "\n", text[1:]
+            if text.count("\n") == text.count("\r\n"):
+                return head + text
+        self._repaired += 1
+        if self._repaired == 1 or self._repaired % 1000 == 0:
+            log.warning("ami_line_endings_repaired", times=self._repaired)
+        return head + text.replace("\r\n", "\n").replace("\n", "\r\n")
 
     def _banner(self, text: str) -> str:
         """Strip `Asterisk Call Manager/x.y.z\\r\\n` (no blank line follows it) from the start."""

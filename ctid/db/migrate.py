@@ -76,37 +76,42 @@ async def _run(engine: AsyncEngine, fn: Callable[[Connection], T], *, lock: bool
     """Run `fn` on a sync connection in one transaction; with `lock`, serialise against every
     other ctid upgrading the same database (BEGIN IMMEDIATE / advisory lock)."""
     where = display_url(engine.url)
-    try:
-        async with engine.connect() as conn:
-            if lock:
-                await _lock_for_upgrade(conn)
-            result = await conn.run_sync(fn)
-            await conn.commit()
-            return result
-    except (OperationalError, DBAPIError, OSError) as exc:
-        raise StoreError(f"database {where} cannot be used: {_reason(exc)}") from exc
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + _SQLITE_LOCK_WAIT_S
+    attempt = 0
+    while True:
+        try:
+            async with engine.connect() as conn:
+                if lock:
+                    await _lock_for_upgrade(conn)
+                result = await conn.run_sync(fn)
+                await conn.commit()
+                return result
+        except (OperationalError, DBAPIError, OSError) as exc:
+            # SQLite answers "database is locked" without waiting in a few places a busy
+            # handler does not cover: the WAL switch of a brand-new file while another process
+            # holds it (in the connect hook), and a BEGIN IMMEDIATE racing it. Another ctid is
+            # upgrading: wait for it, however long a loaded machine makes it take (bounded).
+            if not (_sqlite_locked(engine, exc) and loop.time() < give_up):
+                raise StoreError(f"database {where} cannot be used: {_reason(exc)}") from exc
+            attempt += 1
+            log.info("db_upgrade_waiting", url=where, attempt=attempt, error=_reason(exc))
+            await asyncio.sleep(min(0.5, 0.02 * attempt))
 
 
-_SQLITE_LOCK_WAIT_S = 30.0
+_SQLITE_LOCK_WAIT_S = 120.0
+
+
+def _sqlite_locked(engine: AsyncEngine, exc: BaseException) -> bool:
+    return engine.dialect.name == "sqlite" and "locked" in str(exc).lower()
 
 
 async def _lock_for_upgrade(conn: AsyncConnection) -> None:
     if conn.dialect.name == "sqlite":
         # Take the write lock now (waits up to busy_timeout), so a second ctid upgrading the same
         # file waits here, then sees the new revision; SQLite DDL is transactional this way too.
-        # SQLite skips its busy handler in a few cases (a brand-new file switching to WAL under
-        # another writer) and answers "locked" at once: try again for a while before giving up.
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + _SQLITE_LOCK_WAIT_S
-        while True:
-            try:
-                await conn.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except OperationalError as exc:
-                if "locked" not in str(exc) or loop.time() > give_up:
-                    raise
-                await conn.rollback()
-                await asyncio.sleep(0.05)
+        # A "locked" answer is retried by `_run` on a fresh connection.
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")
     elif conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_UPGRADE_LOCK})
 

@@ -608,3 +608,39 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, index=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class QueueLogPosition(Base):
+    """Where ctid stopped reading an Asterisk queue_log: the file's inode and a byte offset at
+    the start of a line (see ctid.calls.queue_log)."""
+
+    __tablename__ = "queue_log_positions"
+
+    path: Mapped[str] = mapped_column(String(512), primary_key=True)
+    inode: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    offset: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+
+
+class QueueLogCall(Base):
+    """A queue_log call already reconciled, by its log key (`callid@ENTERQUEUE epoch`, unique
+    across PBX restarts), so the log's calls are applied exactly once. action added|completed|
+    matched (the record was already complete)."""
+
+    __tablename__ = "queue_log_calls"
+
+    log_key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(_ID), nullable=False, index=True)
+    outcome: Mapped[str] = mapped_column(String(_CODE), nullable=False)
+    action: Mapped[str] = mapped_column(String(_CODE), nullable=False)
+    reconciled_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+
+
+class JournalMark(Base):
+    """The last write journal entry applied to this database, per journal file; written in the
+    same transaction as the entry's write, so a replay after a crash applies nothing twice."""
+
+    __tablename__ = "journal_marks"
+
+    journal_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, nullable=False)

@@ -8,10 +8,11 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ctid.db.schema import Callback, Caller, CallerPhone, Incident, IncidentHistory
+from ctid.db.schema import Callback, Caller, CallerPhone, Incident, IncidentHistory, JournalMark
+from ctid.journal import AlreadyApplied, EntryMark, current_entry
 from ctid.tickets.errors import InvalidInputError
 from ctid.tickets.lifecycle import IncidentState
 from ctid.tickets.phones import PhonePlan, normalize_phone
@@ -44,7 +45,27 @@ async def write_unit(
             await session.execute(
                 text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": lock}
             )
+        entry = current_entry.get()
+        if entry is not None and not entry.claimed:
+            # Replaying the write journal: this transaction carries the entry's mark.
+            await claim_journal_entry(session, entry)
         yield session
+
+
+async def claim_journal_entry(session: AsyncSession, entry: EntryMark) -> None:
+    """Move the journal's mark to `entry.seq` in this transaction; `AlreadyApplied` if the
+    database already has it (entries are applied in order, so one number per journal does)."""
+    moved = await session.execute(
+        update(JournalMark)
+        .where(JournalMark.journal_id == entry.journal_id, JournalMark.seq < entry.seq)
+        .values(seq=entry.seq)
+    )
+    if not getattr(moved, "rowcount", 0):
+        if await session.get(JournalMark, entry.journal_id) is not None:
+            raise AlreadyApplied(f"journal entry {entry.seq} is already in the database")
+        session.add(JournalMark(journal_id=entry.journal_id, seq=entry.seq))
+        await session.flush()
+    entry.claimed = True
 
 
 async def caller_ids_for(session: AsyncSession, normalized: str) -> list[int]:

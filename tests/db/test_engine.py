@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ctid.core.errors import StoreError
-from ctid.db import check_schema, create_engine, display_url, parse_url, upgrade
+from ctid.db import check_schema, create_engine, display_url, head_revision, parse_url, upgrade
 from ctid.db.schema import RingAttempt
 
 
@@ -98,7 +98,8 @@ async def test_sqlite_file_and_its_directory_are_created(tmp_path: Path) -> None
 async def test_sqlite_in_memory_database_is_shared_by_the_pool() -> None:
     engine = create_engine("sqlite+aiosqlite://")
     try:
-        assert await upgrade(engine) == ["0001", "0002", "0003"]
+        applied = await upgrade(engine)
+        assert (applied[0], applied[-1]) == ("0001", head_revision())
         await check_schema(engine)  # a new pooled connection would see an empty database
     finally:
         await engine.dispose()

@@ -4,16 +4,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+import sqlite3
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+import structlog
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
+from structlog.typing import EventDict
 
 from ctid.core.errors import NotMigratedError, StoreError
 from ctid.db import check_schema, create_engine, current_revision, head_revision, upgrade
@@ -26,7 +31,7 @@ def _tables(conn: Connection) -> set[str]:
     return {t for t in inspect(conn).get_table_names() if is_modelled(t, "table")}
 
 
-ALL = ["0001", "0002", "0003"]
+ALL = ["0001", "0002", "0003", "0004"]
 """Every migration, oldest first."""
 
 
@@ -59,8 +64,60 @@ async def test_concurrent_upgrades_apply_the_migration_once(db_url: str) -> None
     first, second = create_engine(db_url), create_engine(db_url)
     try:
         results = await asyncio.wait_for(
-            asyncio.gather(upgrade(first), upgrade(second)), timeout=30
+            asyncio.gather(upgrade(first), upgrade(second)), timeout=150
         )
+    finally:
+        await first.dispose()
+        await second.dispose()
+    assert sorted(results) == [[], ALL]
+
+
+class _Counter:
+    """A structlog processor that sets `reached` once `name` was logged `times` times."""
+
+    def __init__(self, name: str, times: int) -> None:
+        self.name, self.times, self.seen = name, times, 0
+        self.reached = asyncio.Event()
+
+    def __call__(self, _logger: object, _method: str, event_dict: EventDict) -> EventDict:
+        if event_dict.get("event") == self.name:
+            self.seen += 1
+            if self.seen >= self.times:
+                self.reached.set()
+        raise structlog.DropEvent
+
+    @contextlib.contextmanager
+    def capturing(self) -> Iterator[None]:
+        saved = structlog.get_config()
+        structlog.configure(processors=[self], cache_logger_on_first_use=False)
+        try:
+            yield
+        finally:
+            structlog.configure(**saved)
+
+
+async def test_concurrent_sqlite_upgrades_wait_out_a_held_lock(sqlite_url: str) -> None:
+    """The busy machine, made deterministic: another process holds the brand-new file's lock
+    (so the WAL switch and BEGIN IMMEDIATE answer "database is locked" at once) while two
+    upgrades start; both wait, then one migrates and the other finds it done."""
+    path = Path(make_url(sqlite_url).database or "")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("CREATE TABLE IF NOT EXISTS squatter (x INTEGER)")
+    first = create_engine(sqlite_url, sqlite_busy_timeout_ms=20)
+    second = create_engine(sqlite_url, sqlite_busy_timeout_ms=20)
+    try:
+        waits = _Counter("db_upgrade_waiting", 2)
+        with waits.capturing():
+            both = asyncio.ensure_future(asyncio.gather(upgrade(first), upgrade(second)))
+            try:
+                await asyncio.wait_for(waits.reached.wait(), timeout=60)
+                assert not both.done()
+            finally:
+                holder.execute("COMMIT")
+                holder.close()
+            results = await asyncio.wait_for(both, timeout=150)
     finally:
         await first.dispose()
         await second.dispose()

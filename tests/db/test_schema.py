@@ -29,11 +29,14 @@ from ctid.db.schema import (
     IncidentHistory,
     IncidentNote,
     IncidentNumberCounter,
+    JournalMark,
     KbArticle,
     KbArticleVersion,
     LunchOverride,
     MailOutbox,
     NaiveDatetimeError,
+    QueueLogCall,
+    QueueLogPosition,
     RingAttempt,
     RosterOverride,
     Seat,
@@ -353,6 +356,26 @@ ROWS: list[tuple[type[Base], dict[str, Any]]] = [
             "last_seen_at": t(20),
         },
     ),
+    (
+        QueueLogPosition,
+        {
+            "path": "/var/log/asterisk/queue_log",
+            "inode": 5308449,
+            "offset": 4_294_967_296 + 191,  # past 4 GiB: a BIGINT
+            "updated_at": t(21),
+        },
+    ),
+    (
+        QueueLogCall,
+        {
+            "log_key": "1796492741.0@1796492743",
+            "call_id": "1796492741.0",
+            "outcome": "answered",
+            "action": "added",
+            "reconciled_at": t(22),
+        },
+    ),
+    (JournalMark, {"journal_id": "5f0c7a7e2b6d4c1a9e3f8b2d1c0a9e8f", "seq": 9_000_000_000}),
 ]
 
 
