@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from ctid.asterisk.simulator.model import Chan
+from ctid.asterisk.simulator.sounds import prompt_seconds
 
 if TYPE_CHECKING:
     from ctid.asterisk.simulator.engine import Call, Engine
@@ -138,6 +139,7 @@ class AgiSession:
         self.writer: asyncio.StreamWriter | None = None
         self.in_command = False
         self.hangup_sent = False
+        self.failed = False  # a command failed on a live channel (AGISTATUS=FAILURE)
 
     def env(self) -> str:
         parts = urlsplit(self.url)
@@ -213,7 +215,9 @@ class AgiSession:
             writer.close()
             with contextlib.suppress(OSError, ConnectionError):
                 await writer.wait_closed()
-        return "HANGUP" if self._dead() else "SUCCESS"
+        if self._dead():
+            return "HANGUP"
+        return "FAILURE" if self.failed else "SUCCESS"
 
     def _dead(self) -> bool:
         return self.chan.dead or not self.chan.alive
@@ -317,9 +321,19 @@ class AgiSession:
             return "200 result=-1\n"
         return f"200 result={ord(digit) if digit else 0}\n"
 
+    def _prompt_s(self, name: str) -> float | None:
+        cfg = self.engine.cfg
+        return prompt_seconds(cfg.sounds_dir, name, cfg.prompt_s)
+
     async def _stream_file(self, args: list[str]) -> str:
         escape = args[1] if len(args) > 1 else ""
-        digit, played = await self.engine.play_prompt(self.call, self.chan, escape)
+        length = self._prompt_s(args[0])
+        if length is None:
+            # handle_streamfile: no file → `result=-1 endpos=0` at once, RESULT_FAILURE, so the
+            # AGI ends with AGISTATUS=FAILURE though the channel is up (pjsip_missing_prompt).
+            self.failed = True
+            return "200 result=-1 endpos=0\n"
+        digit, played = await self.engine.play_prompt(self.call, self.chan, escape, length_s=length)
         if digit is None:
             return "200 result=-1 endpos=0\n"
         return f"200 result={ord(digit) if digit else 0} endpos={played}\n"
@@ -347,7 +361,12 @@ class AgiSession:
     async def _get_data(self, args: list[str]) -> str:
         timeout_ms = int(args[1]) if len(args) > 1 and args[1] else 2000
         max_digits = int(args[2]) if len(args) > 2 and args[2] else 1024
-        text, timed_out = await self.engine.read_data(self.call, self.chan, timeout_ms, max_digits)
+        length = self._prompt_s(args[0])
+        if length is None:
+            return "200 result=-1\n"  # ast_app_getdata_full: the prompt does not open
+        text, timed_out = await self.engine.read_data(
+            self.call, self.chan, timeout_ms, max_digits, prompt_s=length
+        )
         if text is None:
             return "200 result=-1\n"
         return f"200 result={text}{' (timeout)' if timed_out else ''}\n"

@@ -5,6 +5,7 @@ builder from ctid's own configuration (`SimulatorConfig.from_ctid_config`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ctid.asterisk.simulator.ami_server import AmiUser, parse_classes
@@ -94,6 +95,9 @@ class SimulatorConfig:
     """Asterisk's Answer() waits up to 500 ms for media before the next priority runs."""
     prompt_s: float = 1.0
     """How long one STREAM FILE / SAY prompt plays."""
+    sounds_dir: Path | None = None
+    """None: every prompt exists and plays `prompt_s`. A directory: prompts are its files (a
+    missing one fails like Asterisk's; a WAV plays its real length) — see `sounds.py`."""
     press_delay_s: float = 1.0
     """How long a simulated caller takes to press a key once an IVR command waits for one."""
     supervisor_stay_s: float = 60.0
