@@ -1,6 +1,7 @@
 """ctid's own FastAGI server on asyncio streams: header intake with size/time limits, routing by the
 request path, in-step command/reply exchange (unsolicited `HANGUP`, `511`, multi-line `520`),
-safe argument quoting, and a per-request deadline that falls back to the fail-open handler.
+safe argument quoting, a prompt Asterisk cannot play told from a caller's hangup, and a
+per-request deadline that falls back to the fail-open handler.
 """
 
 from __future__ import annotations
@@ -373,6 +374,10 @@ class AgiSession:
             reply = await self.command("CHANNEL STATUS")
         except AgiHangup:
             return False
+        except AgiCommandError:
+            # Not an answer about the channel: assume it is up; if it is not, the next command
+            # gets 511 and the session ends there.
+            return not self.hung_up
         return reply.result >= 0 and not self.hung_up
 
     def _unplayable(self, prompt: str) -> None:

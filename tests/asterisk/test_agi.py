@@ -1074,3 +1074,25 @@ async def test_missing_prompt_then_hangup_while_collecting_digits() -> None:
         assert await pbx.expect_closed() == b""
         await pbx.close()
     assert seen == [None]
+
+
+async def test_a_probe_asterisk_does_not_understand_counts_as_a_live_channel() -> None:
+    seen: list[Any] = []
+
+    async def ivr(s: AgiSession) -> None:
+        seen.append(await s.stream_file("ctid/welcome"))
+        seen.append(await s.wait_for_digit(1000))
+
+    async with serving({"ivr": ivr}) as server:
+        pbx = await FakeAsterisk.connect(server.port)
+        await pbx.send(RECORDED_ENV.encode())
+        assert await pbx.read_command() == 'STREAM FILE ctid/welcome ""'
+        await pbx.reply(MISSING)
+        assert await pbx.read_command() == "CHANNEL STATUS"
+        await pbx.reply("510 Invalid or unknown command")
+        # went on; the caller turns out to be gone at the next command
+        assert await pbx.read_command() == "WAIT FOR DIGIT 1000"
+        await pbx.reply("511 Command Not Permitted on a dead channel or intercept routine")
+        assert await pbx.expect_closed() == b""
+        await pbx.close()
+    assert seen == ["", None]
