@@ -39,8 +39,7 @@ def _pjsip_dir() -> Path | None:
     for base in (TRANSCRIPTS / "pjsip", SHARED_TRANSCRIPTS / "pjsip"):
         if (base / "pjsip_ring_cut_client_first.jsonl").is_file():
             return base
-    shared = Path("/work/shared/ami-transcripts/pjsip")
-    return shared if shared.is_dir() else None
+    return None
 
 
 def _frames(path: Path) -> list[tuple[str, dict[str, str]]]:
