@@ -249,6 +249,7 @@ class Daemon:
             queue=result.route.queue,
             choice=result.route.choice,
             hung_up=result.hung_up,
+            unplayable_prompts=session.unplayable,
         )
 
     async def _agi_fallback(self, session: AgiSession) -> None:

@@ -50,18 +50,24 @@ class AmiPbxControl:
         await self._ami.action("QueuePause", fields)
 
     async def queue_add(
-        self, queue: str, interface: str, member_name: str, penalty: int = 0, paused: bool = False
+        self,
+        queue: str,
+        interface: str,
+        member_name: str,
+        penalty: int = 0,
+        paused: bool = False,
+        state_interface: str = "",
     ) -> None:
-        await self._ami.action(
-            "QueueAdd",
-            [
-                ("Queue", queue),
-                ("Interface", interface),
-                ("MemberName", member_name),
-                ("Penalty", str(penalty)),
-                ("Paused", "true" if paused else "false"),
-            ],
-        )
+        fields = [
+            ("Queue", queue),
+            ("Interface", interface),
+            ("MemberName", member_name),
+            ("Penalty", str(penalty)),
+            ("Paused", "true" if paused else "false"),
+        ]
+        if state_interface:
+            fields.append(("StateInterface", state_interface))
+        await self._ami.action("QueueAdd", fields)
 
     async def queue_remove(self, queue: str, interface: str) -> None:
         await self._ami.action("QueueRemove", [("Queue", queue), ("Interface", interface)])

@@ -125,6 +125,9 @@ class SimulatorConfig:
     """Asterisk's Answer() waits up to 500 ms for media before the next priority runs."""
     prompt_s: float = 1.0
     """How long one STREAM FILE / SAY prompt plays."""
+    sounds_dir: Path | None = None
+    """None: every prompt exists and plays `prompt_s`. A directory: prompts are its files (a
+    missing one fails like Asterisk's; a WAV plays its real length) — see `sounds.py`."""
     press_delay_s: float = 1.0
     """How long a simulated caller takes to press a key once an IVR command waits for one."""
     supervisor_stay_s: float = 60.0
