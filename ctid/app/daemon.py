@@ -150,7 +150,12 @@ class Daemon:
             kpis_today=self._kpis_today,
         )
         self.spy = SpyService(
-            cfg, self.pbx, self.calls.tracker, SqlSpyStore(self.sessions), now=self.calls.events_now
+            cfg,
+            self.pbx,
+            self.calls.tracker,
+            SqlSpyStore(self.sessions),
+            now=self.calls.events_now,
+            alerts=self.hub,
         )
         self.originates = OriginateWatch()
         """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""
