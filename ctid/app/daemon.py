@@ -44,6 +44,7 @@ from ctid.calls.ivr import run_ivr
 from ctid.calls.service import CALL_INPUT, BusItem, CallService, Resync
 from ctid.calls.spy import SpyService
 from ctid.calls.spy_store import SqlSpyStore
+from ctid.calls.survey import KeypadSurvey, SurveyItems
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock, epoch
 from ctid.core.events import (
@@ -66,6 +67,7 @@ from ctid.screenpop.screens import ScreenItem, SeatScreens
 from ctid.spool import WriteSpool
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.intake import CallIntake, IntakeItem
+from ctid.tickets.keypad import KeypadRatings
 from ctid.tickets.store import IncidentStore
 from ctid.web.server import WebPorts, WebServer
 
@@ -159,7 +161,12 @@ class Daemon:
         )
         self.originates = OriginateWatch()
         """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""
-        self.agi = FastAgiServer(cfg.agi, {"ivr": self._ivr}, self._agi_fallback)
+        self.survey = KeypadSurvey(
+            cfg, self.calls.tracker, KeypadRatings(self.sessions, self.incidents)
+        )
+        self.agi = FastAgiServer(
+            cfg.agi, {"ivr": self._ivr, "survey": self.survey.handle}, self._agi_fallback
+        )
         self.mail = OutboxWorker(self.sessions, SmtpMailer(cfg.smtp), self.clock, cfg.smtp)
         loop_time: Callable[[], float] = lambda: asyncio.get_running_loop().time()  # noqa: E731
         self.web = WebServer(
@@ -257,6 +264,7 @@ class Daemon:
         bus = self.bus
         bus.subscribe(self.calls.handle, *CALL_INPUT)
         bus.subscribe(self.spy.on_event)
+        bus.subscribe(self.survey.on_item, *get_args(SurveyItems))
         bus.subscribe(self.originates.on_event, OriginateResponded)
         bus.subscribe(self.rota_follower.on_item, *get_args(SeatItem))
         bus.subscribe(self.intake.on_item, *get_args(IntakeItem))

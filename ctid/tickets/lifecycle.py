@@ -248,11 +248,12 @@ class Flag:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rate:
-    """The caller's satisfaction (1–5) after resolution, once."""
+    """The caller's satisfaction (1–5), once: by the mailed survey link or the phone keypad."""
 
     name: ClassVar[str] = "rate"
     score: int
     comment: str | None = None
+    source: Literal["link", "keypad"] = "link"
 
 
 Action: TypeAlias = (
@@ -490,6 +491,8 @@ def _why_not(action: str, state: IncidentState) -> str:
 
 
 def _check(action: Action, state: IncidentState) -> None:
+    if isinstance(action, Rate) and action.source == "keypad":
+        return  # the caller rates the call on the phone right after it, whatever the status
     if state.status not in _ALLOWED[action.name]:
         verb = _VERBS.get(action.name, action.name.replace("_", " "))
         raise TransitionError(f"cannot {verb} {state.number}: {_why_not(action.name, state)}")
@@ -734,7 +737,7 @@ def transition(
                 raise InvalidInputError(f"score must be a whole number from 1 to 5 (got {score!r})")
             comment = _opt_block("comment", action.comment, MAX_COMMENT)
             new = replace(state, satisfaction=score, satisfaction_comment=comment)
-            return Transition(new, entry(None, score=score))
+            return Transition(new, entry(None, score=score, source=action.source))
 
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover
 
