@@ -46,8 +46,17 @@ def test_who_is_asked(facts: SurveyFacts | None, decision: Ask | Skip) -> None:
 
 @pytest.mark.parametrize(
     ("keyed", "score"),
-    [("1", 1), ("3", 3), ("5", 5), ("0", None), ("6", None), ("#", None), ("", None)]
-    + [("12", None), (None, None)],
+    [
+        ("1", 1),
+        ("3", 3),
+        ("5", 5),
+        ("0", None),
+        ("6", None),
+        ("#", None),
+        ("", None),
+        ("12", None),
+        (None, None),
+    ],
 )
 def test_only_one_key_from_1_to_5_is_a_score(keyed: str | None, score: int | None) -> None:
     assert parse_score(keyed) == score
