@@ -488,6 +488,8 @@ class SpyService:
         for old in [s for s in self._sessions.values() if s.supervisor == sup.employee_id]:
             if not old.ended:
                 await self._request_stop(old, sup.employee_id, "superseded")
+            if not old.ended:  # still ringing the phone: it is hung up once it answers
+                await self._await_end(old)
         requested_at = self._utcnow()
         detail: dict[str, AuditValue] = {
             "call_id": call_id,
@@ -569,10 +571,16 @@ class SpyService:
         except TimeoutError:
             pass
         s.hangup_sent = False  # a later stop sends the request again
-        why = (
-            f"the PBX took the request but listen-in leg {s.spy_channel} did not end within "
-            f"{self._end_bound_s:g} s (no ChanSpyStop/Hangup); it may still be running"
-        )
+        if s.spy_channel is None:
+            why = (
+                f"listen-in session {s.id} is still ringing the supervisor's phone; it is hung "
+                "up as soon as the phone answers, and no second call is made meanwhile"
+            )
+        else:
+            why = (
+                f"the PBX took the request but listen-in leg {s.spy_channel} did not end within "
+                f"{self._end_bound_s:g} s (no ChanSpyStop/Hangup); it may still be running"
+            )
         log.error(
             "spy_leg_not_ended",
             session=s.id,

@@ -494,6 +494,20 @@ async def test_stop_while_the_phone_still_rings_hangs_up_once_the_channel_is_kno
     assert (done.state, done.reason, done.started_at) == ("stopped", "stop", None)
 
 
+async def test_no_second_leg_while_the_phone_still_rings_for_the_first(rig: Rig) -> None:
+    first = await rig.spy.start("S100", "seat3", "listen")
+    with pytest.raises(SpyLegNotEndedError, match="still ringing"):
+        await rig.spy.start("S100", "seat3", "barge")
+    with pytest.raises(SpyLegNotEndedError, match="still ringing"):
+        await rig.spy.switch(first.session_id, "whisper")
+    assert len(rig.pbx.originates) == 1
+    await rig.feed(lambda e: isinstance(e, OriginateResponded))  # the phone answers
+    assert rig.pbx.hangups == [SPYER]  # and is hung up at once (superseded)
+    await rig.pbx_ends_leg(SPYER)
+    second = await rig.spy.start("S100", "seat3", "barge")
+    assert len(rig.pbx.originates) == 2 and second.mode == "barge"
+
+
 async def test_an_unanswered_or_refused_originate_fails_the_session(rig: Rig) -> None:
     session = await rig.spy.start("S100", "seat3", "listen")
     await rig.apply(
