@@ -19,8 +19,10 @@ Modes and ending. ctid/calls speaks modes (listen, whisper, barge); the ChanSpy 
 and hangup causes live in `ctid.asterisk.actions` (`start_listen_in`, `end_listen_in`). Switching
 mode ends the old leg and originates again, so each mode is its own audited session. A leg counts
 as ended only on the PBX's proof (ChanSpyStop or the spy channel's Hangup), never on the Hangup
-action's `Success`: app_chanspy notices a hangup of its own channel only when a frame reaches it,
-so on a silent call the leg goes on (pjsip_spy_silent). Stop and switch wait for that proof for
+action's `Success`: app_chanspy leaves its loop on the Hangup but then waits in
+ast_audiohook_detach() until the spied channel passes a voice frame or is destroyed (Asterisk
+issue #978), and only then sends ChanSpyStop and hangs the phone up; so on a silent call the leg
+goes on until that call ends (pjsip_spy_silent), and no AMI action on the spy channel helps. Stop and switch wait for that proof for
 at most `END_BOUND_S`; without it the supervisor (the answer and an alert frame) and the log are
 told, and a switch does not start the new leg: one phone never carries two spy legs.
 """
