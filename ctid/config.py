@@ -284,6 +284,8 @@ class IvrPromptsConfig(_Model):
     incident_status_prefix: str = "ctid/status-"
     lunch_overflow: str = "ctid/lunch-overflow"
     goodbye: str = "ctid/goodbye"
+    survey: str = "ctid/survey"
+    """After the agent hangs up: "how satisfied were you? press 1 to 5" (keypad survey)."""
 
 
 ANSWER_MEDIA_S = 0.5

@@ -36,6 +36,7 @@ from ctid.calls.service import CALL_INPUT, BusItem, CallService, Resync
 from ctid.calls.spy import SpyService
 from ctid.calls.spy_control import SpyControl
 from ctid.calls.spy_store import SqlSpyStore
+from ctid.calls.survey import KeypadSurvey, SurveyItems
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock, epoch
 from ctid.core.events import (
@@ -66,6 +67,7 @@ from ctid.tickets.directory import CallerDirectory, phone_plan
 from ctid.tickets.forms import CallerSearch, IncidentForms
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
+from ctid.tickets.keypad import KeypadRatings
 from ctid.tickets.links import Links
 from ctid.tickets.reconcile import CallReconciler, QueueLogLedger
 from ctid.tickets.workflow import IncidentWorkflow
@@ -155,7 +157,12 @@ class Daemon:
             kpis_today=self._kpis_today,
         )
         self.spy = SpyService(
-            cfg, self.pbx, self.calls.tracker, SqlSpyStore(self.sessions), now=self.calls.events_now
+            cfg,
+            self.pbx,
+            self.calls.tracker,
+            SqlSpyStore(self.sessions),
+            now=self.calls.events_now,
+            alerts=self.hub,
         )
         ledger = QueueLogLedger(self.sessions, self.clock)
         self.queue_log = (
@@ -170,7 +177,12 @@ class Daemon:
         """Asterisk's queue_log, reconciled on start, after each AMI login and every poll."""
         self.originates = OriginateWatch()
         """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""
-        self.agi = FastAgiServer(cfg.agi, {"ivr": self._ivr}, self._agi_fallback)
+        self.survey = KeypadSurvey(
+            cfg, self.calls.tracker, KeypadRatings(self.sessions, self.incidents)
+        )
+        self.agi = FastAgiServer(
+            cfg.agi, {"ivr": self._ivr, "survey": self.survey.handle}, self._agi_fallback
+        )
         self.mail = OutboxWorker(self.sessions, SmtpMailer(cfg.smtp), self.clock, cfg.smtp)
         self.mail.watch(self.sessions)  # a queued mail wakes the outbox when its unit commits
         loop_time: Callable[[], float] = lambda: asyncio.get_running_loop().time()  # noqa: E731
@@ -281,6 +293,7 @@ class Daemon:
         bus = self.bus
         bus.subscribe(self.calls.handle, *CALL_INPUT)
         bus.subscribe(self.spy.on_event)
+        bus.subscribe(self.survey.on_item, *get_args(SurveyItems))
         bus.subscribe(self.originates.on_event, OriginateResponded)
         bus.subscribe(self.rota_follower.on_item, *get_args(SeatItem))
         bus.subscribe(self.intake.on_item, *get_args(IntakeItem))

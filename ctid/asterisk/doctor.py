@@ -270,6 +270,8 @@ def check_extensions(path: Path, cfg: Config) -> list[Finding]:
                     f"use agi://{cfg.agi.listen_host}:{cfg.agi.listen_port}/{m.group(3)}",
                 )
             )
+        if m.group(3) != "ivr":
+            continue  # e.g. the keypad survey after the queue: only the port matters there
         before = [(v, n) for k, v, n in sec.items if k in ("exten", "same") and n < line]
         after = [(v, n) for k, v, n in sec.items if k in ("exten", "same") and n > line]
         defaults = [(_SET_QUEUE.search(v), n) for v, n in before]

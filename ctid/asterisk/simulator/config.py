@@ -118,6 +118,9 @@ class SimulatorConfig:
     hotline_exten: str = "4000"
     default_queue: str = "ordinary"
     agi_url: str = "agi://127.0.0.1:4573/ivr"
+    survey_agi_url: str = ""
+    """contrib's survey: `Queue(q,c,...)`, and when the member hangs up the caller goes on to
+    `AGI(<this>)` (QUEUESTATUS=CONTINUE), then Hangup. Empty: Queue without `c` (the recordings)."""
     queue_timeout_s: int = 120
     epoch_base: float = LAB_BOOT_EPOCH
     """Wall-clock epoch at simulator start: Uniqueid, Timestamp and LoginTime derive from it."""

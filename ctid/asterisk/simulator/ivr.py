@@ -60,7 +60,9 @@ class IvrInput:
             try:
                 got = await asyncio.wait_for(asyncio.shield(fut), timeout_s)
             except TimeoutError:
-                return ""
+                # A digit that arrived in the same instant as the timeout is not lost: Asterisk
+                # queues the DTMF frame on the channel for the next read.
+                return fut.result() if fut.done() and not fut.cancelled() else ""
             if not got and (chan.dead or not chan.alive):
                 return None
             return got
