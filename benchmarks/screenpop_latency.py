@@ -100,6 +100,58 @@ def desktops(url: str, cookies: list[tuple[str, str]], out: Any, ready: Any, sto
     asyncio.run(main())
 
 
+@dataclasses.dataclass
+class Marks:
+    """CLOCK_MONOTONIC instants the simulator noted: AgentCalled written per (call, seat) and per
+    seat channel, and ctid's Hangup received per channel."""
+
+    written: dict[tuple[str, str], float] = dataclasses.field(default_factory=dict)
+    ring_start: dict[str, float] = dataclasses.field(default_factory=dict)
+    hangups: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def instrumented_simulator(probe: Any, agi_port: int) -> tuple[PbxSimulator, Marks]:
+    """The simulator for `probe`'s PBX, with its AMI server's writes and reads timed."""
+    marks = Marks()
+    sim = PbxSimulator.from_ctid_config(
+        probe,
+        agi_port=agi_port,
+        epoch_base=time.time(),
+        prompt_s=0.05,
+        press_delay_s=0.05,
+        answer_media_delay_s=0.05,
+    )
+    sim.config = dataclasses.replace(
+        sim.config,
+        queues=tuple(dataclasses.replace(q, timeout_s=30) for q in sim.config.queues),
+    )
+    server = sim._server
+    original = server.broadcast
+
+    def timed(klass: str, data: bytes) -> None:
+        original(klass, data)
+        if _AGENT_CALLED.match(data):
+            now = time.monotonic()
+            linked, dest = _LINKED.search(data), _DEST.search(data)
+            if linked and dest:
+                chan = dest.group(1).decode()
+                seat = chan.split("/", 1)[1].split("-", 1)[0]
+                marks.written[(linked.group(1).decode(), seat)] = now
+                marks.ring_start[chan] = now
+
+    server.broadcast = timed  # type: ignore[method-assign]
+    dispatch = server.dispatch
+
+    def timed_dispatch(s: Any, f: Any) -> None:
+        if any(n == "Action" and v == "Hangup" for n, v in f):
+            chan = next((v for n, v in f if n == "Channel"), "")
+            marks.hangups.setdefault(chan, time.monotonic())
+        dispatch(s, f)
+
+    server.dispatch = timed_dispatch  # type: ignore[method-assign]
+    return sim, marks
+
+
 POP_BUDGET_MS = {5000.0: 5.0, 20000.0: 10.0}
 CUT_BUDGET_MS = 50.0
 MIN_CUTS = 100
@@ -150,48 +202,11 @@ async def run(calls: int, n_desktops: int, load: float, interval: float, cadence
         await add_user(sessions, s["staffed_by"], s["name"], "agent", "bench-password-1")
     await engine.dispose()
 
-    written: dict[tuple[str, str], float] = {}
-    hangups: dict[str, float] = {}
-    ring_start: dict[str, float] = {}
     agi_port = _free_port()
     raw["agi"] = {"listen_port": agi_port}
     probe = parse_config({**raw, "ami": {**raw["ami"], "port": 5038}})
-    sim = PbxSimulator.from_ctid_config(
-        probe,
-        agi_port=agi_port,
-        epoch_base=time.time(),
-        prompt_s=0.05,
-        press_delay_s=0.05,
-        answer_media_delay_s=0.05,
-    )
-    sim.config = dataclasses.replace(
-        sim.config,
-        queues=tuple(dataclasses.replace(q, timeout_s=30) for q in sim.config.queues),
-    )
-    server = sim._server
-    original = server.broadcast
-
-    def timed(klass: str, data: bytes) -> None:
-        original(klass, data)
-        if _AGENT_CALLED.match(data):
-            now = time.monotonic()
-            linked, dest = _LINKED.search(data), _DEST.search(data)
-            if linked and dest:
-                chan = dest.group(1).decode()
-                seat = chan.split("/", 1)[1].split("-", 1)[0]
-                written[(linked.group(1).decode(), seat)] = now
-                ring_start[chan] = now
-
-    server.broadcast = timed  # type: ignore[method-assign]
-    dispatch = server.dispatch
-
-    def timed_dispatch(s: Any, f: Any) -> None:
-        if any(n == "Action" and v == "Hangup" for n, v in f):
-            chan = next((v for n, v in f if n == "Channel"), "")
-            hangups.setdefault(chan, time.monotonic())
-        dispatch(s, f)
-
-    server.dispatch = timed_dispatch
+    sim, marks = instrumented_simulator(probe, agi_port)
+    written, hangups, ring_start = marks.written, marks.hangups, marks.ring_start
     async with sim:
         cfg = parse_config({**raw, "ami": {**raw["ami"], "port": sim.ami_port}})
         daemon = Daemon(cfg, wall_clock_scheduler=False)

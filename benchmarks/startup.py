@@ -64,11 +64,16 @@ def verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
 
 
-def config_toml(data_dir: Path, db_url: str, ami_port: int, agi_port: int, web_port: int) -> str:
+def config_toml(
+    data_dir: Path,
+    db_url: str,
+    ami_port: int,
+    agi_port: int,
+    web_port: int,
+    seat_list: list[dict[str, str]] = SEATS,
+) -> str:
     seats = "".join(
-        f'\n[[seats]]\nid = "{s["id"]}"\nname = "{s["name"]}"\ntier = "{s["tier"]}"\n'
-        f'interface = "{s["interface"]}"\n'
-        for s in SEATS
+        "\n[[seats]]\n" + "".join(f'{k} = "{v}"\n' for k, v in s.items()) for s in seat_list
     )
     return f"""[site]
 data_dir = "{data_dir}"
@@ -116,7 +121,7 @@ async def fill(db_url: str, calls: int, incidents: int) -> float:
             at = base + timedelta(minutes=30 * i)
             rows.append(
                 {
-                    "number": f"INC{at:%Y%m%d}{i:06d}",
+                    "number": f"INC-{at:%Y%m%d}-{i % 48 + 1:04d}",  # 48 a day
                     "caller_number": f"1380013{i % 10000:04d}",
                     "caller_name": f"Caller {i % 10000}",
                     "channel": "phone",
