@@ -190,7 +190,7 @@ async def run(calls: int, n_desktops: int, load: float, interval: float, cadence
             "close": "23:59",
         },
         "lunch": {"enabled": False},
-        "ring": {"max_rings": 3, "ring_cadence_s": cadence},
+        "ring": {"max_rings": 3, "ring_cadence_s": cadence, "rna_pause_after": 20},
     }
     probe = parse_config({**raw, "ami": {**raw["ami"], "port": 5038}})
     engine = create_engine(probe.database_url)
