@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import aiohttp
 import structlog
 from screenpop_latency import (
+    ANSWERED_TALK_S,
     NEVER_ANSWER,
     SEATS,
     _free_port,
@@ -187,7 +188,7 @@ async def main_async(args: argparse.Namespace) -> None:
             pager.start()
             sim.start_background_load(args.load)
             for seat in ("seat1", "seat3"):
-                sim.set_phone(seat, answer_after_s=0.5, talk_s=0.3)
+                sim.set_phone(seat, answer_after_s=0.5, talk_s=ANSWERED_TALK_S)
             for seat in NEVER_ANSWER:
                 sim.set_phone(seat, answer_after_s=None)
             supervisor = asyncio.create_task(unpause_forever(sim))
