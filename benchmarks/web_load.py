@@ -29,8 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import aiohttp
 import structlog
 from screenpop_latency import (
+    ANSWER_AFTER_S,
     ANSWERED_TALK_S,
     NEVER_ANSWER,
+    PATIENCE_S,
     SEATS,
     _free_port,
     desktops,
@@ -188,7 +190,7 @@ async def main_async(args: argparse.Namespace) -> None:
             pager.start()
             sim.start_background_load(args.load)
             for seat in ("seat1", "seat3"):
-                sim.set_phone(seat, answer_after_s=0.5, talk_s=ANSWERED_TALK_S)
+                sim.set_phone(seat, answer_after_s=ANSWER_AFTER_S, talk_s=ANSWERED_TALK_S)
             for seat in NEVER_ANSWER:
                 sim.set_phone(seat, answer_after_s=None)
             supervisor = asyncio.create_task(unpause_forever(sim))
@@ -199,7 +201,7 @@ async def main_async(args: argparse.Namespace) -> None:
                     f"1380013{i:04d}",
                     "Bench",
                     digits="0" if i % 4 == 0 else "2",
-                    hangup_after_s=30,
+                    hangup_after_s=PATIENCE_S,
                 )
                 await asyncio.sleep(args.interval)
                 rss_peak = max(rss_peak, rss_mb(proc.pid))
