@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.db.schema import Call, Incident
-from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.actions import Rate
+from ctid.tickets.incidents import IncidentStore
 
 log = structlog.get_logger(__name__)
 
