@@ -24,6 +24,7 @@ from ctid.core.calls import (
     CallTransferred,
     IncidentOpened,
     Notice,
+    SeatLegEnded,
     SeatRingEnded,
     SeatRingStarted,
     SeatsResynced,
@@ -186,10 +187,15 @@ class CallService:
             case CallAnswered():
                 if notice.caller_channel is None:
                     return []
+                tier = self._tiers.get(notice.seat, "ordinary")
+                if notice.transfer and self.cap.talking(notice.call_id):
+                    # The cap counts the caller's whole conversation, from the first answer.
+                    self.cap.moved(notice.call_id, notice.seat, tier)
+                    return []
                 return self.cap.answered(
                     notice.call_id,
                     notice.seat,
-                    self._tiers.get(notice.seat, "ordinary"),
+                    tier,
                     notice.caller_channel,
                     notice.caller_num,
                     talked_s=max(0.0, now - notice.at),
@@ -200,7 +206,9 @@ class CallService:
                 if notice.old.paused and not notice.new.paused:
                     return self.ring.seat_unpaused(notice.seat)
                 return []
-            case CallStarted() | CallQueued() | CallTransferred() | SeatsResynced():
+            case (
+                CallStarted() | CallQueued() | CallTransferred() | SeatLegEnded() | SeatsResynced()
+            ):
                 return []
             case _:
                 assert_never(notice)

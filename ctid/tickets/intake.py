@@ -19,6 +19,7 @@ from ctid.core.calls import (
     CallStarted,
     CallTransferred,
     IncidentOpened,
+    SeatLegEnded,
     SeatRingEnded,
     SeatRingStarted,
     SeatsResynced,
@@ -54,6 +55,7 @@ IntakeItem = (
     | SeatRingEnded
     | CallAnswered
     | CallTransferred
+    | SeatLegEnded
     | CallEnded
     | SeatStateChanged
     | SeatsResynced
@@ -96,9 +98,11 @@ class CallRecords(Protocol):
 class CallbackQueue(Protocol):
     """The callback list (the callback store fits)."""
 
-    async def add_callback(
+    async def add_callback_for(
         self, number: str, reason: str, call_id: str | None = None
     ) -> CallbackView: ...
+
+    async def close_callbacks_got_through(self, number: str, call_id: str) -> list[int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +165,19 @@ class CallIntake:
                     ring_s=round(item.ring_s, 2),
                 )
             case CallAnswered():
-                log.info("call_answered", seat=item.seat, ring_s=round(item.ring_s, 2))
-                await self._open_incident(item)
+                log.info(
+                    "call_answered",
+                    seat=item.seat,
+                    ring_s=None if item.ring_s is None else round(item.ring_s, 2),
+                    answer_source=item.answer_source,
+                    transfer=item.transfer,
+                )
+                if not item.transfer:
+                    await self._open_incident(item)
+                    if item.caller_num:
+                        await self._got_through(item.caller_num, item.call_id)
+            case SeatLegEnded():
+                log.info("seat_leg_ended", seat=item.seat, talk_s=round(item.talk_s, 1))
             case CallEnded():
                 await self._ended(item.record)
             case AlertSupervisors():
@@ -209,6 +224,7 @@ class CallIntake:
             started_at=utc(notice.started_at),
             queue=notice.queue,
             ivr_digit=notice.ivr_choice or None,
+            category=notice.category or None,
         )
         self._live.add(notice.call_id)
         # Written by the spool's task: the pop gets the number when it exists (a few ms later).
@@ -243,6 +259,7 @@ class CallIntake:
             caller_name=rec.caller_name or None,
             queue=rec.queue,
             ivr_choice=rec.ivr_choice or None,
+            category=rec.category or None,
             queued_at=_opt(rec.queued_at),
             answered_at=_opt(rec.answered_at),
             ended_at=utc(rec.ended_at),
@@ -252,7 +269,7 @@ class CallIntake:
             outcome=rec.outcome,
             talk_s=rec.talk_s,
             capped="capped" in flags or rec.ended_by == "talk_cap",
-            transferred_to=None,
+            transferred_to=rec.transferred_to,
             ring_attempts=tuple(
                 RingAttemptIn(
                     seat_id=a.seat,
@@ -260,6 +277,7 @@ class CallIntake:
                     ended_at=_opt(a.end),
                     outcome=a.outcome,
                     ring_s=a.ring_s,
+                    talk_s=a.talk_s,
                 )
                 for a in rec.ring_attempts
             ),
@@ -276,13 +294,24 @@ class CallIntake:
 
     async def _add_callback(self, number: str, reason: str, call_id: str | None) -> None:
         try:
-            view = await self._callbacks.add_callback(number, reason, call_id)
+            view = await self._callbacks.add_callback_for(number, reason, call_id)
         except (
             InvalidInputError
         ) as exc:  # not a callable number (hostile caller ID, say): say so, go on
             log.warning("callback_not_recorded", call_id=call_id, reason=reason, error=str(exc))
             return
         log.info("callback_listed", callback_id=view.id, reason=reason, call_id=call_id)
+
+    async def _got_through(self, number: str, call_id: str) -> None:
+        """The number's open callbacks are done: the caller reached a seat on this call."""
+
+        async def close() -> None:
+            try:
+                await self._callbacks.close_callbacks_got_through(number, call_id)
+            except InvalidInputError as exc:
+                log.warning("callback_close_failed", call_id=call_id, error=str(exc))
+
+        await self._spool.submit(f"callbacks got through {call_id}", close)
 
     async def _flag(self, call_id: str, flag: str) -> None:
         incident = await self._incidents.incident_for_call(call_id)

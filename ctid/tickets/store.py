@@ -19,8 +19,10 @@ from ctid.config import Config
 from ctid.core.clock import Clock
 from ctid.core.errors import TransitionError
 from ctid.db.schema import (
+    AuditLog,
     Call,
     Callback,
+    CallbackCall,
     Caller,
     Incident,
     IncidentHistory,
@@ -93,6 +95,8 @@ SURVEY_LINK_PATH = "/survey/{token}"
 CallbackReason = Literal["abandoned", "missed", "after_hours", "capped"]
 CALLBACK_REASONS: tuple[str, ...] = ("abandoned", "missed", "after_hours", "capped")
 CALLBACK_ACTIVE = ("open", "in_progress")
+CALLBACK_GOT_THROUGH = "caller_got_through"
+"""The outcome of a callback closed because the caller's later call was answered."""
 CALLBACK_OUTCOMES: dict[str, str] = {
     "reached": "done",
     "not_needed": "done",
@@ -179,7 +183,10 @@ class IncidentStore:
                 s, facts.caller_number, facts.caller_name
             )
             option = self._ivr.get(facts.ivr_digit or "")
+            # The IVR's CTID_CATEGORY is its option's request type when the digit is unknown.
             request_type = option.request_type if option else "fault"
+            if option is None and facts.category in REQUEST_TYPES:
+                request_type = facts.category
             category = facts.category if facts.category in CATEGORIES else None
             now = self._clock.utcnow()
             number = await self._next_number(s, now)
@@ -213,7 +220,7 @@ class IncidentStore:
                         caller_id=caller_id,
                         queue=clip(facts.queue, 64),
                         ivr_choice=clip(facts.ivr_digit, 32),
-                        category=category,
+                        category=clip(facts.category, 32),
                         started_at=facts.started_at or facts.answered_at,
                         answered_at=facts.answered_at,
                         answered_by_seat=seat,
@@ -231,7 +238,12 @@ class IncidentStore:
                     actor=seat,
                     action="create",
                     to_status="in_progress",
-                    detail={"channel": "phone", "call_id": call_id, "ivr_digit": facts.ivr_digit},
+                    detail={
+                        "channel": "phone",
+                        "call_id": call_id,
+                        "ivr_digit": facts.ivr_digit,
+                        "ivr_category": facts.category,
+                    },
                 )
             )
             await s.flush()
@@ -797,6 +809,84 @@ class IncidentStore:
             await s.flush()
             return callback_view(row)
 
+    async def add_callback_for(
+        self, number: str, reason: str, call_id: str | None = None
+    ) -> CallbackView:
+        """`add_callback`, and the reason and call are kept with the callback even when the
+        number already had an open one (a capped call after an abandoned one keeps both).
+        Calling it again with the same reason and call adds nothing."""
+        view = await self.add_callback(number, reason, call_id)
+        call = clip(call_id, 64)
+        async with write_unit(self._sessions, lock=f"callback:{view.caller_number}") as s:
+            known = await s.scalar(
+                select(CallbackCall.id).where(
+                    CallbackCall.callback_id == view.id,
+                    CallbackCall.reason == reason,
+                    CallbackCall.call_id.is_(None)
+                    if call is None
+                    else CallbackCall.call_id == call,
+                )
+            )
+            if known is None:
+                s.add(
+                    CallbackCall(
+                        callback_id=view.id,
+                        reason=reason,
+                        call_id=call,
+                        added_at=self._clock.utcnow(),
+                    )
+                )
+        return view
+
+    async def callback_reasons(self, callback_id: int) -> list[tuple[str, str | None]]:
+        """Every (reason, call id) that fed a callback, oldest first."""
+        query = (
+            select(CallbackCall.reason, CallbackCall.call_id)
+            .where(CallbackCall.callback_id == callback_id)
+            .order_by(CallbackCall.added_at, CallbackCall.id)
+        )
+        async with self._sessions() as s:
+            return [(reason, call) for reason, call in await s.execute(query)]
+
+    async def close_callbacks_got_through(self, number: str, call_id: str) -> list[int]:
+        """The caller got through on call `call_id`: the number's open callbacks are done
+        (outcome `caller_got_through`), each with an audit line. One being worked by an agent
+        right now is left to that agent. Returns the ids closed."""
+        norm = normalize_phone(number, self._plan)
+        if norm is None:
+            return []
+        now = self._clock.utcnow()
+        closed: list[int] = []
+        async with write_unit(self._sessions, lock=f"callback:{norm.number}") as s:
+            rows = (
+                await s.scalars(
+                    select(Callback).where(
+                        Callback.caller_number == norm.number, Callback.status == "open"
+                    )
+                )
+            ).all()
+            for row in rows:
+                row.status = "done"
+                row.outcome = CALLBACK_GOT_THROUGH
+                row.updated_at = now
+                closed.append(row.id)
+                s.add(
+                    AuditLog(
+                        at=now,
+                        actor="system",
+                        action="callback_closed",
+                        target=f"callback {row.id}",
+                        detail={
+                            "outcome": CALLBACK_GOT_THROUGH,
+                            "call_id": clip(call_id, 64),
+                            "number": norm.number,
+                        },
+                    )
+                )
+        for cid in closed:
+            log.info("callback_closed_got_through", callback_id=cid, call_id=call_id)
+        return closed
+
     # ----------------------------------------------------------------------- call facts
 
     async def record_call(self, rec: CallRecordIn) -> None:
@@ -845,6 +935,7 @@ class IncidentStore:
                         ended_at=_aware(ring.ended_at) if ring.ended_at else None,
                         outcome=clip(ring.outcome, 32),
                         ring_s=ring.ring_s,
+                        talk_s=ring.talk_s,
                     )
                 )
 
