@@ -188,6 +188,26 @@ class CallTracker:
             "tombstones": len(self._gone_uids) + len(self._ended_calls),
         }
 
+    def recall_answer(self, call_id: CallId, seat: SeatId, at: float) -> bool:
+        """The stored answer time of a call a resync found answered (see `AnswerSource`).
+        Applied only to an answer estimated from the seat leg's age, by the same seat, and only
+        when it fits (not before the leg existed). Returns whether it changed anything."""
+        group = self._calls.get(call_id)
+        if (
+            group is None
+            or group.answer_source != "seat_leg_start"
+            or group.answered_by != seat
+            or group.answered_at is None
+        ):
+            return False
+        attempt = group.by_leg.get(group.answered_uid) if group.answered_uid else None
+        if attempt is None or at < attempt.start - 1.0 or at > self._last_at:
+            return False  # Duration is whole seconds: a stored answer may precede it by < 1 s
+        group.answered_at = at
+        group.answer_source = "stored"
+        attempt.end = at
+        return True
+
     # ------------------------------------------------------------------ applying events
 
     def apply(self, event: Event) -> list[Notice]:

@@ -24,11 +24,12 @@ CallOutcome = Literal[
     "lost_during_resync",
 ]
 EndedBy = Literal["caller", "agent", "transfer", "talk_cap", "unknown"]
-AnswerSource = Literal["live", "seat_leg_start"]
+AnswerSource = Literal["live", "seat_leg_start", "stored"]
 """Where an answer time comes from. `live`: ctid saw the answer (bridge or AgentConnect).
 `seat_leg_start`: found by a resync, when only CoreShowChannels' `Duration` of the answering
 seat leg was known: the answer lies between the leg's creation and now, so `answered_at` is the
-leg's creation (the talk time then includes the ring) and the ring time is unknown."""
+leg's creation (the talk time then includes the ring) and the ring time is unknown.
+`stored`: the answer ctid saw live and stored before it restarted (`CallAnswerRecalled`)."""
 CallPhase = Literal["ivr", "queued", "ringing", "answered"]
 
 
@@ -250,6 +251,17 @@ class SeatsResynced:
 
     at: float
     seats: tuple[SeatState, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CallAnswerRecalled:
+    """A call found answered by a resync was answered at `at` by `seat`, as ctid stored it live
+    before it restarted (told by the tickets intake): a better answer time than the seat
+    leg's age."""
+
+    call_id: CallId
+    seat: SeatId
+    at: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import structlog
 from ctid.config import Config
 from ctid.core.calls import (
     CallAnswered,
+    CallAnswerRecalled,
     CallEnded,
     CallQueued,
     CallStarted,
@@ -86,6 +87,7 @@ ScreenItem = (
     | SeatStateChanged
     | SeatsResynced
     | IncidentOpened
+    | CallAnswerRecalled
     | AlertSupervisors
     | NotifySeat
     | RecordRingMiss
@@ -186,6 +188,8 @@ class SeatScreens:
                 self.answered(item)
             case SeatLegEnded():
                 self.leg_ended(item)
+            case CallAnswerRecalled():
+                self.answer_recalled(item)
             case IncidentOpened():
                 self.incident_opened(item)
             case CallEnded():
@@ -354,6 +358,15 @@ class SeatScreens:
         if fresh:
             self._spawn(self._enrich(notice.seat, pop.ring), f"pop-enrich-{notice.seat}")
         self._dirty.set()
+
+    def answer_recalled(self, notice: CallAnswerRecalled) -> None:
+        """After a restart the stored answer time is known: the talk timer and cap count from it."""
+        pop = self.pops.get(notice.seat)
+        if pop is None or pop.ring.call_id != notice.call_id or pop.state != "talking":
+            return
+        pop = answered(pop, at=notice.at, talk_cap=self.cfg.talk_cap)
+        self.pops[notice.seat] = pop
+        self.hub.publish(notice.seat, to_frame(pop))
 
     def leg_ended(self, notice: SeatLegEnded) -> None:
         """The seat's own leg hung up (the call may go on with another seat): wrap-up now."""

@@ -4,7 +4,7 @@ record, every unserved caller a callback; also the IVR's status lookup and callb
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol, assert_never
 
@@ -13,6 +13,7 @@ import structlog
 from ctid.config import Config
 from ctid.core.calls import (
     CallAnswered,
+    CallAnswerRecalled,
     CallEnded,
     CallQueued,
     CallRecord,
@@ -34,7 +35,7 @@ from ctid.core.effects import (
     RequestCallback,
 )
 from ctid.core.errors import CtidError
-from ctid.core.ids import CallId
+from ctid.core.ids import CallId, SeatId
 from ctid.spool import WriteSpool
 from ctid.tickets.errors import InvalidInputError
 from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
@@ -75,6 +76,8 @@ class IncidentIntake(Protocol):
     async def create_from_call(self, facts: CallFacts) -> IncidentView: ...
 
     async def incident_for_call(self, call_id: str) -> IncidentView | None: ...
+
+    async def stored_answer(self, call_id: str) -> tuple[datetime, str] | None: ...
 
     async def apply(
         self,
@@ -132,9 +135,10 @@ class CallIntake:
         records: CallRecords,
         callbacks: CallbackQueue,
         spool: WriteSpool,
-        tell: Callable[[IncidentOpened], None],
+        tell: Callable[[IncidentOpened | CallAnswerRecalled], None],
     ) -> None:
-        """`tell` announces `IncidentOpened` on the bus (the pop shows the number)."""
+        """`tell` announces `IncidentOpened` on the bus (the pop shows the number), and
+        `CallAnswerRecalled` for a call found answered after a restart whose answer was stored."""
         self._cfg = cfg
         self._incidents = incidents
         self._records = records
@@ -227,12 +231,25 @@ class CallIntake:
             category=notice.category or None,
         )
         self._live.add(notice.call_id)
+        recall = notice.answer_source == "seat_leg_start"
         # Written by the spool's task: the pop gets the number when it exists (a few ms later).
         await self._spool.submit(
-            f"incident for call {notice.call_id}", lambda: self._create_incident(facts)
+            f"incident for call {notice.call_id}", lambda: self._create_incident(facts, recall)
         )
 
-    async def _create_incident(self, facts: CallFacts) -> None:
+    async def _create_incident(self, facts: CallFacts, recall: bool = False) -> None:
+        if recall:
+            # Found answered after a restart: the answer ctid stored live before is the best
+            # time there is (read before the incident's row is written with the estimate).
+            stored = await self._incidents.stored_answer(facts.call_id)
+            if stored is not None and stored[1] == facts.answered_by_seat:
+                at = stored[0]
+                self._tell(
+                    CallAnswerRecalled(
+                        CallId(facts.call_id), SeatId(facts.answered_by_seat), at.timestamp()
+                    )
+                )
+                facts = replace(facts, answered_at=at)
         view = await self._incidents.create_from_call(facts)
         log.info("incident_opened", call_id=facts.call_id, incident=view.number)
         if facts.call_id in self._live:

@@ -427,6 +427,18 @@ class IncidentStore:
             )
             return incident_view(row) if row else None
 
+    async def stored_answer(self, call_id: str) -> tuple[datetime, str] | None:
+        """When and by which seat a call was answered, as stored (None if not stored)."""
+        async with self._sessions() as s:
+            row = (
+                await s.execute(
+                    select(Call.answered_at, Call.answered_by_seat).where(Call.call_id == call_id)
+                )
+            ).first()
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return _aware(row[0]), str(row[1])
+
     async def status_for_ivr(self, entered: str) -> tuple[str, str | None] | None:
         """(status, owner seat) for the IVR's status lookup; digits (`202611220001`) or the full
         number; None when there is no such incident."""
