@@ -567,6 +567,7 @@ class CallTracker:
                 category=group.vars.get(CATEGORY_VAR, ""),
                 answer_source=source,
                 transfer=transfer,
+                first_answered_at=group.answered_at,
             )
         )
 

@@ -203,6 +203,8 @@ class CallAnswered:
     answer_source: AnswerSource = "live"
     transfer: bool = False
     """True when another seat answered this call before (it was moved to this seat's queue)."""
+    first_answered_at: float | None = None
+    """When the call was first answered (the talk cap counts from it); `at` if this is it."""
 
 
 @dataclass(frozen=True, slots=True)

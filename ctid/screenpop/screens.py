@@ -351,7 +351,11 @@ class SeatScreens:
             )
             pop = ringing(ring)
         pop = answered(
-            pop, at=notice.at, talk_cap=self.cfg.talk_cap, incident_number=incident or None
+            pop,
+            at=notice.at,
+            talk_cap=self.cfg.talk_cap,
+            incident_number=incident or None,
+            cap_from=notice.first_answered_at,
         )
         self.pops[notice.seat] = pop
         self.hub.publish(notice.seat, to_frame(pop))

@@ -37,6 +37,9 @@ async def test_transfer_to_the_expert_records_each_seats_leg_and_credits_the_exp
         tracker = desk.daemon.calls.tracker
         await desk.wait_for(lambda: tracker.seat(S1).activity == "on_call")
         await desk.wait_for(lambda: cid in desk.daemon.intake.incidents)
+        live = tracker.call(cid)
+        assert live is not None and live.answered_at is not None
+        first_answer = live.answered_at
         # seat1 talks a while, then hands the caller to the expert queue (a Redirect).
         await asyncio.sleep(20)  # a step of the scenario: 20 s of conversation
         await desk.daemon.calls.transfer_to_queue(cid, "expert", S1)
@@ -52,6 +55,9 @@ async def test_transfer_to_the_expert_records_each_seats_leg_and_credits_the_exp
         await desk.wait_for(lambda: tracker.seat(S3).activity == "on_call")
         snap3 = desk.daemon.hub.snapshot("seat3")
         assert snap3 is not None and snap3["state"] == "talking" and snap3["call_id"] == cid
+        # the caller's 10 minutes count from seat1's answer, on the expert's screen too
+        assert snap3["talk"]["cap_at"] == pytest.approx(first_answer + 600, abs=0.01)
+        assert snap3["talk"]["started_at"] > first_answer + 20
         await asyncio.sleep(30)  # the expert talks 30 s
         call.hangup()
         await desk.wait_for(call.ended.is_set)
