@@ -70,5 +70,6 @@ class CallFactStore:
                         ended_at=aware(ring.ended_at) if ring.ended_at else None,
                         outcome=clip(ring.outcome, 32),
                         ring_s=ring.ring_s,
+                        talk_s=ring.talk_s,
                     )
                 )

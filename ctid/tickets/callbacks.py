@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ctid.config import Config
 from ctid.core.clock import Clock
 from ctid.core.errors import TransitionError
-from ctid.db.schema import Callback, Incident
+from ctid.db.schema import AuditLog, Callback, CallbackCall, Incident
 from ctid.tickets._db import callback_view, caller_ids_for, write_unit
 from ctid.tickets.directory import phone_plan
 from ctid.tickets.errors import InvalidInputError, TicketNotFoundError, VersionConflictError
@@ -24,6 +24,7 @@ from ctid.tickets.views import (
 )
 from ctid.tickets.vocabulary import (
     CALLBACK_ACTIVE,
+    CALLBACK_GOT_THROUGH,
     CALLBACK_OUTCOMES,
     CALLBACK_REASONS,
 )
@@ -158,3 +159,81 @@ class CallbackStore:
             row.updated_at = self._clock.utcnow()
             await s.flush()
             return callback_view(row)
+
+    async def add_callback_for(
+        self, number: str, reason: str, call_id: str | None = None
+    ) -> CallbackView:
+        """`add_callback`, and the reason and call are kept with the callback even when the
+        number already had an open one (a capped call after an abandoned one keeps both).
+        Calling it again with the same reason and call adds nothing."""
+        view = await self.add_callback(number, reason, call_id)
+        call = clip(call_id, 64)
+        async with write_unit(self._sessions, lock=f"callback:{view.caller_number}") as s:
+            known = await s.scalar(
+                select(CallbackCall.id).where(
+                    CallbackCall.callback_id == view.id,
+                    CallbackCall.reason == reason,
+                    CallbackCall.call_id.is_(None)
+                    if call is None
+                    else CallbackCall.call_id == call,
+                )
+            )
+            if known is None:
+                s.add(
+                    CallbackCall(
+                        callback_id=view.id,
+                        reason=reason,
+                        call_id=call,
+                        added_at=self._clock.utcnow(),
+                    )
+                )
+        return view
+
+    async def callback_reasons(self, callback_id: int) -> list[tuple[str, str | None]]:
+        """Every (reason, call id) that fed a callback, oldest first."""
+        query = (
+            select(CallbackCall.reason, CallbackCall.call_id)
+            .where(CallbackCall.callback_id == callback_id)
+            .order_by(CallbackCall.added_at, CallbackCall.id)
+        )
+        async with self._sessions() as s:
+            return [(reason, call) for reason, call in await s.execute(query)]
+
+    async def close_callbacks_got_through(self, number: str, call_id: str) -> list[int]:
+        """The caller got through on call `call_id`: the number's open callbacks are done
+        (outcome `caller_got_through`), each with an audit line. One being worked by an agent
+        right now is left to that agent. Returns the ids closed."""
+        norm = normalize_phone(number, self._plan)
+        if norm is None:
+            return []
+        now = self._clock.utcnow()
+        closed: list[int] = []
+        async with write_unit(self._sessions, lock=f"callback:{norm.number}") as s:
+            rows = (
+                await s.scalars(
+                    select(Callback).where(
+                        Callback.caller_number == norm.number, Callback.status == "open"
+                    )
+                )
+            ).all()
+            for row in rows:
+                row.status = "done"
+                row.outcome = CALLBACK_GOT_THROUGH
+                row.updated_at = now
+                closed.append(row.id)
+                s.add(
+                    AuditLog(
+                        at=now,
+                        actor="system",
+                        action="callback_closed",
+                        target=f"callback {row.id}",
+                        detail={
+                            "outcome": CALLBACK_GOT_THROUGH,
+                            "call_id": clip(call_id, 64),
+                            "number": norm.number,
+                        },
+                    )
+                )
+        for cid in closed:
+            log.info("callback_closed_got_through", callback_id=cid, call_id=call_id)
+        return closed

@@ -4,7 +4,7 @@ record, every unserved caller a callback; also the IVR's status lookup and callb
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol, assert_never
 
@@ -13,12 +13,14 @@ import structlog
 from ctid.config import Config
 from ctid.core.calls import (
     CallAnswered,
+    CallAnswerRecalled,
     CallEnded,
     CallQueued,
     CallRecord,
     CallStarted,
     CallTransferred,
     IncidentOpened,
+    SeatLegEnded,
     SeatRingEnded,
     SeatRingStarted,
     SeatsResynced,
@@ -33,7 +35,7 @@ from ctid.core.effects import (
     RequestCallback,
 )
 from ctid.core.errors import CtidError
-from ctid.core.ids import CallId
+from ctid.core.ids import CallId, SeatId
 from ctid.spool import WriteSpool
 from ctid.tickets.errors import InvalidInputError
 from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
@@ -54,6 +56,7 @@ IntakeItem = (
     | SeatRingEnded
     | CallAnswered
     | CallTransferred
+    | SeatLegEnded
     | CallEnded
     | SeatStateChanged
     | SeatsResynced
@@ -73,6 +76,8 @@ class IncidentIntake(Protocol):
     async def create_from_call(self, facts: CallFacts) -> IncidentView: ...
 
     async def incident_for_call(self, call_id: str) -> IncidentView | None: ...
+
+    async def stored_answer(self, call_id: str) -> tuple[datetime, str] | None: ...
 
     async def apply(
         self,
@@ -96,9 +101,11 @@ class CallRecords(Protocol):
 class CallbackQueue(Protocol):
     """The callback list (the callback store fits)."""
 
-    async def add_callback(
+    async def add_callback_for(
         self, number: str, reason: str, call_id: str | None = None
     ) -> CallbackView: ...
+
+    async def close_callbacks_got_through(self, number: str, call_id: str) -> list[int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +135,10 @@ class CallIntake:
         records: CallRecords,
         callbacks: CallbackQueue,
         spool: WriteSpool,
-        tell: Callable[[IncidentOpened], None],
+        tell: Callable[[IncidentOpened | CallAnswerRecalled], None],
     ) -> None:
-        """`tell` announces `IncidentOpened` on the bus (the pop shows the number)."""
+        """`tell` announces `IncidentOpened` on the bus (the pop shows the number), and
+        `CallAnswerRecalled` for a call found answered after a restart whose answer was stored."""
         self._cfg = cfg
         self._incidents = incidents
         self._records = records
@@ -161,8 +169,19 @@ class CallIntake:
                     ring_s=round(item.ring_s, 2),
                 )
             case CallAnswered():
-                log.info("call_answered", seat=item.seat, ring_s=round(item.ring_s, 2))
-                await self._open_incident(item)
+                log.info(
+                    "call_answered",
+                    seat=item.seat,
+                    ring_s=None if item.ring_s is None else round(item.ring_s, 2),
+                    answer_source=item.answer_source,
+                    transfer=item.transfer,
+                )
+                if not item.transfer:
+                    await self._open_incident(item)
+                    if item.caller_num:
+                        await self._got_through(item.caller_num, item.call_id)
+            case SeatLegEnded():
+                log.info("seat_leg_ended", seat=item.seat, talk_s=round(item.talk_s, 1))
             case CallEnded():
                 await self._ended(item.record)
             case AlertSupervisors():
@@ -209,14 +228,28 @@ class CallIntake:
             started_at=utc(notice.started_at),
             queue=notice.queue,
             ivr_digit=notice.ivr_choice or None,
+            category=notice.category or None,
         )
         self._live.add(notice.call_id)
+        recall = notice.answer_source == "seat_leg_start"
         # Written by the spool's task: the pop gets the number when it exists (a few ms later).
         await self._spool.submit(
-            f"incident for call {notice.call_id}", lambda: self._create_incident(facts)
+            f"incident for call {notice.call_id}", lambda: self._create_incident(facts, recall)
         )
 
-    async def _create_incident(self, facts: CallFacts) -> None:
+    async def _create_incident(self, facts: CallFacts, recall: bool = False) -> None:
+        if recall:
+            # Found answered after a restart: the answer ctid stored live before is the best
+            # time there is (read before the incident's row is written with the estimate).
+            stored = await self._incidents.stored_answer(facts.call_id)
+            if stored is not None and stored[1] == facts.answered_by_seat:
+                at = stored[0]
+                self._tell(
+                    CallAnswerRecalled(
+                        CallId(facts.call_id), SeatId(facts.answered_by_seat), at.timestamp()
+                    )
+                )
+                facts = replace(facts, answered_at=at)
         view = await self._incidents.create_from_call(facts)
         log.info("incident_opened", call_id=facts.call_id, incident=view.number)
         if facts.call_id in self._live:
@@ -243,6 +276,7 @@ class CallIntake:
             caller_name=rec.caller_name or None,
             queue=rec.queue,
             ivr_choice=rec.ivr_choice or None,
+            category=rec.category or None,
             queued_at=_opt(rec.queued_at),
             answered_at=_opt(rec.answered_at),
             ended_at=utc(rec.ended_at),
@@ -252,7 +286,7 @@ class CallIntake:
             outcome=rec.outcome,
             talk_s=rec.talk_s,
             capped="capped" in flags or rec.ended_by == "talk_cap",
-            transferred_to=None,
+            transferred_to=rec.transferred_to,
             ring_attempts=tuple(
                 RingAttemptIn(
                     seat_id=a.seat,
@@ -260,6 +294,7 @@ class CallIntake:
                     ended_at=_opt(a.end),
                     outcome=a.outcome,
                     ring_s=a.ring_s,
+                    talk_s=a.talk_s,
                 )
                 for a in rec.ring_attempts
             ),
@@ -276,13 +311,24 @@ class CallIntake:
 
     async def _add_callback(self, number: str, reason: str, call_id: str | None) -> None:
         try:
-            view = await self._callbacks.add_callback(number, reason, call_id)
+            view = await self._callbacks.add_callback_for(number, reason, call_id)
         except (
             InvalidInputError
         ) as exc:  # not a callable number (hostile caller ID, say): say so, go on
             log.warning("callback_not_recorded", call_id=call_id, reason=reason, error=str(exc))
             return
         log.info("callback_listed", callback_id=view.id, reason=reason, call_id=call_id)
+
+    async def _got_through(self, number: str, call_id: str) -> None:
+        """The number's open callbacks are done: the caller reached a seat on this call."""
+
+        async def close() -> None:
+            try:
+                await self._callbacks.close_callbacks_got_through(number, call_id)
+            except InvalidInputError as exc:
+                log.warning("callback_close_failed", call_id=call_id, error=str(exc))
+
+        await self._spool.submit(f"callbacks got through {call_id}", close)
 
     async def _flag(self, call_id: str, flag: str) -> None:
         incident = await self._incidents.incident_for_call(call_id)
