@@ -46,6 +46,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "The service desk is closed now.",
     ),
     "callback_offer": ("需要我们回电，请按1。", "To be called back, press 1."),
+    "survey": (
+        "请为本次服务打分，非常满意请按5，非常不满意请按1。",
+        "Please rate this call: press 5 if you were very satisfied, 1 if not at all.",
+    ),
     "callback_recorded": (
         "已登记，我们上班后给您回电。",
         "Noted. We will call you back when we open.",

@@ -170,7 +170,7 @@ def test_prompts_install_then_doctor_sounds_dir(tmp_path: Path) -> None:
     sounds = tmp_path / "sounds"
     proc = _ctid("prompts", "install", "-c", str(EXAMPLE), "--dest", str(sounds))
     assert proc.returncode == 0, proc.stderr
-    assert "22 zh prompts installed" in proc.stdout
+    assert "23 zh prompts installed" in proc.stdout
     welcome = sounds / "ctid" / "welcome.wav"
     with wave.open(str(welcome), "rb") as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
@@ -195,7 +195,7 @@ def test_prompts_install_english_differs_and_the_sounds_dir_must_exist(tmp_path:
     assert _ctid("prompts", "install", "-c", str(EXAMPLE), "--dest", str(zh)).returncode == 0
     proc = _ctid("prompts", "install", "-c", str(EXAMPLE), "--dest", str(en), "--language", "en")
     assert proc.returncode == 0, proc.stderr
-    assert "22 en prompts installed" in proc.stdout
+    assert "23 en prompts installed" in proc.stdout
     for name in ("welcome", "menu", "closed"):
         a = (zh / "ctid" / f"{name}.wav").read_bytes()
         b = (en / "ctid" / f"{name}.wav").read_bytes()
