@@ -80,8 +80,9 @@ END_BOUND_S = 0.8
 # channel, never an interface. The resource may not hold what ChanSpy's argument parser treats
 # specially (`,` separates arguments; quotes, parentheses and brackets group them).
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.@+:=#*~/\-]+-[0-9a-f]{8}(?:;[12])?$")
-_SPY_LOCAL = re.compile(r"^Local/(spy[0-9]+)@[^;]+-[0-9a-f]{8};[12]$")
-"""A listen-in's Local channel: its extension is the session's tag (see `start_listen_in`)."""
+_SPY_LOCAL = re.compile(r"^Local/(spy[0-9]+)@ctid-spy-run-[0-9a-f]{8};2$")
+"""The ChanSpy half of a listen-in's Local channel in contrib's [ctid-spy-run] (which `ctid
+doctor` checks): its extension is the session's tag (see `SpyPbx.start_listen_in`)."""
 _CALLER_ID_UNSAFE = re.compile(r'[<>"\\\x00-\x1f\x7f]')
 
 _KEEP_ENDED = 256
@@ -173,7 +174,7 @@ def _leg(s: _Session) -> Channel | None:
 
 
 def _local_tag(channel: str) -> str | None:
-    """`spy12` for a listen-in Local channel `Local/spy12@ctid-spy-run-0000000a;2`, else None."""
+    """`spy12` for the listen-in half `Local/spy12@ctid-spy-run-0000000a;2`, else None."""
     m = _SPY_LOCAL.match(channel)
     return m.group(1) if m else None
 

@@ -1,5 +1,7 @@
 """Supervisor spying: exactness of the target (pure), and `SpyService` driven by the recorded
-chanspy.jsonl session through the real tracker, with a recording PBX fake (it plays the recorded
+chanspy.jsonl session (the older shape: ChanSpy on the originated channel itself; the Local
+`;2` shape of contrib's [ctid-spy] is tested end to end in tests/e2e/test_spy_e2e.py) through the
+real tracker, with a recording PBX fake (it plays the recorded
 ChanSpyStop/Hangup when asked to end a leg, or nothing, like ChanSpy on a silent PJSIP call) and an
 in-memory store. The option letters are tested in tests/asterisk/test_listen_in.py."""
 
@@ -103,14 +105,19 @@ class FakePbx:
     def __init__(self) -> None:
         self.originates: list[tuple[str, str, str, str]] = []
         self.hangups: list[str] = []
+        self.tags: list[str] = []
+        self.chanspy_hangups: list[str] = []
         self.fail: Exception | None = None
         self.hangup_fail: Exception | None = None
         self.action_ids = iter(["lab-13", "lab-14", "lab-15", "lab-16"])
         self.during: Callable[[str], Any] | None = None
         self.on_end: Callable[[str], Awaitable[None]] | None = None
 
-    async def start_listen_in(self, phone: str, channel: str, mode: SpyMode, caller_id: str) -> str:
+    async def start_listen_in(
+        self, phone: str, channel: str, mode: SpyMode, caller_id: str, tag: str
+    ) -> str:
         self.originates.append((phone, "ChanSpy", chanspy_data(channel, mode), caller_id))
+        self.tags.append(tag)
         if self.fail is not None:
             raise self.fail
         action_id = next(self.action_ids)
@@ -124,6 +131,9 @@ class FakePbx:
             raise self.hangup_fail
         if self.on_end is not None:
             await self.on_end(spy_channel)
+
+    async def end_chanspy(self, chanspy_channel: str) -> None:
+        self.chanspy_hangups.append(chanspy_channel)
 
 
 class MemoryStore:
