@@ -1,7 +1,8 @@
-"""Supervisor listen / whisper / barge: `SpyService` rings a supervisor's own phone into ChanSpy on
-one seat's exact channel, follows each session through ChanSpyStart/ChanSpyStop, and writes every
-step to the audit trail through the `SpyStore` port. Requests are never re-sent after a reconnect.
-One module (~840 lines): the session table, its locks, the PBX events and the audit writes that
+"""Supervisor listen / whisper / barge: `SpyService` rings a supervisor's own phone into a Local
+channel that runs ChanSpy on one seat's exact channel, follows each session through ChanSpyStart
+and the phone's Hangup, and writes every step to the audit trail through the `SpyStore` port.
+Requests are never re-sent after a reconnect.
+One module (~970 lines): the session table, its locks, the PBX events and the audit writes that
 must stay in order all act on the same `_Session` objects.
 
 Exactness. ChanSpy's first argument is a channel-name *prefix*: `ChanSpy(PJSIP/seat1)` attaches to
