@@ -816,6 +816,8 @@ class SpyService:
         s.chanspy_gone = True
         if self._lingering.pop(ev.channel, None) is not None:
             log.info("spy_chanspy_ended", session=s.id, chanspy=ev.channel, cause=ev.cause)
+        if s.id not in self._sessions:
+            del self._by_chanspy[ev.channel]  # pruned while it lingered
         if s.spy_channel is None and not s.ended:
             # The phone's channel was never learnt (its OriginateResponse was lost): the end of
             # the ChanSpy channel is the only proof there is.

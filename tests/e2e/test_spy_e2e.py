@@ -334,6 +334,15 @@ async def test_on_a_silent_call_stop_and_switch_free_the_phone_while_chanspy_lin
         assert legs.most == 1  # the supervisor's phone never had two listen-in legs
         assert spy_hangups(desk) == [old.spy_channel, done.spy_channel]
         assert options(desk) == ["uqE", "uqEw"]
+        # ctid hangs up the lingering halves too, best effort (ChanSpy still waits for audio).
+        assert done.chanspy_channel is not None
+        await desk.wait_for(
+            lambda: (
+                [h["Channel"] for h in desk.actions("Hangup") if "@ctid-spy-run-" in h["Channel"]]
+                == [old.chanspy_channel, done.chanspy_channel]
+            )
+        )
+        assert set(spy.lingering()) == {old.chanspy_channel, done.chanspy_channel}
 
         # The spied call goes on untouched.
         assert not one.ended.is_set()
@@ -344,7 +353,6 @@ async def test_on_a_silent_call_stop_and_switch_free_the_phone_while_chanspy_lin
         # When it ends, so do the lingering ChanSpy halves.
         await desk.wait_for(one.ended.is_set)
         await desk.wait_for(lambda: not spy.lingering())
-        assert done.chanspy_channel is not None
         assert desk.sim.channel(old.chanspy_channel) is None
         assert desk.sim.channel(done.chanspy_channel) is None
         assert not [c for c in desk.sim.channels() if "@ctid-spy-run-" in c]
