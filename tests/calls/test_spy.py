@@ -631,3 +631,59 @@ async def test_unknown_sessions_are_reported(rig: Rig) -> None:
     with pytest.raises(UnknownSpySessionError):
         await rig.spy.switch(42, "barge")
     assert rig.spy.session(42) is None
+
+
+def snapshot(channel: str, application: str, data: str, at: float) -> ChannelSnapshot:
+    return ChannelSnapshot(
+        at=at,
+        channel=Channel(channel),
+        uniqueid=UniqueId(f"{at:.2f}"),
+        linkedid=UniqueId(f"{at:.2f}"),
+        state=6,
+        application=application,
+        application_data=data,
+        duration_s=4.0,
+        bridge_id="",
+        caller_num="seat3",
+        caller_name="Listen Seat 3",
+        context="ctid-spy",
+        exten="spy1",
+    )
+
+
+async def test_at_resync_the_local_chanspy_half_is_found_and_a_lingering_one_followed(
+    rig: Rig,
+) -> None:
+    """contrib's [ctid-spy] shape: the phone (PJSIP/sup2) Dials `Local/spy<id>@ctid-spy-run/n`
+    and ChanSpy runs on its `;2`; both ChanSpyStart and the phone's Hangup fell in outages."""
+    session = await rig.spy.start("S200", "seat3", "listen")
+    assert rig.pbx.tags == [f"spy{session.session_id}"]
+    phone = "PJSIP/sup2-00000020"
+    half = f"Local/spy{session.session_id}@ctid-spy-run-00000021;2"
+    await rig.apply(
+        OriginateResponded(
+            at=NOW + 1,
+            action_id="lab-13",
+            response="Success",
+            channel=Channel(phone),
+            uniqueid=UniqueId("1795358790.40"),
+            reason=4,
+        )
+    )
+    rig.clock = NOW + 5
+    dialling = snapshot(phone, "Dial", f"Local/spy{session.session_id}@ctid-spy-run/n", NOW + 5)
+    spying = snapshot(half, "ChanSpy", f"{SEAT3_LEG},uqE", NOW + 5)
+    await rig.apply(Resync((dialling, spying), ()))
+    live = rig.spy.session(session.session_id)
+    assert live is not None
+    assert (live.state, live.spy_channel, live.chanspy_channel) == ("active", phone, half)
+    assert rig.store.audit_log[-1].detail["seen_at_resync"] is True
+
+    # The phone hung up while the link was down; the silent call keeps ChanSpy's half alive.
+    await rig.apply(Resync((spying,), ()))
+    done = rig.spy.session(session.session_id)
+    assert done is not None and done.state == "stopped"
+    assert rig.spy.lingering() == (half,)
+    assert rig.pbx.chanspy_hangups == [half]  # best effort
+    await rig.apply(Resync((), ()))
+    assert rig.spy.lingering() == ()
