@@ -206,15 +206,24 @@ class ChanSpy:
         dialstring = f"{exten}@{SPY_RUN_CONTEXT}/n"
         phone.role = "spyrun_phone"
         phone.context, phone.exten = "ctid-spy", exten
-        pbx.newexten(phone, "Dial", f"Local/{dialstring}", 1)
-        one, two = pbx.new_local_pair(
-            exten, SPY_RUN_CONTEXT, linkedid=phone.linkedid, cid=(phone.cid_num, phone.cid_name)
-        )
+        target = pbx.substitute(phone, "${CTID_SPY_CHANNEL}")
+        pbx.newexten(phone, "NoOp", f"ctid listen-in {exten} on {target}", 1)
+        pbx.newexten(phone, "Dial", f"Local/{dialstring}", 2)
+        one, two = pbx.new_local_pair(exten, SPY_RUN_CONTEXT, linkedid=phone.linkedid)
         one.role, two.role = "spyrun_one", "spyrun_two"
+        pbx.varset(one, "DIALEDPEERNUMBER", dialstring)
         inherited = {k: v for k, v in phone.vars.items() if k.startswith("_")}
         one.vars.update(inherited)
         two.vars.update(inherited)
         pbx.newexten(one, "AppDial", "(Outgoing Line)")
+        cid = (phone.cid_num, phone.cid_name)
+        if cid != ("", ""):
+            one.cid_num, one.cid_name = cid
+            pbx.newcallerid(one)
+            two.cid_num, two.cid_name = cid
+            pbx.newcallerid(two)
+            two.conn_num, two.conn_name = cid
+            pbx.newconnectedline(two)
         pbx.local_bridge(one, two, SPY_RUN_CONTEXT, exten, optimize=False)
         pbx.dial_event("DialBegin", phone, one, [("DialString", dialstring)])
         data = pbx.substitute(two, "${CTID_SPY_CHANNEL},${CTID_SPY_OPTIONS}")
