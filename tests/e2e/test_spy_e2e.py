@@ -302,9 +302,10 @@ async def test_with_audio_stop_and_switch_end_the_old_leg_before_answering(
         assert old.stopped_at is not None and old.stopped_at <= whisper.requested_at
         await reach(desk, spy, whisper.session_id, "active")
         done = await spy.stop(whisper.session_id)
-        assert done.state == "stopped"  # the ChanSpyStop/Hangup was seen, not just `Success`
+        assert done.state == "stopped"  # the phone's Hangup was seen, not just `Success`
         await desk.wait_for(lambda: not legs.live)
         assert legs.most == 1
+        assert desk.sim.channel(seat_leg(desk, "seat1")) is not None  # the call goes on
         assert options(desk) == ["uqE", "uqEw"]
 
 
@@ -361,6 +362,15 @@ async def test_on_a_silent_call_stop_and_switch_free_the_phone_while_chanspy_lin
             "spy_started",
             "spy_stop_requested",
             "spy_stopped",
+        ]
+        # Each end was proved by the phone channel's Hangup event.
+        hows = desk.rows(
+            "SELECT json_extract(detail, '$.how') AS how, json_extract(detail, '$.spy_channel')"
+            " AS phone FROM audit_log WHERE action = 'spy_stopped' ORDER BY id"
+        )
+        assert [(r["how"], r["phone"]) for r in hows] == [
+            ("phone channel hung up", old.spy_channel),
+            ("phone channel hung up", done.spy_channel),
         ]
 
 
