@@ -154,17 +154,20 @@ async def test_supervisor_sees_the_live_call_incident_acts_on_it_and_listens_in(
         )
         assert (history[-1]["action"], history[-1]["actor"]) == ("flag", "S100")
 
-        # Listen in: the supervisor's phone is originated into ChanSpy on seat1's exact leg.
+        # Listen in: the supervisor's phone is originated into [ctid-spy], whose Local channel
+        # runs ChanSpy on seat1's exact leg.
         seat_leg = desk.daemon.calls.tracker.call(call.linkedid)  # type: ignore[arg-type]
         assert seat_leg is not None and seat_leg.seat_channel is not None
         status, started = await web.post_json("/api/spy", {"seat": "seat1", "mode": "listen"})
         assert status == 201, started
-        [originate] = desk.actions("Originate")
-        assert originate["Channel"] == "PJSIP/sup1"
-        assert originate["Application"] == "ChanSpy"
-        assert originate["Data"] == f"{seat_leg.seat_channel},uqE"
         session = started["session_id"]
         assert session.isdigit()
+        [originate] = desk.actions("Originate")
+        assert originate["Channel"] == "PJSIP/sup1"
+        assert (originate["Context"], originate["Exten"]) == ("ctid-spy", f"spy{session}")
+        assert originate["Variable"] == (
+            f"__CTID_SPY_CHANNEL={seat_leg.seat_channel},__CTID_SPY_OPTIONS=uqE"
+        )
         spy = desk.daemon.spy
         await desk.wait_for(lambda: (s := spy.session(int(session))) and s.state == "active")
         status, stopped = await web.post_json(f"/api/spy/{session}/stop", {})
