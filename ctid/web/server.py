@@ -25,6 +25,7 @@ from ctid.web.callback_pages import CallbackPages
 from ctid.web.console_pages import ConsolePages
 from ctid.web.edge import HttpError, RequestContext, is_api, json_response
 from ctid.web.incident_pages import IncidentPages
+from ctid.web.lang import choose_language
 from ctid.web.link_pages import LinkPages
 from ctid.web.login_pages import LoginPages
 from ctid.web.middleware import Guards, context
@@ -41,10 +42,12 @@ from ctid.web.ports import (
     ReportsPort,
     RosterPort,
     SeatDirectory,
+    SeatStatePort,
     SpyPort,
 )
 from ctid.web.report_pages import ReportPages
 from ctid.web.roster_pages import RosterPages
+from ctid.web.seat_api import SeatApi
 from ctid.web.sockets import PushSockets
 
 log = structlog.get_logger(__name__)
@@ -69,6 +72,7 @@ class WebPorts:
     links: LinkPort | None = None
     roster: RosterPort | None = None
     reports: ReportsPort | None = None
+    seat_states: SeatStatePort | None = None
     """A port left None turns its pages into a 404 "not available"."""
 
 
@@ -234,7 +238,9 @@ class WebServer:
         self._links.add_routes(r)
         RosterPages(self, ports.roster).add_routes(r)
         ReportPages(self, ports.reports).add_routes(r)
+        SeatApi(self, self._seats, ports.seat_states).add_routes(r)
         self._sockets.add_routes(r)
+        r.add_get("/lang", choose_language)
         r.add_get("/healthz", self._healthz)
         r.add_static("/static", STATIC_DIR, append_version=False)
         return app
