@@ -86,7 +86,7 @@ async def seat_time(
             .order_by(SeatStateLog.at.desc(), SeatStateLog.id.desc())
         )
         first: dict[str, tuple[str, str, datetime]] = {}
-        for seat, state, at in before.all():
+        for seat, state, _at in before.all():
             first.setdefault(seat, (seat, state, lo))
         inside = await db.execute(
             select(SeatStateLog.seat_id, SeatStateLog.state, SeatStateLog.at)
