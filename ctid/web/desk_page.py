@@ -13,7 +13,7 @@ from pathlib import Path
 from ctid.calls.seat_state import AGENT_PAUSE_WORDS, STATE_WORDS, SYSTEM_PAUSE_REASONS
 from ctid.config import Config
 from ctid.core.actor import Actor
-from ctid.i18n import Translator
+from ctid.i18n import N_, Translator
 from ctid.tickets.vocabulary import CATEGORIES, LEVELS, REQUEST_TYPES
 from ctid.tickets.vocabulary_words import (
     CATEGORY_WORDS,
@@ -24,6 +24,23 @@ from ctid.tickets.vocabulary_words import (
 from ctid.web.html import Markup, join, render, tag
 from ctid.web.lang import words_script
 from ctid.web.pages import layout
+
+DEFAULT_SOP_WORDS = (
+    N_("Greet"),
+    N_("Confirm caller"),
+    N_("Diagnose"),
+    N_("Guided fix"),
+    N_("Dispatch"),
+    N_("Hello, customer center. How can I help you? (您好,客户中心。请问有什么可以帮您的吗?)"),
+    N_("Ask name, phone and office location."),
+    N_("Alarms or noises? The error message? Cables and indicator lights? (with consent)"),
+    N_("Walk the caller through the steps (generally discouraged)."),
+    N_(
+        "Promise an engineer; re-check name, phone, address; describe the fault in "
+        "professional terms."
+    ),
+)
+"""The example config's call script, marked so it has Chinese (ops' own steps show as written)."""
 
 _SCRIPT = Path(__file__).resolve().parent / "static" / "desk.js"
 _T_CALL = re.compile(r"""\bt\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]""")
