@@ -131,6 +131,22 @@
 
   function renderSeat(v) {
     seatView = v;
+    // The seat's own state is authoritative: a card still ringing or talking for a call this
+    // seat no longer has (transferred away, answered elsewhere) has ended here.
+    let changed = false;
+    for (const c of cards.values()) {
+      const f = c.frame;
+      if (f && (f.state === "ringing" || f.state === "talking") && f.call_id !== v.call_id
+          && v.state !== "ringing" && v.state !== "talking") {
+        c.frame = Object.assign({}, f, { state: f.state === "talking" ? "wrapup" : f.state });
+        if (f.state === "ringing") c.missed = true;
+        changed = true;
+      }
+    }
+    if (changed) {
+      renderTabs();
+      if (selected && cards.get(selected)) renderCard(cards.get(selected), false);
+    }
     seatSinceS = v.since ? Date.parse(v.since) / 1000 : null;
     const bar = $("seat-bar");
     bar.className = "seat-bar state-" + v.state;
@@ -167,9 +183,10 @@
   }
 
   async function setState(state, reason) {
+    // The seat_state frame that follows the PBX's confirmation renders the change (the answer
+    // may come after it and would be older).
     const r = await api("POST", "/api/seats/" + encodeURIComponent(seat) + "/state", { state, reason });
     if (!r.ok) banner(r.body.error || t("Not changed."), "warn");
-    else renderSeat(r.body);
   }
 
   $("btn-ready").addEventListener("click", () => setState("ready"));
@@ -177,7 +194,6 @@
   $("btn-extend").addEventListener("click", async () => {
     const r = await api("POST", "/api/seats/" + encodeURIComponent(seat) + "/wrapup", { action: "extend" });
     if (!r.ok) banner(r.body.error || t("Not changed."), "warn");
-    else renderSeat(r.body);
   });
   $("btn-callback").addEventListener("click", async () => {
     const r = await api("POST", "/api/callbacks/next", {});
