@@ -241,7 +241,10 @@ async def test_screenshots_of_the_desk(browser: Browser, tmp_path: Path, locale:
         await page.evaluate("() => { const real = Date.now; Date.now = () => real() + 530000; }")
         await expect(page.locator(".talk-fill.warn")).to_be_visible()
         await page.screenshot(path=str(SHOTS / f"desk-talking-near-cap-{lang}.png"))
-        await page.evaluate("() => { location.reload(); }")
+        await desk.wait_rows(
+            "SELECT * FROM desk_drafts WHERE fields LIKE '%mail%' OR fields LIKE '%邮箱%'"
+        )
+        await page.reload()
         await expect(page.locator("#conn")).to_have_class(re.compile("conn-up"))
         call.hangup()
         await expect(page.locator("#seat-state")).to_have_text(

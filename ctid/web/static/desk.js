@@ -459,6 +459,22 @@
     await api("PUT", "/api/desk/drafts/" + encodeURIComponent(c.call_id), { seat, fields });
   }
 
+  // A reload or a closed tab must not lose what was typed in the last moment.
+  window.addEventListener("pagehide", () => {
+    for (const c of cards.values()) {
+      if (!c.timer) continue;
+      clearTimeout(c.timer);
+      c.timer = null;
+      const fields = {};
+      for (const k of FIELDS) if (c.fields[k] !== undefined && c.fields[k] !== null) fields[k] = String(c.fields[k]);
+      fetch("/api/desk/drafts/" + encodeURIComponent(c.call_id), {
+        method: "PUT", credentials: "same-origin", keepalive: true,
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ seat, fields }),
+      });
+    }
+  });
+
   form.addEventListener("input", () => {
     const c = cards.get(selected);
     if (!c) return;
@@ -687,6 +703,8 @@
         onCapWarning(f);
         break;
       case "seat_state":
+        // Seat and pop times are on the events' clock: follow it.
+        if (typeof f.server_now === "number") clockOffset = f.server_now - Date.now() / 1000;
         if (f.seat === seat) renderSeat(f);
         break;
       default:
