@@ -18,6 +18,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from ctid.db import create_engine, session_factory, upgrade
 from ctid.db.schema import (
     AuditLog,
+    DeskDraft,
+    SeatStateLog,
     Base,
     Call,
     Callback,
@@ -284,6 +286,29 @@ ROWS: list[tuple[type[Base], dict[str, Any]]] = [
             "created_at": t(19),
             "expires_at": t(19 + 720),
             "last_seen_at": t(20),
+        },
+    ),
+    (
+        SeatStateLog,
+        {
+            "id": 1,
+            "seat_id": "seat1",
+            "state": "paused",
+            "reason": "meal",
+            "at": t(21),
+            "by": "E1001",
+        },
+    ),
+    (
+        DeskDraft,
+        {
+            "call_id": "1795400000.7",
+            "seat_id": "seat1",
+            "employee_id": "E1001",
+            "fields": {"summary": "打印机无法打印"},
+            "number": "INC-20261123-0001",
+            "saved": True,
+            "updated_at": t(22),
         },
     ),
 ]

@@ -421,7 +421,7 @@
       const btn = document.createElement("button");
       btn.type = "button";
       btn.className = "secondary";
-      btn.textContent = cand.name + (cand.department ? " · " + cand.department : "");
+      btn.textContent = cand.name;
       btn.addEventListener("click", () => {
         c.fields.caller_id = cand.caller_id;
         c.fields.caller_name = cand.name;
@@ -431,7 +431,10 @@
         renderCard(c, true);
         saveDraftSoon(c);
       });
-      item.appendChild(btn);
+      const dept = document.createElement("span");
+      dept.className = "muted";
+      dept.textContent = cand.department ? " " + cand.department : "";
+      item.append(btn, dept);
       list.appendChild(item);
     }
   }
