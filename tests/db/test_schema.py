@@ -18,13 +18,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from ctid.db import create_engine, session_factory, upgrade
 from ctid.db.schema import (
     AuditLog,
-    DeskDraft,
-    SeatStateLog,
     Base,
     Call,
     Callback,
     Caller,
     CallerPhone,
+    DeskDraft,
     Holiday,
     Incident,
     IncidentHistory,
@@ -35,6 +34,7 @@ from ctid.db.schema import (
     RingAttempt,
     RosterOverride,
     Seat,
+    SeatStateLog,
     SpySession,
     User,
     WebSession,
