@@ -71,6 +71,9 @@ async def test_a_second_call_never_touches_the_first_draft(
         desk.sim.set_rr_position("ordinary", 0)
         page = await _login(browser, desk, "E1001")
         first = await _talking(desk, page, "13800138001")
+        # Save is on screen without scrolling at 1440×900
+        box = await page.locator("#save-incident").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 900
         await page.fill("input[name=summary]", "VPN drops every hour")
         await page.fill("textarea[name=description]", "since Monday")
         # the draft is kept on the server as the agent types
