@@ -28,6 +28,7 @@ from ctid.web.edge import (
     seat_for,
     str_field,
 )
+from ctid.web.middleware import translator_of
 from ctid.web.ports import CallerPort, IncidentPort, PushSource, SeatDirectory, SpyPort
 from ctid.web.sockets import WALLBOARD_ROLES
 
@@ -131,6 +132,7 @@ class ConsolePages:
                 csrf=ctx.session.csrf_token,
                 query=q,
                 rows=rows,
+                t=translator_of(request),
             )
         )
 

@@ -19,6 +19,7 @@ from ctid.core.actor import (
 )
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
+from ctid.i18n import Translator
 from ctid.web.html import Markup
 from ctid.web.ports import SeatDirectory
 
@@ -42,6 +43,11 @@ class RequestContext:
 
 
 CTX = web.RequestKey("ctid_ctx", RequestContext)
+WORDS = web.RequestKey("ctid_t", Translator)
+"""The request's Translator (set first of all by the language middleware; read it with
+`ctid.web.middleware.translator_of`)."""
+LANG_COOKIE = "ctid_lang"
+"""The user's own language choice (`zh_CN` | `en`), set by the switch in the nav."""
 
 
 class Edge(Protocol):

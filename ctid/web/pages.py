@@ -4,11 +4,13 @@ JSON over WebSockets and the scripts render it with `textContent` only."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from ctid.core.actor import (
     Actor,
 )
+from ctid.i18n import N_, Translator, translator
 from ctid.tickets.forms import (
     CallerRow,
 )
@@ -20,17 +22,20 @@ from ctid.tickets.vocabulary import (
 from ctid.web.html import Markup, attrs, join, render, tag
 
 _LAYOUT = """<!doctype html>
-<html lang="en">
+<html lang="$lang">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>$title · $site</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css">
+$words
 </head>
 <body$body_attrs>
 <header class="topbar">
   <span class="brand">$site</span>
   <nav>$nav</nav>
+  <span class="lang-switch">$lang_switch</span>
   <span class="who">$who</span>
 </header>
 <main class="$main_class">
@@ -47,19 +52,44 @@ def _label(value: str) -> str:
 
 
 _NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Desk", "/desk", ("agent", "supervisor")),
-    ("Incidents", "/incidents", ("agent", "supervisor", "ops")),
-    ("Callbacks", "/callbacks", ("agent", "supervisor")),
-    ("Callers", "/callers", ("agent", "supervisor", "ops")),
-    ("Wallboard", "/supervisor", ("supervisor", "ops")),
-    ("Roster", "/ops/roster", ("ops",)),
-    ("Reports", "/reports", ("supervisor", "ops")),
+    (N_("Desk"), "/desk", ("agent", "supervisor")),
+    (N_("Incidents"), "/incidents", ("agent", "supervisor", "ops")),
+    (N_("Callbacks"), "/callbacks", ("agent", "supervisor")),
+    (N_("Callers"), "/callers", ("agent", "supervisor", "ops")),
+    (N_("Wallboard"), "/supervisor", ("supervisor", "ops")),
+    (N_("Roster"), "/ops/roster", ("ops",)),
+    (N_("Reports"), "/reports", ("supervisor", "ops")),
 )
 
+LANGUAGES: tuple[tuple[str, str], ...] = (("zh_CN", "中文"), ("en", "English"))
+"""The language switch: each language named in itself, so anyone finds their own."""
 
-def nav_links(role: str) -> list[tuple[str, str]]:
+_ENGLISH = translator("en")
+
+
+def nav_links(role: str, t: Translator = _ENGLISH) -> list[tuple[str, str]]:
     """(label, path) of the pages `role` may open, in menu order."""
-    return [(label, href) for label, href, roles in _NAV if role in roles]
+    return [(t.gettext(label), href) for label, href, roles in _NAV if role in roles]
+
+
+def language_switch(t: Translator) -> Markup:
+    """Links to `/language?to=…` for the languages other than the page's own."""
+    return join(
+        (
+            tag("a", name, href=f"/language?to={code}", lang=code.replace("_", "-"), hreflang=code)
+            if code != t.locale
+            else tag("span", name, class_="current", aria_current="true")
+            for code, name in LANGUAGES
+        ),
+        " · ",
+    )
+
+
+def words_json(t: Translator, messages: Sequence[str]) -> Markup:
+    """The words a page's script needs (`t("…")` in JS) as JSON in a non-executed script tag,
+    which the strict CSP allows; `<` is escaped so no text can close the tag."""
+    data = json.dumps(dict(t.words(messages)), ensure_ascii=False).replace("<", "\\u003c")
+    return Markup(f'<script type="application/json" id="ctid-words">{data}</script>')
 
 
 def layout(
@@ -72,25 +102,34 @@ def layout(
     scripts: Sequence[str] = (),
     body_attrs: dict[str, object] | None = None,
     main_class: str = "page",
+    t: Translator | None = None,
+    script_words: Sequence[str] = (),
 ) -> Markup:
+    """The page around `main`. `t` is the request's translator (`translator_of(request)`);
+    `script_words` are the English texts the page's script asks `t("…")` for."""
+    t = t or _ENGLISH
     nav: Markup = Markup("")
     who: Markup = Markup("")
     if actor is not None:
-        nav = join((tag("a", label, href=href) for label, href in nav_links(actor.role)), " ")
+        nav = join((tag("a", label, href=href) for label, href in nav_links(actor.role, t)), " ")
         seat = f" · {actor.seat_id}" if actor.seat_id else ""
         who = render(
             """<span>$name ($emp$seat)</span>
   <form method="post" action="/logout" class="inline">
     <input type="hidden" name="csrf_token" value="$csrf">
-    <button type="submit" class="link">Log out</button>
+    <button type="submit" class="link">$logout</button>
   </form>""",
             name=actor.name,
             emp=actor.employee_id,
             seat=seat,
             csrf=csrf,
+            logout=t.gettext("Log out"),
         )
     return render(
         _LAYOUT,
+        lang=t.locale.replace("_", "-"),
+        words=words_json(t, script_words) if script_words else "",
+        lang_switch=language_switch(t),
         title=title,
         site=site,
         body_attrs=attrs(body_attrs or {}),
@@ -102,27 +141,38 @@ def layout(
     )
 
 
-def login_page(*, site: str, form_token: str, message: str = "", employee_id: str = "") -> Markup:
+def login_page(
+    *,
+    site: str,
+    form_token: str,
+    message: str = "",
+    employee_id: str = "",
+    t: Translator = _ENGLISH,
+) -> Markup:
     main = render(
         """<section class="card login">
-  <h1>Sign in</h1>
+  <h1>$sign_in</h1>
   $message
   <form method="post" action="/login" autocomplete="on">
     <input type="hidden" name="csrf_token" value="$token">
-    <label>Employee ID
+    <label>$l_emp <abbr class="req" title="$required">*</abbr>
       <input name="employee_id" value="$employee_id" autocomplete="username" required maxlength="32" autofocus>
     </label>
-    <label>Password
+    <label>$l_pw <abbr class="req" title="$required">*</abbr>
       <input name="password" type="password" autocomplete="current-password" required maxlength="1024">
     </label>
-    <button type="submit">Sign in</button>
+    <button type="submit">$sign_in</button>
   </form>
 </section>""",
         message=tag("p", message, class_="error", role="alert") if message else "",
         token=form_token,
         employee_id=employee_id,
+        sign_in=t.gettext("Sign in"),
+        l_emp=t.gettext("Employee ID"),
+        l_pw=t.gettext("Password"),
+        required=t.gettext("required"),
     )
-    return layout(site=site, title="Sign in", main=main)
+    return layout(site=site, title=t.gettext("Sign in"), main=main, t=t)
 
 
 def _options(values: Sequence[str], blank: str | None = None) -> Markup:
@@ -251,12 +301,18 @@ def desk_page(
 
 
 def callers_page(
-    *, site: str, actor: Actor, csrf: str, query: str, rows: Sequence[CallerRow] | None
+    *,
+    site: str,
+    actor: Actor,
+    csrf: str,
+    query: str,
+    rows: Sequence[CallerRow] | None,
+    t: Translator = _ENGLISH,
 ) -> Markup:
     if rows is None:
         results: Markup = Markup("")
     elif not rows:
-        results = tag("p", f"No caller matches “{query}”.", class_="muted")
+        results = tag("p", t.gettext("No caller matches “{query}”.", query=query), class_="muted")
     else:
         body = join(
             tag(
@@ -274,32 +330,44 @@ def callers_page(
                         tag("td", ", ".join(r.phones)),
                         tag("td", r.department),
                         tag("td", r.office),
-                        tag("td", r.open_incidents),
+                        tag("td", t.number(r.open_incidents), class_="num"),
                     ]
                 ),
             )
             for r in rows
         )
+        heads = (
+            N_("Name"),
+            N_("Employee ID"),
+            N_("Phones"),
+            N_("Department"),
+            N_("Office"),
+            N_("Open incidents"),
+        )
         results = render(
             """<table class="results">
-<thead><tr><th>Name</th><th>Employee ID</th><th>Phones</th><th>Department</th><th>Office</th><th>Open incidents</th></tr></thead>
+<thead><tr>$heads</tr></thead>
 <tbody>$body</tbody>
 </table>""",
+            heads=join(tag("th", t.gettext(h)) for h in heads),
             body=body,
         )
     main = render(
         """<section class="card">
-  <h1>Callers</h1>
+  <h1>$title</h1>
   <form method="get" action="/callers" class="search">
-    <input name="q" value="$query" placeholder="Name, employee ID or phone" maxlength="64" autofocus>
-    <button type="submit">Search</button>
+    <input name="q" value="$query" placeholder="$placeholder" aria-label="$placeholder" maxlength="64" autofocus>
+    <button type="submit">$search</button>
   </form>
   $results
 </section>""",
+        title=t.gettext("Callers"),
+        placeholder=t.gettext("Name, employee ID or phone"),
+        search=t.gettext("Search"),
         query=query,
         results=results,
     )
-    return layout(site=site, title="Callers", main=main, actor=actor, csrf=csrf)
+    return layout(site=site, title=t.gettext("Callers"), main=main, actor=actor, csrf=csrf, t=t)
 
 
 _STATUS_LABELS = {
@@ -430,12 +498,33 @@ $spy_panel
     )
 
 
+_STATUS_WORDS = {
+    400: N_("The request was refused"),
+    401: N_("Please sign in"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Changed meanwhile"),
+    410: N_("This link has expired"),
+    429: N_("Too many attempts"),
+    500: N_("Something went wrong"),
+}
+
+
 def error_page(
-    *, site: str, status: int, message: str, actor: Actor | None = None, csrf: str = ""
+    *,
+    site: str,
+    status: int,
+    message: str,
+    actor: Actor | None = None,
+    csrf: str = "",
+    t: Translator = _ENGLISH,
 ) -> Markup:
+    heading = t.gettext(_STATUS_WORDS[status]) if status in _STATUS_WORDS else str(status)
     main = render(
-        """<section class="card"><h1>$status</h1><p>$message</p><p><a href="/">Back to the start page</a></p></section>""",
+        """<section class="card"><h1>$heading <span class="muted">($status)</span></h1><p>$message</p><p><a href="/">$back</a></p></section>""",
+        heading=heading,
         status=status,
         message=message,
+        back=t.gettext("Back to the start page"),
     )
-    return layout(site=site, title=str(status), main=main, actor=actor, csrf=csrf)
+    return layout(site=site, title=heading, main=main, actor=actor, csrf=csrf, t=t)

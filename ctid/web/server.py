@@ -21,6 +21,7 @@ from ctid.accounts.sessions import Authenticator
 from ctid.config import Config, WebConfig
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
+from ctid.i18n import N_
 from ctid.web.callback_pages import CallbackPages
 from ctid.web.console_pages import ConsolePages
 from ctid.web.edge import HttpError, RequestContext, is_api, json_response
@@ -128,7 +129,7 @@ class WebServer:
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._public = URL(self._web.public_url)
-        self._guards = Guards(self._web, config.site.name, auth, self._seats)
+        self._guards = Guards(self._web, config.site, auth, self._seats)
         self._sockets = PushSockets(
             ports.hub,
             self._seats,
@@ -273,10 +274,10 @@ class WebServer:
         ctx = context(request)
         if ctx is None:
             if is_api(request):
-                raise HttpError(401, "not logged in")
+                raise HttpError(401, N_("not logged in"))
             raise web.HTTPSeeOther("/login")
         if roles and ctx.actor.role not in roles:
-            raise HttpError(403, "not allowed for your role")
+            raise HttpError(403, N_("not allowed for your role"))
         return ctx
 
     def seat_ids(self) -> Sequence[str]:

@@ -93,9 +93,10 @@ USERS = {
 }
 
 
-def make_config(tmp_path: Path, **web: Any) -> Config:
+def make_config(tmp_path: Path, language: Literal["zh_CN", "en"] = "en", **web: Any) -> Config:
+    """The tests' config; pages speak English unless a test asks for the site default zh_CN."""
     return Config(
-        site=SiteConfig(name="IT Service Desk", data_dir=tmp_path),
+        site=SiteConfig(name="IT Service Desk", data_dir=tmp_path, language=language),
         web=WebConfig(
             listen_host="127.0.0.1",
             listen_port=0,
@@ -689,9 +690,13 @@ def make_env(
 ) -> Callable[..., Any]:
     """`async with make_env(**web_config) as env:` — a running WebServer with fresh fakes."""
 
-    def _make(**web: Any) -> _EnvContext:
+    def _make(language: Literal["zh_CN", "en"] = "en", **web: Any) -> _EnvContext:
         return _EnvContext(
-            make_config(tmp_path, **web), sessions=sessions, clock=clock, hasher=hasher, hub=hub
+            make_config(tmp_path, language, **web),
+            sessions=sessions,
+            clock=clock,
+            hasher=hasher,
+            hub=hub,
         )
 
     return _make
