@@ -29,6 +29,7 @@ _LAYOUT = """<!doctype html>
 <title>$title · $site</title>
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css">
+$styles
 $words
 </head>
 <body$body_attrs>
@@ -104,6 +105,7 @@ def layout(
     main_class: str = "page",
     t: Translator | None = None,
     script_words: Sequence[str] = (),
+    styles: Sequence[str] = (),
 ) -> Markup:
     """The page around `main`. `t` is the request's translator (`translator_of(request)`);
     `script_words` are the English texts the page's script asks `t("…")` for."""
@@ -130,6 +132,7 @@ def layout(
         lang=t.locale.replace("_", "-"),
         words=words_json(t, script_words) if script_words else "",
         lang_switch=language_switch(t),
+        styles=join(tag("link", rel="stylesheet", href=h) for h in styles),
         title=title,
         site=site,
         body_attrs=attrs(body_attrs or {}),
@@ -368,134 +371,6 @@ def callers_page(
         results=results,
     )
     return layout(site=site, title=t.gettext("Callers"), main=main, actor=actor, csrf=csrf, t=t)
-
-
-_STATUS_LABELS = {
-    "available": "Available",
-    "ringing": "Ringing",
-    "on_call": "On call",
-    "wrap_up": "Wrap-up",
-    "paused": "Paused",
-    "offline": "Offline",
-}
-
-_KPI_TILES = (
-    ("offered", "Offered"),
-    ("answered", "Answered"),
-    ("abandoned", "Abandoned"),
-    ("loss_rate", "Loss rate"),
-    ("within_rings_pct", "Within 3 rings"),
-    ("asa_s", "Avg. answer"),
-    ("aht_s", "Avg. talk"),
-    ("over_cap", "Over cap"),
-)
-
-
-def _spy_buttons(seat: str) -> Markup:
-    return render(
-        """<div class="spy-buttons" hidden>
-  <button type="button" data-spy="$seat" data-mode="listen">Listen</button>
-  <button type="button" class="secondary" data-spy="$seat" data-mode="whisper">Whisper</button>
-  <button type="button" class="secondary" data-spy="$seat" data-mode="barge">Barge</button>
-</div>""",
-        seat=seat,
-    )
-
-
-def supervisor_page(
-    *,
-    site: str,
-    actor: Actor,
-    csrf: str,
-    seats: Sequence[tuple[str, str, str]],
-    ring_cadence_s: float,
-    max_rings: int,
-    talk_cap_s: int,
-    can_spy: bool,
-    timezone: str,
-) -> Markup:
-    """The wallboard: seat cards (filled live by `static/supervisor.js` from `/ws/supervisor`),
-    queues, today's KPIs, desk mode, alerts, and listen/whisper/barge for supervisors. `seats`
-    are (id, name, tier) from config so the board has its shape before the first frame."""
-    cards = join(
-        render(
-            """<article class="seat-card status-offline" data-seat="$seat">
-  <header><strong class="seat-name">$name</strong> <span class="seat-tier badge">$tier</span></header>
-  <div class="seat-status badge">—</div>
-  <div class="seat-line seat-reason"></div>
-  <div class="seat-line seat-ring"></div>
-  <div class="seat-line seat-talk"></div>
-  <div class="seat-line seat-caller"></div>
-  $spy
-</article>""",
-            seat=seat_id,
-            name=name,
-            tier=tier,
-            spy=_spy_buttons(seat_id) if can_spy else "",
-        )
-        for seat_id, name, tier in seats
-    )
-    tiles = join(
-        render(
-            """<div class="tile"><span class="tile-label">$label</span><span class="tile-value" id="kpi-$key">–</span></div>""",
-            key=key,
-            label=label,
-        )
-        for key, label in _KPI_TILES
-    )
-    spy_panel = Markup(
-        """<section id="spy-panel" class="card spy-panel" hidden>
-  <span id="spy-what"></span>
-  <button type="button" class="secondary" data-spy-mode="listen">Listen</button>
-  <button type="button" class="secondary" data-spy-mode="whisper">Whisper</button>
-  <button type="button" class="secondary" data-spy-mode="barge">Barge</button>
-  <button type="button" id="spy-stop">Stop</button>
-</section>"""
-        if can_spy
-        else ""
-    )
-    main = render(
-        """<div id="banner" class="banner" role="alert" hidden></div>
-<div class="wb-head">
-  <h1>Wallboard</h1>
-  <span id="desk-mode" class="badge">desk —</span>
-  <span id="desk-next" class="muted"></span>
-  <span id="ami-state" class="badge">AMI —</span>
-  <span id="conn" class="conn conn-down">connecting…</span>
-  <button type="button" id="theme-toggle" class="secondary">Dark theme</button>
-</div>
-<section class="wb-kpis" aria-label="Today">$tiles</section>
-<p id="spy-status" role="status" class="muted"></p>
-$spy_panel
-<div class="wb-body">
-  <section class="seat-grid" id="seats" aria-label="Seats">$cards</section>
-  <aside class="wb-side">
-    <section class="card"><h2>Waiting</h2><div id="queues"><p class="muted">No data yet.</p></div></section>
-    <section class="card"><h2>Alerts</h2><ol id="alerts" class="alerts"></ol></section>
-  </aside>
-</div>""",
-        tiles=tiles,
-        cards=cards,
-        spy_panel=spy_panel,
-    )
-    return layout(
-        site=site,
-        title="Wallboard",
-        main=main,
-        actor=actor,
-        csrf=csrf,
-        scripts=["/static/supervisor.js"],
-        body_attrs={
-            "data-csrf": csrf,
-            "data-ring-cadence": ring_cadence_s,
-            "data-max-rings": max_rings,
-            "data-talk-cap": talk_cap_s,
-            "data-can-spy": "1" if can_spy else "0",
-            "data-tz": timezone,
-            "class": "wallboard-page",
-        },
-        main_class="page wall",
-    )
 
 
 _STATUS_WORDS = {

@@ -47,6 +47,7 @@ from ctid.web.ports import (
 from ctid.web.report_pages import ReportPages
 from ctid.web.roster_pages import RosterPages
 from ctid.web.sockets import PushSockets
+from ctid.web.wallboard_pages import WallboardPages
 
 log = structlog.get_logger(__name__)
 
@@ -230,6 +231,7 @@ class WebServer:
         ConsolePages(
             self, self._seats, ports.hub, ports.incidents, ports.callers, ports.spy
         ).add_routes(r)
+        WallboardPages(self, self._seats, ports.spy).add_routes(r)
         IncidentPages(self, ports.workflow, ports.calls).add_routes(r)
         CallbackPages(self, ports.callbacks, ports.calls).add_routes(r)
         self._links.add_routes(r)
