@@ -56,21 +56,22 @@ class LoginPages:
         r.add_get("/login", self._login_form)
         r.add_post("/login", self._login)
         r.add_post("/logout", self._logout)
-        r.add_get("/language", self._language)
+        r.add_get("/lang", self._language)
 
     async def _language(self, request: web.Request) -> web.StreamResponse:
-        """The nav's language switch: keep the choice in a cookie and go back where the user
-        was (the Referer, when it is one of our pages)."""
+        """`GET /lang?to=en|zh_CN[&next=/desk]`, the nav's language switch: keep the choice in
+        a cookie and go back to `next` or where the user was (the Referer, when it is one of
+        our pages)."""
         chosen = normalise(request.query.get("to"))
         if chosen is None:
             raise HttpError(400, N_("unknown language"))
-        back = "/"
+        back = request.query.get("next") or "/"
         referer = request.headers.get("Referer")
-        if referer:
+        if back == "/" and referer:
             url = URL(referer)
             if url.absolute and url.host == request.url.host and url.port == request.url.port:
                 back = url.path_qs if url.path.startswith("/") else "/"
-        if back.startswith("//") or back.startswith("/language"):
+        if not back.startswith("/") or back.startswith("//") or back.startswith("/lang"):
             back = "/"
         resp = see_other(back)
         resp.set_cookie(

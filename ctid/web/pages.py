@@ -74,10 +74,10 @@ def nav_links(role: str, t: Translator = _ENGLISH) -> list[tuple[str, str]]:
 
 
 def language_switch(t: Translator) -> Markup:
-    """Links to `/language?to=…` for the languages other than the page's own."""
+    """Links to `/lang?to=…` for the languages other than the page's own."""
     return join(
         (
-            tag("a", name, href=f"/language?to={code}", lang=code.replace("_", "-"), hreflang=code)
+            tag("a", name, href=f"/lang?to={code}", lang=code.replace("_", "-"), hreflang=code)
             if code != t.locale
             else tag("span", name, class_="current", aria_current="true")
             for code, name in LANGUAGES

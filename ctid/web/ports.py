@@ -9,6 +9,7 @@ from datetime import date
 from typing import Literal, Protocol
 
 from ctid.calls.control import CallMoved, DialStarted
+from ctid.calls.seat_desk import SeatView
 from ctid.calls.spy import SpyMode
 from ctid.calls.spy_control import ListenInStarted
 from ctid.config import SeatConfig
@@ -222,3 +223,22 @@ class ReportsPort(Protocol):
     async def agent_month(self, month: str) -> AgentMonthTable: ...
 
     async def agent_month_csv(self, month: str) -> str: ...
+
+
+class SeatStatePort(Protocol):
+    """Seat state owned by ctid (`ctid.calls.seat_desk.SeatDesk`). Errors: `RecordMissingError`
+    (no such seat), `RequestRefusedError` (a reason the agent may not choose),
+    `StateConflictError` (nobody logged in, a pause only a supervisor or the rota ends, the PBX
+    refused, not in wrap-up, extended already)."""
+
+    def now(self) -> float:
+        """Now on the clock of `SeatView` times (epoch seconds)."""
+        ...
+
+    async def views(self, seat_ids: Sequence[str]) -> Sequence[SeatView]: ...
+
+    async def set_state(
+        self, actor: Actor, seat_id: str, state: str, reason: str | None
+    ) -> SeatView: ...
+
+    async def wrapup(self, actor: Actor, seat_id: str, action: str) -> SeatView: ...

@@ -42,10 +42,12 @@ from ctid.web.ports import (
     ReportsPort,
     RosterPort,
     SeatDirectory,
+    SeatStatePort,
     SpyPort,
 )
 from ctid.web.report_pages import ReportPages
 from ctid.web.roster_pages import RosterPages
+from ctid.web.seat_api import SeatApi
 from ctid.web.sockets import PushSockets
 from ctid.web.wallboard_pages import WallboardPages
 
@@ -71,6 +73,7 @@ class WebPorts:
     links: LinkPort | None = None
     roster: RosterPort | None = None
     reports: ReportsPort | None = None
+    seat_states: SeatStatePort | None = None
     """A port left None turns its pages into a 404 "not available"."""
 
 
@@ -237,6 +240,7 @@ class WebServer:
         self._links.add_routes(r)
         RosterPages(self, ports.roster).add_routes(r)
         ReportPages(self, ports.reports).add_routes(r)
+        SeatApi(self, self._seats, ports.seat_states).add_routes(r)
         self._sockets.add_routes(r)
         r.add_get("/healthz", self._healthz)
         r.add_static("/static", STATIC_DIR, append_version=False)

@@ -50,15 +50,15 @@ async def test_the_switch_keeps_the_users_choice_over_the_browser(
     c = clients()
     await c.login("S9001")
     back = c.url("/callers?q=wang")
-    async with await c.get("/language?to=en", headers={"Referer": back}) as resp:
+    async with await c.get("/lang?to=en", headers={"Referer": back}) as resp:
         assert resp.status == 303
         assert resp.headers["Location"] == "/callers?q=wang"
         assert "ctid_lang=en" in resp.headers["Set-Cookie"]
     status, lang, body = await _page(c, "/callers", **{"Accept-Language": "zh-CN"})
     assert (status, lang) == (200, "en")
     assert ">Incidents</a>" in body and ">Log out</button>" in body
-    assert 'href="/language?to=zh_CN"' in body  # the way back, named in Chinese
-    async with await c.get("/language?to=zh-CN", headers={"Referer": back}) as resp:
+    assert 'href="/lang?to=zh_CN"' in body  # the way back, named in Chinese
+    async with await c.get("/lang?to=zh-CN", headers={"Referer": back}) as resp:
         assert resp.status == 303
     status, lang, body = await _page(c, "/callers", **{"Accept-Language": "en"})
     assert (status, lang) == (200, "zh-CN")
@@ -69,9 +69,9 @@ async def test_the_switch_never_sends_the_user_to_another_site(
     env: Env, clients: Callable[[], Client]
 ) -> None:
     c = clients()
-    async with await c.get("/language?to=en", headers={"Referer": "https://evil.example/x"}) as r:
+    async with await c.get("/lang?to=en", headers={"Referer": "https://evil.example/x"}) as r:
         assert (r.status, r.headers["Location"]) == (303, "/")
-    async with await c.get("/language?to=klingon") as r:
+    async with await c.get("/lang?to=klingon") as r:
         assert r.status == 400
 
 
