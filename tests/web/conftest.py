@@ -21,13 +21,23 @@ from ctid.calls.control import (
     CallMoved,
     DialStarted,
 )
+from ctid.calls.seat_desk import SeatToday, SeatView
+from ctid.calls.seat_state import SeatState as SeatStateWord
 from ctid.calls.spy import (
     SpyMode,
 )
 from ctid.calls.spy_control import (
     ListenInStarted,
 )
-from ctid.config import Config, IncidentConfig, SeatConfig, SiteConfig, WebConfig
+from ctid.config import (
+    Config,
+    IncidentConfig,
+    LunchConfig,
+    LunchGroupConfig,
+    SeatConfig,
+    SiteConfig,
+    WebConfig,
+)
 from ctid.core.actor import (
     Actor,
 )
@@ -116,6 +126,12 @@ def make_config(tmp_path: Path, language: Literal["zh_CN", "en"] = "en", **web: 
         ),
         incidents=IncidentConfig(
             second_line_groups={"network": "net@example.com", "desktop": "pc@example.com"}
+        ),
+        lunch=LunchConfig(
+            groups=(
+                LunchGroupConfig(name="A", seats=("seat1", "seat3")),
+                LunchGroupConfig(name="B", seats=("seat2", "seat4")),
+            )
         ),
     )
 
@@ -563,6 +579,61 @@ class FakeRoster:
         return HolidaysImported(text.count("\n") + 1, 0, 0)
 
 
+@dataclass
+class FakeSeatStates:
+    """SeatStatePort fake: seat views in a dict; records every change; supervisors may end any
+    pause, agents not an `rna` one (as `SeatDesk` decides)."""
+
+    clock: FakeClock
+    views_by_seat: dict[str, SeatView] = field(default_factory=dict)
+    changes: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+
+    def add(self, seat: str, state: str, reason: str | None = None, **kw: Any) -> SeatView:
+        view = SeatView(
+            seat=seat,
+            name=kw.pop("name", f"Seat {seat[-1]}"),
+            tier=kw.pop("tier", "expert" if seat in ("seat3", "seat4") else "ordinary"),
+            employee_id=kw.pop("employee_id", None),
+            agent_name=kw.pop("agent_name", None),
+            state=SeatStateWord(state),
+            reason=reason,
+            since=kw.pop("since", self.now()),
+            wrapup_ends_at=None,
+            wrapup_extended=False,
+            call_id=None,
+            today=kw.pop("today", SeatToday()),
+        )
+        self.views_by_seat[seat] = view
+        return view
+
+    def now(self) -> float:
+        return self.clock.utcnow().timestamp()
+
+    async def views(self, seat_ids: Sequence[str]) -> Sequence[SeatView]:
+        return [self.views_by_seat[s] for s in seat_ids if s in self.views_by_seat]
+
+    async def set_state(
+        self, actor: Actor, seat_id: str, state: str, reason: str | None
+    ) -> SeatView:
+        view = self.views_by_seat.get(seat_id)
+        if view is None:
+            raise RecordMissingError(f"no seat {seat_id}")
+        if view.reason == "rna" and actor.role != "supervisor":
+            raise StateConflictError("only a supervisor puts a seat paused for missed calls back")
+        self.changes.append((actor.employee_id, seat_id, state, reason))
+        view = replace(
+            view,
+            state=SeatStateWord(state),
+            reason=reason if state == "paused" else None,
+            since=self.now(),
+        )
+        self.views_by_seat[seat_id] = view
+        return view
+
+    async def wrapup(self, actor: Actor, seat_id: str, action: str) -> SeatView:
+        raise StateConflictError(f"{seat_id} is not in wrap-up")
+
+
 def kpi_line(key: str, **values: float | int | None) -> KpiLine:
     base: dict[str, float | int | None] = {c.name: 0 for c in KPI_COLUMNS}
     base.update(values)
@@ -665,6 +736,7 @@ class Env:
     links: FakeLinks
     roster: FakeRoster
     reports: FakeReports
+    seat_states: FakeSeatStates
 
     @property
     def base(self) -> str:
@@ -722,6 +794,7 @@ class _EnvContext:
         self.links = FakeLinks(clock)
         self.roster = FakeRoster()
         self.reports = FakeReports()
+        self.seat_states = FakeSeatStates(clock)
         self.hub = hub
         self.sessions = sessions
         self.clock = clock
@@ -739,6 +812,7 @@ class _EnvContext:
                 links=self.links,
                 roster=self.roster,
                 reports=self.reports,
+                seat_states=self.seat_states,
             ),
             auth=Authenticator(sessions, clock, ttl_s=config.web.session_ttl_s, hasher=hasher),
             clock=clock,
@@ -762,6 +836,7 @@ class _EnvContext:
             links=self.links,
             roster=self.roster,
             reports=self.reports,
+            seat_states=self.seat_states,
         )
 
     async def __aexit__(self, *exc: object) -> None:

@@ -200,6 +200,8 @@
     box.textContent = t("Lunch duty: group {group} — {seats}", { group: group, seats: who.join(", ") });
     for (const card of document.querySelectorAll(".seat-card")) {
       card.classList.toggle("on-lunch-duty", seats.includes(card.dataset.seat));
+      const head = card.querySelector("header");
+      if (head && !head.querySelector(".lunch-badge")) head.append(" ", el("span", "badge lunch-badge", t("Lunch duty")));
     }
   }
 
@@ -229,7 +231,8 @@
   // the wallboard frame's status.
   function stateOf(seatId, frameSeat) {
     const api = seatStates[seatId];
-    if (api && api.state) return { state: api.state, reason: api.reason || "", words: api.reason_words || "", since: api.since };
+    // The reason in the page's own words first (a pushed frame's reason_words are the site's).
+    if (api && api.state) return { state: api.state, reason: api.reason || "", words: REASON_WORDS[api.reason] || api.reason_words || "", since: api.since };
     const status = frameSeat ? frameSeat.status : "offline";
     return { state: FROM_FRAME[status] || "logged_out", reason: frameSeat ? frameSeat.pause_reason || "" : "", words: "", since: null };
   }
@@ -487,6 +490,14 @@
       case "wallboard":
         if (Array.isArray(f.seats) || f.kpis || f.desk) renderBoard(f);
         break;
+      case "seat_state": {
+        // One seat changed (pushed by the daemon): take it at once, the next poll confirms.
+        let since = epoch(f.since);
+        if (since === null && typeof f.in_state_s === "number") since = nowS() - f.in_state_s;
+        seatStates[f.seat] = Object.assign({}, seatStates[f.seat] || {}, f, { since: since });
+        renderSeats();
+        break;
+      }
       case "alerts": // the server's kept alerts, oldest first (on every connect)
         clear($("alerts"));
         for (const a of f.alerts || []) addAlert(a);
