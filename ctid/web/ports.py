@@ -14,6 +14,7 @@ from ctid.calls.spy import SpyMode
 from ctid.calls.spy_control import ListenInStarted
 from ctid.config import SeatConfig
 from ctid.core.actor import Actor
+from ctid.i18n import Translator
 from ctid.reports.tables import AgentMonthTable, KpiTable
 from ctid.rotation.admin import HolidaysImported, RosterSeatRow, RosterView, SeatChanges
 from ctid.tickets.callback_list import CallbackRow
@@ -218,11 +219,13 @@ class ReportsPort(Protocol):
 
     async def kpis(self, start: date, end: date, by: str) -> KpiTable: ...
 
-    async def kpis_csv(self, start: date, end: date, by: str) -> str: ...
+    async def kpis_csv(
+        self, start: date, end: date, by: str, t: Translator | None = None
+    ) -> str: ...
 
     async def agent_month(self, month: str) -> AgentMonthTable: ...
 
-    async def agent_month_csv(self, month: str) -> str: ...
+    async def agent_month_csv(self, month: str, t: Translator | None = None) -> str: ...
 
 
 class SeatStatePort(Protocol):

@@ -48,7 +48,8 @@ from ctid.core.errors import (
     StateConflictError,
 )
 from ctid.db import create_engine, session_factory, upgrade
-from ctid.reports.render import KPI_COLUMNS
+from ctid.i18n import Translator
+from ctid.reports.render import GROUP_WORDS, KPI_COLUMNS
 from ctid.reports.tables import (
     AgentMonthLine,
     AgentMonthTable,
@@ -666,9 +667,10 @@ class FakeReports:
             incidents_by_type=(("fault", "hardware", 5), ("consultation", None, 2)),
         )
 
-    async def kpis_csv(self, start: date, end: date, by: str) -> str:
+    async def kpis_csv(self, start: date, end: date, by: str, t: Translator | None = None) -> str:
         self.asked.append(("csv", start, end, by))
-        return f"{by},offered\nseat1,10\ntotal,14\n"
+        head = f"{t.gettext(GROUP_WORDS[by])},{t.gettext('offered')}" if t else f"{by},offered"
+        return f"{head}\nseat1,10\ntotal,14\n"
 
     async def agent_month(self, month: str) -> AgentMonthTable:
         self.asked.append(
@@ -684,7 +686,7 @@ class FakeReports:
         )
         return AgentMonthTable(month=month, timezone="Asia/Shanghai", seats=(), staff=(line,))
 
-    async def agent_month_csv(self, month: str) -> str:
+    async def agent_month_csv(self, month: str, t: Translator | None = None) -> str:
         return "key,name,incidents_handled\nE1001,Li Wei,42\n"
 
 

@@ -209,7 +209,8 @@ async def test_csv_downloads_are_attachments(env: Env, clients: Callable[[], Cli
             'attachment; filename="ctid-kpis-2026-11-01-2026-11-30-by-seat.csv"'
         )
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
-        assert await resp.text() == "seat,offered\nseat1,10\ntotal,14\n"
+        # UTF-8 with a byte-order mark (Excel), headers in the request's language.
+        assert await resp.read() == b"\xef\xbb\xbfseat,offered\nseat1,10\ntotal,14\n"
     async with await ops.get("/reports/agent-month?month=2026-10") as page:
         html = await page.text()
     assert page.status == 200 and "Li Wei" in html and ">42<" in html
@@ -219,6 +220,15 @@ async def test_csv_downloads_are_attachments(env: Env, clients: Callable[[], Cli
         )
     async with await ops.get("/reports/agent-month?month=2026-13") as bad:
         assert bad.status == 400
+
+
+async def test_a_chinese_csv_opens_in_excel(env: Env, clients: Callable[[], Client]) -> None:
+    ops = await _login(clients, "O7001")
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    async with await ops.get("/reports.csv?from=2026-11-01&to=2026-11-30&by=seat", headers=zh) as r:
+        data = await r.read()
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert data[3:].decode("utf-8").splitlines()[0] == "坐席,呼入"
 
 
 # ------------------------------------------------------------------------------ listen-in API
