@@ -158,7 +158,7 @@ async def test_a_form_action_applies_with_the_version_and_redirects(
     ]
     async with await c.get(resp.headers["Location"]) as page:
         html = await page.text()
-    assert "Done: suspend." in html and 'id="incident-status">suspended<' in html
+    assert "Done: Suspend." in html and 'id="incident-status">Suspended<' in html
     assert 'name="expected_version" value="4"' in html
 
 
@@ -179,7 +179,7 @@ async def test_a_stale_page_gets_409_with_the_incident_as_it_is_now(
     assert stale.status == 409
     html = await stale.text()
     assert "was changed by E1001 (suspend) since you opened it" in html
-    assert 'id="incident-status">suspended<' in html  # the fresh state, not the stale one
+    assert 'id="incident-status">Suspended<' in html  # the fresh state, not the stale one
     assert 'name="expected_version" value="4"' in html
     assert [a[1] for a in env.workflow.applied] == ["suspend"]
     api = await second.post_json(
