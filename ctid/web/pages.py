@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+from babel.messages.extract import extract
 
 from ctid.core.actor import (
     Actor,
@@ -29,6 +33,7 @@ _LAYOUT = """<!doctype html>
 <title>$title · $site</title>
 <link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css">
+<link rel="stylesheet" href="/static/forms.css">
 $styles
 $words
 </head>
@@ -66,6 +71,22 @@ LANGUAGES: tuple[tuple[str, str], ...] = (("zh_CN", "中文"), ("en", "English")
 """The language switch: each language named in itself, so anyone finds their own."""
 
 _ENGLISH = translator("en")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+@cache
+def script_messages(name: str) -> tuple[str, ...]:
+    """Every `t("…")` text of the page script `static/<name>` (read once): the words the page
+    embeds for it, so a string added to the script needs no second list here."""
+    found: list[str] = []
+    with (STATIC_DIR / name).open("rb") as fh:
+        for _line, message, _comments, _context in extract(
+            "javascript", fh, keywords={"t": None}, comment_tags=()
+        ):
+            first = message[0] if isinstance(message, tuple) else message
+            if first and first not in found:
+                found.append(first)
+    return tuple(found)
 
 
 def nav_links(role: str, t: Translator = _ENGLISH) -> list[tuple[str, str]]:

@@ -212,6 +212,12 @@ class RosterPort(Protocol):
 
     async def import_holidays(self, text: str, actor: Actor, source: str) -> HolidaysImported: ...
 
+    async def save_plan(
+        self, seats: Sequence[RosterSeatRow], weeks: Mapping[str, str | None], actor: Actor
+    ) -> None:
+        """Every seat and each ISO week's lunch group at once (None: the rotation's own)."""
+        ...
+
 
 class ReportsPort(Protocol):
     """KPIs and the monthly review (`ctid.reports.kpi.compute`, `agent_month.compute`,

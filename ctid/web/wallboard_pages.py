@@ -7,11 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from functools import cache
-from pathlib import Path
 
 from aiohttp import web
-from babel.messages.extract import extract
 
 from ctid.calls.seat_state import AGENT_PAUSE_WORDS
 from ctid.config import Config
@@ -21,27 +18,9 @@ from ctid.rotation.lunch import LunchRotation, RotationError
 from ctid.web.edge import Edge, html_response
 from ctid.web.html import Markup, join, render, tag
 from ctid.web.middleware import translator_of
-from ctid.web.pages import layout
+from ctid.web.pages import layout, script_messages
 from ctid.web.ports import SeatDirectory, SpyPort
 from ctid.web.sockets import WALLBOARD_ROLES
-
-STATIC_DIR = Path(__file__).resolve().parent / "static"
-
-
-@cache
-def script_messages(name: str) -> tuple[str, ...]:
-    """Every `t("…")` text of the page script `static/<name>` (read once): the words the page
-    embeds for it, so a string added to the script needs no second list here."""
-    found: list[str] = []
-    with (STATIC_DIR / name).open("rb") as fh:
-        for _line, message, _comments, _context in extract(
-            "javascript", fh, keywords={"t": None}, comment_tags=()
-        ):
-            first = message[0] if isinstance(message, tuple) else message
-            if first and first not in found:
-                found.append(first)
-    return tuple(found)
-
 
 _TILES: tuple[tuple[str, str, str], ...] = (
     ("service_level", N_("Service level"), N_("answered within {rings} rings")),

@@ -60,6 +60,7 @@ from ctid.reports.tables import (
 from ctid.rotation.admin import (
     HolidaysImported,
     LunchOverrideRow,
+    LunchWeekRow,
     RosterSeatRow,
     RosterView,
     SeatChanges,
@@ -525,6 +526,10 @@ class FakeRoster:
     imports: list[tuple[str, str]] = field(default_factory=list)
     refuse: str | None = None
     """The next change is refused with this message (as the plan check would)."""
+    plans: list[tuple[list[RosterSeatRow], dict[str, str | None], str]] = field(
+        default_factory=list
+    )
+    week_groups: dict[str, str] = field(default_factory=dict)
 
     def _maybe_refuse(self) -> None:
         if self.refuse is not None:
@@ -537,6 +542,18 @@ class FakeRoster:
             overrides=tuple(self.overrides),
             lunch_groups=("A", "B"),
             plan_text="week      dates          on duty at lunch\n2026-W48  11-23 – 11-27  A: seat1, seat3\n",
+            staff=(("E1001", "Li Wei"), ("E1003", "Wang Fang"), ("E1002", "Zhang Min")),
+            weeks=tuple(
+                LunchWeekRow(
+                    week=f"2026-W{48 + i}",
+                    monday=date(2026, 11, 23) + timedelta(days=7 * i),
+                    friday=date(2026, 11, 27) + timedelta(days=7 * i),
+                    scheduled="AB"[i % 2],
+                    on_duty=self.week_groups.get(f"2026-W{48 + i}", "AB"[i % 2]),
+                )
+                for i in range(weeks)
+            ),
+            group_seats=(("A", ("seat1", "seat3")), ("B", ("seat2", "seat4"))),
             desk={
                 "mode": "open",
                 "lunch_group": None,
@@ -573,6 +590,16 @@ class FakeRoster:
     async def remove_override(self, key: str, actor: Actor) -> None:
         self._maybe_refuse()
         self.removed.append(key)
+
+    async def save_plan(
+        self, seats: Sequence[RosterSeatRow], weeks: Mapping[str, str | None], actor: Actor
+    ) -> None:
+        self._maybe_refuse()
+        self.plans.append((list(seats), dict(weeks), actor.employee_id))
+        self.seats = list(seats)
+        for week, group in weeks.items():
+            if group:
+                self.week_groups[week] = group
 
     async def import_holidays(self, text: str, actor: Actor, source: str) -> HolidaysImported:
         self._maybe_refuse()
