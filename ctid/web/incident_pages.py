@@ -100,6 +100,15 @@ _LIST_HEADS = (
 )
 
 
+_DETAIL_WORDS: dict[str, str] = {
+    "channel": N_("Channel"),
+    **{f.name: f.label for fields in ACTION_FORMS.values() for f in fields},
+}
+"""The history's detail keys in words: the action forms' own field labels."""
+_HISTORY_ACTIONS = {"create": N_("Recorded"), "update": N_("Updated")}
+"""History steps that are not lifecycle actions."""
+
+
 class IncidentPages:
     """Routes for `/incidents*` and `/api/incidents/{number}*`."""
 
@@ -547,7 +556,7 @@ class IncidentPages:
             else ""
         )
         return render(
-            "<label>$label $mark $control</label>",
+            "<label><span>$label $mark</span> $control</label>",
             label=t.gettext(f.label),
             mark=mark,
             control=control,
@@ -608,14 +617,17 @@ $fields
                 before = words(t, "status", h.from_status) or "–"
                 move = f"{before} → {words(t, 'status', h.to_status)}"
             detail = "; ".join(
-                f"{label(k)}: {v}" for k, v in h.detail.items() if v not in (None, "")
+                f"{t.gettext(_DETAIL_WORDS[k]) if k in _DETAIL_WORDS else label(k)}: "
+                f"{words(t, 'channel', str(v)) if k == 'channel' else v}"
+                for k, v in h.detail.items()
+                if v not in (None, "")
             )
             items.append(
                 render(
                     """<li><span class="muted">$at</span> <strong>$action</strong> $by <span class="move">$move</span><div class="wrap">$detail</div></li>""",
                     at=t.when(h.at),
-                    action=t.gettext(ACTION_LABELS[h.action])
-                    if h.action in ACTION_LABELS
+                    action=t.gettext(_HISTORY_ACTIONS.get(h.action) or ACTION_LABELS[h.action])
+                    if h.action in ACTION_LABELS or h.action in _HISTORY_ACTIONS
                     else label(h.action),
                     by=t.gettext("by {actor}", actor=h.actor),
                     move=move,

@@ -433,7 +433,7 @@ $holiday_error
             h_kind=t.gettext("Kind"),
             h_when=t.gettext("When"),
             h_note=t.gettext("Note"),
-            h_by=t.gettext("By"),
+            h_by=t.gettext("Set by"),
             overrides=overrides,
             l_one_day=t.gettext("One day"),
             h_day=t.gettext("Day"),
