@@ -195,7 +195,7 @@ async def test_the_wallboard_steers_in_english(browser: Browser, env: Env, tmp_p
     assert env.seat_states.changes[-1] == ("S9001", "seat4", "paused", "training")
 
     # Alerts are kept by the server: a reload shows the last ones again, newest first.
-    for n, kind in enumerate(("ring_missed", "auto_paused")):
+    for n, kind in enumerate(("ring_miss", "auto_pause")):
         env.hub.publish_supervisor(
             {
                 "v": 1,
@@ -211,7 +211,8 @@ async def test_the_wallboard_steers_in_english(browser: Browser, env: Env, tmp_p
     await page.reload()
     await expect(page.locator("#alerts li")).to_have_count(2)
     await expect(page.locator("#alerts li").first).to_contain_text("Seat paused")
-    await expect(page.locator("#alerts li").first).to_contain_text("seat2 alert 1")
+    await expect(page.locator("#alerts li").first).to_contain_text("paused after missed calls")
+    await expect(page.locator("#alerts li").last).to_contain_text("let a call ring past 3 rings")
     await expect(page.locator("#alerts-empty")).to_be_hidden()
     env.hub.publish_supervisor(_board(now, loss_rate=4 / 24, within_pct=85.0))
     await expect(seat1.locator(".seat-status")).to_have_text("Talking")
@@ -228,7 +229,7 @@ async def test_the_wallboard_in_chinese(browser: Browser, env: Env, tmp_path: Pa
         {
             "v": 1,
             "type": "alert",
-            "kind": "auto_paused",
+            "kind": "auto_pause",
             "message": "seat2 paused after 2 missed calls",
             "seat": "seat2",
             "call_id": "",
@@ -249,5 +250,6 @@ async def test_the_wallboard_in_chinese(browser: Browser, env: Env, tmp_path: Pa
     await expect(page.locator("#tile-loss_rate")).to_have_class(re.compile(r"\blvl-green\b"))
     await expect(page.locator("#desk-mode")).to_have_text("服务中")
     await expect(page.locator("#alerts li").first).to_contain_text("坐席已暂停")
+    await expect(page.locator("#alerts li").first).to_contain_text("连续漏接后已自动暂停")
     await expect(page.locator("nav")).to_contain_text("工单")
     await _shoot(page, "wallboard-zh_CN.png", tmp_path)

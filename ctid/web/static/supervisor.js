@@ -122,6 +122,8 @@
   };
   const MODE_WORDS = { open: t("Desk open"), lunch: t("Lunch hours"), closed: t("Desk closed") };
   const ALERT_WORDS = {
+    ring_miss: t("Missed call"),
+    auto_pause: t("Seat paused"),
     ring_missed: t("Missed call"),
     auto_paused: t("Seat paused"),
     cap_warning: t("Call near the cap"),
@@ -129,6 +131,11 @@
     ami_down: t("PBX link down"),
     ami_up: t("PBX link back"),
     spy_alert: t("Listen-in"),
+  };
+
+  const ALERT_TEXT = {
+    ring_miss: t("let a call ring past {limit} rings", { limit: maxRings }),
+    auto_pause: t("paused after missed calls in a row: unpause it when the agent is back"),
   };
 
   // ---------------------------------------------------------------- tiles
@@ -313,7 +320,11 @@
     item.append(el("span", "muted", hhmm(at)), " ");
     item.append(el("strong", "", ALERT_WORDS[f.kind] || String(f.kind || "").replace(/_/g, " ")), " ");
     if (f.seat) item.append(el("span", "badge", seatName(f.seat)), " ");
-    item.append(el("span", "", f.message || ""));
+    // Known kinds in the page's words; the daemon's own sentence (English) stays as the tooltip.
+    const said = ALERT_TEXT[f.kind];
+    const text = el("span", "", said || f.message || "");
+    if (said && f.message) text.title = f.message;
+    item.append(text);
     list.prepend(item);
     while (list.children.length > MAX_ALERTS) list.removeChild(list.lastChild);
     $("alerts-empty").hidden = list.children.length > 0;
@@ -506,7 +517,7 @@
       case "alert":
         addAlert(f);
         if (f.kind === "ami_down") banner(f.message || t("PBX LINK DOWN"));
-        if (f.kind === "auto_paused" || f.kind === "ring_missed") loadSeats();
+        if (f.kind === "auto_pause" || f.kind === "ring_miss") loadSeats();
         break;
       default:
         break;
