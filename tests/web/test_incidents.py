@@ -325,7 +325,7 @@ async def test_the_callback_list_calls_back_and_records_the_outcome(
     async with await c.get("/callbacks") as page:
         html = await page.text()
     assert page.status == 200
-    assert "hung up while waiting" in html and "called after hours" in html
+    assert "Hung up while waiting" in html and "Called after hours" in html
     assert XSS not in html and "&lt;script&gt;" in html
     called = await c.post_form("/callbacks/1/call", {})
     assert (called.status, called.headers["Location"]) == (303, "/callbacks?calling=1")
