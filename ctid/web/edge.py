@@ -13,13 +13,13 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from ctid.accounts.sessions import SessionInfo
-from ctid.config import Config
+from ctid.config import Config, SiteConfig
 from ctid.core.actor import (
     Actor,
 )
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
-from ctid.i18n import Translator
+from ctid.i18n import Translator, negotiate, translator
 from ctid.web.html import Markup
 from ctid.web.ports import SeatDirectory
 
@@ -48,6 +48,26 @@ WORDS = web.RequestKey("ctid_t", Translator)
 `ctid.web.middleware.translator_of`)."""
 LANG_COOKIE = "ctid_lang"
 """The user's own language choice (`zh_CN` | `en`), set by the switch in the nav."""
+
+
+def choose_translator(request: web.Request, site: SiteConfig) -> Translator:
+    """The user's own choice (the `ctid_lang` cookie), else the browser's `Accept-Language`,
+    else the site default; dates in the site's zone."""
+    locale = negotiate(
+        choice=request.cookies.get(LANG_COOKIE),
+        accept_language=request.headers.get("Accept-Language"),
+        default=site.language,
+    )
+    return translator(locale, site.timezone)
+
+
+def translator_of(request: web.Request) -> Translator:
+    """The words and formats of this request (the language middleware chose them first)."""
+    t = request.get(WORDS)
+    if t is None:  # a request the middleware never saw (e.g. a handler tested alone)
+        t = choose_translator(request, SiteConfig())
+        request[WORDS] = t
+    return t
 
 
 class Edge(Protocol):

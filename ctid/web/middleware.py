@@ -23,20 +23,23 @@ from ctid.core.errors import (
     StateConflictError,
     TransitionError,
 )
-from ctid.i18n import N_, Translator, negotiate, translator
+from ctid.i18n import N_
 from ctid.web import pages
 from ctid.web.edge import (
     CTX,
-    LANG_COOKIE,
     WORDS,
     HttpError,
     RequestContext,
+    choose_translator,
     html_response,
     is_api,
     json_response,
+    translator_of,
 )
 from ctid.web.link_pages import is_link_path
 from ctid.web.ports import SeatDirectory
+
+__all__ = ["Guards", "choose_translator", "context", "translator_of"]
 
 log = structlog.get_logger(__name__)
 
@@ -58,26 +61,6 @@ def origin_key(url: URL) -> Origin:
 def context(request: web.Request) -> RequestContext | None:
     """The logged-in context the session middleware attached, if any."""
     return request.get(CTX)
-
-
-def choose_translator(request: web.Request, site: SiteConfig) -> Translator:
-    """The user's own choice (the `ctid_lang` cookie), else the browser's `Accept-Language`,
-    else the site default; dates in the site's zone."""
-    locale = negotiate(
-        choice=request.cookies.get(LANG_COOKIE),
-        accept_language=request.headers.get("Accept-Language"),
-        default=site.language,
-    )
-    return translator(locale, site.timezone)
-
-
-def translator_of(request: web.Request) -> Translator:
-    """The words and formats of this request (the language middleware chose them first)."""
-    t = request.get(WORDS)
-    if t is None:  # a request the middleware never saw (e.g. a handler tested alone)
-        t = choose_translator(request, SiteConfig())
-        request[WORDS] = t
-    return t
 
 
 class Guards:
