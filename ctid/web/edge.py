@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
@@ -19,7 +19,7 @@ from ctid.core.actor import (
 )
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
-from ctid.i18n import Translator, negotiate, translator
+from ctid.i18n import N_, Translator, negotiate, translator
 from ctid.web.html import Markup
 from ctid.web.ports import SeatDirectory
 
@@ -34,6 +34,26 @@ class HttpError(CtidError):
         self.status = status
         self.message = message
         self.headers = dict(headers or {})
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """What is wrong with one field, in words: an English msgid and its values."""
+
+    message: str
+    values: Mapping[str, object] = field(default_factory=dict)
+
+    def words(self, t: Translator) -> str:
+        return t.gettext(self.message, **self.values)
+
+
+class FieldErrors(HttpError):
+    """Every field a form got wrong, at once (field name → problem); a 400. Pages show each
+    next to its field; the API answers `{"error", "fields": {name: words}}`."""
+
+    def __init__(self, problems: Mapping[str, FieldProblem]):
+        super().__init__(400, N_("Some fields need attention."))
+        self.problems = dict(problems)
 
 
 @dataclass(frozen=True, slots=True)

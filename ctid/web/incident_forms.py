@@ -17,7 +17,7 @@ from ctid.tickets.vocabulary import (
     LEVELS,
     REQUEST_TYPES,
 )
-from ctid.web.edge import HttpError
+from ctid.web.edge import FieldErrors, FieldProblem, HttpError
 
 INCIDENT_NUMBER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
 
@@ -164,26 +164,45 @@ def parse_action_args(
     action: str, raw: Mapping[str, object], choices: Choices
 ) -> tuple[dict[str, str], bool]:
     """The action's own fields from a form or JSON object, checked for shape (the store checks
-    the rest). Returns (args, wants a live-call transfer). Unknown fields are ignored."""
+    the rest). Returns (args, wants a live-call transfer). Unknown fields are ignored. Every
+    problem is reported at once (`FieldErrors`), in words, for the field it belongs to."""
     fields = ACTION_FORMS.get(action)
     if fields is None:
         raise HttpError(400, f"unknown action {action[:40]!r}")
     args: dict[str, str] = {}
+    problems: dict[str, FieldProblem] = {}
     transfer = False
     for f in fields:
-        value = _text_value(f.name, raw.get(f.name)).strip()
+        try:
+            value = _text_value(f.name, raw.get(f.name)).strip()
+        except HttpError:
+            problems[f.name] = FieldProblem(N_("Write text here."))
+            continue
         if f.kind == "live_call":
             transfer = value.lower() in ("1", "true", "yes", "on")
             args[f.name] = "true" if transfer else "false"
             continue
         if len(value) > f.limit and f.kind in ("line", "text", "email"):
-            raise HttpError(400, f"{f.name} is longer than {f.limit} characters")
+            problems[f.name] = FieldProblem(
+                N_("At most {limit} characters (this has {n})."),
+                {"limit": f.limit, "n": len(value)},
+            )
+            continue
         if not value:
             if f.required:
-                raise HttpError(400, f"{f.name} is required")
+                problems[f.name] = FieldProblem(N_("This is required."))
+            continue
+        if f.kind == "email" and not _EMAIL.match(value):
+            problems[f.name] = FieldProblem(N_("This is not an e-mail address."))
             continue
         options = choices.options(f.kind)
         if options is not None and value not in options:
-            raise HttpError(400, f"{f.name} must be one of {', '.join(options)}")
+            problems[f.name] = FieldProblem(N_("Choose one from the list."))
+            continue
         args[f.name] = value
+    if problems:
+        raise FieldErrors(problems)
     return args, transfer
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

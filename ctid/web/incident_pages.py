@@ -5,6 +5,7 @@ page gets a 409), and their JSON twins."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +43,8 @@ from ctid.tickets.workflow import (
 )
 from ctid.web.edge import (
     Edge,
+    FieldErrors,
+    FieldProblem,
     HttpError,
     RequestContext,
     form_fields,
@@ -98,6 +101,15 @@ _LIST_HEADS = (
     N_("Opened"),
     N_("Resolve by"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A submitted action form that was refused field by field: shown again, open, as sent."""
+
+    action: str
+    sent: Mapping[str, str]
+    problems: Mapping[str, FieldProblem]
 
 
 _DETAIL_WORDS: dict[str, str] = {
@@ -257,6 +269,13 @@ class IncidentPages:
             version = int_field(form, "expected_version", minimum=1)
             result, warning = await self._apply(
                 ctx, number, action, form, version, str_field(form, "call_id", 64)
+            )
+        except FieldErrors as exc:
+            detail = await self._detail(number)
+            failed = _Failed(action, form, exc.problems)
+            return html_response(
+                self._render_detail(ctx, detail, t, error=t.gettext(exc.message), failed=failed),
+                400,
             )
         except HttpError as exc:
             if exc.status in (401, 403, 404):
@@ -514,7 +533,14 @@ class IncidentPages:
             main_class="page wide",
         )
 
-    def _field(self, f: ActionField, d: IncidentDetail, t: Translator) -> Markup:
+    def _field(
+        self,
+        f: ActionField,
+        d: IncidentDetail,
+        t: Translator,
+        sent: str | None = None,
+        problem: FieldProblem | None = None,
+    ) -> Markup:
         required = f.required or None
         current = {
             "request_type": d.incident.request_type,
@@ -522,15 +548,38 @@ class IncidentPages:
             "impact": d.incident.impact or "",
             "urgency": d.incident.urgency or "",
         }.get(f.name, "")
+        if sent is not None:
+            current = sent
+        invalid = "true" if problem else None
         match f.kind:
             case "text":
                 control = tag(
-                    "textarea", "", name=f.name, rows=3, maxlength=f.limit, required=required
+                    "textarea",
+                    current,
+                    name=f.name,
+                    rows=3,
+                    maxlength=f.limit,
+                    required=required,
+                    aria_invalid=invalid,
                 )
             case "line":
-                control = tag("input", name=f.name, maxlength=f.limit, required=required)
+                control = tag(
+                    "input",
+                    name=f.name,
+                    value=current or None,
+                    maxlength=f.limit,
+                    required=required,
+                    aria_invalid=invalid,
+                )
             case "email":
-                control = tag("input", name=f.name, type="email", maxlength=f.limit)
+                control = tag(
+                    "input",
+                    name=f.name,
+                    type="email",
+                    value=current or None,
+                    maxlength=f.limit,
+                    aria_invalid=invalid,
+                )
             case "live_call":
                 if not d.live_call_id:
                     return Markup("")
@@ -556,13 +605,18 @@ class IncidentPages:
             else ""
         )
         return render(
-            "<label><span>$label $mark</span> $control</label>",
+            "<label><span>$label $mark</span> $control $problem</label>",
             label=t.gettext(f.label),
             mark=mark,
             control=control,
+            problem=tag("span", problem.words(t), class_="field-error", data_field=f.name)
+            if problem
+            else "",
         )
 
-    def _action_forms(self, ctx: RequestContext, d: IncidentDetail, t: Translator) -> Markup:
+    def _action_forms(
+        self, ctx: RequestContext, d: IncidentDetail, t: Translator, failed: _Failed | None
+    ) -> Markup:
         allowed = ROLE_ACTIONS.get(ctx.actor.role, frozenset())
         actions = [a for a in d.allowed_actions if a in allowed and a in ACTION_FORMS]
         if not actions:
@@ -590,9 +644,10 @@ class IncidentPages:
                     )
                 )
                 continue
+            mine = failed if failed is not None and failed.action == a else None
             detailed.append(
                 render(
-                    """<details class="action" data-action="$action"><summary>$label…</summary>
+                    """<details class="action" data-action="$action"$open><summary>$label…</summary>
 <form method="post" action="/incidents/$number/actions" class="action-form" data-action="$action">$hidden
 $fields
 <button type="submit">$label</button></form></details>""",
@@ -600,7 +655,20 @@ $fields
                     action=a,
                     hidden=hidden,
                     label=t.gettext(ACTION_LABELS[a]),
-                    fields=join((self._field(f, d, t) for f in fields), "\n"),
+                    open=Markup(" open") if mine else "",
+                    fields=join(
+                        (
+                            self._field(
+                                f,
+                                d,
+                                t,
+                                mine.sent.get(f.name) if mine else None,
+                                mine.problems.get(f.name) if mine else None,
+                            )
+                            for f in fields
+                        ),
+                        "\n",
+                    ),
                 )
             )
         return render(
@@ -647,6 +715,7 @@ $fields
         error: str = "",
         warning: str = "",
         notice: str = "",
+        failed: _Failed | None = None,
     ) -> Markup:
         caller = d.caller
 
@@ -728,7 +797,7 @@ $fields
             summary=d.incident.summary,
             dl=dl,
             description=d.incident.description or "—",
-            actions=self._action_forms(ctx, d, t),
+            actions=self._action_forms(ctx, d, t, failed),
             history=self._history(d, t),
         )
         return layout(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from aiohttp import web
@@ -28,6 +28,7 @@ from ctid.web import pages
 from ctid.web.edge import (
     CTX,
     WORDS,
+    FieldErrors,
     HttpError,
     RequestContext,
     choose_translator,
@@ -115,7 +116,13 @@ class Guards:
         if resp.content_type in ("text/html", "application/json"):
             h.setdefault("Cache-Control", "no-store")
 
-    def error(self, request: web.Request, status: int, message: str) -> web.Response:
+    def error(
+        self,
+        request: web.Request,
+        status: int,
+        message: str,
+        fields: Mapping[str, str] | None = None,
+    ) -> web.Response:
         # JSON for the API and for fetch() writes; an HTML page for browsing and for the
         # plain forms (incident actions, callbacks, roster) so a person reads what went wrong.
         form_post = request.content_type in FORM_POSTS
@@ -124,7 +131,10 @@ class Guards:
         # (formatted with values) stays as written.
         message = t.gettext(message) if message else message
         if is_api(request) or (request.method not in SAFE_METHODS and not form_post):
-            return json_response({"error": message}, status)
+            body: dict[str, object] = {"error": message}
+            if fields:
+                body["fields"] = dict(fields)
+            return json_response(body, status)
         ctx = context(request)
         return html_response(
             pages.error_page(
@@ -143,6 +153,10 @@ class Guards:
         resp: web.StreamResponse
         try:
             resp = await handler(request)
+        except FieldErrors as exc:
+            t = translator_of(request)
+            words = {name: p.words(t) for name, p in exc.problems.items()}
+            resp = self.error(request, exc.status, exc.message, words)
         except HttpError as exc:
             resp = self.error(request, exc.status, exc.message)
             resp.headers.update(exc.headers)

@@ -960,9 +960,10 @@ class Client:
         *,
         csrf: str | None = None,
         origin: str | None = "",
+        headers: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
         """A plain HTML form post: the CSRF token goes in the `csrf_token` field."""
-        h = {}
+        h = dict(headers or {})
         if origin == "":
             h["Origin"] = self.env.origin
         elif origin is not None:

@@ -192,11 +192,11 @@ async def test_a_stale_page_gets_409_with_the_incident_as_it_is_now(
 @pytest.mark.parametrize(
     ("fields", "status", "message"),
     [
-        ({"action": "suspend", "expected_version": "3"}, 400, "reason is required"),
+        ({"action": "suspend", "expected_version": "3"}, 400, "This is required."),
         ({"action": "suspend", "expected_version": "x", "reason": "r"}, 400, "expected_version"),
         ({"action": "fly", "expected_version": "3"}, 400, "unknown action"),
-        ({"action": "reassign", "expected_version": "3", "seat": "seat9"}, 400, "seat must be"),
-        ({"action": "dispatch", "expected_version": "3", "group": "<b>"}, 400, "group must be"),
+        ({"action": "reassign", "expected_version": "3", "seat": "seat9"}, 400, "from the list"),
+        ({"action": "dispatch", "expected_version": "3", "group": "<b>"}, 400, "from the list"),
         ({"action": "suspend", "expected_version": "3", "reason": "boom"}, 400, "must not be"),
         ({"action": "close", "expected_version": "3"}, 409, "cannot close"),
     ],
@@ -210,6 +210,44 @@ async def test_refused_form_actions_show_the_reason_on_the_page(
     assert resp.status == status
     html = await resp.text()
     assert message in html and 'id="action-error"' in html
+    assert env.workflow.applied == []
+
+
+async def test_every_problem_of_a_form_at_once_next_to_its_field_in_words(
+    env: Env, clients: Callable[[], Client]
+) -> None:
+    env.workflow.add(make_incident(NUMBER))
+    c = await _agent(clients)
+    sent = {
+        "action": "dispatch",
+        "expected_version": "3",
+        "group": "",
+        "assignee_email": "not-an-address",
+        "note": "Keep this note",
+    }
+    resp = await c.post_form(f"/incidents/{NUMBER}/actions", sent)
+    assert resp.status == 400
+    html = await resp.text()
+    # The refused form is open again, with what was typed, and each problem at its field.
+    assert '<details class="action" data-action="dispatch" open>' in html
+    assert '<span class="field-error" data-field="group">This is required.</span>' in html
+    assert (
+        '<span class="field-error" data-field="assignee_email">'
+        "This is not an e-mail address.</span>"
+    ) in html
+    assert ">Keep this note</textarea>" in html and 'value="not-an-address"' in html
+    zh = await c.post_form(
+        f"/incidents/{NUMBER}/actions", sent, headers={"Accept-Language": "zh-CN"}
+    )
+    assert "此项为必填。" in await zh.text()
+    api = await c.post_json(
+        f"/api/incidents/{NUMBER}/actions",
+        {"action": "dispatch", "expected_version": 3, "args": {"assignee_email": "x"}},
+    )
+    assert (await api.json())["fields"] == {
+        "group": "This is required.",
+        "assignee_email": "This is not an e-mail address.",
+    }
     assert env.workflow.applied == []
 
 
@@ -262,7 +300,11 @@ async def test_the_json_action_api_and_its_role_checks(
         f"/api/incidents/{NUMBER}/actions",
         {"action": "rate", "expected_version": 4, "args": {"score": 9}},
     )
-    assert bad.status == 400 and "score must be one of" in (await bad.json())["error"]
+    assert bad.status == 400
+    assert await bad.json() == {
+        "error": "Some fields need attention.",
+        "fields": {"score": "Choose one from the list."},
+    }
     assert env.workflow.applied == [(NUMBER, "accept", "S9001", 3, {})]
 
 
