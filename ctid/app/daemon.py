@@ -64,6 +64,7 @@ from ctid.tickets.callback_list import Callbacks
 from ctid.tickets.callbacks import CallbackStore
 from ctid.tickets.dialing import dial_string
 from ctid.tickets.directory import CallerDirectory, phone_plan
+from ctid.tickets.drafts import DeskDrafts
 from ctid.tickets.forms import CallerSearch, IncidentForms
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
@@ -197,6 +198,7 @@ class Daemon:
                 roster=RosterAdmin(self.roster, self.rota, self.clock),
                 reports=Reports(self.sessions, cfg),
                 seat_states=self.seat_desk,
+                drafts=DeskDrafts(self.sessions, self.clock),
             ),
             auth=Authenticator(
                 self.sessions, self.clock, ttl_s=cfg.web.session_ttl_s, hasher=make_hasher()

@@ -92,7 +92,7 @@ def words(t: Translator, kind: str, value: str | None) -> str:
 
 
 _LIST_HEADS = (
-    N_("Number"),
+    N_("Incident no."),
     N_("Status"),
     N_("Priority"),
     N_("Summary"),

@@ -15,7 +15,13 @@ from ctid.web.html import Markup
 from ctid.web.middleware import translator_of
 from ctid.web.pages import words_json
 
-__all__ = ["LANG_COOKIE", "request_translator", "words_script"]
+__all__ = ["LANG_COOKIE", "request_locale", "request_translator", "words_script"]
+
+
+def request_locale(request: web.Request, cfg: Config) -> str:
+    """The request's locale (`zh_CN` | `en`), as the middleware chose it."""
+    del cfg
+    return translator_of(request).locale
 
 
 def request_translator(request: web.Request, cfg: Config) -> Translator:

@@ -22,6 +22,7 @@ from ctid.config import Config, WebConfig
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
 from ctid.i18n import N_
+from ctid.web.call_api import CallApi
 from ctid.web.callback_pages import CallbackPages
 from ctid.web.console_pages import ConsolePages
 from ctid.web.edge import HttpError, RequestContext, is_api, json_response
@@ -34,6 +35,7 @@ from ctid.web.ports import (
     CallControlPort,
     CallerPort,
     ConfigSeats,
+    DraftPort,
     HealthPort,
     IncidentPort,
     IncidentWorkflowPort,
@@ -74,6 +76,7 @@ class WebPorts:
     roster: RosterPort | None = None
     reports: ReportsPort | None = None
     seat_states: SeatStatePort | None = None
+    drafts: DraftPort | None = None
     """A port left None turns its pages into a 404 "not available"."""
 
 
@@ -232,7 +235,7 @@ class WebServer:
         ports = self._ports
         self._login.add_routes(r)
         ConsolePages(
-            self, self._seats, ports.hub, ports.incidents, ports.callers, ports.spy
+            self, self._seats, ports.hub, ports.incidents, ports.callers, ports.spy, ports.drafts
         ).add_routes(r)
         WallboardPages(self, self._seats, ports.spy).add_routes(r)
         IncidentPages(self, ports.workflow, ports.calls).add_routes(r)
@@ -241,6 +244,7 @@ class WebServer:
         RosterPages(self, ports.roster).add_routes(r)
         ReportPages(self, ports.reports).add_routes(r)
         SeatApi(self, self._seats, ports.seat_states).add_routes(r)
+        CallApi(self, self._seats, ports.calls, ports.callbacks, ports.drafts).add_routes(r)
         self._sockets.add_routes(r)
         r.add_get("/healthz", self._healthz)
         r.add_static("/static", STATIC_DIR, append_version=False)

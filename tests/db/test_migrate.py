@@ -25,7 +25,7 @@ def _tables(conn: Connection) -> set[str]:
     return set(inspect(conn).get_table_names())
 
 
-ALL = ["0001", "0002"]
+ALL = ["0001", "0002", "0007"]
 """Every migration, oldest first."""
 
 
@@ -73,7 +73,7 @@ async def test_upgrade_from_0001_keeps_incidents(engine: AsyncEngine) -> None:
         await conn.execute(
             insert(Holiday).values(day=date(2026, 10, 2), kind="holiday", name="国庆节")
         )
-    assert await upgrade(engine) == ["0002"]
+    assert await upgrade(engine) == ["0002", "0007"]
     async with engine.connect() as conn:
         assert (await conn.execute(select(Holiday.name))).scalar_one() == "国庆节"
 
@@ -82,7 +82,7 @@ async def test_check_schema_refuses_an_empty_database_then_passes(engine: AsyncE
     with pytest.raises(NotMigratedError) as caught:
         await check_schema(engine)
     message = str(caught.value)
-    assert "is not migrated (at none, need 0002)" in message
+    assert "is not migrated (at none, need 0007)" in message
     assert message.endswith("run `ctid db upgrade --config PATH`")
     await upgrade(engine)
     await check_schema(engine)

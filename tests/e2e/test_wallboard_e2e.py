@@ -29,7 +29,7 @@ async def _board(browser: Browser, desk: Desk) -> Page:
     await page.click("button[type=submit]")
     await page.wait_for_load_state()
     await page.goto(base + "/supervisor")
-    await expect(page.locator("#conn")).to_have_text("在线")
+    await expect(page.locator("#conn")).to_have_text("已连接")
     return page
 
 
@@ -69,7 +69,7 @@ async def test_the_supervisor_unpauses_a_seat_paused_for_missed_calls(
         # A reload keeps the alerts: the server sends the last ones on connect.
         await page.reload()
         await expect(page.locator("#alerts li", has_text="坐席已暂停")).to_have_count(1)
-        await expect(page.locator("#alerts li", has_text="漏接来电")).to_have_count(1)
+        await expect(page.locator("#alerts li", has_text="未接来电")).to_have_count(1)
 
         unpauses_before = len(
             [

@@ -62,7 +62,7 @@ async def test_the_switch_keeps_the_users_choice_over_the_browser(
         assert resp.status == 303
     status, lang, body = await _page(c, "/callers", **{"Accept-Language": "en"})
     assert (status, lang) == (200, "zh-CN")
-    assert ">工单</a>" in body and ">退出登录</button>" in body
+    assert ">事件单</a>" in body and ">退出登录</button>" in body
 
 
 async def test_the_switch_never_sends_the_user_to_another_site(

@@ -251,5 +251,5 @@ async def test_the_wallboard_in_chinese(browser: Browser, env: Env, tmp_path: Pa
     await expect(page.locator("#desk-mode")).to_have_text("服务中")
     await expect(page.locator("#alerts li").first).to_contain_text("坐席已暂停")
     await expect(page.locator("#alerts li").first).to_contain_text("连续漏接后已自动暂停")
-    await expect(page.locator("nav")).to_contain_text("工单")
+    await expect(page.locator("nav")).to_contain_text("事件单")
     await _shoot(page, "wallboard-zh_CN.png", tmp_path)
