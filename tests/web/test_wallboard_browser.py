@@ -243,7 +243,7 @@ async def test_the_wallboard_in_chinese(browser: Browser, env: Env, tmp_path: Pa
     await expect(seat2.locator("button[data-unpause]")).to_have_text("恢复接听")
     await expect(page.locator('.seat-card[data-seat="seat1"] .seat-status')).to_have_text("通话中")
     await expect(page.locator('.seat-card[data-seat="seat3"] .seat-ring')).to_have_text(
-        "第 2 声(共 3 声) (6 s)"
+        "第 2 声(共 3 声) (6 秒)"
     )
     await expect(page.locator("#tile-service_level .tile-label")).to_have_text("服务水平")
     await expect(page.locator("#tile-service_level")).to_have_class(re.compile(r"\blvl-green\b"))

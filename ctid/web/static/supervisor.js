@@ -341,7 +341,7 @@
       if (s.status === "ringing" && rs !== null) {
         const deadline = epoch(s.ring_deadline_at) || rs + cadence * maxRings;
         const n = Math.min(maxRings, Math.floor(Math.max(0, now - rs) / cadence) + 1);
-        ring.textContent = now >= deadline ? t("Past {limit} rings", { limit: maxRings }) : t("Ring {n} of {limit}", { n: n, limit: maxRings }) + " (" + Math.floor(now - rs) + " s)";
+        ring.textContent = now >= deadline ? t("Past {limit} rings", { limit: maxRings }) : t("Ring {n} of {limit}", { n: n, limit: maxRings }) + " (" + t("{n} s", { n: Math.floor(now - rs) }) + ")";
         ring.classList.toggle("urgent", n >= maxRings);
       } else {
         ring.textContent = "";
