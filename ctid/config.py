@@ -439,6 +439,43 @@ class ReportsConfig(_Model):
     repeat_call_days: int = Field(default=7, ge=1)
 
 
+class WallboardConfig(_Model):
+    """What the wallboard colours: green at or past the target, amber short of it, red past the
+    red line. Rates are fractions (0.9 = 90 %)."""
+
+    service_level_target: float = Field(default=0.90, gt=0, le=1)
+    """Share of answered calls picked up within `ring.max_rings` rings: green at or above."""
+    service_level_red_below: float = Field(default=0.80, ge=0, le=1)
+    """Red below this; amber between it and the target."""
+    loss_rate_amber: float = Field(default=0.05, ge=0, le=1)
+    """Loss rate (calls offered, not answered) above this: amber."""
+    loss_rate_red: float = Field(default=0.10, ge=0, le=1)
+    """Loss rate above this: red."""
+    longest_wait_amber_s: int = Field(default=10, ge=1)
+    longest_wait_red_s: int = Field(default=15, ge=1)
+    alerts_kept: int = Field(default=50, ge=1, le=500)
+    """The server keeps the last this many alerts, so a reloaded wallboard shows them."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WallboardConfig:
+        if self.service_level_red_below >= self.service_level_target:
+            raise ValueError(
+                "service_level_red_below must be below service_level_target "
+                f"(got {self.service_level_red_below} >= {self.service_level_target})"
+            )
+        if self.loss_rate_amber >= self.loss_rate_red:
+            raise ValueError(
+                "loss_rate_amber must be below loss_rate_red "
+                f"(got {self.loss_rate_amber} >= {self.loss_rate_red})"
+            )
+        if self.longest_wait_amber_s >= self.longest_wait_red_s:
+            raise ValueError(
+                "longest_wait_amber_s must be below longest_wait_red_s "
+                f"(got {self.longest_wait_amber_s} >= {self.longest_wait_red_s})"
+            )
+        return self
+
+
 class Config(_Model):
     site: SiteConfig = SiteConfig()
     ami: AmiConfig = AmiConfig()
@@ -461,6 +498,7 @@ class Config(_Model):
     ivr: IvrConfig = IvrConfig()
     incidents: IncidentConfig = IncidentConfig()
     reports: ReportsConfig = ReportsConfig()
+    wallboard: WallboardConfig = WallboardConfig()
     desk: DeskConfig = DeskConfig()
 
     @property

@@ -122,7 +122,7 @@ class Daemon:
         self.call_facts = CallFactStore(self.sessions, cfg)
         self.directory = CallerDirectory(self.sessions, self.clock, cfg)
         self.roster = RosterStore(self.sessions, self.clock, cfg)
-        self.hub = PopHub()
+        self.hub = PopHub(alerts_kept=cfg.wallboard.alerts_kept)
         self.ami = AmiConnection(cfg.ami, self._on_frame, on_login=self._on_login)
         self.pbx = AmiPbxControl(self.ami)
         self.calls = CallService(

@@ -1,4 +1,4 @@
-"""The agent desktop and the supervisor wallboard: their pages, `/api/me`, the caller search,
+"""The agent desktop and the caller search page, `/api/me`, the caller search,
 saving the screen-pop's incident form, and listen-in (start, stop, switch mode)."""
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ctid.web.edge import (
     str_field,
 )
 from ctid.web.lang import request_locale, request_translator
+from ctid.web.middleware import translator_of
 from ctid.web.ports import (
     CallerPort,
     DraftPort,
@@ -39,7 +40,6 @@ from ctid.web.ports import (
     SeatDirectory,
     SpyPort,
 )
-from ctid.web.sockets import WALLBOARD_ROLES
 
 log = structlog.get_logger(__name__)
 
@@ -145,7 +145,6 @@ class ConsolePages:
     def add_routes(self, r: web.UrlDispatcher) -> None:
         r.add_get("/desk", self._desk)
         r.add_get("/callers", self._callers_page)
-        r.add_get("/supervisor", self._supervisor_page)
         r.add_get("/api/me", self._me)
         r.add_get("/api/callers", self._callers_api)
         r.add_post("/api/incidents", self._save_incident)
@@ -199,28 +198,7 @@ class ConsolePages:
                 csrf=ctx.session.csrf_token,
                 query=q,
                 rows=rows,
-            )
-        )
-
-    async def _supervisor_page(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._edge.need(request, *WALLBOARD_ROLES)
-        cfg = self._edge.cfg
-        by_id = {s.id: s for s in cfg.seats}
-        seats = [
-            (sid, by_id[sid].name if sid in by_id else sid, by_id[sid].tier if sid in by_id else "")
-            for sid in self._seats.seat_ids()
-        ]
-        return html_response(
-            pages.supervisor_page(
-                site=self._edge.site(),
-                actor=ctx.actor,
-                csrf=ctx.session.csrf_token,
-                seats=seats,
-                ring_cadence_s=cfg.ring.ring_cadence_s,
-                max_rings=cfg.ring.max_rings,
-                talk_cap_s=cfg.talk_cap.talk_cap_s,
-                can_spy=ctx.actor.role == "supervisor" and self._spy is not None,
-                timezone=cfg.site.timezone,
+                t=translator_of(request),
             )
         )
 

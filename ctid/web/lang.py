@@ -1,51 +1,35 @@
-"""The language of a request (the user's own choice in the `ctid_lang` cookie, else the browser's
-`Accept-Language`, else `site.language`), its `Translator`, and `/lang` to choose one."""
+"""Shorthands for the page modules: the request's `Translator` (chosen by the language
+middleware: the `ctid_lang` cookie, else `Accept-Language`, else `site.language`) and the words
+a page's script needs. `/lang` itself is served by `login_pages` (the nav's switch)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from aiohttp import web
 
 from ctid.config import Config
-from ctid.i18n import Translator, negotiate, normalise, translator
-from ctid.web.html import Markup, render
+from ctid.i18n import Translator
+from ctid.web.edge import LANG_COOKIE
+from ctid.web.html import Markup
+from ctid.web.middleware import translator_of
+from ctid.web.pages import words_json
 
-LANG_COOKIE = "ctid_lang"
+__all__ = ["LANG_COOKIE", "request_locale", "request_translator", "words_script"]
 
 
 def request_locale(request: web.Request, cfg: Config) -> str:
-    return negotiate(
-        choice=request.cookies.get(LANG_COOKIE),
-        accept_language=request.headers.get("Accept-Language"),
-        default=cfg.site.language,
-    )
+    """The request's locale (`zh_CN` | `en`), as the middleware chose it."""
+    del cfg
+    return translator_of(request).locale
 
 
 def request_translator(request: web.Request, cfg: Config) -> Translator:
-    return translator(request_locale(request, cfg), cfg.site.timezone)
+    """The request's translator (`cfg` is not needed any more: the middleware chose it)."""
+    del cfg
+    return translator_of(request)
 
 
 def words_script(t: Translator, messages: Iterable[str]) -> Markup:
-    """The words a page's script needs, as JSON its `t()` reads (not executed, so the strict CSP
-    allows it). `<` is escaped so no text can close the element."""
-    data = json.dumps(dict(t.words(messages)), ensure_ascii=False).replace("<", "\\u003c")
-    return render(
-        '<script type="application/json" id="ctid-words">$data</script>', data=Markup(data)
-    )
-
-
-async def choose_language(request: web.Request) -> web.StreamResponse:
-    """`GET /lang?to=en|zh_CN&next=/desk`: remember the choice (a preference cookie, no
-    session state), then go back to a local page."""
-    to = normalise(request.query.get("to"))
-    nxt = request.query.get("next", "/")
-    if not nxt.startswith("/") or nxt.startswith("//"):
-        nxt = "/"
-    response = web.HTTPSeeOther(nxt)
-    if to:
-        response.set_cookie(
-            LANG_COOKIE, to, max_age=365 * 86400, path="/", samesite="Lax", httponly=True
-        )
-    raise response
+    """The words a page's script needs, as JSON its `t()` reads (see `pages.words_json`)."""
+    return words_json(t, tuple(messages))

@@ -14,6 +14,7 @@ from ctid.calls.spy import SpyMode
 from ctid.calls.spy_control import ListenInStarted
 from ctid.config import SeatConfig
 from ctid.core.actor import Actor
+from ctid.i18n import Translator
 from ctid.reports.tables import AgentMonthTable, KpiTable
 from ctid.rotation.admin import HolidaysImported, RosterSeatRow, RosterView, SeatChanges
 from ctid.tickets.callback_list import CallbackRow
@@ -221,6 +222,12 @@ class RosterPort(Protocol):
 
     async def import_holidays(self, text: str, actor: Actor, source: str) -> HolidaysImported: ...
 
+    async def save_plan(
+        self, seats: Sequence[RosterSeatRow], weeks: Mapping[str, str | None], actor: Actor
+    ) -> None:
+        """Every seat and each ISO week's lunch group at once (None: the rotation's own)."""
+        ...
+
 
 class ReportsPort(Protocol):
     """KPIs and the monthly review (`ctid.reports.kpi.compute`, `agent_month.compute`,
@@ -228,11 +235,13 @@ class ReportsPort(Protocol):
 
     async def kpis(self, start: date, end: date, by: str) -> KpiTable: ...
 
-    async def kpis_csv(self, start: date, end: date, by: str) -> str: ...
+    async def kpis_csv(
+        self, start: date, end: date, by: str, t: Translator | None = None
+    ) -> str: ...
 
     async def agent_month(self, month: str) -> AgentMonthTable: ...
 
-    async def agent_month_csv(self, month: str) -> str: ...
+    async def agent_month_csv(self, month: str, t: Translator | None = None) -> str: ...
 
 
 class SeatStatePort(Protocol):

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ctid.calls.seat_desk import seat_json
 from ctid.web.edge import Edge, HttpError, RequestContext, json_response
-from ctid.web.lang import request_translator
+from ctid.web.middleware import translator_of
 from ctid.web.ports import SeatDirectory, SeatStatePort
 
 log = structlog.get_logger(__name__)
@@ -48,7 +48,7 @@ class SeatApi:
             ids = [ctx.actor.seat_id] if ctx.actor.seat_id else []
         else:
             ids = list(self._seats.seat_ids())
-        t = request_translator(request, self._edge.cfg)
+        t = translator_of(request)
         now = port.now()
         views = await port.views(ids)
         return json_response([seat_json(v, now, t) for v in views])
@@ -70,7 +70,7 @@ class SeatApi:
         if reason is not None and not isinstance(reason, str):
             raise HttpError(400, "reason must be a string")
         view = await self._need_port().set_state(ctx.actor, seat, str(state), reason or None)
-        t = request_translator(request, self._edge.cfg)
+        t = translator_of(request)
         return json_response(seat_json(view, self._need_port().now(), t))
 
     async def _wrapup(self, request: web.Request) -> web.StreamResponse:
@@ -81,5 +81,5 @@ class SeatApi:
         if action not in ("end", "extend"):
             raise HttpError(400, "action must be end or extend")
         view = await self._need_port().wrapup(ctx.actor, seat, str(action))
-        t = request_translator(request, self._edge.cfg)
+        t = translator_of(request)
         return json_response(seat_json(view, self._need_port().now(), t))

@@ -35,8 +35,11 @@ class Browser:
     def __init__(self, desk: Desk) -> None:
         self.base = str(desk.daemon.web.public_url).rstrip("/")
         # No client-side time limit: the loop clock is fake, the test's bounds are asyncio's.
+        # The site speaks Chinese by default; these tests read the English words.
         self.http = aiohttp.ClientSession(
-            cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=None)
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            timeout=aiohttp.ClientTimeout(total=None),
+            headers={"Accept-Language": "en"},
         )
         self.csrf = ""
 
@@ -193,7 +196,7 @@ async def test_callback_list_click_to_call_reports_and_roster(tmp_path: Path) ->
             status, page = await agent.get("/callbacks")
             assert status == 200
             assert "+8613800138000" in page or "13800138000" in page
-            assert "hung up while waiting" in page  # reason: abandoned
+            assert "Hung up while waiting" in page  # reason: abandoned
 
             # Start it: ctid rings the agent's seat phone into the number (national digits) in
             # ctid-callback. The simulator refuses Originates to seat phones; the page says so
@@ -212,8 +215,11 @@ async def test_callback_list_click_to_call_reports_and_roster(tmp_path: Path) ->
         async with browser(desk, "S100") as web:
             status, text = await web.get("/reports.csv?from=2026-11-23&to=2026-11-23&by=total")
             assert status == 200, text
-            table = list(csv.DictReader(io.StringIO(text)))
-            assert table and table[-1]["offered"] == "1" and table[-1]["abandoned"] == "1"
+            assert text.startswith("\ufeff")  # UTF-8 with a BOM for Excel
+            table = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+            offered = "Calls offered (reached a queue in service hours)"
+            assert table and table[-1][offered] == "1"
+            assert table[-1]["abandoned in queue"] == "1"
 
             status, _ = await web.get("/ops/roster")
             assert status == 403  # a supervisor is not ops

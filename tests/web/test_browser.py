@@ -382,14 +382,17 @@ async def test_the_wallboard_shows_live_seat_states_and_listens_in(
     )
     seat1 = page.locator('.seat-card[data-seat="seat1"]')
     seat2 = page.locator('.seat-card[data-seat="seat2"]')
-    await expect(seat1.locator(".seat-status")).to_have_text("On call")
+    await expect(seat1.locator(".seat-status")).to_have_text("Talking")
     await expect(seat1.locator(".seat-caller")).to_have_text("Caller: " + XSS)
-    await expect(seat1.locator(".seat-talk")).to_have_text("Talk 2:05 · cap in 7:55")
-    await expect(seat2.locator(".seat-ring")).to_have_text("Ring 2 of 3")
-    await expect(page.locator('.seat-card[data-seat="seat3"] .seat-reason')).to_have_text("Lunch")
+    await expect(seat1.locator(".seat-talk")).to_have_text("Talking 2:05 · cap in 7:55")
+    await expect(seat2.locator(".seat-ring")).to_have_text("Ring 2 of 3 (6 s)")
+    await expect(page.locator('.seat-card[data-seat="seat3"] .seat-reason')).to_have_text(
+        "Lunch rotation"
+    )
     await expect(page.locator("#kpi-loss_rate")).to_have_text("8.3%")
     await expect(page.locator("#kpi-aht_s")).to_have_text("4:05")
-    await expect(page.locator("#desk-mode")).to_contain_text("lunch (group A on duty)")
+    await expect(page.locator("#desk-mode")).to_have_text("Lunch hours")
+    await expect(page.locator("#lunch-duty")).to_contain_text("group A — Seat 1, Seat 3")
     await expect(page.locator("#queues")).to_contain_text("Zhou Jie")
     await expect(seat1.locator("button[data-mode=listen]")).to_be_visible()
     await expect(seat2.locator("button[data-mode=listen]")).to_be_hidden()
@@ -406,15 +409,15 @@ async def test_the_wallboard_shows_live_seat_states_and_listens_in(
         )
     )
     await expect(seat1.locator(".seat-status")).to_have_text("Wrap-up")
-    await expect(seat2.locator(".seat-status")).to_have_text("On call")
+    await expect(seat2.locator(".seat-status")).to_have_text("Talking")
     await expect(seat2.locator(".seat-ring")).to_have_text("")
-    await expect(seat2.locator(".seat-talk")).to_have_text("Talk 0:00 · cap in 10:00")
-    await expect(page.locator("#desk-next")).to_have_text("next: open at 13:30")
+    await expect(seat2.locator(".seat-talk")).to_have_text("Talking 0:00 · cap in 10:00")
+    await expect(page.locator("#desk-next")).to_have_text("Desk open at 13:30")
     await expect(page.locator('.seat-card[data-seat="seat4"] .seat-ring')).to_have_text(
         "Past 3 rings"
     )
     await expect(page.locator('.seat-card[data-seat="seat3"] .seat-reason')).to_contain_text(
-        "Ring no answer"
+        "Missed calls"
     )
     env.hub.publish_supervisor(
         {"v": 1, "type": "alert", "kind": "ring_missed", "message": XSS, "seat": "seat2", "at": now}
@@ -422,11 +425,11 @@ async def test_the_wallboard_shows_live_seat_states_and_listens_in(
     await expect(page.locator("#alerts li").first).to_contain_text(XSS)
 
     await seat2.locator("button[data-mode=listen]").click()
-    await expect(page.locator("#spy-status")).to_have_text("Your phone rings into seat2 (listen).")
+    await expect(page.locator("#spy-status")).to_have_text("Your phone rings into Seat 2 (Listen).")
     assert env.spy.calls == [("S9001", "seat2", "listen")]
     await expect(page.locator("#spy-panel")).to_be_visible()
     await page.locator("#spy-panel button[data-spy-mode=whisper]").click()
-    await expect(page.locator("#spy-what")).to_contain_text("(whisper)")
+    await expect(page.locator("#spy-what")).to_contain_text("(Whisper)")
     await page.locator("#spy-stop").click()
     await expect(page.locator("#spy-panel")).to_be_hidden()
     assert env.spy.switches == [("S9001", "spy-1", "whisper")]
@@ -445,11 +448,11 @@ async def test_an_agent_opens_an_incident_and_suspends_it(browser: Browser, env:
     await page.goto(env.base + "/incidents")
     await page.click(f'a[href="/incidents/{number}"]')
     await expect(page.locator("#incident-summary")).to_have_text(XSS)
-    await expect(page.locator("#incident-status")).to_have_text("in progress")
+    await expect(page.locator("#incident-status")).to_have_text("In progress")
     await page.click("details[data-action=suspend] summary")
     await page.fill("form[data-action=suspend] textarea[name=reason]", "Waiting for a spare part")
     await page.click("form[data-action=suspend] button[type=submit]")
-    await expect(page.locator("#incident-status")).to_have_text("suspended")
+    await expect(page.locator("#incident-status")).to_have_text("Suspended")
     await expect(page.locator("#history li")).to_have_count(2)
     await expect(
         page.locator("details[data-action=resume], form[data-action=resume]")
