@@ -228,6 +228,77 @@ class TalkCapConfig(_Model):
     expert_queue: str = "expert"
 
 
+class SopStepConfig(_Model):
+    key: Name
+    label: str = Field(min_length=1, max_length=64)
+    budget_s: int = Field(ge=1)
+    prompt: str = ""
+
+
+def _default_wrapup() -> dict[Tier, int]:
+    return {"ordinary": 30, "expert": 60}
+
+
+def _default_sop() -> tuple[SopStepConfig, ...]:
+    # DOMAIN.md's script: greet 10 s, confirm 1 min, diagnose 3 min, dispatch 2 min. Its guided
+    # fix (10 min) alone fills the cap, so it gets what is left (4 min): 10 min in all.
+    return (
+        SopStepConfig(
+            key="greet",
+            label="Greet",
+            budget_s=10,
+            prompt="Hello, customer center. How can I help you? "
+            "(您好,客户中心。请问有什么可以帮您的吗?)",
+        ),
+        SopStepConfig(
+            key="confirm_caller",
+            label="Confirm caller",
+            budget_s=60,
+            prompt="Ask name, phone and office location.",
+        ),
+        SopStepConfig(
+            key="diagnose",
+            label="Diagnose",
+            budget_s=180,
+            prompt="Alarms or noises? The error message? Cables and indicator lights? "
+            "(with consent)",
+        ),
+        SopStepConfig(
+            key="guided_fix",
+            label="Guided fix",
+            budget_s=230,
+            prompt="Walk the caller through the steps (generally discouraged).",
+        ),
+        SopStepConfig(
+            key="dispatch",
+            label="Dispatch",
+            budget_s=120,
+            prompt="Promise an engineer; re-check name, phone, address; describe the fault in "
+            "professional terms.",
+        ),
+    )
+
+
+AGENT_PAUSE_REASONS_DEFAULT = ("break", "meal", "training", "admin")
+SYSTEM_PAUSE_REASONS = ("rna", "lunch", "closed", "wrapup")
+
+
+class DeskConfig(_Model):
+    """The agent desk: wrap-up after each call, the agent's own pause reasons, the call script."""
+
+    wrapup_s: dict[Tier, Annotated[int, Field(ge=0, le=3600)]] = Field(
+        default_factory=_default_wrapup
+    )
+    """Seconds of wrap-up per tier after each answered call (0: none). ctid pauses the seat with
+    reason `wrapup` rather than using app_queue's wrapuptime, so the desk can show the countdown,
+    end it early and extend it."""
+    wrapup_extend_s: int = Field(default=60, ge=0, le=3600)
+    pause_reasons: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")], ...] = (
+        AGENT_PAUSE_REASONS_DEFAULT
+    )
+    sop: tuple[SopStepConfig, ...] = Field(default_factory=_default_sop)
+
+
 class LunchGroupConfig(_Model):
     name: Name
     seats: tuple[str, ...] = Field(min_length=1)
@@ -364,6 +435,7 @@ class Config(_Model):
     ivr: IvrConfig = IvrConfig()
     incidents: IncidentConfig = IncidentConfig()
     reports: ReportsConfig = ReportsConfig()
+    desk: DeskConfig = DeskConfig()
 
     @property
     def database_url(self) -> str:
@@ -455,6 +527,21 @@ def _cross_checks(cfg: Config) -> list[tuple[str, str, object]]:
             )
     if list(cfg.talk_cap.warn_at_s) != sorted(set(cfg.talk_cap.warn_at_s)):
         problems.append(("talk_cap.warn_at_s", "must be increasing", cfg.talk_cap.warn_at_s))
+    sop_total = sum(step.budget_s for step in cfg.desk.sop)
+    if sop_total > cfg.talk_cap.talk_cap_s:
+        problems.append(
+            (
+                "desk.sop",
+                f"the steps' budgets add up to {sop_total} s, more than talk_cap.talk_cap_s "
+                f"({cfg.talk_cap.talk_cap_s} s)",
+                [step.budget_s for step in cfg.desk.sop],
+            )
+        )
+    for i, reason in enumerate(cfg.desk.pause_reasons):
+        if reason in SYSTEM_PAUSE_REASONS:
+            problems.append(
+                (f"desk.pause_reasons[{i}]", "is a reason ctid keeps for itself", reason)
+            )
     if cfg.hours.close <= cfg.hours.open:
         problems.append(("hours.close", "must be after hours.open", cfg.hours.close))
     both = set(cfg.hours.holidays) & set(cfg.hours.makeup_workdays)

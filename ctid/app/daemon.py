@@ -31,6 +31,8 @@ from ctid.asterisk.translate import translate
 from ctid.bus import EventBus
 from ctid.calls.control import CallControl, OriginateWatch
 from ctid.calls.ivr import run_ivr
+from ctid.calls.seat_desk import DeskItem, SeatDesk
+from ctid.calls.seat_log_store import SqlSeatLog
 from ctid.calls.service import CALL_INPUT, BusItem, CallService, Resync
 from ctid.calls.spy import SpyService
 from ctid.calls.spy_control import SpyControl
@@ -62,6 +64,7 @@ from ctid.tickets.callback_list import Callbacks
 from ctid.tickets.callbacks import CallbackStore
 from ctid.tickets.dialing import dial_string
 from ctid.tickets.directory import CallerDirectory, phone_plan
+from ctid.tickets.drafts import DeskDrafts
 from ctid.tickets.forms import CallerSearch, IncidentForms
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
@@ -154,6 +157,17 @@ class Daemon:
         self.spy = SpyService(
             cfg, self.pbx, self.calls.tracker, SqlSpyStore(self.sessions), now=self.calls.events_now
         )
+        self.roster_seats = RosterSeats(self.rota, cfg)
+        self.seat_desk = SeatDesk(
+            cfg,
+            self.pbx,
+            self.roster_seats,
+            SqlSeatLog(self.sessions),
+            self.hub,
+            self.clock,
+            now=self.calls.events_now,
+            submit_log=self.spool.submit,
+        )
         self.originates = OriginateWatch()
         """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""
         self.agi = FastAgiServer(cfg.agi, {"ivr": self._ivr}, self._agi_fallback)
@@ -183,6 +197,8 @@ class Daemon:
                 links=Links(self.incidents, self.directory),
                 roster=RosterAdmin(self.roster, self.rota, self.clock),
                 reports=Reports(self.sessions, cfg),
+                seat_states=self.seat_desk,
+                drafts=DeskDrafts(self.sessions, self.clock),
             ),
             auth=Authenticator(
                 self.sessions, self.clock, ttl_s=cfg.web.session_ttl_s, hasher=make_hasher()
@@ -251,6 +267,7 @@ class Daemon:
         await stack.enter_async_context(self.web)
         stack.push_async_callback(self.ami.close)
         stack.callback(self.calls.close)
+        stack.callback(self.seat_desk.close)
         stack.callback(self.hub.close)
         return self
 
@@ -265,6 +282,7 @@ class Daemon:
         bus.subscribe(self.spy.on_event)
         bus.subscribe(self.originates.on_event, OriginateResponded)
         bus.subscribe(self.rota_follower.on_item, *get_args(SeatItem))
+        bus.subscribe(self.seat_desk.on_item, *get_args(DeskItem))
         bus.subscribe(self.intake.on_item, *get_args(IntakeItem))
         bus.subscribe(self.screens.on_item, *get_args(ScreenItem))
 
@@ -277,6 +295,7 @@ class Daemon:
             "db-spool": self.spool.run,
             "rota-work": self.rota_work.run,
             "wallboard": self.screens.run,
+            "seat-desk": self.seat_desk.run,
         }
         if self.cfg.smtp.enabled:
             loops["mail"] = self.mail.run

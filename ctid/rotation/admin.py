@@ -219,6 +219,11 @@ class RosterSeats:
     def seat_ids(self) -> Sequence[str]:
         return tuple(s.id for s in self._seats())
 
+    def staffed_by(self, seat_id: str) -> str | None:
+        """Who staffs the seat now (None: nobody, or the seat is inactive)."""
+        seat = next((s for s in self._seats() if s.id == seat_id), None)
+        return seat.staffed_by if seat is not None and seat.active else None
+
     def interface(self, seat_id: str) -> str | None:
         """The seat's phone: the roster's interface, else the configured one."""
         seat = next((s for s in self._seats() if s.id == seat_id), None)

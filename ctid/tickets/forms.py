@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ctid.core.actor import Actor
+from ctid.core.errors import StateConflictError
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.views import (
@@ -93,9 +94,14 @@ class IncidentForms:
         who = actor.employee_id
         await self._correct_caller(draft, who)
         number = draft.number
-        if not number and draft.call_id:
+        if draft.call_id:
             found = await self.store.incident_for_call(draft.call_id)
-            number = found.number if found else None
+            if found is not None and number and found.number != number:
+                # The card of one call must never write into another call's incident.
+                raise StateConflictError(
+                    f"this call's incident is {found.number}, not {number}: the form was not saved"
+                )
+            number = found.number if found else number
         if not number:
             view = await self.store.create(
                 actor=who,

@@ -26,6 +26,7 @@ _LAYOUT = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>$title · $site</title>
 <link rel="stylesheet" href="/static/app.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 </head>
 <body$body_attrs>
 <header class="topbar">

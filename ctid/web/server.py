@@ -21,10 +21,12 @@ from ctid.accounts.sessions import Authenticator
 from ctid.config import Config, WebConfig
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
+from ctid.web.call_api import CallApi
 from ctid.web.callback_pages import CallbackPages
 from ctid.web.console_pages import ConsolePages
 from ctid.web.edge import HttpError, RequestContext, is_api, json_response
 from ctid.web.incident_pages import IncidentPages
+from ctid.web.lang import choose_language
 from ctid.web.link_pages import LinkPages
 from ctid.web.login_pages import LoginPages
 from ctid.web.middleware import Guards, context
@@ -33,6 +35,7 @@ from ctid.web.ports import (
     CallControlPort,
     CallerPort,
     ConfigSeats,
+    DraftPort,
     HealthPort,
     IncidentPort,
     IncidentWorkflowPort,
@@ -41,10 +44,12 @@ from ctid.web.ports import (
     ReportsPort,
     RosterPort,
     SeatDirectory,
+    SeatStatePort,
     SpyPort,
 )
 from ctid.web.report_pages import ReportPages
 from ctid.web.roster_pages import RosterPages
+from ctid.web.seat_api import SeatApi
 from ctid.web.sockets import PushSockets
 
 log = structlog.get_logger(__name__)
@@ -69,6 +74,8 @@ class WebPorts:
     links: LinkPort | None = None
     roster: RosterPort | None = None
     reports: ReportsPort | None = None
+    seat_states: SeatStatePort | None = None
+    drafts: DraftPort | None = None
     """A port left None turns its pages into a 404 "not available"."""
 
 
@@ -227,14 +234,17 @@ class WebServer:
         ports = self._ports
         self._login.add_routes(r)
         ConsolePages(
-            self, self._seats, ports.hub, ports.incidents, ports.callers, ports.spy
+            self, self._seats, ports.hub, ports.incidents, ports.callers, ports.spy, ports.drafts
         ).add_routes(r)
         IncidentPages(self, ports.workflow, ports.calls).add_routes(r)
         CallbackPages(self, ports.callbacks, ports.calls).add_routes(r)
         self._links.add_routes(r)
         RosterPages(self, ports.roster).add_routes(r)
         ReportPages(self, ports.reports).add_routes(r)
+        SeatApi(self, self._seats, ports.seat_states).add_routes(r)
+        CallApi(self, self._seats, ports.calls, ports.callbacks, ports.drafts).add_routes(r)
         self._sockets.add_routes(r)
+        r.add_get("/lang", choose_language)
         r.add_get("/healthz", self._healthz)
         r.add_static("/static", STATIC_DIR, append_version=False)
         return app
