@@ -181,6 +181,8 @@ class IncidentTimeline:
             )
             moved = call is not None and call.incident_id not in (None, target.id)
             if exists is not None and not moved:
+                if call is not None and call.incident_id is None:
+                    call.incident_id = target.id  # attached while ringing; the row came later
                 return AttachResult(number=target.number, withdrawn=None, already=True)
             withdrawn: Incident | None = None
             if call is not None and call.incident_id not in (None, target.id):
