@@ -172,9 +172,21 @@ class IncidentView:
             raise HttpError(404, f"no incident {number}")
         return found
 
-    async def _timeline(self, number: str) -> list[TimelineEntry]:
+    async def _timeline(self, d: IncidentDetail) -> list[TimelineEntry]:
         port: TimelinePort | None = self._records.timeline
-        return await port.timeline(number) if port is not None else []
+        if port is not None:
+            return await port.timeline(d.incident.number)
+        # Without the timeline service: the lifecycle history alone.
+        return [
+            TimelineEntry(
+                at=h.at,
+                kind="lifecycle",
+                what=h.action,
+                actor=h.actor,
+                detail={**h.detail, "from_status": h.from_status, "to_status": h.to_status},
+            )
+            for h in d.history
+        ]
 
     def _clocks(self, d: IncidentDetail) -> IncidentClocks:
         return incident_clocks(d.incident, d.history, self._edge.clock.utcnow())
@@ -282,7 +294,7 @@ class IncidentView:
         d = await self._detail(number)
         data = self._old._detail_json(d, ctx.actor)
         clocks = self._clocks(d)
-        timeline = await self._timeline(d.incident.number)
+        timeline = await self._timeline(d)
         contacts = (
             await self._records.timeline.contact_count(d.incident.number)
             if self._records.timeline
@@ -429,6 +441,19 @@ class IncidentView:
                 [tag("p", t.gettext("Nothing for you to do in this state."), class_="muted"), hint]
             )
         current = chosen if chosen in actions else actions[0]
+        kept = Markup("")
+        texts = [
+            typed[f.name]
+            for f in ACTION_FORMS.get(chosen, ())
+            if f.kind in ("text", "line") and typed.get(f.name)
+        ]
+        if texts and chosen != current:
+            # The step typed for is not possible any more: keep the words where they can be copied.
+            kept = render(
+                """<div class="banner warn" id="typed"><p>$h</p><div class="prewrap">$text</div></div>""",
+                h=t.gettext("What you typed:"),
+                text="\n".join(texts),
+            )
         number = d.incident.number
         fields = ACTION_FORMS[current]
         extra = Markup("")
@@ -485,7 +510,7 @@ $extra
                 **{"or": t.gettext("Or:")},
             )
         head = t.gettext("Next step") if current == actions[0] else t.gettext("Chosen step")
-        return join([tag("h3", head), hint, search, form, switch])
+        return join([kept, tag("h3", head), hint, search, form, switch])
 
     def _timeline_html(
         self, t: Translator, entries: Sequence[TimelineEntry], since: datetime | None
@@ -562,7 +587,7 @@ $extra
         typed = typed or {}
         caller = d.caller
         clocks = self._clocks(d)
-        entries = await self._timeline(v.number)
+        entries = await self._timeline(d)
         owner = " · ".join(x for x in (v.owner_seat, v.owner_employee, v.owner_group) if x)
         caller_name: object = v.caller_name or (caller.name if caller else "")
         if v.caller_id is not None:
@@ -573,6 +598,7 @@ $extra
             (t.gettext("Caller"), caller_name),
             (t.gettext("Phone"), v.caller_number or (", ".join(caller.phones) if caller else "")),
             (t.gettext("Department"), caller.department if caller else ""),
+            (t.gettext("Office"), caller.office if caller else ""),
             (t.gettext("Request type"), vocab(t, "request_type", v.request_type)),
             (
                 t.gettext("Category"),
