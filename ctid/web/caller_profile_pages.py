@@ -203,9 +203,7 @@ $merge""",
                     tag("p", notice, class_="banner info", role="status") if notice else "",
                 ]
             ),
-            open_words=t.ngettext(
-                "{n} open incident", "{n} open incidents", p.open_incidents, n=p.open_incidents
-            ),
+            open_words=t.ngettext("{n} open incident", "{n} open incidents", p.open_incidents),
             id=c.id,
             csrf=ctx.session.csrf_token,
             inputs=inputs,
