@@ -76,6 +76,7 @@ from ctid.tickets.kb import KnowledgeBase
 from ctid.tickets.links import Links
 from ctid.tickets.profiles import CallerProfiles
 from ctid.tickets.timeline import IncidentTimeline
+from ctid.tickets.vocabulary import CATEGORIES
 from ctid.tickets.workflow import IncidentWorkflow
 from ctid.web.record_ports import RecordPorts
 from ctid.web.server import WebPorts, WebServer
@@ -224,7 +225,7 @@ class Daemon:
                     attach=self.attach,
                     profiles=self.profiles,
                     caller_edit=self.directory,
-                    reports=IncidentReports(self.sessions, cfg, self.clock),
+                    reports=IncidentReports(self.sessions, cfg, self.clock, categories=CATEGORIES),
                 ),
             ),
             auth=Authenticator(

@@ -27,7 +27,9 @@ class CallAttach:
     tell: Callable[[IncidentOpened], None]
 
     async def attach(self, call_id: str, number: str, actor: Actor) -> AttachResult:
-        result = await self.timeline.attach_call(call_id, number, actor.employee_id)
+        result = await self.timeline.attach_call(
+            call_id, number, actor.employee_id, caller_number=self.intake.caller_number(call_id)
+        )
         self.intake.note_attached(call_id, result.number)
         # The pop (ringing or talking) now saves into this incident.
         self.tell(IncidentOpened(CallId(call_id), result.number))

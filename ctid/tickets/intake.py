@@ -148,6 +148,8 @@ class CallIntake:
         self._spool = spool
         self._tell = tell
         self._answers: dict[str, RecordAnswer] = {}
+        self._numbers: dict[str, str] = {}
+        """call id → the caller's number, from the first ring to the end of the call."""
         self._flags: dict[str, set[str]] = {}
         self._live: set[str] = set()
         self._attached = attached
@@ -164,6 +166,7 @@ class CallIntake:
             case CallStarted():
                 log.info("call_started", caller=item.caller_num)
             case SeatRingStarted():
+                self._numbers[item.call_id] = item.caller_num
                 log.info("seat_ringing", seat=item.seat, queue=item.queue)
             case SeatRingEnded():
                 log.info(
@@ -244,6 +247,7 @@ class CallIntake:
 
     async def _ended(self, rec: CallRecord) -> None:
         answer = self._answers.pop(rec.call_id, None)
+        self._numbers.pop(rec.call_id, None)
         flags = self._flags.pop(rec.call_id, set())
         number = self.incidents.pop(rec.call_id, "")
         self._live.discard(rec.call_id)
@@ -317,6 +321,10 @@ class CallIntake:
             log.warning("flag_without_incident", call_id=call_id, flag=flag)
             return
         await self._incidents.apply(incident.number, "flag", "system", name=flag)
+
+    def caller_number(self, call_id: str) -> str | None:
+        """The number a live (ringing or answered) call comes from, if ctid saw it ring."""
+        return self._numbers.get(call_id)
 
     def note_attached(self, call_id: str, number: str) -> None:
         """The agent attached the call to `number`: the live call's incident is that one now."""
