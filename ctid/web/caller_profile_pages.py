@@ -70,7 +70,7 @@ class CallerProfilePages:
                     [
                         tag("td", t.when(c.started_at)),
                         tag("td", c.caller_number or ""),
-                        tag("td", (c.outcome or "").replace("_", " ")),
+                        tag("td", vocab(t, "outcome", c.outcome)),
                         tag("td", c.answered_by_seat or ""),
                         tag("td", t.duration(c.talk_s) if c.talk_s is not None else ""),
                         tag(
@@ -168,7 +168,7 @@ class CallerProfilePages:
         if ctx.actor.role == "supervisor":
             merge = render(
                 """<section class="card"><h2>$h</h2><p class="muted">$help</p>
-<form method="post" action="/callers/$id/merge" class="inline" id="merge-form">
+<form method="post" action="/callers/$id/merge" class="merge-form" id="merge-form">
 <input type="hidden" name="csrf_token" value="$csrf">
 <label>$l <input name="drop" inputmode="numeric" pattern="[0-9]+" required></label>
 <button type="submit">$b</button></form></section>""",

@@ -61,7 +61,7 @@ ACTION_WORDS: dict[str, str] = {
     "rate": N_("Satisfaction recorded"),
 }
 EVENT_WORDS: dict[str, str] = {
-    "create": N_("Opened"),
+    "create": N_("Incident opened"),
     "merge": N_("Withdrawn as a duplicate"),
     "attach_call": N_("Call attached"),
     "cite_article": N_("Knowledge article cited"),
@@ -548,13 +548,15 @@ $extra
             if d.get("talk_s") is not None:
                 parts.append(t.gettext("talked {d}", d=t.duration(float(str(d["talk_s"])))))
             if d.get("outcome"):
-                parts.append(str(d["outcome"]).replace("_", " "))
+                parts.append(vocab(t, "outcome", str(d["outcome"])))
             return " · ".join(p for p in parts if p)
         if e.kind == "lifecycle":
             out = []
             a, b = d.get("from_status"), d.get("to_status")
             if b and a != b:
-                out.append(f"{vocab(t, 'status', str(a)) or '–'} → {vocab(t, 'status', str(b))}")
+                was = vocab(t, "status", str(a)) if a else ""
+                now = vocab(t, "status", str(b))
+                out.append(f"{was} → {now}" if was else now)
             for key in ("reason", "resolution", "note", "comment"):
                 if d.get(key):
                     out.append(str(d[key]))
@@ -612,8 +614,8 @@ $extra
             ),
             (t.gettext("Owner"), owner),
             (t.gettext("Opened"), t.when(v.created_at)),
-            (t.gettext("Response"), self._clock_words(t, clocks.response)),
-            (t.gettext("Resolution"), self._clock_words(t, clocks.resolution)),
+            (t.gettext("Response time"), self._clock_words(t, clocks.response)),
+            (t.gettext("Resolution time"), self._clock_words(t, clocks.resolution)),
             (t.gettext("Resolved"), t.when(v.resolved_at) if v.resolved_at else ""),
             (t.gettext("Closed"), t.when(v.closed_at) if v.closed_at else ""),
             (

@@ -26,6 +26,15 @@ from ctid.web.record_ports import RecordPorts
 
 P = TypeVar("P")
 LANGUAGE_WORDS = {"zh": N_("Chinese"), "en": N_("English")}
+OUTCOME_WORDS = {
+    "answered": N_("Answered"),
+    "abandoned_in_queue": N_("Caller hung up in the queue"),
+    "abandoned_in_ivr": N_("Caller hung up in the menu"),
+    "closed_hours": N_("Outside service hours"),
+    "callback_requested": N_("Callback requested"),
+    "unanswered_timeout": N_("Not answered in time"),
+    "lost_during_resync": N_("Lost while ctid was reconnecting"),
+}
 
 
 def words_of(request: web.Request, cfg: Config) -> Translator:
@@ -34,7 +43,8 @@ def words_of(request: web.Request, cfg: Config) -> Translator:
 
 
 def vocab(t: Translator, kind: str, value: str | None) -> str:
-    """A vocabulary code in words: `status`, `request_type`, `category`, `level`, `language`."""
+    """A vocabulary code in words: `status`, `request_type`, `category`, `level`, `language`,
+    a call's `outcome`."""
     if not value:
         return ""
     table = {
@@ -43,6 +53,7 @@ def vocab(t: Translator, kind: str, value: str | None) -> str:
         "category": CATEGORY_WORDS,
         "level": LEVEL_WORDS,
         "language": LANGUAGE_WORDS,
+        "outcome": OUTCOME_WORDS,
     }[kind]
     known = table.get(value)
     return t.gettext(known) if known else value.replace("_", " ")

@@ -139,10 +139,10 @@ async def test_second_call_attached_from_the_pop_note_and_legal_actions(
         for lang, locale in LOCALES.items():
             shot = await _login(browser, desk, "S9001", f"/incidents/{first.number}", locale=locale)
             await expect(shot.locator("#timeline")).to_contain_text("已远程重启打印服务")
-            await _shot(shot, "incident", lang)
+            await _shot(shot, "incident-view", lang)
             await shot.goto(str(desk.daemon.web.public_url).rstrip("/") + f"/callers/{caller}")
             await expect(shot.locator("body")).to_contain_text(first.number)
-            await _shot(shot, "caller", lang)
+            await _shot(shot, "caller-profile", lang)
             await shot.context.close()
 
 
@@ -193,5 +193,5 @@ async def test_a_supervisors_article_is_suggested_in_the_next_pop_and_found_in_c
             page = await _login(browser, desk, "E1001", "/kb?q=卡纸", locale=locale)
             await expect(page.locator("main")).to_contain_text("打印机卡纸的处理办法")
             await expect(page.locator("main")).not_to_contain_text("投诉的处理流程")
-            await _shot(page, "kb", lang)
+            await _shot(page, "kb-search", lang)
             await page.context.close()
