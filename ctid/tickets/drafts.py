@@ -129,7 +129,7 @@ class DeskDrafts:
                 row = await db.get(DeskDraft, call_id)
                 if row is not None and row.seat_id == seat_id:
                     row.saved = True
-                    row.updated_at = self.clock.utcnow() - KEEP_SAVED
+                    row.updated_at = self.clock.utcnow() - KEEP_SAVED - timedelta(seconds=1)
         except SQLAlchemyError as exc:
             raise StoreError(f"drafts: {exc}") from exc
 

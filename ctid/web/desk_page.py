@@ -152,7 +152,7 @@ _DESK = """<div id="banner" class="banner" role="alert" hidden></div>
     <button type="button" id="btn-callback" class="secondary" hidden>$callback</button>
   </span>
   <span id="conn" class="conn conn-down">$connecting</span>
-  <button type="button" id="notify-btn" class="secondary" hidden>$notify</button>
+  <button type="button" id="notify-btn" class="link small" hidden>$notify</button>
 </section>
 <nav id="cards" class="card-tabs" aria-label="$calls_label"></nav>
 <div class="desk">

@@ -160,3 +160,92 @@ async def test_wrapup_ends_by_itself(tmp_path: Any) -> None:
         )
         states = [r["state"] for r in rows]
         assert states[-3:] == ["talking", "wrapup", "ready"]
+
+
+async def test_call_control_from_the_api(tmp_path: Any) -> None:
+    async with web_desk(tmp_path) as desk:
+        call = await live_call_on_seat1(desk)
+        cid = call.linkedid
+        async with browser(desk, "O1") as ops:
+            status, body = await ops.post_json(f"/api/calls/{cid}/hangup", {})
+            assert status == 403, body
+        async with browser(desk, "E1001") as agent:
+            for path, data, want in (
+                ("/api/calls/nope.1/hangup", {}, 409),
+                (f"/api/calls/{cid}/transfer", {"to": "nowhere"}, 400),
+                (f"/api/calls/{cid}/transfer", {"to": "seat", "seat": "seat9"}, 400),
+                (f"/api/calls/{cid}/transfer", {"to": "seat", "seat": "seat1"}, 400),
+            ):
+                status, body = await agent.post_json(path, data)
+                assert status == want, (path, data, body)
+                assert body["error"]
+            # a paused seat cannot take a transfer: refused in words, the call stays
+            await desk.daemon.pbx.queue_pause("PJSIP/seat2", True, "meal")
+            await desk.wait_for(lambda: desk.daemon.calls.tracker.seat(SeatId("seat2")).paused)
+            status, body = await agent.post_json(
+                f"/api/calls/{cid}/transfer", {"to": "seat", "seat": "seat2"}
+            )
+            assert status == 409 and "seat2" in body["error"], body
+            assert desk.actions("Redirect") == []
+            status, body = await agent.post_json(f"/api/calls/{cid}/hangup", {})
+            assert status == 200 and body["hung_up"] is True, body
+            await desk.wait_for(call.ended.is_set)
+            status, body = await agent.post_json(f"/api/calls/{cid}/hangup", {})
+            assert status == 409, body
+
+
+async def test_drafts_are_per_call_and_per_seat(tmp_path: Any) -> None:
+    async with web_desk(tmp_path) as desk:
+        async with browser(desk, "E1001") as agent:
+            fields = {"summary": "VPN drops", "caller_name": "张三"}
+            async with agent.http.put(
+                agent.base + "/api/desk/drafts/call-1",
+                json={"seat": "seat1", "fields": fields},
+                headers={"Origin": agent.base, "X-CSRF-Token": agent.csrf},
+            ) as resp:
+                assert resp.status == 200, await resp.text()
+            async with agent.http.put(
+                agent.base + "/api/desk/drafts/call-2",
+                json={"seat": "seat2", "fields": fields},
+                headers={"Origin": agent.base, "X-CSRF-Token": agent.csrf},
+            ) as resp:
+                assert resp.status == 403
+            async with agent.http.put(
+                agent.base + "/api/desk/drafts/call-3",
+                json={"seat": "seat1", "fields": {"summary": ["x"]}},
+                headers={"Origin": agent.base, "X-CSRF-Token": agent.csrf},
+            ) as resp:
+                assert resp.status == 400
+            async with agent.http.get(agent.base + "/api/desk/drafts") as resp:
+                drafts = await resp.json()
+            assert [(d["call_id"], d["fields"], d["saved"]) for d in drafts] == [
+                ("call-1", fields, False)
+            ]
+        async with browser(desk, "S100") as sup:
+            async with sup.http.get(sup.base + "/api/desk/drafts?seat=seat1") as resp:
+                assert [d["call_id"] for d in await resp.json()] == ["call-1"]
+            async with sup.http.delete(
+                sup.base + "/api/desk/drafts/call-1?seat=seat1",
+                headers={"Origin": sup.base, "X-CSRF-Token": sup.csrf},
+            ) as resp:
+                assert resp.status == 200
+            async with sup.http.get(sup.base + "/api/desk/drafts?seat=seat1") as resp:
+                assert await resp.json() == []
+
+
+async def test_take_the_next_callback(tmp_path: Any) -> None:
+    async with web_desk(tmp_path) as desk, browser(desk, "E1001") as agent:
+        status, body = await agent.post_json("/api/callbacks/next", {})
+        assert status == 409 and "no callback" in body["error"]
+        for seat in ("seat1", "seat2"):
+            desk.sim.set_phone(seat, answer_after_s=None)
+        call = desk.sim.place_call("13800138000", "Zhang San", digits="1", hangup_after_s=10)
+        await desk.wait_for(call.ended.is_set)
+        [callback] = await desk.wait_for_callbacks()
+        status, body = await agent.post_json("/api/callbacks/next", {})
+        assert status == 201, body
+        assert body["callback_id"] == callback["id"] and "13800138000" in body["number"]
+        [row] = desk.rows("SELECT status, worked_by FROM callbacks")
+        assert (row["status"], row["worked_by"]) == ("in_progress", "E1001")
+        status, body = await agent.post_json("/api/callbacks/next", {})
+        assert status == 409

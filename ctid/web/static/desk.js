@@ -131,6 +131,22 @@
 
   function renderSeat(v) {
     seatView = v;
+    // The seat's own state is authoritative: a card still ringing or talking for a call this
+    // seat no longer has (transferred away, answered elsewhere) has ended here.
+    let changed = false;
+    for (const c of cards.values()) {
+      const f = c.frame;
+      if (f && (f.state === "ringing" || f.state === "talking") && f.call_id !== v.call_id
+          && v.state !== "ringing" && v.state !== "talking") {
+        c.frame = Object.assign({}, f, { state: f.state === "talking" ? "wrapup" : f.state });
+        if (f.state === "ringing") c.missed = true;
+        changed = true;
+      }
+    }
+    if (changed) {
+      renderTabs();
+      if (selected && cards.get(selected)) renderCard(cards.get(selected), false);
+    }
     seatSinceS = v.since ? Date.parse(v.since) / 1000 : null;
     const bar = $("seat-bar");
     bar.className = "seat-bar state-" + v.state;
@@ -167,9 +183,10 @@
   }
 
   async function setState(state, reason) {
+    // The seat_state frame that follows the PBX's confirmation renders the change (the answer
+    // may come after it and would be older).
     const r = await api("POST", "/api/seats/" + encodeURIComponent(seat) + "/state", { state, reason });
     if (!r.ok) banner(r.body.error || t("Not changed."), "warn");
-    else renderSeat(r.body);
   }
 
   $("btn-ready").addEventListener("click", () => setState("ready"));
@@ -177,7 +194,6 @@
   $("btn-extend").addEventListener("click", async () => {
     const r = await api("POST", "/api/seats/" + encodeURIComponent(seat) + "/wrapup", { action: "extend" });
     if (!r.ok) banner(r.body.error || t("Not changed."), "warn");
-    else renderSeat(r.body);
   });
   $("btn-callback").addEventListener("click", async () => {
     const r = await api("POST", "/api/callbacks/next", {});
@@ -407,7 +423,7 @@
       const btn = document.createElement("button");
       btn.type = "button";
       btn.className = "secondary";
-      btn.textContent = cand.name + (cand.department ? " · " + cand.department : "");
+      btn.textContent = cand.name;
       btn.addEventListener("click", () => {
         c.fields.caller_id = cand.caller_id;
         c.fields.caller_name = cand.name;
@@ -417,7 +433,10 @@
         renderCard(c, true);
         saveDraftSoon(c);
       });
-      item.appendChild(btn);
+      const dept = document.createElement("span");
+      dept.className = "muted";
+      dept.textContent = cand.department ? " " + cand.department : "";
+      item.append(btn, dept);
       list.appendChild(item);
     }
   }
@@ -444,6 +463,22 @@
     for (const k of FIELDS) if (c.fields[k] !== undefined && c.fields[k] !== null) fields[k] = String(c.fields[k]);
     await api("PUT", "/api/desk/drafts/" + encodeURIComponent(c.call_id), { seat, fields });
   }
+
+  // A reload or a closed tab must not lose what was typed in the last moment.
+  window.addEventListener("pagehide", () => {
+    for (const c of cards.values()) {
+      if (!c.timer) continue;
+      clearTimeout(c.timer);
+      c.timer = null;
+      const fields = {};
+      for (const k of FIELDS) if (c.fields[k] !== undefined && c.fields[k] !== null) fields[k] = String(c.fields[k]);
+      fetch("/api/desk/drafts/" + encodeURIComponent(c.call_id), {
+        method: "PUT", credentials: "same-origin", keepalive: true,
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify({ seat, fields }),
+      });
+    }
+  });
 
   form.addEventListener("input", () => {
     const c = cards.get(selected);
@@ -673,6 +708,8 @@
         onCapWarning(f);
         break;
       case "seat_state":
+        // Seat and pop times are on the events' clock: follow it.
+        if (typeof f.server_now === "number") clockOffset = f.server_now - Date.now() / 1000;
         if (f.seat === seat) renderSeat(f);
         break;
       default:
