@@ -170,6 +170,15 @@ async def test_a_supervisors_article_is_suggested_in_the_next_pop_and_found_in_c
             },
         )
 
+        caller = desk.rows("SELECT id FROM callers")[0]["id"]
+        earlier = await desk.daemon.incidents.create(
+            actor="E1001",
+            summary="打印机卡纸",
+            caller_id=caller,
+            caller_number="+8613800138000",
+            caller_name="张三丰",
+            owner_seat="seat1",
+        )
         desks = {
             lang: await _login(browser, desk, "E1001", "/desk", locale=locale)
             for lang, locale in LOCALES.items()
@@ -184,6 +193,9 @@ async def test_a_supervisors_article_is_suggested_in_the_next_pop_and_found_in_c
             suggested = page.locator("#kb-suggestions a")
             await expect(suggested).to_have_text(["打印机卡纸的处理办法"], timeout=30_000)
             await expect(page.locator("#caller-name")).to_have_text("张三丰")
+            # the caller's open incident is offered to attach the call to
+            attach = page.locator(f'button.attach[data-incident="{earlier.number}"]')
+            await expect(attach).to_be_visible()
             await _shot(page, "pop-suggestions", lang)
         call.hangup()
         await desk.wait_for(call.ended.is_set)
