@@ -186,7 +186,6 @@ class Daemon:
             self.hub,
             self.clock,
             now=self.calls.events_now,
-            submit_log=self.spool.submit,
         )
         self.originates = OriginateWatch()
         """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""

@@ -31,6 +31,7 @@ from ctid.core.errors import (
     StateConflictError,
 )
 from ctid.i18n import Translator, translator
+from ctid.spool import WriteSpool
 
 log = structlog.get_logger(__name__)
 
@@ -179,9 +180,10 @@ class SeatDesk:
         clock: Clock,
         *,
         now: Callable[[], float],
-        submit_log: Callable[[str, Callable[[], Awaitable[object]]], Awaitable[None]],
     ) -> None:
-        """`now` is the events' clock; `submit_log` queues a database write (`WriteSpool.submit`)."""
+        """`now` is the events' clock. The log rows go through the desk's own write spool (kept
+        apart from the daemon's, whose backlog /healthz reports: a handful of seat rows after
+        each resync must not read as "database writes waiting")."""
         self._cfg = cfg
         self._pbx = pbx
         self._roster = roster
@@ -189,7 +191,7 @@ class SeatDesk:
         self._push = push
         self._clock = clock
         self._now = now
-        self._submit_log = submit_log
+        self.log_spool = WriteSpool()
         self._seats = {s.id: _Seat(s.id, s.name, s.tier) for s in cfg.seats}
         self._work: asyncio.Queue[tuple[str, Work]] = asyncio.Queue()
         self._day: date | None = None
@@ -334,7 +336,12 @@ class SeatDesk:
         self._work.put_nowait((what, work))
 
     async def run(self) -> None:
-        """Carry out queued PBX pauses in order, until cancelled."""
+        """Carry out queued PBX pauses in order and write the log, until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self.log_spool.run(), name="ctid-seat-log")
+            tasks.create_task(self._work_loop(), name="ctid-seat-work")
+
+    async def _work_loop(self) -> None:
         while True:
             what, work = await self._work.get()
             try:
@@ -368,7 +375,7 @@ class SeatDesk:
         self._work.put_nowait(
             (
                 "seat log",
-                lambda: self._submit_log(
+                lambda: self.log_spool.submit(
                     f"seat state {change.seat}", lambda: self._log.record(change)
                 ),
             )

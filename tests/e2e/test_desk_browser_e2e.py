@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 
 PASSWORD = "e2e-password-123"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-NO_WRAPUP = {"wrapup_s": {"ordinary": 0, "expert": 0}}
+NO_WRAPUP = {"wrapup_s": {"ordinary": 0, "expert": 0}}  # the harness's default, said here
 
 
 async def _users(desk: Desk) -> None:

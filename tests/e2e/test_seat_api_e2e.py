@@ -4,13 +4,28 @@ wrap-up after a call (extend once, end early) and the log every change leaves.""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 
+from ctid.accounts.users import add_user, make_hasher
 from ctid.core.ids import SeatId
-from tests.e2e.harness import Desk
-from tests.e2e.test_web_e2e import browser, live_call_on_seat1, web_desk
+from tests.e2e.harness import Desk, running_desk
+from tests.e2e.test_web_e2e import PASSWORD, browser, live_call_on_seat1, web_desk
+
+
+@asynccontextmanager
+async def wrapup_desk(tmp_path: Any) -> AsyncIterator[Desk]:
+    """The desk with a 30 s wrap-up after each call and seat1's agent E1001."""
+    async with running_desk(
+        tmp_path, desk={"wrapup_s": {"ordinary": 30, "expert": 30}, "wrapup_extend_s": 30}
+    ) as desk:
+        cheap = make_hasher(time_cost=1, memory_cost_kib=8, parallelism=1)
+        await add_user(desk.daemon.sessions, "E1001", "Li Lei", "agent", PASSWORD, hasher=cheap)
+        yield desk
+
 
 pytestmark = pytest.mark.looptime(noop_cycles=20_000)
 
@@ -115,7 +130,7 @@ async def test_missed_calls_pause_only_the_supervisor_ends(tmp_path: Any) -> Non
 
 
 async def test_wrapup_after_a_call_extend_once_then_end(tmp_path: Any) -> None:
-    async with web_desk(tmp_path) as desk, browser(desk, "E1001") as agent:
+    async with wrapup_desk(tmp_path) as desk, browser(desk, "E1001") as agent:
         call = await live_call_on_seat1(desk)
         await desk.wait_for(lambda: _state(desk, "seat1").state.value == "talking")
         call.hangup()
@@ -141,7 +156,7 @@ async def test_wrapup_after_a_call_extend_once_then_end(tmp_path: Any) -> None:
 
 
 async def test_wrapup_ends_by_itself(tmp_path: Any) -> None:
-    async with web_desk(tmp_path) as desk:
+    async with wrapup_desk(tmp_path) as desk:
         call = await live_call_on_seat1(desk)
         call.hangup()
         await desk.wait_for(lambda: _state(desk, "seat1").state.value == "wrapup")

@@ -140,6 +140,7 @@
           && v.state !== "ringing" && v.state !== "talking") {
         c.frame = Object.assign({}, f, { state: f.state === "talking" ? "wrapup" : f.state });
         if (f.state === "ringing") c.missed = true;
+        c.gone = true;
         changed = true;
       }
     }
@@ -278,8 +279,12 @@
     const fresh = !c;
     if (!c) c = newCard(f.call_id);
     const was = c.frame ? c.frame.state : null;
+    // A late frame of a call this seat no longer has (an incident number arriving after a
+    // transfer, say) brings its news, not the call back.
+    if (c.gone && f.state === "ringing") c.gone = false; // the queue rang this seat again
+    if (c.gone && f.state === "talking") f = Object.assign({}, f, { state: was || "wrapup" });
     c.frame = f;
-    c.missed = false;
+    if (!c.gone) c.missed = false;
     if (f.incident && f.incident.number) c.number = f.incident.number;
     prefill(c, f);
     if (fresh && f.state === "ringing") {
