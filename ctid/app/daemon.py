@@ -41,16 +41,19 @@ from ctid.calls.spy_store import SqlSpyStore
 from ctid.calls.survey import KeypadSurvey, SurveyItems
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock, epoch
+from ctid.core.errors import CtidError
 from ctid.core.events import (
     ChannelSnapshot,
     OriginateResponded,
     QueueEntrySnapshot,
     QueueMemberSnapshot,
 )
+from ctid.core.ids import Channel
 from ctid.db import check_schema, create_engine
 from ctid.db.engine import session_factory
 from ctid.mail import OutboxWorker, SmtpMailer
 from ctid.reports import kpi
+from ctid.reports.incident_tables import IncidentReports
 from ctid.reports.tables import Reports
 from ctid.rotation.admin import RosterAdmin, RosterSeats
 from ctid.rotation.desk import RotaDeskView
@@ -61,6 +64,7 @@ from ctid.rotation.scheduler import RotaScheduler
 from ctid.screenpop.hub import PopHub
 from ctid.screenpop.screens import ScreenItem, SeatScreens
 from ctid.spool import WriteSpool
+from ctid.tickets.attach import CallAttach
 from ctid.tickets.call_facts import CallFactStore
 from ctid.tickets.callback_list import Callbacks
 from ctid.tickets.callbacks import CallbackStore
@@ -70,11 +74,16 @@ from ctid.tickets.drafts import DeskDrafts
 from ctid.tickets.forms import CallerSearch, IncidentForms
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
+from ctid.tickets.kb import KnowledgeBase
 from ctid.tickets.keypad import KeypadRatings
 from ctid.tickets.links import Links
+from ctid.tickets.profiles import CallerProfiles
 from ctid.tickets.reconcile import CallReconciler, QueueLogLedger
+from ctid.tickets.timeline import IncidentTimeline
+from ctid.tickets.vocabulary import CATEGORIES
 from ctid.tickets.workflow import IncidentWorkflow
 from ctid.tickets.writes import CallWriter
+from ctid.web.record_ports import RecordPorts
 from ctid.web.server import WebPorts, WebServer
 
 log = structlog.get_logger(__name__)
@@ -121,6 +130,9 @@ class Daemon:
         self.callbacks = CallbackStore(self.sessions, self.clock, cfg)
         self.call_facts = CallFactStore(self.sessions, cfg)
         self.directory = CallerDirectory(self.sessions, self.clock, cfg)
+        self.kb = KnowledgeBase(self.sessions, self.clock)
+        self.timeline = IncidentTimeline(self.sessions, self.clock, cfg)
+        self.profiles = CallerProfiles(self.sessions, self.clock, cfg)
         self.roster = RosterStore(self.sessions, self.clock, cfg)
         self.hub = PopHub(alerts_kept=cfg.wallboard.alerts_kept)
         self.ami = AmiConnection(cfg.ami, self._on_frame, on_login=self._on_login)
@@ -146,8 +158,15 @@ class Daemon:
         self.rota_applied = self.rota_follower.applied
         """Set once the rota has been applied after the first resync (tests wait on it)."""
         self.intake = CallIntake(
-            cfg, self.incidents, self.call_facts, self.callbacks, self.spool, self.bus.publish
+            cfg,
+            self.incidents,
+            self.call_facts,
+            self.callbacks,
+            self.spool,
+            self.bus.publish,
+            attached=self.timeline,
         )
+        self.attach = CallAttach(self.timeline, self.intake, self.bus.publish)
         self.screens = SeatScreens(
             cfg,
             self.hub,
@@ -158,6 +177,7 @@ class Daemon:
             desk_summary=self.rota.desk_summary,
             ami_health=self.ami.summary,
             kpis_today=self._kpis_today,
+            kb=self.kb,
         )
         self.spy = SpyService(
             cfg,
@@ -204,7 +224,7 @@ class Daemon:
             WebPorts(
                 hub=self.hub,
                 incidents=IncidentForms(self.incidents, self.directory),
-                callers=CallerSearch(self.directory, self.incidents),
+                callers=CallerSearch(self.directory, self.incidents, self.profiles),
                 health=DaemonHealth(self.ami, self.sessions, self.spool, loop_time),
                 spy=SpyControl(self.spy),
                 seats=RosterSeats(self.rota, cfg),
@@ -225,6 +245,14 @@ class Daemon:
                 reports=Reports(self.sessions, cfg),
                 seat_states=self.seat_desk,
                 drafts=DeskDrafts(self.sessions, self.clock),
+                records=RecordPorts(
+                    kb=self.kb,
+                    timeline=self.timeline,
+                    attach=self.attach,
+                    profiles=self.profiles,
+                    caller_edit=self.directory,
+                    reports=IncidentReports(self.sessions, cfg, self.clock, categories=CATEGORIES),
+                ),
             ),
             auth=Authenticator(
                 self.sessions, self.clock, ttl_s=cfg.web.session_ttl_s, hasher=make_hasher()
@@ -269,6 +297,8 @@ class Daemon:
             lookup=self.intake.incident_status,
             callbacks=self.intake.ivr_callback,
         )
+        if result.incident and not result.hung_up:
+            await self._status_queried(session, result.incident)
         log.info(
             "ivr_done",
             channel=session.channel,
@@ -278,6 +308,18 @@ class Daemon:
             hung_up=result.hung_up,
             unplayable_prompts=session.unplayable,
         )
+
+    async def _status_queried(self, session: AgiSession, number: str) -> None:
+        """The IVR's "incident status" option: a contact on the incident asked about."""
+        call_id = self.calls.tracker.call_of_channel(Channel(session.channel)) or session.uniqueid
+        if not call_id:
+            return
+        try:
+            found = await self.incidents.get(number)
+            if found is not None:
+                await self.timeline.record_status_query(call_id, found.number, "ivr")
+        except CtidError as exc:
+            log.warning("ivr_status_contact_not_recorded", number=number, error=str(exc))
 
     async def _agi_fallback(self, session: AgiSession) -> None:
         # The dialplan's fail-open default queue is already set: leave it, just say so.

@@ -10,6 +10,7 @@ from ctid.core.actor import Actor
 from ctid.core.errors import StateConflictError
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.incidents import IncidentStore
+from ctid.tickets.profiles import CallerProfiles
 from ctid.tickets.views import (
     CallerView,
 )
@@ -145,6 +146,12 @@ class CallerSearch:
 
     directory: CallerDirectory
     store: IncidentStore
+    profiles: CallerProfiles | None = None
+    """Counts each caller's open incidents (without it the list shows 0)."""
 
     async def search(self, query: str, limit: int) -> Sequence[CallerRow]:
-        return [caller_row(c) for c in await self.directory.search(query, limit=limit)]
+        found = await self.directory.search(query, limit=limit)
+        counts = (
+            await self.profiles.open_incident_counts(c.id for c in found) if self.profiles else {}
+        )
+        return [caller_row(c, counts.get(c.id, 0)) for c in found]

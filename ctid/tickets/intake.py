@@ -92,6 +92,14 @@ class IncidentIntake(Protocol):
     async def status_for_ivr(self, entered: str) -> tuple[str, str | None] | None: ...
 
 
+class AttachedCalls(Protocol):
+    """Calls the agent attached to an open incident from the pop (`IncidentTimeline` fits)."""
+
+    async def attached_incident(self, call_id: str) -> str | None: ...
+
+    async def attach_call(self, call_id: str, number: str, actor: str) -> object: ...
+
+
 class CallRecords(Protocol):
     """Where ended calls are recorded (the call-fact store fits)."""
 
@@ -136,9 +144,11 @@ class CallIntake:
         callbacks: CallbackQueue,
         spool: WriteSpool,
         tell: Callable[[IncidentOpened | CallAnswerRecalled], None],
+        attached: AttachedCalls | None = None,
     ) -> None:
         """`tell` announces `IncidentOpened` on the bus (the pop shows the number), and
-        `CallAnswerRecalled` for a call found answered after a restart whose answer was stored."""
+        `CallAnswerRecalled` for a call found answered after a restart whose answer was stored;
+        `attached` says which calls belong to an incident already (no new one is opened)."""
         self._cfg = cfg
         self._incidents = incidents
         self._records = records
@@ -146,8 +156,12 @@ class CallIntake:
         self._spool = spool
         self._tell = tell
         self._answers: dict[str, RecordAnswer] = {}
+        self._numbers: dict[str, str] = {}
+        """call id → the caller's number, from the first ring to the end of the call."""
         self._flags: dict[str, set[str]] = {}
         self._live: set[str] = set()
+        self._attached = attached
+        self._attached_to: dict[str, str] = {}
         self.incidents: dict[str, str] = {}
         """call id → incident number, for the calls still live."""
 
@@ -160,6 +174,7 @@ class CallIntake:
             case CallStarted():
                 log.info("call_started", caller=item.caller_num)
             case SeatRingStarted():
+                self._numbers[item.call_id] = item.caller_num
                 log.info("seat_ringing", seat=item.seat, queue=item.queue)
             case SeatRingEnded():
                 log.info(
@@ -250,6 +265,13 @@ class CallIntake:
                     )
                 )
                 facts = replace(facts, answered_at=at)
+        if self._attached is not None:
+            # Attached from the ringing pop: the call is a contact on that incident already.
+            number = await self._attached.attached_incident(facts.call_id)
+            if number is not None:
+                self.note_attached(facts.call_id, number)
+                self._tell(IncidentOpened(CallId(facts.call_id), number))
+                return
         view = await self._incidents.create_from_call(facts)
         log.info("incident_opened", call_id=facts.call_id, incident=view.number)
         if facts.call_id in self._live:
@@ -258,6 +280,7 @@ class CallIntake:
 
     async def _ended(self, rec: CallRecord) -> None:
         answer = self._answers.pop(rec.call_id, None)
+        self._numbers.pop(rec.call_id, None)
         flags = self._flags.pop(rec.call_id, set())
         number = self.incidents.pop(rec.call_id, "")
         self._live.discard(rec.call_id)
@@ -300,6 +323,14 @@ class CallIntake:
             ),
         )
         await self._spool.submit(f"call {rec.call_id}", lambda: self._records.record_call(record))
+        attached = self._attached_to.pop(rec.call_id, None)
+        if attached is not None and self._attached is not None:
+            link = self._attached
+            # The call row exists now: link it to the incident it was attached to while ringing.
+            await self._spool.submit(
+                f"link call {rec.call_id}",
+                lambda: link.attach_call(rec.call_id, attached, "system"),
+            )
         reason = CALLBACK_FOR_OUTCOME.get(rec.outcome)
         if reason and rec.caller_num:
             await self._callback(rec.caller_num, reason, rec.call_id)
@@ -336,6 +367,16 @@ class CallIntake:
             log.warning("flag_without_incident", call_id=call_id, flag=flag)
             return
         await self._incidents.apply(incident.number, "flag", "system", name=flag)
+
+    def caller_number(self, call_id: str) -> str | None:
+        """The number a live (ringing or answered) call comes from, if ctid saw it ring."""
+        return self._numbers.get(call_id)
+
+    def note_attached(self, call_id: str, number: str) -> None:
+        """The agent attached the call to `number`: the live call's incident is that one now."""
+        self._attached_to[call_id] = number
+        if call_id in self._live:
+            self.incidents[call_id] = number
 
     # ------------------------------------------------------------------ for the IVR
 

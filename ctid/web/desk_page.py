@@ -43,13 +43,15 @@ DEFAULT_SOP_WORDS = (
 """The example config's call script, marked so it has Chinese (ops' own steps show as written)."""
 
 _SCRIPT = Path(__file__).resolve().parent / "static" / "desk.js"
+_KB_SCRIPT = _SCRIPT.with_name("desk_kb.js")
 _T_CALL = re.compile(r"""\bt\(\s*"((?:[^"\\]|\\.)*)"\s*[,)]""")
 
 
 @cache
 def script_words() -> tuple[str, ...]:
     """Every `t("…")` string of desk.js (the page sends their translations)."""
-    return tuple(sorted(set(_T_CALL.findall(_SCRIPT.read_text("utf-8")))))
+    text = _SCRIPT.read_text("utf-8") + _KB_SCRIPT.read_text("utf-8")
+    return tuple(sorted(set(_T_CALL.findall(text))))
 
 
 def _options(t: Translator, values: Sequence[str], words: dict[str, str]) -> Markup:
@@ -188,6 +190,7 @@ _DESK = """<div id="banner" class="banner" role="alert" hidden></div>
         <section><h3>$open_incidents</h3><ul id="open-incidents" class="lines"></ul></section>
         <section><h3>$last_contacts</h3><ul id="recent-contacts" class="lines"></ul></section>
       </div>
+      <section id="kb-panel" class="kb-panel" hidden></section>
     </div>
   </section>
   <aside class="side">
@@ -285,7 +288,7 @@ def desk_page(
         main=main,
         actor=actor,
         csrf=csrf,
-        scripts=["/static/desk.js"],
+        scripts=["/static/desk.js", "/static/desk_kb.js"],
         body_attrs={
             "data-seat": seat_id,
             "data-csrf": csrf,

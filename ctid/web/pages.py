@@ -346,7 +346,10 @@ def callers_page(
                         tag(
                             "td",
                             join(
-                                [r.name, tag("span", "VIP", class_="badge vip") if r.vip else ""],
+                                [
+                                    tag("a", r.name, href=f"/callers/{r.caller_id}"),
+                                    tag("span", "VIP", class_="badge vip") if r.vip else "",
+                                ],
                                 " ",
                             ),
                         ),

@@ -24,9 +24,13 @@ from ctid.core.errors import CtidError
 from ctid.i18n import N_
 from ctid.web.call_api import CallApi
 from ctid.web.callback_pages import CallbackPages
+from ctid.web.caller_profile_pages import CallerProfilePages
 from ctid.web.console_pages import ConsolePages
 from ctid.web.edge import HttpError, RequestContext, is_api, json_response
-from ctid.web.incident_pages import IncidentPages
+from ctid.web.incident_report_pages import IncidentReportPages
+from ctid.web.incident_view import IncidentView
+from ctid.web.kb_api import RecordApi
+from ctid.web.kb_pages import KbPages
 from ctid.web.link_pages import LinkPages
 from ctid.web.login_pages import LoginPages
 from ctid.web.middleware import Guards, context
@@ -47,6 +51,7 @@ from ctid.web.ports import (
     SeatStatePort,
     SpyPort,
 )
+from ctid.web.record_ports import RecordPorts
 from ctid.web.report_pages import ReportPages
 from ctid.web.roster_pages import RosterPages
 from ctid.web.seat_api import SeatApi
@@ -77,6 +82,8 @@ class WebPorts:
     reports: ReportsPort | None = None
     seat_states: SeatStatePort | None = None
     drafts: DraftPort | None = None
+    records: RecordPorts | None = None
+    """Knowledge base, timeline, caller profiles, incident reports."""
     """A port left None turns its pages into a 404 "not available"."""
 
 
@@ -238,7 +245,12 @@ class WebServer:
             self, self._seats, ports.hub, ports.incidents, ports.callers, ports.spy, ports.drafts
         ).add_routes(r)
         WallboardPages(self, self._seats, ports.spy).add_routes(r)
-        IncidentPages(self, ports.workflow, ports.calls).add_routes(r)
+        records = ports.records or RecordPorts()
+        IncidentView(self, ports.workflow, ports.calls, records).add_routes(r)
+        RecordApi(self, records).add_routes(r)
+        KbPages(self, records).add_routes(r)
+        CallerProfilePages(self, records).add_routes(r)
+        IncidentReportPages(self, records).add_routes(r)
         CallbackPages(self, ports.callbacks, ports.calls).add_routes(r)
         self._links.add_routes(r)
         RosterPages(self, ports.roster).add_routes(r)

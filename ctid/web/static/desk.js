@@ -339,12 +339,14 @@
   function select(call_id, fromServer) {
     if (selected && selected !== call_id) captureForm();
     selected = call_id;
+    document.dispatchEvent(new CustomEvent("ctid:card", { detail: call_id }));
     const c = cards.get(call_id);
     if (c) renderCard(c, true);
     renderTabs();
   }
 
   function renderEmpty() {
+    document.dispatchEvent(new CustomEvent("ctid:card", { detail: null }));
     show($("pop-empty"), true);
     show($("pop-body"), false);
     show($("sop"), false);
@@ -748,6 +750,8 @@
         return;
       }
       handle(frame);
+      // desk_kb.js (attach to an open incident, knowledge suggestions) reads the frames too.
+      document.dispatchEvent(new CustomEvent("ctid:frame", { detail: frame }));
     };
     ws.onclose = async (ev) => {
       setConn(t("reconnecting…"), false);
