@@ -20,7 +20,7 @@ from ctid.config import Config
 from ctid.core.clock import FakeClock
 from ctid.core.ids import CallId, SeatId
 from ctid.db import create_engine, upgrade
-from ctid.web.users import add_user, make_hasher
+from ctid.accounts.users import add_user, make_hasher
 from tests.e2e.harness import MONDAY_10, Desk, desk_config, free_port
 from tests.e2e.test_web_e2e import PASSWORD, Browser
 
