@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import structlog
@@ -20,6 +20,7 @@ DEFAULT_QUEUE_FRAMES = 64
 """A desktop gets a handful of frames per call; 64 unsent frames means it is not reading."""
 
 _State = Literal["open", "dropped", "closed"]
+PublishObserver = Callable[[str, Mapping[str, Any], int], None]
 
 
 def _dumps(frame: Mapping[str, Any]) -> str:
@@ -99,10 +100,18 @@ class PopHub:
     type `idle` clears it. New subscribers get the snapshot first, so a reload loses no pop.
     """
 
-    def __init__(self, *, queue_frames: int = DEFAULT_QUEUE_FRAMES) -> None:
+    def __init__(
+        self,
+        *,
+        queue_frames: int = DEFAULT_QUEUE_FRAMES,
+        on_publish: PublishObserver | None = None,
+    ) -> None:
+        """`on_publish(seat_id, frame, delivered)` is told of every seat frame once it is queued
+        for the seat's sockets (the pop-latency metric listens here)."""
         if queue_frames < 1:
             raise ValueError("queue_frames must be >= 1")
         self._limit = queue_frames
+        self._on_publish = on_publish
         self._seats: dict[str, _Channel] = {}
         self._supervisor = _Channel("supervisor")
         self.published = 0
@@ -125,7 +134,10 @@ class PopHub:
             ch.call_id = str(frame.get("call_id"))
         elif kind == IDLE:
             ch.snapshot = ch.state = ch.call_id = None
-        return self._fan_out(ch, data)
+        sent = self._fan_out(ch, data)
+        if self._on_publish is not None:
+            self._on_publish(seat_id, frame, sent)
+        return sent
 
     def publish_supervisor(self, frame: Mapping[str, Any]) -> int:
         """Deliver `frame` to the supervisors' desktops; a `wallboard` frame is kept."""
