@@ -55,6 +55,7 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "CTID_SMTP_USERNAME": ("smtp", "username"),
     "CTID_SMTP_PASSWORD": ("smtp", "password"),
     "CTID_WEB_SECRET": ("web", "cookie_secret"),
+    "CTID_METRICS_TOKEN": ("metrics", "token"),
 }
 
 
@@ -148,6 +149,27 @@ class WebConfig(_Model):
         if isinstance(data, dict) and str(data.get("public_url", "")).startswith("https://"):
             return {**data, "secure_cookies": True}
         return data
+
+
+class MetricsConfig(_Model):
+    """`/metrics` for Prometheus: a scrape is let in when its client address (X-Forwarded-For
+    believed only from `web.trusted_proxies`) is in `allow`, or when it sends the bearer `token`."""
+
+    enabled: bool = True
+    allow: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    token: SecretStr = SecretStr("")
+    loop_lag_interval_s: float = Field(default=0.5, gt=0, le=60)
+    """How often the event-loop lag probe wakes (its lag is how late it wakes)."""
+
+    @field_validator("allow")
+    @classmethod
+    def _nets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network") from None
+        return value
 
 
 class DatabaseConfig(_Model):
@@ -482,6 +504,7 @@ class Config(_Model):
     asterisk: AsteriskConfig = AsteriskConfig()
     agi: AgiConfig = AgiConfig()
     web: WebConfig = WebConfig()
+    metrics: MetricsConfig = MetricsConfig()
     database: DatabaseConfig = DatabaseConfig()
     smtp: SmtpConfig = SmtpConfig()
     seats: tuple[SeatConfig, ...] = Field(min_length=1, max_length=64)
@@ -643,6 +666,25 @@ def _cross_checks(cfg: Config) -> list[tuple[str, str, object]]:
                         prio,
                     )
                 )
+    token = cfg.metrics.token.get_secret_value()
+    if token and (len(token) < 16 or any(c.isspace() or not c.isprintable() for c in token)):
+        # The token itself is never echoed: config errors end up in logs and terminals.
+        problems.append(
+            (
+                "metrics.token",
+                "must be at least 16 printable characters without spaces",
+                f"{len(token)} characters",
+            )
+        )
+    if cfg.metrics.enabled and not cfg.metrics.allow and not token:
+        problems.append(
+            (
+                "metrics.allow",
+                "is empty and metrics.token is not set, so nobody may scrape /metrics "
+                "(list networks, set a token, or set metrics.enabled = false)",
+                [],
+            )
+        )
     lunch = cfg.lunch
     if lunch.enabled and lunch.groups:
         if lunch.end <= lunch.start:

@@ -18,10 +18,12 @@ from datetime import date
 from typing import Any, get_args
 
 import structlog
+from prometheus_client import CollectorRegistry
 
 from ctid.accounts.sessions import Authenticator
 from ctid.accounts.users import make_hasher
 from ctid.app.health import DaemonHealth
+from ctid.app.metrics import DaemonReadings
 from ctid.app.queue_log import QueueLogReconcile
 from ctid.app.secrets import site_secret
 from ctid.asterisk.actions import AmiPbxControl
@@ -43,6 +45,7 @@ from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock, epoch
 from ctid.core.errors import CtidError
 from ctid.core.events import (
+    AgentRang,
     ChannelSnapshot,
     OriginateResponded,
     QueueEntrySnapshot,
@@ -52,6 +55,7 @@ from ctid.core.ids import Channel
 from ctid.db import check_schema, create_engine
 from ctid.db.engine import session_factory
 from ctid.mail import OutboxWorker, SmtpMailer
+from ctid.metrics import MetricItem, Metrics, Readings
 from ctid.reports import kpi
 from ctid.reports.incident_tables import IncidentReports
 from ctid.reports.tables import Reports
@@ -134,7 +138,19 @@ class Daemon:
         self.timeline = IncidentTimeline(self.sessions, self.clock, cfg)
         self.profiles = CallerProfiles(self.sessions, self.clock, cfg)
         self.roster = RosterStore(self.sessions, self.clock, cfg)
-        self.hub = PopHub(alerts_kept=cfg.wallboard.alerts_kept)
+        loop_time: Callable[[], float] = lambda: asyncio.get_running_loop().time()  # noqa: E731
+        self.registry = CollectorRegistry()
+        """The one Prometheus registry (served at /metrics); nothing registers anywhere else."""
+        self.metrics = Metrics(
+            self.registry,
+            seats=[s.id for s in cfg.seats],
+            now=loop_time,
+            loop_lag_interval_s=cfg.metrics.loop_lag_interval_s,
+            read=self._metric_readings,
+        )
+        self.hub = PopHub(
+            alerts_kept=cfg.wallboard.alerts_kept, on_publish=self.metrics.pops.frame_published
+        )
         self.ami = AmiConnection(cfg.ami, self._on_frame, on_login=self._on_login)
         self.pbx = AmiPbxControl(self.ami)
         self.calls = CallService(
@@ -218,7 +234,6 @@ class Daemon:
         )
         self.mail = OutboxWorker(self.sessions, SmtpMailer(cfg.smtp), self.clock, cfg.smtp)
         self.mail.watch(self.sessions)  # a queued mail wakes the outbox when its unit commits
-        loop_time: Callable[[], float] = lambda: asyncio.get_running_loop().time()  # noqa: E731
         self.web = WebServer(
             cfg,
             WebPorts(
@@ -253,6 +268,7 @@ class Daemon:
                     caller_edit=self.directory,
                     reports=IncidentReports(self.sessions, cfg, self.clock, categories=CATEGORIES),
                 ),
+                metrics=self.metrics,
             ),
             auth=Authenticator(
                 self.sessions, self.clock, ttl_s=cfg.web.session_ttl_s, hasher=make_hasher()
@@ -260,12 +276,25 @@ class Daemon:
             clock=self.clock,
             secret=self.secret,
         )
+        self._readings = DaemonReadings(
+            ami=self.ami,
+            bus=self.bus,
+            write_queues={"db-spool": self.spool, "rota-work": self.rota_work},
+            mail=self.mail,
+            queue_log=self.queue_log,
+            websocket_clients=lambda: self.web.open_sockets,
+        )
         self._stack = AsyncExitStack()
 
     def _on_frame(self, frame: Frame) -> None:
         event = translate(frame, self.calls.events_now())
         if event is not None:
+            if type(event) is AgentRang:  # the pop-latency clock starts at the frame's receipt
+                self.metrics.pops.agent_called(event.linkedid)
             self.bus.publish(event)
+
+    async def _metric_readings(self) -> Readings:
+        return await self._readings()
 
     async def _on_login(self) -> None:
         """Rebuild calls and seats from the PBX after every login (the bus applies it in order)."""
@@ -357,6 +386,7 @@ class Daemon:
         bus.subscribe(self.seat_desk.on_item, *get_args(DeskItem))
         bus.subscribe(self.intake.on_item, *get_args(IntakeItem))
         bus.subscribe(self.screens.on_item, *get_args(ScreenItem))
+        bus.subscribe(self.metrics.calls.on_item, *get_args(MetricItem))
 
     async def serve(self, stop: asyncio.Event, ready: asyncio.Event | None = None) -> None:
         loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
@@ -373,6 +403,8 @@ class Daemon:
             loops["mail"] = self.mail.run
         if self.queue_log is not None:
             loops["queue-log"] = self.queue_log.run
+        if self.cfg.metrics.enabled:
+            loops["loop-lag"] = self.metrics.loop_lag.run
         self._subscribe()
         scheduler = RotaScheduler(self.rota) if self._use_scheduler else contextlib.nullcontext()
         async with scheduler:

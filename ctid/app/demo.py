@@ -431,7 +431,7 @@ async def smoke(daemon: Daemon, sim: PbxSimulator, cfg: Config) -> list[str]:
     if not await _until(report_ready):
         problems.append("the KPI report shows no answered call")
     base = str(daemon.web.public_url).rstrip("/")
-    for path in ("/login", "/static/app.css", "/static/desk.js"):
+    for path in ("/login", "/static/app.css", "/static/desk.js", "/metrics"):
         status = await asyncio.to_thread(_http_status, base + path)
         if status != 200:
             problems.append(f"GET {path} answered {status} (is the file in the package?)")
@@ -474,6 +474,7 @@ def _print_welcome(
     lines += [
         "",
         f"  agent desktop {url}/desk   wallboard {url}/supervisor",
+        f"  metrics       {url}/metrics  (Prometheus; dashboard: contrib/grafana/ctid.json)",
         f"  mailbox       {mailbox_url}  (every mail ctid sends: dispatch to {groups},",
         "                accept/reject links, resolution notices, surveys)",
         f"  data (SQLite) {data_dir}{'' if keep else '  (removed on exit; --keep keeps it)'}",

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 
 import structlog
 
-from ctid.calls.queue_log import LoggedCall, LogPosition, read_calls
+from ctid.calls.queue_log import LoggedCall, LogPosition, ReadResult, read_calls
 from ctid.config import Config
+from ctid.metrics import QueueLogReading
 from ctid.tickets.facts import RingAttemptIn
 from ctid.tickets.reconcile import (
     CallReconciler,
@@ -163,21 +165,31 @@ class QueueLogReconcile:
         self._wake = asyncio.Event()
         self.runs = 0
         self.last = ReconcileReport()
+        # For the metrics: where reading resumes, how much of which file the last pass had
+        # certainly read (its size when the pass began) and when that pass began (loop time).
+        self.position: LogPosition | None = None
+        self._read: tuple[int, int] | None = None
+        self._pass_began: float | None = None
+        self._first_began: float | None = None
 
     def poke(self) -> None:
         self._wake.set()
 
     async def reconcile_now(self) -> ReconcileReport:
         async with self._lock:
+            began = asyncio.get_running_loop().time()
+            if self._first_began is None:
+                self._first_began = began
             kept = await self._ledger.load(self.path)
             pos = None if kept is None else LogPosition(kept.inode, kept.offset)
-            result = await asyncio.to_thread(read_calls, self.path, pos)
+            read, result = await asyncio.to_thread(_stat_and_read, self.path, pos)
             report = await self._reconciler.reconcile(
                 to_call_in(c, self._cfg) for c in result.calls
             )
             # Saved after the calls are applied: a crash in between re-reads them, and the
             # ledger makes the second pass a no-op.
             await self._ledger.save(self.path, result.position)
+            self.position, self._read, self._pass_began = result.position, read, began
             self.runs += 1
             self.last = report
             if report.changed:
@@ -189,6 +201,26 @@ class QueueLogReconcile:
                     callbacks=len(report.callbacks),
                 )
             return report
+
+    def reading(self, now: float) -> QueueLogReading:
+        """How far behind the file the follower is at loop time `now` (stats the file: call it
+        off the loop). Unread bytes were all written after the last pass began."""
+        try:
+            st = os.stat(self.path)
+            size, inode = st.st_size, st.st_ino
+        except OSError:
+            size, inode = 0, None
+        behind = size
+        if self._read is not None and self._read[0] == inode:
+            behind = max(0, size - self._read[1])
+        since = self._pass_began if self._pass_began is not None else self._first_began
+        lag = 0.0 if behind == 0 or since is None else max(0.0, now - since)
+        return QueueLogReading(
+            position_bytes=self.position.offset if self.position is not None else 0,
+            behind_bytes=behind,
+            lag_s=lag,
+            passes=self.runs,
+        )
 
     async def run(self) -> None:
         while True:
@@ -203,6 +235,13 @@ class QueueLogReconcile:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
             self._wake.clear()
+
+
+def _stat_and_read(path: str, pos: LogPosition | None) -> tuple[tuple[int, int], ReadResult]:
+    """The file's (inode, size) before reading, then the read: every byte below that size is
+    read by the time this returns (read_calls reads to the end)."""
+    st = os.stat(path)
+    return (st.st_ino, st.st_size), read_calls(path, pos)
 
 
 def since_day(day: str, cfg: Config) -> datetime:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
@@ -46,6 +46,10 @@ class AmiHealth:
     """How many times the link was logged in again after the first login."""
     events_per_s: float
     last_error: str | None
+    events_total: int = 0
+    """Events received since start, over every link (a Prometheus counter)."""
+    refused: Mapping[str, int] = field(default_factory=dict)
+    """`Response: Error` answers since start, by action name."""
 
 
 class AmiConnection:
@@ -204,6 +208,8 @@ class AmiConnection:
             reconnects=self._reconnects,
             events_per_s=rate,
             last_error=self._last_error,
+            events_total=stats.events_total,
+            refused=dict(stats.refused),
         )
 
     async def _request(

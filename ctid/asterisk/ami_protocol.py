@@ -206,6 +206,10 @@ class LinkStats:
     events_per_s: float = 0.0
     window_start: float | None = None
     window_events: int = 0
+    events_total: int = 0
+    """Events received since the connection was built (for a Prometheus counter)."""
+    refused: dict[str, int] = field(default_factory=dict)
+    """`Response: Error` answers by action name."""
 
 
 class AmiProtocol(asyncio.Protocol):
@@ -370,6 +374,8 @@ class AmiProtocol(asyncio.Protocol):
                 del self._pending[aid]
                 # Every refusal is an error line with the action and Asterisk's own words, even
                 # when the caller handles the exception (e.g. `QueueRemove` → `Member not dynamic`).
+                refused = self._stats.refused
+                refused[pending.name] = refused.get(pending.name, 0) + 1
                 log.error(
                     "ami_action_refused",
                     action=pending.name,
@@ -413,6 +419,7 @@ class AmiProtocol(asyncio.Protocol):
         stats = self._stats
         now = self._loop.time()
         stats.last_event_at = now
+        stats.events_total += events
         if stats.window_start is None:
             # The first read only starts the clock: a rate needs a span to divide by.
             stats.window_start = now

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import structlog
@@ -24,6 +24,7 @@ ALERT = "alert"
 ALERTS = "alerts"
 
 _State = Literal["open", "dropped", "closed"]
+PublishObserver = Callable[[str, Mapping[str, Any], int], None]
 
 
 def _dumps(frame: Mapping[str, Any]) -> str:
@@ -106,12 +107,19 @@ class PopHub:
     """
 
     def __init__(
-        self, *, queue_frames: int = DEFAULT_QUEUE_FRAMES, alerts_kept: int = DEFAULT_ALERTS_KEPT
+        self,
+        *,
+        queue_frames: int = DEFAULT_QUEUE_FRAMES,
+        alerts_kept: int = DEFAULT_ALERTS_KEPT,
+        on_publish: PublishObserver | None = None,
     ) -> None:
+        """`on_publish(seat_id, frame, delivered)` is told of every seat frame once it is queued
+        for the seat's sockets (the pop-latency metric listens here)."""
         if queue_frames < 1:
             raise ValueError("queue_frames must be >= 1")
         self._alerts: deque[str] = deque(maxlen=max(1, alerts_kept))
         self._limit = queue_frames
+        self._on_publish = on_publish
         self._seats: dict[str, _Channel] = {}
         self._supervisor = _Channel("supervisor")
         self.published = 0
@@ -134,7 +142,10 @@ class PopHub:
             ch.call_id = str(frame.get("call_id"))
         elif kind == IDLE:
             ch.snapshot = ch.state = ch.call_id = None
-        return self._fan_out(ch, data)
+        sent = self._fan_out(ch, data)
+        if self._on_publish is not None:
+            self._on_publish(seat_id, frame, sent)
+        return sent
 
     def publish_supervisor(self, frame: Mapping[str, Any]) -> int:
         """Deliver `frame` to the supervisors' desktops; a `wallboard` frame is kept, and so

@@ -33,6 +33,7 @@ from ctid.web.kb_api import RecordApi
 from ctid.web.kb_pages import KbPages
 from ctid.web.link_pages import LinkPages
 from ctid.web.login_pages import LoginPages
+from ctid.web.metrics_page import MetricsPage, MetricsSource
 from ctid.web.middleware import Guards, context
 from ctid.web.ports import (
     CallbackPort,
@@ -85,6 +86,8 @@ class WebPorts:
     records: RecordPorts | None = None
     """Knowledge base, timeline, caller profiles, incident reports."""
     """A port left None turns its pages into a 404 "not available"."""
+    metrics: MetricsSource | None = None
+    """Served at /metrics when `metrics.enabled`; None (or disabled): /metrics is a 404."""
 
 
 def resolve_web_secret(web_cfg: WebConfig, data_dir: Path) -> bytes:
@@ -259,6 +262,8 @@ class WebServer:
         CallApi(self, self._seats, ports.calls, ports.callbacks, ports.drafts).add_routes(r)
         self._sockets.add_routes(r)
         r.add_get("/healthz", self._healthz)
+        if ports.metrics is not None and self._cfg.metrics.enabled:
+            MetricsPage(self._cfg.metrics, self._web.trusted_proxies, ports.metrics).add_routes(r)
         r.add_static("/static", STATIC_DIR, append_version=False)
         return app
 
