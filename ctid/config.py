@@ -524,6 +524,28 @@ class Config(_Model):
     wallboard: WallboardConfig = WallboardConfig()
     desk: DeskConfig = DeskConfig()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_script_fits_the_cap(cls, data: Any) -> Any:
+        """The default call script is sized for the 10-minute cap; under a shorter cap (a demo,
+        a test desk) its steps shrink in proportion, so only a script ops wrote can overflow."""
+        if not isinstance(data, dict):
+            return data
+        desk = data.get("desk", {})
+        cap_cfg = data.get("talk_cap", {})
+        if not isinstance(desk, dict) or "sop" in desk or not isinstance(cap_cfg, dict):
+            return data
+        cap = cap_cfg.get("talk_cap_s", 600)
+        steps = _default_sop()
+        total = sum(step.budget_s for step in steps)
+        if not isinstance(cap, int) or cap >= total or cap < 1:
+            return data
+        scaled = [
+            step.model_copy(update={"budget_s": max(1, step.budget_s * cap // total)})
+            for step in steps
+        ]
+        return {**data, "desk": {**desk, "sop": [s.model_dump() for s in scaled]}}
+
     @property
     def database_url(self) -> str:
         """The configured URL, or a SQLite file under the data directory."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from ctid.config import Config, load_config
+from ctid.config import Config, load_config, parse_config
 from ctid.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,8 +153,11 @@ MISTAKES = [
     ),
     (
         "sop-over-cap",
-        MINIMAL + "\n[talk_cap]\ntalk_cap_s = 120\nwarn_at_s = [60]\n",
-        "desk.sop: the steps' budgets add up to 600 s, more than talk_cap.talk_cap_s (120 s)",
+        MINIMAL
+        + "\n[talk_cap]\ntalk_cap_s = 120\nwarn_at_s = [60]\n"
+        + '\n[[desk.sop]]\nkey = "greet"\nlabel = "Greet"\nbudget_s = 30\n'
+        + '\n[[desk.sop]]\nkey = "fix"\nlabel = "Fix"\nbudget_s = 100\n',
+        "desk.sop: the steps' budgets add up to 130 s, more than talk_cap.talk_cap_s (120 s)",
     ),
     (
         "agent-reason-is-ctids",
@@ -342,3 +345,20 @@ def test_https_public_url_makes_cookies_secure(tmp_path: Path) -> None:
     assert plain.web.secure_cookies is False
     https = MINIMAL + '\n[web]\npublic_url = "https://desk.example.com"\nsecure_cookies = false\n'
     assert load_config(_write(tmp_path, https), env={}).web.secure_cookies is True
+
+
+def test_the_default_script_shrinks_to_a_shorter_cap() -> None:
+    """Only a script ops wrote can overflow the cap: the default one is sized to it."""
+    cfg = parse_config(
+        {
+            "seats": [{"id": "s1", "name": "S1", "tier": "ordinary", "interface": "PJSIP/s1"}],
+            "talk_cap": {"talk_cap_s": 60, "warn_at_s": [50]},
+        }
+    )
+    budgets = [step.budget_s for step in cfg.desk.sop]
+    assert sum(budgets) <= 60
+    assert cfg.desk.sop[0].key == "greet"
+    assert all(b >= 1 for b in budgets)
+    assert (
+        sum(s.budget_s for s in parse_config({"seats": cfg.model_dump()["seats"]}).desk.sop) == 600
+    )
