@@ -27,12 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ctid.app.queue_log import to_call_in  # noqa: E402
-from ctid.calls.queue_log import read_calls  # noqa: E402
 from ctid.config import Config, SeatConfig  # noqa: E402
 from ctid.core.clock import SystemClock  # noqa: E402
 from ctid.db import create_engine, session_factory, upgrade  # noqa: E402
 from ctid.log import configure_logging  # noqa: E402
+from ctid.tickets.queue_log import read_calls  # noqa: E402
+from ctid.tickets.queue_log_follow import to_call_in  # noqa: E402
 from ctid.tickets.reconcile import CallReconciler, QueueLogLedger  # noqa: E402
 from ctid.tickets.writes import CallWriter  # noqa: E402
 

@@ -22,7 +22,6 @@ import structlog
 from ctid.accounts.sessions import Authenticator
 from ctid.accounts.users import make_hasher
 from ctid.app.health import DaemonHealth
-from ctid.app.queue_log import QueueLogReconcile
 from ctid.app.secrets import site_secret
 from ctid.asterisk.actions import AmiPbxControl
 from ctid.asterisk.agi import AgiSession, FastAgiServer
@@ -67,7 +66,7 @@ from ctid.tickets.forms import CallerSearch, IncidentForms
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
 from ctid.tickets.links import Links
-from ctid.tickets.reconcile import CallReconciler, QueueLogLedger
+from ctid.tickets.queue_log_follow import QueueLogFollower
 from ctid.tickets.workflow import IncidentWorkflow
 from ctid.tickets.writes import CallWriter
 from ctid.web.server import WebPorts, WebServer
@@ -157,12 +156,12 @@ class Daemon:
         self.spy = SpyService(
             cfg, self.pbx, self.calls.tracker, SqlSpyStore(self.sessions), now=self.calls.events_now
         )
-        ledger = QueueLogLedger(self.sessions, self.clock)
         self.queue_log = (
-            QueueLogReconcile(
+            QueueLogFollower.build(
                 cfg,
-                ledger,
-                CallReconciler(CallWriter(self.incidents, self.call_facts, self.callbacks), ledger),
+                self.sessions,
+                self.clock,
+                CallWriter(self.incidents, self.call_facts, self.callbacks),
             )
             if cfg.asterisk.queue_log
             else None

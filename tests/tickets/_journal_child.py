@@ -12,7 +12,7 @@ from ctid.core.clock import FakeClock
 from ctid.db import create_engine, session_factory
 from ctid.journal import WriteJournal
 from ctid.tickets.journal_ops import RETRY_ON, marker, registry
-from ctid.tickets.store import IncidentStore
+from ctid.tickets.writes import CallWriter
 from tests.tickets.conftest import SECRET, desk_config
 
 
@@ -20,7 +20,7 @@ async def main(path: str, url: str) -> None:
     engine = create_engine(url)
     sessions = session_factory(engine)
     clock = FakeClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
-    store = IncidentStore(sessions, clock, desk_config(), link_secret=SECRET)
+    store = CallWriter.build(sessions, clock, desk_config(), link_secret=SECRET)
     journal = WriteJournal(
         Path(path),
         registry(store, sessions, clock),

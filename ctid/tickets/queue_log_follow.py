@@ -1,21 +1,25 @@
-"""Wiring of the queue_log witness: the log's calls (ctid.calls.queue_log) as the tickets
-reconciler's inputs (member names → seat ids), by hand (`ctid reconcile`) and as the daemon's
-background loop that follows the file (on start, after each AMI reconnect, every poll)."""
+"""The queue_log witness at work: the log's calls (`ctid.tickets.queue_log`) as the reconciler's
+inputs (member names → seat ids), streamed in chunks by hand (`ctid reconcile`) and by the
+daemon's follower (on start, after each AMI reconnect, every poll)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ctid.calls.queue_log import LoggedCall, LogPosition, read_calls
 from ctid.config import Config
+from ctid.core.clock import Clock
 from ctid.tickets.facts import RingAttemptIn
+from ctid.tickets.queue_log import LoggedCall, LogPosition, QueueLogReader
 from ctid.tickets.reconcile import (
+    CHUNK_CALLS,
     CallReconciler,
+    CallWrites,
     LoggedCallIn,
     QueueLogLedger,
     ReconcileReport,
@@ -118,6 +122,17 @@ def _since_epoch(since: datetime | None) -> int:
     return 0 if since is None else int(since.timestamp())
 
 
+async def _reconcile_stream(
+    cfg: Config, reconciler: CallReconciler, reader: QueueLogReader
+) -> ReconcileReport:
+    """Read the file a chunk of calls at a time (in a worker thread) and reconcile each before
+    reading on, so memory holds one chunk and the calls still open, never the whole file."""
+    report = ReconcileReport()
+    while calls := await asyncio.to_thread(reader.take, CHUNK_CALLS):
+        report.merge(await reconciler.reconcile([to_call_in(c, cfg) for c in calls]))
+    return report
+
+
 async def reconcile_file(
     cfg: Config,
     reconciler: CallReconciler,
@@ -126,24 +141,23 @@ async def reconcile_file(
     since: datetime | None = None,
 ) -> ReconcileReport:
     """The whole file, by hand: the read position is neither used nor moved."""
-    result = await asyncio.to_thread(read_calls, path, None, since_epoch=_since_epoch(since))
-    calls: Iterable[LoggedCall] = result.calls
-    report = await reconciler.reconcile(to_call_in(c, cfg) for c in calls)
+    reader = QueueLogReader(path, None, since_epoch=_since_epoch(since))
+    report = await _reconcile_stream(cfg, reconciler, reader)
     log.info(
         "queue_log_file_reconciled",
         path=path,
-        lines=result.lines,
-        bad_lines=result.bad_lines,
+        lines=reader.lines,
+        bad_lines=reader.bad_lines,
         added=len(report.added),
         completed=len(report.completed),
     )
     return report
 
 
-class QueueLogReconcile:
+class QueueLogFollower:
     """The daemon's follower: `reconcile_now()` reads what was added since the kept position
-    and reconciles it (one at a time); `run()` does so every `poll_s` and whenever `poke()` is
-    called (the composition root pokes after each AMI reconnect)."""
+    and reconciles it; `run()` does so every `poll_s` and whenever `poke()` is called (the
+    composition root pokes after each AMI reconnect)."""
 
     def __init__(
         self,
@@ -164,6 +178,17 @@ class QueueLogReconcile:
         self.runs = 0
         self.last = ReconcileReport()
 
+    @classmethod
+    def build(
+        cls,
+        cfg: Config,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        store: CallWrites,
+    ) -> QueueLogFollower:
+        ledger = QueueLogLedger(sessions, clock)
+        return cls(cfg, ledger, CallReconciler(store, ledger))
+
     def poke(self) -> None:
         self._wake.set()
 
@@ -171,13 +196,12 @@ class QueueLogReconcile:
         async with self._lock:
             kept = await self._ledger.load(self.path)
             pos = None if kept is None else LogPosition(kept.inode, kept.offset)
-            result = await asyncio.to_thread(read_calls, self.path, pos)
-            report = await self._reconciler.reconcile(
-                to_call_in(c, self._cfg) for c in result.calls
-            )
+            reader = QueueLogReader(self.path, pos)
+            report = await _reconcile_stream(self._cfg, self._reconciler, reader)
+            assert reader.position is not None  # the stream ran to its end
             # Saved after the calls are applied: a crash in between re-reads them, and the
             # ledger makes the second pass a no-op.
-            await self._ledger.save(self.path, result.position)
+            await self._ledger.save(self.path, reader.position)
             self.runs += 1
             self.last = report
             if report.changed:
@@ -207,31 +231,17 @@ class QueueLogReconcile:
 
 def since_day(day: str, cfg: Config) -> datetime:
     """`--since YYYY-MM-DD` as the start of that day in the site's zone."""
-    from zoneinfo import ZoneInfo
-
     return datetime.combine(date.fromisoformat(day), time(), tzinfo=ZoneInfo(cfg.site.timezone))
 
 
-async def run_reconcile(cfg: Config, path: str, since: datetime | None) -> ReconcileReport:
-    """`ctid reconcile`: the file against the configured, migrated database."""
-    import hashlib
-    import hmac
-
-    from ctid.app.secrets import site_secret
-    from ctid.core.clock import SystemClock
-    from ctid.db import check_schema, create_engine, session_factory
-    from ctid.tickets.writes import CallWriter
-
-    engine = create_engine(
-        cfg.database_url, sqlite_busy_timeout_ms=cfg.database.sqlite_busy_timeout_ms
-    )
-    try:
-        await check_schema(engine)
-        sessions = session_factory(engine)
-        clock = SystemClock(cfg.site.timezone)
-        secret = hmac.new(site_secret(cfg), b"ctid-tickets-links", hashlib.sha256).digest()
-        store = CallWriter.build(sessions, clock, cfg, link_secret=secret)
-        reconciler = CallReconciler(store, QueueLogLedger(sessions, clock))
-        return await reconcile_file(cfg, reconciler, path, since=since)
-    finally:
-        await engine.dispose()
+async def run_reconcile(
+    cfg: Config,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    store: CallWrites,
+    path: str,
+    since: datetime | None,
+) -> ReconcileReport:
+    """`ctid reconcile`: the file against the database behind `sessions`."""
+    reconciler = CallReconciler(store, QueueLogLedger(sessions, clock))
+    return await reconcile_file(cfg, reconciler, path, since=since)
