@@ -45,6 +45,7 @@ from ctid.core.events import (
 )
 from ctid.db import check_schema, create_engine
 from ctid.db.engine import session_factory
+from ctid.journal import WriteJournal
 from ctid.mail import OutboxWorker, SmtpMailer
 from ctid.reports import kpi
 from ctid.reports.tables import Reports
@@ -65,6 +66,7 @@ from ctid.tickets.directory import CallerDirectory, phone_plan
 from ctid.tickets.forms import CallerSearch, IncidentForms
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
+from ctid.tickets.journal_ops import RETRY_ON, marker, registry
 from ctid.tickets.links import Links
 from ctid.tickets.queue_log_follow import QueueLogFollower
 from ctid.tickets.workflow import IncidentWorkflow
@@ -100,7 +102,6 @@ class Daemon:
         )
         self.sessions = session_factory(self.engine)
         self.secret = site_secret(cfg)
-        self.spool = WriteSpool()
         # Rota work (AMI pause round trips, roster reads) runs in its own task, in order, so the
         # event path never waits for it.
         self.rota_work = WriteSpool()
@@ -114,6 +115,14 @@ class Daemon:
         )
         self.callbacks = CallbackStore(self.sessions, self.clock, cfg)
         self.call_facts = CallFactStore(self.sessions, cfg)
+        self.writer = CallWriter(self.incidents, self.call_facts, self.callbacks)
+        self.journal = WriteJournal(
+            cfg.site.data_dir / "journal.db",
+            registry(self.writer, self.sessions, self.clock),
+            marker(self.sessions),
+            retry_on=RETRY_ON,
+        )
+        """Writes that wait for the database: fsynced on local disk, applied in order, once."""
         self.directory = CallerDirectory(self.sessions, self.clock, cfg)
         self.roster = RosterStore(self.sessions, self.clock, cfg)
         self.hub = PopHub()
@@ -135,13 +144,14 @@ class Daemon:
             queues=cfg.queues,
         )
         self.rota_follower = RotaFollower(
-            self.seat_board, self.rota, self.rota_work, self.roster, self.spool
+            self.seat_board, self.rota, self.rota_work, self.journal, self.clock
         )
         self.rota_applied = self.rota_follower.applied
         """Set once the rota has been applied after the first resync (tests wait on it)."""
         self.intake = CallIntake(
-            cfg, self.incidents, self.call_facts, self.callbacks, self.spool, self.bus.publish
+            cfg, self.incidents, self.call_facts, self.callbacks, self.journal, self.bus.publish
         )
+        self.journal.register(self.intake.journal_ops())
         self.screens = SeatScreens(
             cfg,
             self.hub,
@@ -161,7 +171,7 @@ class Daemon:
                 cfg,
                 self.sessions,
                 self.clock,
-                CallWriter(self.incidents, self.call_facts, self.callbacks),
+                self.writer,
             )
             if cfg.asterisk.queue_log
             else None
@@ -179,7 +189,13 @@ class Daemon:
                 hub=self.hub,
                 incidents=IncidentForms(self.incidents, self.directory),
                 callers=CallerSearch(self.directory, self.incidents),
-                health=DaemonHealth(self.ami, self.sessions, self.spool, loop_time),
+                health=DaemonHealth(
+                    self.ami,
+                    self.sessions,
+                    self.journal,
+                    self.mail if cfg.smtp.enabled else None,
+                    loop_time,
+                ),
                 spy=SpyControl(self.spy),
                 seats=RosterSeats(self.rota, cfg),
                 workflow=IncidentWorkflow(
@@ -259,6 +275,7 @@ class Daemon:
     async def __aenter__(self) -> Daemon:
         stack = self._stack
         stack.push_async_callback(self.engine.dispose)
+        stack.callback(self.journal.close)  # says how many writes wait for the next start
         await check_schema(self.engine, config_path=self._config_path)
         seeded = await self.roster.seed_from_config()
         log.info("roster_loaded", report=str(seeded))
@@ -290,7 +307,7 @@ class Daemon:
             "ami": self.ami.run,
             "agi": self.agi.run,
             "web": self.web.run,
-            "db-spool": self.spool.run,
+            "journal": self.journal.run,
             "rota-work": self.rota_work.run,
             "wallboard": self.screens.run,
         }
@@ -319,8 +336,16 @@ class Daemon:
                 log.info("ctid_stopping")
             finally:
                 errors = await stop_tasks(tasks, SHUTDOWN_GRACE_S)
+                await self._drain_journal()
             if errors:
                 raise ExceptionGroup("ctid loops failed", errors)
+
+    async def _drain_journal(self) -> None:
+        """On stop: apply what the database takes within the grace; the rest stays on disk."""
+        try:
+            await asyncio.wait_for(self.journal.drain(), SHUTDOWN_GRACE_S)
+        except TimeoutError:
+            log.warning("journal_drain_timed_out", waiting=self.journal.backlog)
 
 
 async def stop_tasks(tasks: list[asyncio.Task[None]], grace_s: float) -> list[Exception]:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ctid.config import Config
 from ctid.core.clock import Clock
 from ctid.tickets.facts import RingAttemptIn
+from ctid.tickets.journal_ops import RETRY_ON
 from ctid.tickets.queue_log import LoggedCall, LogPosition, QueueLogReader
 from ctid.tickets.reconcile import (
     CHUNK_CALLS,
@@ -222,6 +223,8 @@ class QueueLogFollower:
                 raise
             except FileNotFoundError:
                 log.warning("queue_log_missing", path=self.path)
+            except RETRY_ON as exc:  # the database is away: the next poll reads the same again
+                log.warning("queue_log_reconcile_deferred", path=self.path, error=str(exc)[:200])
             except Exception:  # one pass is the unit of work: log it, try again next poll
                 log.exception("queue_log_reconcile_failed", path=self.path)
             with contextlib.suppress(TimeoutError):
