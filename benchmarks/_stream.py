@@ -10,6 +10,9 @@ import socket
 from pathlib import Path
 
 TRANSCRIPTS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "ami-transcripts"
+MIXES = {"recorded": TRANSCRIPTS, "pjsip": TRANSCRIPTS / "pjsip"}
+"""The event mixes: the first recordings (Local phones, every event class, unfiltered) and the
+PJSIP ones (SIP phones, the contrib manager user's classes and filters: mostly events ctid handles)."""
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 _IDS = re.compile(r"(\d{10})\.(\d+)")
 _CHAN = re.compile(r"-([0-9a-f]{8})(;[12])?")
@@ -19,11 +22,11 @@ COMPLETE_CALLS = ("answered", "abandon", "call_cap", "hangup_in_ivr", "chanspy")
 """Recordings in which every call also ends (the others stop while a caller still waits)."""
 
 
-def recorded_events(names: tuple[str, ...] | None = None) -> list[str]:
-    """Every event frame Asterisk sent in the recordings (or the `names` ones), unfiltered, in
-    recorded order."""
+def recorded_events(names: tuple[str, ...] | None = None, mix: str = "recorded") -> list[str]:
+    """Every event frame Asterisk sent in the `mix` recordings (or the `names` ones), unfiltered,
+    in recorded order."""
     frames: list[str] = []
-    paths = sorted(TRANSCRIPTS.glob("*.jsonl"))
+    paths = sorted(MIXES[mix].glob("*.jsonl"))
     if names is not None:
         paths = [p for p in paths if p.stem in names]
     for path in paths:
@@ -44,10 +47,10 @@ def _shift_ids(raw: str, shift: int) -> str:
     return _CHAN.sub(chan, _IDS.sub(uid, raw))
 
 
-def event_stream(target_events: int) -> tuple[bytes, int]:
-    """The recorded mix repeated until `target_events`, each repetition with its own Uniqueids,
+def event_stream(target_events: int, mix: str = "recorded") -> tuple[bytes, int]:
+    """The `mix` repeated until `target_events`, each repetition with its own Uniqueids,
     Linkedids and channel numbers (so the tracker sees new calls, not replays)."""
-    base = recorded_events()
+    base = recorded_events(mix=mix)
     parts = [BANNER]
     count = 0
     rep = 0

@@ -160,13 +160,26 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from ctid.asterisk.doctor import run_doctor
 
     cfg = _load(args)
-    findings = run_doctor(Path(args.asterisk_dir), cfg)
-    for finding in findings:
+    sounds = Path(args.sounds_dir) if args.sounds_dir else None
+    report = run_doctor(Path(args.asterisk_dir), cfg, sounds_dir=sounds)
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    for finding in report.findings:
         print(finding)
-    if findings:
-        print(f"{len(findings)} problem(s) in {args.asterisk_dir}", file=sys.stderr)
+    checked = args.asterisk_dir + (f" and {args.sounds_dir}" if sounds else "")
+    if report.findings:
+        print(f"{len(report.findings)} problem(s) in {checked}", file=sys.stderr)
         return EXIT_CHECK_FAILED
-    print(f"{args.asterisk_dir}: consistent with ctid's config")
+    print(f"{checked}: consistent with ctid's config")
+    return EXIT_OK
+
+
+def cmd_prompts_install(args: argparse.Namespace) -> int:
+    from ctid.prompts import install_prompts
+
+    cfg = _load(args)
+    written = install_prompts(cfg, Path(args.dest), args.language)
+    print(f"{len(written)} {args.language} prompts installed under {args.dest}")
     return EXIT_OK
 
 
@@ -507,11 +520,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "doctor",
         cmd_doctor,
-        "check the PBX's manager.conf, queues.conf and extensions.conf against ctid's config",
+        "check the PBX's manager.conf, queues.conf, extensions.conf and pjsip.conf (and the IVR "
+        "prompts with --sounds-dir) against ctid's config",
     )
     p.add_argument(
         "--asterisk-dir", metavar="DIR", default="/etc/asterisk", help="default: /etc/asterisk"
     )
+    p.add_argument(
+        "--sounds-dir",
+        metavar="DIR",
+        help="also check every configured IVR prompt is under DIR (e.g. /var/lib/asterisk/sounds)",
+    )
+
+    prompts = sub.add_parser("prompts", help="the IVR's sound files")
+    prompts_sub = prompts.add_subparsers(dest="prompts_command", metavar="COMMAND", required=True)
+    p = prompts_sub.add_parser(
+        "install",
+        help="write the shipped placeholder prompts under DIR with the configured names "
+        "(ctid/welcome -> DIR/ctid/welcome.wav)",
+    )
+    p.add_argument("--dest", metavar="DIR", required=True, help="e.g. /var/lib/asterisk/sounds")
+    p.add_argument("--language", choices=("zh", "en"), default="zh", help="default: zh")
+    p.add_argument("-c", "--config", metavar="PATH")
+    p.set_defaults(handler=cmd_prompts_install)
 
     users = sub.add_parser("users", help="web users (agents, supervisors, ops)")
     users_sub = users.add_subparsers(dest="users_command", metavar="COMMAND", required=True)

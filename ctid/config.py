@@ -284,12 +284,20 @@ class IvrPromptsConfig(_Model):
     incident_status_prefix: str = "ctid/status-"
     lunch_overflow: str = "ctid/lunch-overflow"
     goodbye: str = "ctid/goodbye"
+    survey: str = "ctid/survey"
+    """After the agent hangs up: "how satisfied were you? press 1 to 5" (keypad survey)."""
+
+
+ANSWER_MEDIA_S = 0.5
+"""Asterisk's Answer() waits up to this long for media before the dialplan runs the AGI."""
 
 
 class IvrConfig(_Model):
-    digit_timeout_s: float = Field(default=6.0, gt=0, le=60)
-    silence_replays: int = Field(default=1, ge=0, le=5)
+    digit_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    silence_replays: int = Field(default=0, ge=0, le=5)
     max_invalid: int = Field(default=2, ge=0, le=5)
+    no_input_max_s: float = Field(default=20.0, gt=0, le=300)
+    """A caller who presses nothing reaches a queue within this long, prompts included."""
     default_queue: str = "ordinary"
     options: tuple[IvrOptionConfig, ...] = (
         IvrOptionConfig(
@@ -308,6 +316,17 @@ class IvrConfig(_Model):
         ),
     )
     prompts: IvrPromptsConfig = IvrPromptsConfig()
+
+    def no_input_path_s(self, prompt_s: Mapping[str, float], *, overflow: bool = False) -> float:
+        """How long a caller who presses nothing takes to reach a queue: Answer(), the welcome,
+        the menu and its wait once plus once per silence replay, and the lunch-overflow notice
+        when it can play. `prompt_s` maps prompt keys (`welcome`, `menu`, ...) to play lengths;
+        a prompt not in it counts as 0 s (missing files are skipped by the IVR)."""
+        menu = prompt_s.get("menu", 0.0) + self.digit_timeout_s
+        total = ANSWER_MEDIA_S + prompt_s.get("welcome", 0.0) + (self.silence_replays + 1) * menu
+        if overflow:
+            total += prompt_s.get("lunch_overflow", 0.0)
+        return total
 
 
 class SlaLevelConfig(_Model):
@@ -451,6 +470,17 @@ def _cross_checks(cfg: Config) -> list[tuple[str, str, object]]:
             problems.append((f"ivr.options[{i}].digit", "is used by another option", opt.digit))
         if opt.action == "queue" and opt.queue not in queue_names:
             problems.append((f"ivr.options[{i}].queue", "names no configured queue", opt.queue))
+    waits = cfg.ivr.no_input_path_s({})
+    if waits > cfg.ivr.no_input_max_s:
+        problems.append(
+            (
+                "ivr.digit_timeout_s",
+                f"a caller who presses nothing waits {waits:g} s before any prompt plays "
+                f"((silence_replays + 1) x digit_timeout_s + {ANSWER_MEDIA_S:g} s Answer), over "
+                f"ivr.no_input_max_s = {cfg.ivr.no_input_max_s:g}",
+                cfg.ivr.digit_timeout_s,
+            )
+        )
     if cfg.talk_cap.action == "transfer_expert" and cfg.talk_cap.expert_queue not in queue_names:
         problems.append(
             ("talk_cap.expert_queue", "names no configured queue", cfg.talk_cap.expert_queue)

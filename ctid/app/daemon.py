@@ -35,6 +35,7 @@ from ctid.calls.service import CALL_INPUT, BusItem, CallService, Resync
 from ctid.calls.spy import SpyService
 from ctid.calls.spy_control import SpyControl
 from ctid.calls.spy_store import SqlSpyStore
+from ctid.calls.survey import KeypadSurvey, SurveyItems
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock, epoch
 from ctid.core.events import (
@@ -67,6 +68,7 @@ from ctid.tickets.forms import CallerSearch, IncidentForms
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
 from ctid.tickets.journal_ops import RETRY_ON, marker, registry
+from ctid.tickets.keypad import KeypadRatings
 from ctid.tickets.links import Links
 from ctid.tickets.queue_log_follow import QueueLogFollower
 from ctid.tickets.workflow import IncidentWorkflow
@@ -164,7 +166,12 @@ class Daemon:
             kpis_today=self._kpis_today,
         )
         self.spy = SpyService(
-            cfg, self.pbx, self.calls.tracker, SqlSpyStore(self.sessions), now=self.calls.events_now
+            cfg,
+            self.pbx,
+            self.calls.tracker,
+            SqlSpyStore(self.sessions),
+            now=self.calls.events_now,
+            alerts=self.hub,
         )
         self.queue_log = (
             QueueLogFollower.build(
@@ -179,7 +186,12 @@ class Daemon:
         """Asterisk's queue_log, reconciled on start, after each AMI login and every poll."""
         self.originates = OriginateWatch()
         """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""
-        self.agi = FastAgiServer(cfg.agi, {"ivr": self._ivr}, self._agi_fallback)
+        self.survey = KeypadSurvey(
+            cfg, self.calls.tracker, KeypadRatings(self.sessions, self.incidents)
+        )
+        self.agi = FastAgiServer(
+            cfg.agi, {"ivr": self._ivr, "survey": self.survey.handle}, self._agi_fallback
+        )
         self.mail = OutboxWorker(self.sessions, SmtpMailer(cfg.smtp), self.clock, cfg.smtp)
         self.mail.watch(self.sessions)  # a queued mail wakes the outbox when its unit commits
         loop_time: Callable[[], float] = lambda: asyncio.get_running_loop().time()  # noqa: E731
@@ -264,6 +276,7 @@ class Daemon:
             queue=result.route.queue,
             choice=result.route.choice,
             hung_up=result.hung_up,
+            unplayable_prompts=session.unplayable,
         )
 
     async def _agi_fallback(self, session: AgiSession) -> None:
@@ -296,6 +309,7 @@ class Daemon:
         bus = self.bus
         bus.subscribe(self.calls.handle, *CALL_INPUT)
         bus.subscribe(self.spy.on_event)
+        bus.subscribe(self.survey.on_item, *get_args(SurveyItems))
         bus.subscribe(self.originates.on_event, OriginateResponded)
         bus.subscribe(self.rota_follower.on_item, *get_args(SeatItem))
         bus.subscribe(self.intake.on_item, *get_args(IntakeItem))

@@ -7,7 +7,8 @@ inject a header; channel names here come from Asterisk's own events.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import structlog
 
@@ -20,6 +21,26 @@ log = structlog.get_logger(__name__)
 # three-ring deadline, as the recording in enforced_hangup.jsonl uses.
 CAUSE_NORMAL = 16
 CAUSE_NO_ANSWER = 19
+
+ListenMode = Literal["listen", "whisper", "barge"]
+"""A supervisor's listen-in mode, as the rest of ctid names it (same words as `calls.spy`)."""
+
+CHANSPY_COMMON = "uqE"
+"""ChanSpy options for every mode: u = the first argument is a full channel name (exact, not a
+prefix); q = no beep or name announcement; E = exit when the spied channel hangs up."""
+CHANSPY_MODE: Mapping[ListenMode, str] = {"listen": "", "whisper": "w", "barge": "B"}
+"""w = the supervisor talks to the agent's leg only; B = to both parties."""
+
+
+def chanspy_options(mode: ListenMode) -> str:
+    """ChanSpy's option letters for a listen-in mode (`uqE`, `uqEw`, `uqEB`)."""
+    return CHANSPY_COMMON + CHANSPY_MODE[mode]
+
+
+def chanspy_data(channel: str, mode: ListenMode) -> str:
+    """The ChanSpy argument string: the spied channel's full name and the mode's options. The
+    caller has checked `channel` is a full Asterisk channel name (see `calls.spy`)."""
+    return f"{channel},{chanspy_options(mode)}"
 
 
 class AmiPbxControl:
@@ -39,6 +60,21 @@ class AmiPbxControl:
         """End a seat leg still ringing at the deadline, as "no answer" (the queue rings the next)."""
         await self.hangup(channel, CAUSE_NO_ANSWER)
 
+    async def start_listen_in(
+        self, phone: str, channel: str, mode: ListenMode, caller_id: str
+    ) -> str:
+        """Ring the supervisor's `phone` into ChanSpy on `channel` (a full channel name) in
+        `mode`; returns the Originate's ActionID (to match its `OriginateResponse`)."""
+        return await self.originate_application(
+            phone, "ChanSpy", chanspy_data(channel, mode), caller_id
+        )
+
+    async def end_listen_in(self, spy_channel: str) -> None:
+        """Ask the PBX to end a listen-in leg (Hangup, normal clearing). `Success` only means the
+        request was taken: app_chanspy notices it when a frame reaches the spy channel, so on a
+        silent call the leg may go on; the caller watches ChanSpyStop/Hangup for the proof."""
+        await self.hangup(spy_channel, CAUSE_NORMAL)
+
     async def queue_pause(
         self, interface: str, paused: bool, reason: str = "", queue: str | None = None
     ) -> None:
@@ -50,18 +86,24 @@ class AmiPbxControl:
         await self._ami.action("QueuePause", fields)
 
     async def queue_add(
-        self, queue: str, interface: str, member_name: str, penalty: int = 0, paused: bool = False
+        self,
+        queue: str,
+        interface: str,
+        member_name: str,
+        penalty: int = 0,
+        paused: bool = False,
+        state_interface: str = "",
     ) -> None:
-        await self._ami.action(
-            "QueueAdd",
-            [
-                ("Queue", queue),
-                ("Interface", interface),
-                ("MemberName", member_name),
-                ("Penalty", str(penalty)),
-                ("Paused", "true" if paused else "false"),
-            ],
-        )
+        fields = [
+            ("Queue", queue),
+            ("Interface", interface),
+            ("MemberName", member_name),
+            ("Penalty", str(penalty)),
+            ("Paused", "true" if paused else "false"),
+        ]
+        if state_interface:
+            fields.append(("StateInterface", state_interface))
+        await self._ami.action("QueueAdd", fields)
 
     async def queue_remove(self, queue: str, interface: str) -> None:
         await self._ami.action("QueueRemove", [("Queue", queue), ("Interface", interface)])

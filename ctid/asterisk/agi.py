@@ -1,6 +1,7 @@
 """ctid's own FastAGI server on asyncio streams: header intake with size/time limits, routing by the
 request path, in-step command/reply exchange (unsolicited `HANGUP`, `511`, multi-line `520`),
-safe argument quoting, and a per-request deadline that falls back to the fail-open handler.
+safe argument quoting, a prompt Asterisk cannot play told from a caller's hangup, and a
+per-request deadline that falls back to the fail-open handler.
 """
 
 from __future__ import annotations
@@ -181,6 +182,8 @@ class AgiSession:
         self.caller_number = _known(self.env.get("agi_callerid", ""))
         self.caller_name = _known(self.env.get("agi_calleridname", ""))
         self.hung_up = False
+        self.unplayable: list[str] = []
+        """Prompts Asterisk could not play in this session (each warned about once)."""
         self._reader = reader
         self._writer = writer
         self._lock = asyncio.Lock()
@@ -308,25 +311,85 @@ class AgiSession:
         self.hung_up = True
 
     async def stream_file(self, name: str, escape_digits: str = "") -> str | None:
-        """Play a prompt. The digit that interrupted it, "" if none, None if hung up/failed."""
+        """Play a prompt. The digit that interrupted it, "" if none, None if the caller hung up.
+
+        A prompt that cannot be played (no such file) is "" too, after one warning: see
+        `_caller_still_there` for how that is told from a hangup.
+        """
         try:
             reply = await self._send(
                 "STREAM FILE", quote_arg(name), quote_arg(escape_digits, force=True)
             )
         except AgiHangup:
             return None
-        return self._gone() if reply.result < 0 else _digit(reply.result)
+        if reply.result >= 0:
+            return _digit(reply.result)
+        if await self._caller_still_there():
+            self._unplayable(name)
+            return ""
+        return self._gone()
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str | None:
-        """Play a prompt and collect digits: the digits ("" on timeout), None if hung up/failed."""
+        """Play a prompt and collect digits: the digits ("" on timeout), None if hung up.
+
+        When the prompt cannot be played the digits are still collected, silently, with
+        `WAIT FOR DIGIT` (the same timeout for the first and each next key, `#` ends).
+        """
         try:
             reply = await self.command("GET DATA", prompt, timeout_ms, max_digits)
         except AgiHangup:
             return None
         if reply.result_text == "-1":
-            return self._gone()
+            if not await self._caller_still_there():
+                return self._gone()
+            self._unplayable(prompt)
+            return await self._collect_digits(timeout_ms, max_digits)
         # `200 result=12 (timeout)` keeps the digits typed before the timeout.
         return reply.result_text
+
+    async def _collect_digits(self, timeout_ms: int, max_digits: int) -> str | None:
+        digits = ""
+        while len(digits) < max_digits:
+            got = await self.wait_for_digit(timeout_ms)
+            if got is None:
+                return None
+            if got in ("", "#"):
+                break
+            digits += got
+        return digits
+
+    async def _caller_still_there(self) -> bool:
+        """After a media command answered `200 result=-1`: is the channel still up?
+
+        Asterisk gives the same `result=-1` for a prompt file it cannot open (res_agi's
+        handle_streamfile / ast_app_getdata_full: `200 result=-1 endpos=0` at once, channel up)
+        and for a caller who hung up while it played. After a hangup res_agi turns the session
+        "dead" before it reads our next command, so `CHANNEL STATUS` (not allowed on a dead
+        channel) answers `511`; on a live channel it answers `200 result=<state>`. That holds
+        whether or not the unsolicited `HANGUP` line is sent (AGISIGHUP=no suppresses it).
+        """
+        if self.hung_up:
+            return False
+        try:
+            reply = await self.command("CHANNEL STATUS")
+        except AgiHangup:
+            return False
+        except AgiCommandError:
+            # Not an answer about the channel: assume it is up; if it is not, the next command
+            # gets 511 and the session ends there.
+            return not self.hung_up
+        return reply.result >= 0 and not self.hung_up
+
+    def _unplayable(self, prompt: str) -> None:
+        if prompt in self.unplayable:
+            return
+        self.unplayable.append(prompt)
+        log.warning(
+            "agi_prompt_unplayable",
+            prompt=prompt,
+            channel=self.channel,
+            hint="the sound file is missing on the PBX: ctid prompts install --dest DIR",
+        )
 
     async def wait_for_digit(self, timeout_ms: int) -> str | None:
         """Wait for one DTMF digit: the digit, "" on timeout, None if hung up/failed."""

@@ -368,6 +368,14 @@ class AmiProtocol(asyncio.Protocol):
                 return True  # a duplicate response: nothing left to decide
             if frame.response == "Error":
                 del self._pending[aid]
+                # Every refusal is an error line with the action and Asterisk's own words, even
+                # when the caller handles the exception (e.g. `QueueRemove` → `Member not dynamic`).
+                log.error(
+                    "ami_action_refused",
+                    action=pending.name,
+                    message=frame.get("Message", ""),
+                    action_id=aid,
+                )
                 if not pending.future.done():
                     pending.future.set_exception(
                         AmiActionError(pending.name, frame.get("Message", ""))

@@ -1,6 +1,8 @@
-"""`ctid doctor`: lint the PBX's .conf files (parsed with pyst2's config parser) against ctid's config.
+"""`ctid doctor`: lint the PBX's .conf files (manager, queues, extensions, pjsip; parsed with pyst2's
+config parser) and the IVR's sound files against ctid's config.
 
-Each finding names the file, the line where it can be seen, what is wrong and the fix.
+Each finding names the file, the line where it can be seen, what is wrong and the fix; placeholder
+secrets are warnings that leave the exit code alone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from asterisk.config import Config as PystConfig
 from asterisk.config import ParseError
 
 from ctid.config import Config
+from ctid.prompts import check_sounds, prompt_seconds
 
 _TEMPLATE_HEADER = re.compile(r"^\[([^\]]+)\]\s*\(([^)]*)\)\s*(;.*)?$")
 _AGI_URL = re.compile(r"AGI\(\s*agi://([^:/)]+)(?::(\d+))?/([^),]*)", re.IGNORECASE)
@@ -120,6 +123,13 @@ def _split_perms(value: str) -> set[str]:
     return {p.strip().lower() for p in value.split(",") if p.strip()}
 
 
+RING_TIMEOUT_MARGIN_S = 5.0
+"""A queue's own ring timeout must exceed ctid's three-ring deadline by at least this much: ctid
+cuts the ringing leg at the deadline, and the queue's timeout is only the fallback for when ctid
+is down. Equal values make the cut a race app_queue wins some of the time under load."""
+_PLACEHOLDER = "change-me"
+
+
 def check_queues(path: Path, cfg: Config) -> list[Finding]:
     name = path.name
     out: list[Finding] = []
@@ -127,6 +137,18 @@ def check_queues(path: Path, cfg: Config) -> list[Finding]:
     general = next((s for s in sections if s.name == "general"), None)
     by_name = {s.name: s for s in sections if not s.is_template}
     deadline = cfg.ring.deadline_s
+    wanted = deadline + RING_TIMEOUT_MARGIN_S
+    persistent = general.get("persistentmembers") if general is not None else None
+    if persistent is not None and persistent[0].lower() in ("no", "false", "0", "off"):
+        out.append(
+            Finding(
+                name,
+                persistent[1],
+                "persistentmembers = no: after a PBX restart the queues are empty until ctid "
+                "logs in again (ctid adds the members; nothing else does)",
+                "set persistentmembers = yes in [general]",
+            )
+        )
     for queue in cfg.queues:
         sec = by_name.get(queue.name)
         if sec is None:
@@ -135,21 +157,24 @@ def check_queues(path: Path, cfg: Config) -> list[Finding]:
                     name,
                     0,
                     f"queue [{queue.name}] (ctid's queues) is not defined",
-                    f"add a [{queue.name}] section with timeout = {deadline:g}, ringinuse = no",
+                    f"add a [{queue.name}] section with timeout = {wanted:g}, ringinuse = no, "
+                    "autopause = no and no member => lines",
                 )
             )
             continue
         timeout = _resolved(sections, sec, "timeout")
         value = float(timeout[0]) if timeout and _is_number(timeout[0]) else 15.0
         line = timeout[1] if timeout else sec.line
-        if abs(value - deadline) > 1e-6:
+        if value < wanted - 1e-6:
             out.append(
                 Finding(
                     name,
                     line,
-                    f"[{queue.name}] rings a seat for {value:g} s but the three-ring deadline is "
-                    f"{deadline:g} s ({cfg.ring.max_rings} x {cfg.ring.ring_cadence_s:g} s)",
-                    f"set timeout = {deadline:g}",
+                    f"[{queue.name}] rings a seat for {value:g} s, less than {RING_TIMEOUT_MARGIN_S:g} s "
+                    f"past the three-ring deadline of {deadline:g} s ({cfg.ring.max_rings} x "
+                    f"{cfg.ring.ring_cadence_s:g} s): the queue's timeout races ctid's cut",
+                    f"set timeout = {wanted:g} (ctid cuts at {deadline:g} s; the queue's timeout "
+                    "is the fallback for when ctid is down)",
                 )
             )
         ringinuse = _resolved(sections, sec, "ringinuse")
@@ -165,45 +190,31 @@ def check_queues(path: Path, cfg: Config) -> list[Finding]:
                     "set ringinuse = no",
                 )
             )
-        members: dict[str, tuple[int, int]] = {}
+        autopause = _resolved(sections, sec, "autopause")
+        if autopause is None and general is not None:
+            autopause = general.get("autopause")
+        if autopause is not None and autopause[0].lower() not in ("no", "false", "0", "off"):
+            out.append(
+                Finding(
+                    name,
+                    autopause[1],
+                    f"[{queue.name}] autopause = {autopause[0]}: app_queue pauses a seat on its "
+                    "own after a missed call, beside ctid's `rna` pause after repeated misses",
+                    "set autopause = no",
+                )
+            )
         for value_, line_ in _collect_members(sections, sec):
-            parts = [p.strip() for p in value_.split(",")]
-            penalty = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-            members[parts[0]] = (penalty, line_)
-        if not members:
-            continue  # dynamic membership: ctid adds the seats with QueueAdd
-        expected = {s.interface: queue.tiers[s.tier] for s in cfg.seats if s.tier in queue.tiers}
-        for iface, penalty in expected.items():
-            if iface not in members:
-                out.append(
-                    Finding(
-                        name,
-                        sec.line,
-                        f"[{queue.name}] lacks member {iface} (a configured "
-                        f"{'/'.join(t for t in queue.tiers)} seat)",
-                        f"add member => {iface},{penalty}",
-                    )
+            iface = value_.split(",")[0].strip()
+            out.append(
+                Finding(
+                    name,
+                    line_,
+                    f"[{queue.name}] has a static member {iface}: ctid owns queue membership "
+                    "(QueueAdd/QueueRemove from the roster) and cannot remove a static member "
+                    "(`Member not dynamic`)",
+                    f"delete the line `member => {value_}`",
                 )
-            elif members[iface][0] != penalty:
-                out.append(
-                    Finding(
-                        name,
-                        members[iface][1],
-                        f"[{queue.name}] member {iface} has penalty {members[iface][0]}, ctid's "
-                        f"config says {penalty}",
-                        f"set member => {iface},{penalty}",
-                    )
-                )
-        for iface, (_p, line_) in members.items():
-            if iface not in expected:
-                out.append(
-                    Finding(
-                        name,
-                        line_,
-                        f"[{queue.name}] member {iface} is not a seat of this queue in ctid's config",
-                        "remove it, or add the seat to ctid's [[seats]]",
-                    )
-                )
+            )
     return out
 
 
@@ -259,6 +270,8 @@ def check_extensions(path: Path, cfg: Config) -> list[Finding]:
                     f"use agi://{cfg.agi.listen_host}:{cfg.agi.listen_port}/{m.group(3)}",
                 )
             )
+        if m.group(3) != "ivr":
+            continue  # e.g. the keypad survey after the queue: only the port matters there
         before = [(v, n) for k, v, n in sec.items if k in ("exten", "same") and n < line]
         after = [(v, n) for k, v, n in sec.items if k in ("exten", "same") and n > line]
         defaults = [(_SET_QUEUE.search(v), n) for v, n in before]
@@ -372,14 +385,108 @@ def check_manager(path: Path, cfg: Config) -> list[Finding]:
     return out
 
 
-def run_doctor(asterisk_dir: Path, cfg: Config) -> list[Finding]:
-    """Every finding for the .conf files in `asterisk_dir`; an empty list means consistent."""
+def check_pjsip(path: Path, cfg: Config) -> list[Finding]:
+    """Every PJSIP seat and supervisor phone is an endpoint whose `aors` name an AOR section."""
+    name = path.name
+    out: list[Finding] = []
+    sections = [s for s in _parse(path) if not s.is_template]
+
+    def typed(kind: str) -> dict[str, _Section]:
+        found: dict[str, _Section] = {}
+        for sec in sections:
+            value = _resolved(sections, sec, "type")
+            if value is not None and value[0].lower() == kind:
+                found.setdefault(sec.name, sec)
+        return found
+
+    endpoints, aors = typed("endpoint"), typed("aor")
+    phones = [(f"seat {s.id}", s.interface) for s in cfg.seats]
+    phones += [(f"supervisor {p.employee_id}", p.phone) for p in cfg.supervisors]
+    for who, iface in phones:
+        tech, _, rest = iface.partition("/")
+        if tech.upper() != "PJSIP":
+            continue  # Local/… and other technologies are not pjsip.conf's business
+        endpoint = rest.split("/", 1)[0]
+        sec = endpoints.get(endpoint)
+        if sec is None:
+            out.append(
+                Finding(
+                    name,
+                    0,
+                    f"{who} rings {iface}, but there is no [{endpoint}] with type = endpoint",
+                    f"add an endpoint [{endpoint}] (with auth and aor) from "
+                    "contrib/asterisk/pjsip.conf",
+                )
+            )
+            continue
+        listed = _resolved(sections, sec, "aors")
+        names = [a.strip() for a in listed[0].split(",") if a.strip()] if listed else []
+        if not names:
+            out.append(
+                Finding(
+                    name,
+                    sec.line,
+                    f"endpoint [{endpoint}] ({who}) has no aors =, so Asterisk cannot reach it",
+                    f"set aors = {endpoint} and add [{endpoint}] with type = aor",
+                )
+            )
+            continue
+        for aor in names:
+            if aor not in aors:
+                out.append(
+                    Finding(
+                        name,
+                        listed[1] if listed else sec.line,
+                        f"endpoint [{endpoint}] ({who}) names AOR {aor!r}, which is not a "
+                        "type = aor section",
+                        f"add [{aor}] with type = aor and max_contacts = 1",
+                    )
+                )
+    return out
+
+
+def placeholder_secrets(path: Path) -> list[str]:
+    """`secret`/`password` values still set to the shipped `CHANGE-ME…` placeholders."""
+    out: list[str] = []
+    for sec in _parse(path):
+        for key, value, line in sec.items:
+            if key.lower() in ("secret", "password") and value.lower().startswith(_PLACEHOLDER):
+                out.append(
+                    f"{path.name}:{line}: [{sec.name}] {key} is the placeholder {value!r} — "
+                    "set a real one before the PBX faces a network"
+                )
+    return out
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """`findings` make the check fail (exit 1); `warnings` are printed and leave it alone."""
+
+    findings: list[Finding]
+    warnings: list[str]
+
+
+def run_doctor(asterisk_dir: Path, cfg: Config, *, sounds_dir: Path | None = None) -> DoctorReport:
+    """Every finding for the .conf files in `asterisk_dir` (and the prompts under `sounds_dir`);
+    no findings means consistent."""
     findings: list[Finding] = []
+    warnings: list[str] = []
     checks: list[tuple[str, Any]] = [
         ("manager.conf", check_manager),
         ("queues.conf", check_queues),
         ("extensions.conf", check_extensions),
+        ("pjsip.conf", check_pjsip),
     ]
+    if not asterisk_dir.is_dir():
+        findings.append(
+            Finding(
+                str(asterisk_dir),
+                0,
+                "is not a directory",
+                "pass the PBX's configuration directory with --asterisk-dir",
+            )
+        )
+        checks = []
     for filename, check in checks:
         path = asterisk_dir / filename
         if not path.is_file():
@@ -394,6 +501,8 @@ def run_doctor(asterisk_dir: Path, cfg: Config) -> list[Finding]:
             continue
         try:
             findings.extend(check(path, cfg))
+            if filename in ("manager.conf", "pjsip.conf"):
+                warnings.extend(placeholder_secrets(path))
         except ParseError as exc:
             line, message = (*exc.args, 0, "")[:2]
             findings.append(
@@ -403,4 +512,48 @@ def run_doctor(asterisk_dir: Path, cfg: Config) -> list[Finding]:
             )
         except (OSError, UnicodeError) as exc:
             findings.append(Finding(filename, 0, f"cannot be read: {exc}", "check permissions"))
-    return findings
+    if sounds_dir is not None:
+        findings.extend(check_sounds_dir(sounds_dir, cfg))
+    return DoctorReport(findings, warnings)
+
+
+def check_sounds_dir(sounds_dir: Path, cfg: Config) -> list[Finding]:
+    """Every configured prompt is playable under `sounds_dir`, and a caller who presses nothing
+    reaches a queue within `ivr.no_input_max_s` with those prompts' real lengths."""
+    if not sounds_dir.is_dir():
+        return [
+            Finding(
+                str(sounds_dir),
+                0,
+                "is not a directory",
+                "ctid prompts install --dest DIR, then pass that DIR with --sounds-dir",
+            )
+        ]
+    out = [
+        Finding(
+            str(p.path),
+            0,
+            f"{p.problem} (ivr.prompts.{_config_key(p.prompt.key)})",
+            "ctid prompts install --dest DIR, or record it",
+        )
+        for p in check_sounds(cfg, sounds_dir)
+    ]
+    path_s = cfg.ivr.no_input_path_s(
+        prompt_seconds(cfg, sounds_dir), overflow=cfg.lunch.allow_overflow
+    )
+    if path_s > cfg.ivr.no_input_max_s:
+        out.append(
+            Finding(
+                str(sounds_dir),
+                0,
+                f"a caller who presses nothing reaches a queue after {path_s:.1f} s with these "
+                f"prompts, over ivr.no_input_max_s = {cfg.ivr.no_input_max_s:g}",
+                "shorten the welcome/menu prompts, or lower ivr.digit_timeout_s or "
+                "ivr.silence_replays",
+            )
+        )
+    return out
+
+
+def _config_key(key: str) -> str:
+    return "incident_status_prefix" if key.startswith("status-") else key

@@ -20,14 +20,17 @@ class Frame(Mapping[str, str]):
 
     A frame read off the wire keeps its raw text and splits it into headers only when something
     asks for a header other than `Event`: most of Asterisk's events are ones ctid ignores, and
-    their name is all that is ever read.
+    their name is all that is ever read. The first such question is answered by finding that one
+    line in the text (ctid drops most `VarSet`s on their `Variable` alone); the second splits the
+    whole frame, once.
     """
 
-    __slots__ = ("_chunk", "_event", "_first", "_pairs")
+    __slots__ = ("_chunk", "_event", "_first", "_pairs", "_peeked")
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
         self._chunk: str | None = None
         self._event: str | None = None
+        self._peeked = False
         self._set(pairs)
 
     @classmethod
@@ -40,7 +43,8 @@ class Frame(Mapping[str, str]):
         self = cls.__new__(cls)
         self._chunk = chunk
         self._first = None  # type: ignore[assignment]
-        self._pairs = None  # type: ignore[assignment]
+        self._pairs = None
+        self._peeked = False
         event = None
         if chunk.startswith(_EVENT):
             end = chunk.find("\r\n")
@@ -49,7 +53,7 @@ class Frame(Mapping[str, str]):
         return self
 
     def _set(self, pairs: list[tuple[str, str]]) -> None:
-        self._pairs = pairs
+        self._pairs: list[tuple[str, str]] | None = pairs
         first: dict[str, str] = {}
         for name, value in pairs:
             if name not in first:
@@ -57,10 +61,47 @@ class Frame(Mapping[str, str]):
         self._first = first
 
     def _headers(self) -> dict[str, str]:
-        if self._first is None:
+        first = self._first
+        if first is None:
             assert self._chunk is not None
-            self._set(parse_lines(self._chunk))
-        return self._first
+            first = _split_unique(self._chunk)
+            if first is None:
+                self._set(parse_lines(self._chunk))
+                return self._first
+            self._first = first
+        return first
+
+    def _pair_list(self) -> list[tuple[str, str]]:
+        first = self._headers()
+        if self._pairs is None:
+            # Split by `_split_unique`: no name repeats, so the dict holds every line in order.
+            self._pairs = list(first.items())
+        return self._pairs
+
+    def _peek(self, name: str) -> str | None:
+        """The first `name` header, found in the raw text without splitting the rest; raises
+        LookupError when only a full split can tell (an odd line that merely starts with `name:`).
+        """
+        chunk = self._chunk
+        assert chunk is not None
+        key = name + ":"
+        if chunk.startswith(key):
+            start = 0
+        else:
+            start = chunk.find("\r\n" + key)
+            if start < 0:
+                # A header called `name` can only be a line that starts with `name:`.
+                return None
+            start += 2
+        end = chunk.find("\r\n", start)
+        line = chunk[start:] if end < 0 else chunk[start:end]
+        # The same rule as `parse_lines`: `Name: value`, else `Name:value`.
+        found, sep, value = line.partition(": ")
+        if not sep:
+            found, _, value = line.partition(":")
+        if found != name:
+            raise LookupError(name)
+        return value
 
     def __getitem__(self, name: str) -> str:
         return self._headers()[name]
@@ -82,16 +123,26 @@ class Frame(Mapping[str, str]):
 
     def get(self, name: str, default: object = None) -> object:
         # Mapping.get goes through __getitem__ and a KeyError; this is on the hot path.
+        first = self._first
+        if first is not None:
+            return first.get(name, default)
+        if not self._peeked:
+            # The first question about a frame off the wire: often the only one (see the class).
+            self._peeked = True
+            try:
+                value = self._peek(name)
+            except LookupError:
+                pass
+            else:
+                return default if value is None else value
         return self._headers().get(name, default)
 
     def all(self, name: str) -> list[str]:
-        self._headers()
-        return [v for n, v in self._pairs if n == name]
+        return [v for n, v in self._pair_list() if n == name]
 
     @property
     def pairs(self) -> list[tuple[str, str]]:
-        self._headers()
-        return list(self._pairs)
+        return list(self._pair_list())
 
     @property
     def event(self) -> str | None:
@@ -107,10 +158,22 @@ class Frame(Mapping[str, str]):
 
     @property
     def action_id(self) -> str | None:
-        return self._headers().get("ActionID")
+        return self.get("ActionID")
 
     def __repr__(self) -> str:
         return f"Frame({self.pairs!r})"
+
+
+def _split_unique(chunk: str) -> dict[str, str] | None:
+    """The headers as one dict built in C, when every line is `Name: value` and no name repeats
+    (nearly every frame Asterisk sends); None otherwise, and `parse_lines` decides."""
+    lines = chunk.split("\r\n")
+    try:
+        # A line without ": " splits into one piece, which dict() refuses with ValueError.
+        first = dict([line.split(": ", 1) for line in lines])
+    except ValueError:
+        return None
+    return first if len(first) == len(lines) else None
 
 
 def parse_lines(chunk: str) -> list[tuple[str, str]]:

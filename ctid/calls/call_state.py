@@ -7,6 +7,7 @@ from collections import deque
 
 from ctid.calls.seats import SeatRef, interface_device
 from ctid.core.calls import (
+    AnswerSource,
     CallOutcome,
     CallPhase,
     CallRecord,
@@ -20,6 +21,8 @@ from ctid.core.ids import CallId, Channel, QueueName, SeatId, UniqueId
 # The channel variables the hotline's dialplan and IVR set (ctid's side of the contract).
 IVR_VAR = "CTID_IVR"
 """The caller's IVR choice (the digit), or `closed` when the IVR ran outside service hours."""
+CATEGORY_VAR = "CTID_CATEGORY"
+"""What kind of contact the IVR made of the call (its option's request type)."""
 ROUTE_VAR = "CTID_ROUTE"
 """Where the IVR sent the call: `queue`, `hangup` (nothing more to do), `callback`, `status`."""
 ROUTE_CALLBACK = "callback"
@@ -83,6 +86,7 @@ class Attempt:
         "ring_s",
         "seat",
         "start",
+        "talk_end",
         "uniqueid",
     )
 
@@ -107,10 +111,25 @@ class Attempt:
         self.leg_gone: float | None = None  # the seat leg hung up; the queue's verdict may follow
         self.answering = False  # DialEnd ANSWER or the leg went Up: AgentConnect should follow
         self.cut = False  # ctid cut this leg itself
+        self.talk_end: float | None = None  # answered: when this seat's own leg hung up
 
-    def public(self) -> RingAttempt:
+    def public(self, call_end: float | None = None) -> RingAttempt:
+        talk_end = self.talk_end
+        if talk_end is None and self.outcome == "answered":
+            talk_end = call_end
+        talk_s = None
+        if talk_end is not None and self.end is not None and self.outcome == "answered":
+            talk_s = max(0.0, talk_end - self.end)
         return RingAttempt(
-            self.seat, self.channel, self.queue, self.start, self.end, self.outcome, self.ring_s
+            self.seat,
+            self.channel,
+            self.queue,
+            self.start,
+            self.end,
+            self.outcome,
+            self.ring_s,
+            talk_end,
+            talk_s,
         )
 
 
@@ -141,6 +160,7 @@ class Group:
 
     __slots__ = (
         "abandoned",
+        "answer_source",
         "answered_at",
         "answered_by",
         "answered_channel",
@@ -167,6 +187,7 @@ class Group:
         "started_at",
         "talk_end_at",
         "transferred",
+        "transferred_to",
         "vars",
     )
 
@@ -190,6 +211,7 @@ class Group:
         self.answered_uid: UniqueId | None = None
         self.answered_channel: Channel | None = None
         self.answered_leg_gone: float | None = None
+        self.answer_source: AnswerSource = "live"
         self.hold_s: float | None = None
         self.talk_end_at: float | None = None
         self.complete_reason = ""
@@ -199,6 +221,7 @@ class Group:
         self.cap_deadline: float | None = None
         self.spies: dict[Channel, None] = {}
         self.transferred = False
+        self.transferred_to: SeatId | None = None
 
 
 class Member:
@@ -275,6 +298,7 @@ def call_record(group: Group, ended_at: float, lost: bool) -> CallRecord:
     outcome = _outcome(group, lost)
     talk_s: float | None = None
     ended_by: EndedBy = "unknown"
+    talk_end = ended_at
     if group.answered_at is not None:
         talk_end = group.talk_end_at or group.answered_leg_gone or ended_at
         talk_s = max(0.0, talk_end - group.answered_at)
@@ -294,12 +318,15 @@ def call_record(group: Group, ended_at: float, lost: bool) -> CallRecord:
         answered_by=group.answered_by,
         ended_at=ended_at,
         outcome=outcome,
-        ring_attempts=tuple(a.public() for a in group.attempts),
+        ring_attempts=tuple(a.public(min(talk_end, ended_at)) for a in group.attempts),
         talk_s=talk_s,
         hold_s=group.hold_s,
         ended_by=ended_by,
         transferred=group.transferred,
         variables=tuple(group.vars.items()),
+        category=group.vars.get(CATEGORY_VAR, ""),
+        transferred_to=group.transferred_to,
+        answer_source=group.answer_source,
     )
 
 

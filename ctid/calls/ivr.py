@@ -3,7 +3,9 @@ dialog run over any channel that can play prompts and collect digits (ctid's Fas
 
 Never a dead end: silence replays the menu then takes the default route, invalid keys are
 announced and replayed (max `ivr.max_invalid`) then take the default route, and the routing never
-sends a caller to a tier with nobody on duty. Digits are untrusted: only 0-9 * # are looked at.
+sends a caller to a tier with nobody on duty. A prompt the PBX cannot play does not stop the menu
+(the channel collects the keys silently); only a hangup ends it. After hours the caller is never
+queued. Digits are untrusted: only 0-9 * # are looked at.
 """
 
 from __future__ import annotations
@@ -144,6 +146,33 @@ async def _set_route(ch: IvrChannel, route: Route) -> None:
     await ch.set_variable("CTID_QUEUE", route.queue)
 
 
+async def _after_hours(
+    ch: IvrChannel, cfg: Config, caller_number: str, callbacks: CallbackSink
+) -> IvrResult:
+    """Closed: the decision (no queue, the caller is told and offered a callback) is taken and
+    handed to the dialplan first, so neither a missing prompt file nor a hangup midway can send
+    the caller to a queue of seats paused `closed`."""
+    p = cfg.ivr.prompts
+    route = Route("hangup", cfg.ivr.default_queue, "closed", "fault")
+    await _set_route(ch, route)
+    if await ch.stream_file(p.closed) is None:
+        return IvrResult(route, hung_up=True)
+    answer: str | None = ""
+    for _offer in range(cfg.ivr.silence_replays + 1):
+        answer = await ch.get_data(p.callback_offer, int(cfg.ivr.digit_timeout_s * 1000), 1)
+        if answer != "":
+            break
+    if answer is None:
+        return IvrResult(route, hung_up=True)
+    if answer == "1":
+        await callbacks(caller_number, "after_hours")
+        route = Route("hangup", cfg.ivr.default_queue, "callback", "fault")
+        await ch.set_variable("CTID_IVR", route.choice)
+        await ch.stream_file(p.callback_recorded)
+    await ch.stream_file(p.goodbye)
+    return IvrResult(route)
+
+
 async def run_ivr(
     ch: IvrChannel,
     cfg: Config,
@@ -159,18 +188,7 @@ async def run_ivr(
     gone = IvrResult(Route("hangup", cfg.ivr.default_queue, "hangup", "fault"), hung_up=True)
 
     if desk.mode == "closed":
-        await ch.stream_file(p.closed)
-        answer = await ch.get_data(p.callback_offer, timeout_ms, 1)
-        route = Route("hangup", cfg.ivr.default_queue, "closed", "fault")
-        if answer is None:
-            return IvrResult(route, hung_up=True)
-        if answer == "1":
-            await callbacks(caller_number, "after_hours")
-            await ch.stream_file(p.callback_recorded)
-            route = Route("hangup", cfg.ivr.default_queue, "callback", "fault")
-        await ch.stream_file(p.goodbye)
-        await _set_route(ch, route)
-        return IvrResult(route)
+        return await _after_hours(ch, cfg, caller_number, callbacks)
 
     options = {o.digit: o for o in cfg.ivr.options}
     silences = invalids = 0

@@ -161,6 +161,10 @@ class TalkCapPolicy:
         effects.append(StartTimer(CapDue(call_id), max(0.0, self.cfg.talk_cap_s - talked_s)))
         return effects
 
+    def talking(self, call_id: CallId) -> bool:
+        """Whether the cap is counting for this call (it was answered and has not ended)."""
+        return call_id in self._calls
+
     def moved(self, call_id: CallId, seat: SeatId, tier: str) -> None:
         """The call now talks to another seat (transfer); timers keep counting from the answer."""
         talk = self._calls.get(call_id)

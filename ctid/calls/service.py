@@ -18,12 +18,14 @@ from ctid.calls.tracker import CallTracker
 from ctid.config import Config
 from ctid.core.calls import (
     CallAnswered,
+    CallAnswerRecalled,
     CallEnded,
     CallQueued,
     CallStarted,
     CallTransferred,
     IncidentOpened,
     Notice,
+    SeatLegEnded,
     SeatRingEnded,
     SeatRingStarted,
     SeatsResynced,
@@ -95,9 +97,9 @@ class Resync:
     entries: tuple[QueueEntrySnapshot, ...] = ()
 
 
-BusItem = Event | TimerFired | Resync | Notice | IncidentOpened | DeskEffect
+BusItem = Event | TimerFired | Resync | Notice | IncidentOpened | CallAnswerRecalled | DeskEffect
 """Everything on the bus: what the PBX said, timers, resyncs, and the call story told on it."""
-CALL_INPUT: tuple[type, ...] = (*get_args(Event), TimerFired, Resync)
+CALL_INPUT: tuple[type, ...] = (*get_args(Event), TimerFired, Resync, CallAnswerRecalled)
 """The bus items the call service handles (subscribe `handle` to these)."""
 
 
@@ -144,12 +146,15 @@ class CallService:
 
     # ------------------------------------------------------------------ input
 
-    async def handle(self, item: Event | TimerFired | Resync) -> None:
+    async def handle(self, item: Event | TimerFired | Resync | CallAnswerRecalled) -> None:
         if isinstance(item, TimerFired):
             await self._run(self._on_timer(item.key))
             return
         if isinstance(item, Resync):
             await self.resync(item.channels, item.members, item.entries)
+            return
+        if isinstance(item, CallAnswerRecalled):
+            await self._recalled(item)
             return
         self._track_clock(item.at)
         for notice in self.tracker.apply(item):
@@ -167,6 +172,29 @@ class CallService:
         for notice in notices:
             await self._notice(notice)
         await self._notice(SeatsResynced(now, self.tracker.seats()))
+
+    async def _recalled(self, item: CallAnswerRecalled) -> None:
+        """The stored answer time of a call found answered after a restart: the talk cap counts
+        from it (a call that talked 8 minutes before the restart is capped 2 minutes after)."""
+        if not self.tracker.recall_answer(item.call_id, item.seat, item.at):
+            return
+        call = self.tracker.call(item.call_id)
+        if call is None or call.caller_channel is None or not self.cap.talking(item.call_id):
+            return
+        log.info("call_answer_recalled", seat=item.seat, answered_at=item.at)
+        # Re-armed from the better time: the timers set from the estimate are cancelled first.
+        await self._run(self.cap.ended(item.call_id))
+        await self._run(
+            self.cap.answered(
+                item.call_id,
+                item.seat,
+                self._tiers.get(item.seat, "ordinary"),
+                call.caller_channel,
+                call.caller_num,
+                talked_s=max(0.0, self.events_now() - item.at),
+            )
+        )
+        self._tell(item)
 
     # ------------------------------------------------------------------ decisions
 
@@ -186,10 +214,15 @@ class CallService:
             case CallAnswered():
                 if notice.caller_channel is None:
                     return []
+                tier = self._tiers.get(notice.seat, "ordinary")
+                if notice.transfer and self.cap.talking(notice.call_id):
+                    # The cap counts the caller's whole conversation, from the first answer.
+                    self.cap.moved(notice.call_id, notice.seat, tier)
+                    return []
                 return self.cap.answered(
                     notice.call_id,
                     notice.seat,
-                    self._tiers.get(notice.seat, "ordinary"),
+                    tier,
                     notice.caller_channel,
                     notice.caller_num,
                     talked_s=max(0.0, now - notice.at),
@@ -200,7 +233,9 @@ class CallService:
                 if notice.old.paused and not notice.new.paused:
                     return self.ring.seat_unpaused(notice.seat)
                 return []
-            case CallStarted() | CallQueued() | CallTransferred() | SeatsResynced():
+            case (
+                CallStarted() | CallQueued() | CallTransferred() | SeatLegEnded() | SeatsResynced()
+            ):
                 return []
             case _:
                 assert_never(notice)

@@ -1,6 +1,8 @@
 """Supervisor listen / whisper / barge: `SpyService` rings a supervisor's own phone into ChanSpy on
 one seat's exact channel, follows each session through ChanSpyStart/ChanSpyStop, and writes every
 step to the audit trail through the `SpyStore` port. Requests are never re-sent after a reconnect.
+One module (~840 lines): the session table, its locks, the PBX events and the audit writes that
+must stay in order all act on the same `_Session` objects.
 
 Exactness. ChanSpy's first argument is a channel-name *prefix*: `ChanSpy(PJSIP/seat1)` attaches to
 `PJSIP/seat10-…` just as well. ctid never passes an interface; it passes the seat leg's full
@@ -10,27 +12,30 @@ looks the channel up by exact name, iterates only that one channel, exits when i
 ignores the keypad "digits then #" channel selection. Even if `u` were dropped the full name stays
 exact, because Asterisk names channels `<tech>/<resource>-<%08x counter>` (Local adds `;1`/`;2`):
 the suffix has a fixed width, so one full name is never a prefix of another channel's name.
-`chanspy_data` refuses anything without that suffix. Finally each ChanSpyStart's spyee is checked
+`check_exact_target` refuses anything without that suffix. Finally each ChanSpyStart's spyee is checked
 against the requested channel, and a session that attached anywhere else is hung up at once.
 
-Modes and switching. listen = `q` (no beep or channel-name announcement) + `E` (exit when the
-spied channel hangs up), whisper adds `w` (the supervisor talks to the agent's leg only), barge
-adds `B` (talks to both parties); all three use `uqE`. Switching mode hangs up the supervisor's spy
-channel (AMI Hangup) and originates again with the new options, so each mode is its own audited
-session. ChanSpy's `d` option (switch with keys 4/5/6) is not used: Asterisk raises no event for
-such a switch, so the audit trail would show the wrong mode, and AMI cannot put DTMF into the spy
-channel's input (PlayDTMF sends it towards the phone).
+Modes and ending. ctid/calls speaks modes (listen, whisper, barge); the ChanSpy option letters
+and hangup causes live in `ctid.asterisk.actions` (`start_listen_in`, `end_listen_in`). Switching
+mode ends the old leg and originates again, so each mode is its own audited session. A leg counts
+as ended only on the PBX's proof (ChanSpyStop or the spy channel's Hangup), never on the Hangup
+action's `Success`: app_chanspy leaves its loop on the Hangup but then waits in
+ast_audiohook_detach() until the spied channel passes a voice frame or is destroyed (Asterisk
+issue #978), and only then sends ChanSpyStop and hangs the phone up; so on a silent call the leg
+goes on until that call ends (pjsip_spy_silent), and no AMI action on the spy channel helps. Stop and switch wait for that proof for
+at most `END_BOUND_S`; without it the supervisor (the answer and an alert frame) and the log are
+told, and a switch does not start the new leg: one phone never carries two spy legs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias
 
 import structlog
 
@@ -61,9 +66,8 @@ SpyState = Literal["requested", "active", "stopped", "failed"]
 """requested: Originate sent, ChanSpy not attached yet; active: ChanSpyStart seen; stopped: it
 ended after starting; failed: it never started (refused, not answered, link lost...)."""
 
-COMMON_OPTIONS = "uqE"
-"""u: exact channel name; q: no beep/announcement; E: exit when the spied channel hangs up."""
-MODE_OPTIONS: Mapping[SpyMode, str] = {"listen": "", "whisper": "w", "barge": "B"}
+END_BOUND_S = 0.8
+"""How long stop/switch wait for the PBX's proof that a leg ended (under the 1 s the desk asks)."""
 
 # `<tech>/<resource>-<8 hex digits>` plus `;1`/`;2` for Local halves: a name Asterisk gave a
 # channel, never an interface. The resource may not hold what ChanSpy's argument parser treats
@@ -117,6 +121,11 @@ class SpyRequestFailedError(SpyError):
         self.session = session
 
 
+class SpyLegNotEndedError(SpyRequestFailedError):
+    """The PBX took the request to end a leg but gave no proof (ChanSpyStop/Hangup) within
+    `END_BOUND_S`; the leg may still run. A switch does not start its new leg."""
+
+
 # --------------------------------------------------------------------------- pure helpers
 
 
@@ -128,25 +137,18 @@ def spy_mode(mode: str) -> SpyMode:
     raise BadSpyModeError(f"mode must be one of {', '.join(SPY_MODES)} (got {mode!r})")
 
 
-def chanspy_options(mode: str) -> str:
-    """ChanSpy's option letters for a mode: `uqE` plus `w` (whisper) or `B` (barge)."""
-    return COMMON_OPTIONS + MODE_OPTIONS[spy_mode(mode)]
-
-
 def is_exact_channel_name(channel: str) -> bool:
     """True for a channel name as Asterisk makes them (`PJSIP/seat1-0000002a`,
     `Local/seat3@phones-0000000e;1`), false for an interface (`PJSIP/seat1`) or anything else."""
     return bool(_CHANNEL_NAME.match(channel))
 
 
-def chanspy_data(channel: str, mode: str) -> str:
-    """The `Data` of the Originate into ChanSpy: the exact channel and the mode's options."""
-    options = chanspy_options(mode)
+def check_exact_target(channel: str) -> None:
+    """`UnsafeSpyTargetError` unless `channel` is a full channel name ChanSpy will match exactly."""
     if not is_exact_channel_name(channel):
         raise UnsafeSpyTargetError(
             f"{channel!r} is not a full Asterisk channel name; ChanSpy would treat it as a prefix"
         )
-    return f"{channel},{options}"
 
 
 def spy_caller_id(mode: str, seat_name: str, seat_id: str) -> str:
@@ -162,16 +164,19 @@ def spy_caller_id(mode: str, seat_name: str, seat_id: str) -> str:
 class SpyPbx(Protocol):
     """The PBX actions spying needs (`ctid.asterisk.actions.AmiPbxControl` fits)."""
 
-    async def originate_application(
-        self,
-        channel: str,
-        application: str,
-        data: str,
-        caller_id: str,
-        variables: Sequence[tuple[str, str]] = (),
-    ) -> str: ...
+    async def start_listen_in(self, phone: str, channel: str, mode: SpyMode, caller_id: str) -> str:
+        """Ring `phone` into a listen-in on the exact `channel`; returns the ActionID."""
+        ...
 
-    async def hang_up(self, channel: str) -> None: ...
+    async def end_listen_in(self, spy_channel: str) -> None:
+        """Ask the PBX to end the leg; its `Success` proves nothing (see the module)."""
+        ...
+
+
+class SupervisorAlerts(Protocol):
+    """Frames to the supervisors' desktops (`ctid.screenpop.hub.PopHub` fits)."""
+
+    def publish_supervisor(self, frame: Mapping[str, Any]) -> int: ...
 
 
 class LiveCalls(Protocol):
@@ -256,6 +261,7 @@ class _Session:
         "action_id",
         "call_id",
         "device",
+        "gone",
         "hangup_sent",
         "id",
         "maybe_sent",
@@ -301,6 +307,7 @@ class _Session:
         self.stop_by = ""
         self.maybe_sent = False  # the Originate failed in a way that does not say it was not run
         self.hangup_sent = False
+        self.gone = asyncio.Event()  # set when it ended (stopped or failed)
 
     @property
     def ended(self) -> bool:
@@ -352,8 +359,12 @@ class SpyService:
         store: SpyStore,
         *,
         now: Callable[[], float],
+        alerts: SupervisorAlerts | None = None,
+        end_bound_s: float = END_BOUND_S,
     ) -> None:
         self._cfg = cfg
+        self._alerts = alerts
+        self._end_bound_s = end_bound_s
         self._pbx = pbx
         self._calls = calls
         self._store = store
@@ -391,7 +402,7 @@ class SpyService:
     async def switch(self, session_id: int, mode: str, actor: str | None = None) -> SpyView:
         """Listen ↔ whisper ↔ barge: hang up the session's spy channel and start a new session
         in `mode` on the same seat (if its call is still live). Returns the new session."""
-        chanspy_options(mode)
+        spy_mode(mode)
         s = self._get(session_id)
         who = self._supervisor(actor or s.supervisor).employee_id
         sup = self._supervisor(s.supervisor)
@@ -472,21 +483,22 @@ class SpyService:
     async def _start(
         self, sup: SupervisorConfig, seat_id: str, mode: str, *, switched_from: int | None
     ) -> SpyView:
-        options = chanspy_options(mode)
         mode_ = spy_mode(mode)
         call_id, channel = self._target(seat_id)
-        data = chanspy_data(channel, mode)
+        check_exact_target(channel)
         seat_cfg = self._cfg.seat(seat_id)
         assert seat_cfg is not None
+        # One phone, one leg: an older leg must be gone (proved by the PBX) before a new one.
         for old in [s for s in self._sessions.values() if s.supervisor == sup.employee_id]:
-            if not old.ended and old.stop_reason is None:
+            if not old.ended:
                 await self._request_stop(old, sup.employee_id, "superseded")
+            if not old.ended:  # still ringing the phone: it is hung up once it answers
+                await self._await_end(old)
         requested_at = self._utcnow()
         detail: dict[str, AuditValue] = {
             "call_id": call_id,
             "mode": mode_,
             "channel": channel,
-            "options": options,
             "phone": sup.phone,
         }
         if switched_from is not None:
@@ -509,11 +521,8 @@ class SpyService:
             channel=channel,
         )
         try:
-            action_id = await self._pbx.originate_application(
-                sup.phone,
-                "ChanSpy",
-                data,
-                spy_caller_id(mode_, seat_cfg.name, seat_id),
+            action_id = await self._pbx.start_listen_in(
+                sup.phone, channel, mode_, spy_caller_id(mode_, seat_cfg.name, seat_id)
             )
         except AmiError as exc:
             # AmiDisconnectedError included: the connection never re-sends an action after a
@@ -535,22 +544,70 @@ class SpyService:
         return s.view()
 
     async def _request_stop(self, s: _Session, actor: str, reason: str) -> None:
-        if s.ended or s.stop_reason is not None:
+        """Ask the PBX to end the leg and wait (bounded) for the proof that it ended. A leg
+        still ringing the supervisor has no channel yet: it is hung up as soon as one is known."""
+        if s.ended:
             return
-        s.stop_reason = reason
-        s.stop_by = actor
-        entry = SpyAudit(
-            self._utcnow(), actor, "spy_stop_requested", s.seat_id, s.detail(reason=reason)
+        if s.stop_reason is None:
+            s.stop_reason = reason
+            s.stop_by = actor
+            entry = SpyAudit(
+                self._utcnow(), actor, "spy_stop_requested", s.seat_id, s.detail(reason=reason)
+            )
+            await self._save(s, "stop_requested", partial(self._store.audit, entry))
+            log.info("spy_stop_requested", session=s.id, by=actor, reason=reason)
+        if s.spy_channel is None:
+            return
+        try:
+            await self._hangup(s, raise_errors=True)
+        except SpyRequestFailedError:
+            s.stop_reason, s.stop_by = None, ""  # not done: the supervisor may ask again
+            raise
+        await self._await_end(s)
+
+    async def _await_end(self, s: _Session) -> None:
+        """The PBX's proof (ChanSpyStop or the spy channel's Hangup) within the bound, or the
+        supervisor and the log are told and `SpyLegNotEndedError` is raised."""
+        try:
+            async with asyncio.timeout(self._end_bound_s):
+                await s.gone.wait()
+            return
+        except TimeoutError:
+            pass
+        s.hangup_sent = False  # a later stop sends the request again
+        if s.spy_channel is None:
+            why = (
+                f"listen-in session {s.id} is still ringing the supervisor's phone; it is hung "
+                "up as soon as the phone answers, and no second call is made meanwhile"
+            )
+        else:
+            why = (
+                f"the PBX took the request but listen-in leg {s.spy_channel} did not end within "
+                f"{self._end_bound_s:g} s (no ChanSpyStop/Hangup); it may still be running"
+            )
+        log.error(
+            "spy_leg_not_ended",
+            session=s.id,
+            seat=s.seat_id,
+            spy_channel=s.spy_channel,
+            bound_s=self._end_bound_s,
         )
-        await self._save(s, "stop_requested", partial(self._store.audit, entry))
-        log.info("spy_stop_requested", session=s.id, by=actor, reason=reason)
-        if s.spy_channel is not None:
-            try:
-                await self._hangup(s, raise_errors=True)
-            except SpyRequestFailedError:
-                s.stop_reason, s.stop_by = None, ""  # not done: the supervisor may ask again
-                raise
-        # Otherwise the supervisor's phone is still ringing: hung up once its channel is known.
+        entry = SpyAudit(
+            self._utcnow(), s.stop_by or "ctid", "spy_end_unconfirmed", s.seat_id, s.detail()
+        )
+        await self._save(s, "end_unconfirmed", partial(self._store.audit, entry))
+        if self._alerts is not None:
+            self._alerts.publish_supervisor(
+                {
+                    "type": "spy_alert",
+                    "session": s.id,
+                    "supervisor": s.supervisor,
+                    "seat": s.seat_id,
+                    "mode": s.mode,
+                    "message": why,
+                }
+            )
+        raise SpyLegNotEndedError(why, s.view())
 
     async def _hangup(self, s: _Session, *, raise_errors: bool) -> None:
         """One Hangup per spy channel, whoever asks first (a stop and a ChanSpyStart may both
@@ -560,7 +617,7 @@ class SpyService:
             return
         s.hangup_sent = True
         try:
-            await self._pbx.hang_up(s.spy_channel)
+            await self._pbx.end_listen_in(s.spy_channel)
         except AmiActionError as exc:
             # "No such channel": it hung up by itself in the meantime.
             log.info("spy_channel_already_gone", session=s.id, error=exc.message)
@@ -720,6 +777,7 @@ class SpyService:
         s.stopped_at = at
         s.reason = s.stop_reason or "pbx"
         by = s.stop_by or "pbx"
+        s.gone.set()
         entry = SpyAudit(
             at,
             s.supervisor,
@@ -742,6 +800,7 @@ class SpyService:
         s.state = "failed"
         s.stopped_at = at
         s.reason = why
+        s.gone.set()
         entry = SpyAudit(at, s.supervisor, "spy_failed", s.seat_id, s.detail(reason=why))
         log.warning("spy_failed", session=s.id, seat=s.seat_id, reason=why)
         self._prune()

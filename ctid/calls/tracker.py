@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 
 from ctid.calls.call_state import (
+    CATEGORY_VAR,
     IVR_VAR,
     MAX_VARS,
     STATE_RINGING,
@@ -33,6 +34,7 @@ from ctid.calls.seats import (
 )
 from ctid.core.calls import (
     Activity,
+    AnswerSource,
     CallAnswered,
     CallEnded,
     CallQueued,
@@ -41,6 +43,7 @@ from ctid.core.calls import (
     CallTransferred,
     Notice,
     RingOutcome,
+    SeatLegEnded,
     SeatRingEnded,
     SeatRingStarted,
     SeatState,
@@ -185,6 +188,26 @@ class CallTracker:
             "tombstones": len(self._gone_uids) + len(self._ended_calls),
         }
 
+    def recall_answer(self, call_id: CallId, seat: SeatId, at: float) -> bool:
+        """The stored answer time of a call a resync found answered (see `AnswerSource`).
+        Applied only to an answer estimated from the seat leg's age, by the same seat, and only
+        when it fits (not before the leg existed). Returns whether it changed anything."""
+        group = self._calls.get(call_id)
+        if (
+            group is None
+            or group.answer_source != "seat_leg_start"
+            or group.answered_by != seat
+            or group.answered_at is None
+        ):
+            return False
+        attempt = group.by_leg.get(group.answered_uid) if group.answered_uid else None
+        if attempt is None or at < attempt.start - 1.0 or at > self._last_at:
+            return False  # Duration is whole seconds: a stored answer may precede it by < 1 s
+        group.answered_at = at
+        group.answer_source = "stored"
+        attempt.end = at
+        return True
+
     # ------------------------------------------------------------------ applying events
 
     def apply(self, event: Event) -> list[Notice]:
@@ -325,6 +348,15 @@ class CallTracker:
         attempt = group.by_leg.get(uid)
         if attempt is not None and attempt.outcome is None and attempt.leg_gone is None:
             attempt.leg_gone = at
+        if attempt is not None and attempt.outcome == "answered" and attempt.talk_end is None:
+            # This seat's part of the conversation is over, whether or not the call goes on
+            # (after a Redirect to another queue Asterisk sends no AgentComplete until the end).
+            attempt.talk_end = at
+            if group.is_call:
+                talk_s = max(0.0, at - (attempt.end if attempt.end is not None else at))
+                self._notices.append(
+                    SeatLegEnded(group.call_id, attempt.seat, attempt.channel, at, talk_s)
+                )
         if uid == group.answered_uid:
             group.answered_leg_gone = at
         if uid == group.caller_uid and not lost:
@@ -478,20 +510,42 @@ class CallTracker:
         at: float,
         hold_s: float | None,
         ring_s: float | None = None,
+        source: AnswerSource = "live",
     ) -> None:
         if attempt.outcome is not None:
             return
-        self._finish(group, attempt, at, "answered", ring_s)
+        if source == "live":
+            self._finish(group, attempt, at, "answered", ring_s)
+        else:
+            # Found answered by a resync: how long it rang is unknown, so no ring is announced
+            # or counted (the ring rule and the reports must not see an invented ring time).
+            attempt.end = at
+            attempt.outcome = "answered"
+            attempt.ring_s = None
+            seat_slot = self._seats.get(attempt.seat)
+            if seat_slot is not None:
+                seat_slot.ringing.pop(attempt.uniqueid, None)
+                self._touch(seat_slot, "answered")
         for other in group.attempts:
             if other is not attempt and other.outcome is None:
                 self._finish(group, other, at, "other_answered")
         group.in_queue = False
-        if group.answered_at is None:
+        transfer = group.answered_at is not None
+        if not transfer:
             group.answered_at = at
             group.answered_by = attempt.seat
             group.answered_uid = attempt.uniqueid
             group.answered_channel = attempt.channel
-        if hold_s is None and group.queued_at is not None:
+            group.answer_source = source
+        else:
+            # Answered again: the call was moved to another queue (a transfer) and this seat
+            # took it over. The first answer stays the call's answer; each seat has its own leg.
+            group.transferred = True
+            group.transferred_to = attempt.seat
+            group.answered_channel = attempt.channel
+        if source != "live":
+            hold_s = None
+        elif hold_s is None and group.queued_at is not None and not transfer:
             hold_s = max(0.0, at - group.queued_at)
         if hold_s is not None and group.hold_s is None:
             group.hold_s = hold_s
@@ -502,14 +556,18 @@ class CallTracker:
                 attempt.seat,
                 attempt.channel,
                 at,
-                attempt.ring_s or 0.0,
+                attempt.ring_s if source == "live" else None,
                 hold_s,
                 caller_num=group.caller_num,
                 caller_name=group.caller_name,
                 caller_channel=caller.name if caller is not None else None,
                 started_at=group.started_at,
-                queue=group.queue,
+                queue=attempt.queue or group.queue,
                 ivr_choice=group.vars.get(IVR_VAR, ""),
+                category=group.vars.get(CATEGORY_VAR, ""),
+                answer_source=source,
+                transfer=transfer,
+                first_answered_at=group.answered_at,
             )
         )
 
@@ -892,7 +950,14 @@ class CallTracker:
                 group.queue = queue
             if group.queued_at is None:
                 entry = waits.get(chan.uniqueid)
-                group.queued_at = now - entry.wait_s if entry is not None else now
+                if entry is not None:
+                    group.queued_at = now - entry.wait_s
+                elif any(c.seat is not None and sn.bridge_id for c, sn in items):
+                    # Answered before ctid looked: it joined the queue at some point after its
+                    # channel appeared (the earliest it can be, not "now").
+                    group.queued_at = chan.created_at
+                else:
+                    group.queued_at = now
             if not group.caller_num and snap.caller_num:
                 group.caller_num, group.caller_name = snap.caller_num, snap.caller_name
         if looks_like_call:
@@ -914,7 +979,7 @@ class CallTracker:
                 attempt = self._new_attempt(
                     group, seat, answered.name, answered.uniqueid, queue_name, answered.created_at
                 )
-            self._answer(group, attempt, answered.created_at, None)
+            self._answer(group, attempt, answered.created_at, None, source="seat_leg_start")
         elif answered is None and group.answered_at is None:
             group.in_queue = in_queue is not None
             for chan, snap in items:

@@ -24,6 +24,12 @@ CallOutcome = Literal[
     "lost_during_resync",
 ]
 EndedBy = Literal["caller", "agent", "transfer", "talk_cap", "unknown"]
+AnswerSource = Literal["live", "seat_leg_start", "stored"]
+"""Where an answer time comes from. `live`: ctid saw the answer (bridge or AgentConnect).
+`seat_leg_start`: found by a resync, when only CoreShowChannels' `Duration` of the answering
+seat leg was known: the answer lies between the leg's creation and now, so `answered_at` is the
+leg's creation (the talk time then includes the ring) and the ring time is unknown.
+`stored`: the answer ctid saw live and stored before it restarted (`CallAnswerRecalled`)."""
 CallPhase = Literal["ivr", "queued", "ringing", "answered"]
 
 
@@ -66,6 +72,10 @@ class RingAttempt:
     end: float | None = None
     outcome: RingOutcome | None = None
     ring_s: float | None = None
+    talk_end: float | None = None
+    """An answered ring: when this seat's own leg of the conversation ended."""
+    talk_s: float | None = None
+    """An answered ring: how long this seat talked (answer → its own leg's end)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +84,9 @@ class CallRecord:
 
     `talk_s` runs from answer to the end of the (last) agent conversation; `hold_s` from joining
     the queue to the answer. `ended_by` is who ended an answered call (`talk_cap` when ctid's
-    AbsoluteTimeout fired), `unknown` otherwise.
+    AbsoluteTimeout fired), `unknown` otherwise. Each answered ring attempt carries that seat's
+    own talk time; `transferred_to` is the seat that answered after a transfer (the last one).
+    `category` is the IVR's `CTID_CATEGORY`; `answer_source` says how `answered_at` is known.
     """
 
     call_id: CallId
@@ -94,6 +106,9 @@ class CallRecord:
     ended_by: EndedBy
     transferred: bool
     variables: tuple[tuple[str, str], ...]
+    category: str = ""
+    transferred_to: SeatId | None = None
+    answer_source: AnswerSource = "live"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +182,16 @@ class SeatRingEnded:
 
 @dataclass(frozen=True, slots=True)
 class CallAnswered:
-    """A seat answered. `ring_s` is how long it rang; the ring count is the policy's business.
-    It carries the call's facts too, so an incident can be opened from it alone."""
+    """A seat answered. `ring_s` is how long it rang (None when a resync found the call already
+    answered and only the seat leg's age is known, see `AnswerSource`); the ring count is the
+    policy's business. It carries the call's facts too, so an incident can be opened from it
+    alone. A transferred call is answered once per seat that took it."""
 
     call_id: CallId
     seat: SeatId
     seat_channel: Channel
     at: float
-    ring_s: float
+    ring_s: float | None
     hold_s: float | None
     caller_num: str
     caller_name: str
@@ -182,6 +199,12 @@ class CallAnswered:
     started_at: float
     queue: QueueName | None
     ivr_choice: str
+    category: str = ""
+    answer_source: AnswerSource = "live"
+    transfer: bool = False
+    """True when another seat answered this call before (it was moved to this seat's queue)."""
+    first_answered_at: float | None = None
+    """When the call was first answered (the talk cap counts from it); `at` if this is it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +219,18 @@ class CallTransferred:
     context: str
     exten: str
     target_channel: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class SeatLegEnded:
+    """The seat's own leg of an answered call hung up (after a transfer the call goes on
+    without it): that seat is no longer talking. `talk_s` is its own talk time."""
+
+    call_id: CallId
+    seat: SeatId
+    seat_channel: Channel
+    at: float
+    talk_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +256,17 @@ class SeatsResynced:
 
 
 @dataclass(frozen=True, slots=True)
+class CallAnswerRecalled:
+    """A call found answered by a resync was answered at `at` by `seat`, as ctid stored it live
+    before it restarted (told by the tickets intake): a better answer time than the seat
+    leg's age."""
+
+    call_id: CallId
+    seat: SeatId
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentOpened:
     """The incident for an answered call now exists (told by the tickets intake)."""
 
@@ -235,6 +281,7 @@ Notice: TypeAlias = (
     | SeatRingEnded
     | CallAnswered
     | CallTransferred
+    | SeatLegEnded
     | CallEnded
     | SeatStateChanged
     | SeatsResynced

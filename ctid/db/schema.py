@@ -236,6 +236,8 @@ class RingAttempt(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
     ring_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # An answered ring: how long this seat talked on its own leg (a transfer splits a call).
+    talk_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 # --------------------------------------------------------------------------- incidents
@@ -430,6 +432,22 @@ class Callback(Base):
     outcome: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
     worked_by: Mapped[str | None] = mapped_column(String(_EMP), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+
+
+class CallbackCall(Base):
+    """Every reason and call that fed a callback (an abandoned call and a capped call of the
+    same number are one promise with two reasons)."""
+
+    __tablename__ = "callback_calls"
+    __table_args__ = (UniqueConstraint("callback_id", "reason", "call_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    callback_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("callbacks.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    reason: Mapped[str] = mapped_column(String(_CODE), nullable=False)
+    call_id: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
 
 
 class MailOutbox(Base):

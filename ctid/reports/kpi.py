@@ -5,7 +5,7 @@ Every number is defined in docs/KPIS.md; keep the two in step."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal, get_args
@@ -250,9 +250,11 @@ async def compute(
         lookback = lo - timedelta(days=cfg.reports.repeat_call_days)
         calls = await _calls(s, lookback, hi)
         rings = await _answer_ring_seconds(s, lo, hi)
+        legs = await _answered_legs(s, lo, hi)
         in_range = [c for c in calls if c.started >= lo]
         for c in in_range:
             _add_call(groups, cfg, c, is_open, rings.get(c.call_id))
+            _add_transfer_legs(groups, c, legs.get(c.call_id, ()))
         _add_repeats(groups, cfg, calls, lo)
         await _add_ring_misses(s, groups, lo, hi)
         await _add_auto_pauses(s, groups, lo, hi)
@@ -370,6 +372,51 @@ async def _answer_ring_seconds(
         if ring_s is not None:
             out[call_id] = (seat, ring_s)
     return out
+
+
+async def _answered_legs(
+    s: AsyncSession, lo: datetime, hi: datetime
+) -> dict[str, list[tuple[str, float | None]]]:
+    """call_id → (seat, its own talk seconds) of every answered ring, in answer order, for the
+    calls more than one seat answered (a transfer)."""
+    query = (
+        select(RingAttempt.call_id, RingAttempt.seat_id, RingAttempt.talk_s)
+        .join(Call, Call.call_id == RingAttempt.call_id)
+        .where(
+            Call.started_at >= lo,
+            Call.started_at < hi,
+            Call.transferred_to.is_not(None),
+            RingAttempt.outcome == ANSWERED,
+        )
+        .order_by(RingAttempt.started_at, RingAttempt.id)
+    )
+    out: dict[str, list[tuple[str, float | None]]] = {}
+    for call_id, seat, talk_s in await s.execute(query):
+        out.setdefault(call_id, []).append((seat, talk_s))
+    return out
+
+
+def _add_transfer_legs(
+    groups: _Groups, c: _CallFact, legs: Sequence[tuple[str, float | None]]
+) -> None:
+    """A transferred call in a per-seat (or per-tier) report: the seat that took it over counts
+    its answer and its own talk time, and the first seat keeps only its own leg's talk time
+    (the total row still counts the call once, with its whole talk time)."""
+    if groups.by not in ("seat", "tier") or c.outcome != ANSWERED or len(legs) < 2:
+        return
+    first_talk = next((talk for seat, talk in legs if seat == c.seat), None)
+    if first_talk is not None and c.talk_s is not None:
+        groups.rows[groups.key(c.started, c.seat)].talk_sum += first_talk - c.talk_s
+    seen = {c.seat}
+    for seat, talk in legs:
+        if seat in seen:
+            continue
+        seen.add(seat)
+        acc = groups.rows[groups.key(c.started, seat)]
+        acc.answered_all += 1
+        if talk is not None:
+            acc.talk_sum += talk
+            acc.talk_n += 1
 
 
 def _add_call(

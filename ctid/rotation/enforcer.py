@@ -1,6 +1,8 @@
 """Making the PBX follow the plan: the pure decisions (which seats should be paused and why, which
 queue memberships they should have, and the actions that get the live PBX there) and the
-`RotaEnforcer` service that applies them through the queue-control port, idempotently.
+`RotaEnforcer` service that applies them through the queue-control port, idempotently. ctid owns
+queue membership (contrib's queues.conf has no static members); a change the PBX refuses is kept
+as a `RefusedChange` for ops to see until a later apply succeeds or no longer needs it.
 """
 
 from __future__ import annotations
@@ -8,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Protocol, assert_never
+from typing import Literal, Protocol, assert_never
 
 import structlog
 
 from ctid.config import QueueConfig, SeatConfig
 from ctid.core.clock import Clock
-from ctid.core.errors import CtidError
+from ctid.core.errors import AmiActionError, CtidError
 from ctid.core.ids import SeatId
 from ctid.rotation.desk import CurrentRota, state_summary
 from ctid.rotation.plan import DeskState, Mode
@@ -64,7 +66,13 @@ class QueueControl(Protocol):
     ) -> None: ...
 
     async def queue_add(
-        self, queue: str, interface: str, member_name: str, penalty: int = 0, paused: bool = False
+        self,
+        queue: str,
+        interface: str,
+        member_name: str,
+        penalty: int = 0,
+        paused: bool = False,
+        state_interface: str = "",
     ) -> None: ...
 
     async def queue_remove(self, queue: str, interface: str) -> None: ...
@@ -121,6 +129,8 @@ class AddMember:
     penalty: int
     paused: bool = False
     reason: str = ""
+    state_interface: str = ""
+    """The device whose state app_queue watches (busy/ringing/unavailable) for this member."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +138,35 @@ class RemoveMember:
     seat_id: SeatId
     queue: str
     interface: str
+
+
+def state_interface(interface: str) -> str:
+    """The device app_queue should watch for a member: the interface itself (`PJSIP/seat1`);
+    for a Local channel without its `/n` suffix (`Local/seat1@phones`)."""
+    if interface.startswith("Local/") and interface.endswith("/n"):
+        return interface[:-2]
+    return interface
+
+
+RefusedKind = Literal["add", "remove", "pause", "unpause"]
+
+
+@dataclass(frozen=True)
+class RefusedChange:
+    """A rota change the PBX answered with `Response: Error` — e.g. removing a deactivated seat
+    that queues.conf lists as a static member (`Member not dynamic`). Kept for ops (the roster
+    page) until a later apply succeeds or no longer needs the change."""
+
+    seat_id: SeatId
+    kind: RefusedKind
+    queue: str
+    """The queue concerned; "" for a pause or unpause (every queue of the seat)."""
+    interface: str
+    message: str
+    """Asterisk's own words (the `Message:` of the error response)."""
+    first_at: datetime
+    last_at: datetime
+    attempts: int = 1
 
 
 PauseAction = RotaPause | RotaUnpause | DeferPause
@@ -231,7 +270,16 @@ def plan_memberships(
         for queue, penalty in sorted(want.items()):
             if have.get(queue) != penalty:
                 adds.append(
-                    AddMember(seat.id, queue, seat.interface, seat.name, penalty, paused, reason)
+                    AddMember(
+                        seat.id,
+                        queue,
+                        seat.interface,
+                        seat.name,
+                        penalty,
+                        paused,
+                        reason,
+                        state_interface(seat.interface),
+                    )
                 )
     return removes + adds
 
@@ -287,6 +335,7 @@ class RotaEnforcer:
         self._deferred: dict[SeatId, str] = {}
         self._applied_mode: Mode | None = None
         self._listeners: list[Callable[[], object]] = []
+        self._refused: dict[tuple[SeatId, RefusedKind, str], RefusedChange] = {}
 
     # ------------------------------------------------------------------ state
 
@@ -327,6 +376,10 @@ class RotaEnforcer:
             return state_summary(self.current)
         except CtidError as exc:
             return {"error": str(exc)}
+
+    def refused(self) -> tuple[RefusedChange, ...]:
+        """Rota changes the PBX refused and that are still wanted, by seat then queue."""
+        return tuple(sorted(self._refused.values(), key=lambda r: (r.seat_id, r.queue, r.kind)))
 
     def add_reload_listener(self, listener: Callable[[], object]) -> None:
         """Called after every rota reload (the scheduler re-arms its trigger)."""
@@ -414,14 +467,19 @@ class RotaEnforcer:
         done: list[RotaAction] = []
         if memberships:
             desired = desired_pauses(state, rota.duty_seats, live)
-            for member_action in plan_memberships(
-                rota.seats, self._queues, desired, live, previous
-            ):
+            member_plan = plan_memberships(rota.seats, self._queues, desired, live, previous)
+            self._forget_refusals(("add", "remove"), {_refusal_key(a) for a in member_plan})
+            for member_action in member_plan:
                 if await self._do(member_action, rota):
                     done.append(member_action)
             live = self._live_now(rota.seats)
         desired = desired_pauses(state, rota.duty_seats, live)
-        for action in plan_actions(desired, live):
+        pause_plan = plan_actions(desired, live)
+        self._forget_refusals(
+            ("pause", "unpause"),
+            {_refusal_key(a) for a in pause_plan if not isinstance(a, DeferPause)},
+        )
+        for action in pause_plan:
             if await self._do(action, rota):
                 done.append(action)
         # A deferral that is no longer planned (call ended, lunch over) is forgotten.
@@ -455,6 +513,7 @@ class RotaEnforcer:
                 ok = await self._call(
                     "rota_seat_paused",
                     self._pbx.queue_pause(seat.interface, True, why),
+                    refusal=(_refusal_key(action), seat.interface),
                     seat=sid,
                     reason=why,
                 )
@@ -468,6 +527,7 @@ class RotaEnforcer:
                 ok = await self._call(
                     "rota_seat_unpaused",
                     self._pbx.queue_pause(seat.interface, False),
+                    refusal=(_refusal_key(action), seat.interface),
                     seat=sid,
                     reason=why,
                 )
@@ -483,7 +543,9 @@ class RotaEnforcer:
                         action.member_name,
                         action.penalty,
                         action.paused,
+                        action.state_interface,
                     ),
+                    refusal=(_refusal_key(action), action.interface),
                     seat=action.seat_id,
                     queue=action.queue,
                     penalty=action.penalty,
@@ -494,6 +556,7 @@ class RotaEnforcer:
                     ok = await self._call(
                         "rota_member_pause_reason_set",
                         self._pbx.queue_pause(action.interface, True, action.reason, action.queue),
+                        refusal=(_refusal_key(action), action.interface),
                         seat=action.seat_id,
                         queue=action.queue,
                         reason=action.reason,
@@ -505,6 +568,7 @@ class RotaEnforcer:
                 return await self._call(
                     "rota_member_removed",
                     self._pbx.queue_remove(action.queue, action.interface),
+                    refusal=(_refusal_key(action), action.interface),
                     seat=action.seat_id,
                     queue=action.queue,
                     interface=action.interface,
@@ -512,15 +576,54 @@ class RotaEnforcer:
             case _:
                 assert_never(action)
 
-    async def _call(self, name: str, step: Awaitable[None], **context: object) -> bool:
+    async def _call(
+        self,
+        name: str,
+        step: Awaitable[None],
+        *,
+        refusal: tuple[tuple[SeatId, RefusedKind, str], str],
+        **context: object,
+    ) -> bool:
+        key, interface = refusal
         try:
             await step
+        except AmiActionError as exc:
+            # The PBX said no (e.g. `Member not dynamic`): retrying will not help until someone
+            # changes the PBX, so keep it where ops can see it, and say it as an error.
+            self._refuse(key, interface, exc.message)
+            log.error(
+                "rota_change_refused",
+                change=name.removeprefix("rota_"),
+                ami_action=exc.action,
+                message=exc.message,
+                **context,
+            )
+            return False
         except CtidError as exc:
             # The AMI link may be down: the next apply_now (after re-login) retries.
             log.warning(name.replace("rota_", "rota_failed_", 1), error=str(exc), **context)
             return False
+        self._refused.pop(key, None)
         log.info(name, **context)
         return True
+
+    def _refuse(self, key: tuple[SeatId, RefusedKind, str], interface: str, message: str) -> None:
+        now = self._clock.utcnow()
+        before = self._refused.get(key)
+        if before is None:
+            self._refused[key] = RefusedChange(key[0], key[1], key[2], interface, message, now, now)
+        else:
+            self._refused[key] = replace(
+                before, message=message, last_at=now, attempts=before.attempts + 1
+            )
+
+    def _forget_refusals(
+        self, kinds: tuple[RefusedKind, ...], planned: set[tuple[SeatId, RefusedKind, str]]
+    ) -> None:
+        """A refused change the plan no longer needs (ops fixed the PBX, the roster moved on) is
+        forgotten."""
+        for key in [k for k in self._refused if k[1] in kinds and k not in planned]:
+            del self._refused[key]
 
     async def _notify(self) -> None:
         for listener in self._listeners:
@@ -530,3 +633,17 @@ class RotaEnforcer:
                     await result
             except CtidError:
                 log.exception("rota_reload_listener_failed")
+
+
+def _refusal_key(action: RotaAction) -> tuple[SeatId, RefusedKind, str]:
+    match action:
+        case AddMember(seat_id=sid, queue=queue):
+            return sid, "add", queue
+        case RemoveMember(seat_id=sid, queue=queue):
+            return sid, "remove", queue
+        case RotaPause(seat_id=sid) | DeferPause(seat_id=sid):
+            return sid, "pause", ""
+        case RotaUnpause(seat_id=sid):
+            return sid, "unpause", ""
+        case _:
+            assert_never(action)

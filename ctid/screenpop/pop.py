@@ -158,13 +158,21 @@ def ringing(ring: RingInput) -> Pop:
 
 
 def answered(
-    pop: Pop, *, at: float, talk_cap: TalkCapConfig, incident_number: str | None = None
+    pop: Pop,
+    *,
+    at: float,
+    talk_cap: TalkCapConfig,
+    incident_number: str | None = None,
+    cap_from: float | None = None,
 ) -> Pop:
-    """The seat answered: the talk timer starts, with the 10-minute cap and its warning points."""
+    """The seat answered: the talk timer starts, with the 10-minute cap and its warning points.
+    `cap_from`: when the caller's conversation began, if earlier (a transferred call's cap
+    counts from its first answer)."""
+    start = at if cap_from is None else min(at, cap_from)
     talk = Talk(
         started_at=at,
-        cap_at=at + talk_cap.talk_cap_s,
-        warn_at=tuple(at + w for w in talk_cap.warn_at_s),
+        cap_at=start + talk_cap.talk_cap_s,
+        warn_at=tuple(start + w for w in talk_cap.warn_at_s),
         action=talk_cap.action,
     )
     return replace(

@@ -16,12 +16,14 @@ import structlog
 from ctid.config import Config
 from ctid.core.calls import (
     CallAnswered,
+    CallAnswerRecalled,
     CallEnded,
     CallQueued,
     CallStarted,
     CallState,
     CallTransferred,
     IncidentOpened,
+    SeatLegEnded,
     SeatRingEnded,
     SeatRingStarted,
     SeatsResynced,
@@ -80,10 +82,12 @@ ScreenItem = (
     | SeatRingEnded
     | CallAnswered
     | CallTransferred
+    | SeatLegEnded
     | CallEnded
     | SeatStateChanged
     | SeatsResynced
     | IncidentOpened
+    | CallAnswerRecalled
     | AlertSupervisors
     | NotifySeat
     | RecordRingMiss
@@ -182,6 +186,10 @@ class SeatScreens:
                 self.ring_ended(item)
             case CallAnswered():
                 self.answered(item)
+            case SeatLegEnded():
+                self.leg_ended(item)
+            case CallAnswerRecalled():
+                self.answer_recalled(item)
             case IncidentOpened():
                 self.incident_opened(item)
             case CallEnded():
@@ -208,27 +216,49 @@ class SeatScreens:
     # ------------------------------------------------------------------ seat pops
 
     def ringing(self, notice: SeatRingStarted) -> None:
-        options = {o.digit: o for o in self.cfg.ivr.options}
-        ivr = None
-        if notice.ivr_choice and notice.ivr_choice in options:
-            opt = options[notice.ivr_choice]
-            ivr = IvrChoice(digit=opt.digit, label=opt.label, request_type=opt.request_type)
-        ring = RingInput(
-            call_id=notice.call_id,
-            seat_id=notice.seat,
-            number=notice.caller_num,
-            cid_name=notice.caller_name,
-            queue=notice.queue,
-            ivr=ivr,
-            entered_at=notice.started_at,
-            rang_at=notice.at,
-            ring_deadline_at=notice.at + self.cfg.ring.deadline_s,
+        ring = self._ring_input(
+            notice.call_id,
+            notice.seat,
+            notice.caller_num,
+            notice.caller_name,
+            notice.queue,
+            notice.ivr_choice,
+            notice.started_at,
+            notice.at,
         )
         pop = ringing(ring)
         self.pops[notice.seat] = pop
         self.hub.publish(notice.seat, to_frame(pop))
         self._spawn(self._enrich(notice.seat, ring), f"pop-enrich-{notice.seat}")
         self._dirty.set()
+
+    def _ring_input(
+        self,
+        call_id: str,
+        seat: str,
+        number: str,
+        name: str,
+        queue: str | None,
+        ivr_choice: str,
+        started_at: float,
+        rang_at: float,
+    ) -> RingInput:
+        options = {o.digit: o for o in self.cfg.ivr.options}
+        ivr = None
+        if ivr_choice and ivr_choice in options:
+            opt = options[ivr_choice]
+            ivr = IvrChoice(digit=opt.digit, label=opt.label, request_type=opt.request_type)
+        return RingInput(
+            call_id=call_id,
+            seat_id=seat,
+            number=number,
+            cid_name=name,
+            queue=queue or "",
+            ivr=ivr,
+            entered_at=started_at,
+            rang_at=rang_at,
+            ring_deadline_at=rang_at + self.cfg.ring.deadline_s,
+        )
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -305,12 +335,51 @@ class SeatScreens:
     def answered(self, notice: CallAnswered) -> None:
         incident = self._incidents.get(notice.call_id, "")
         pop = self.pops.get(notice.seat)
+        fresh = pop is None or pop.ring.call_id != notice.call_id
         if pop is None or pop.ring.call_id != notice.call_id:
-            return
+            # No ring was shown for this answer: ctid (re)started or reconnected while the seat
+            # was already talking. The seat still gets its talking pop and incident form.
+            ring = self._ring_input(
+                notice.call_id,
+                notice.seat,
+                notice.caller_num,
+                notice.caller_name,
+                notice.queue,
+                notice.ivr_choice,
+                notice.started_at,
+                notice.at,
+            )
+            pop = ringing(ring)
         pop = answered(
-            pop, at=notice.at, talk_cap=self.cfg.talk_cap, incident_number=incident or None
+            pop,
+            at=notice.at,
+            talk_cap=self.cfg.talk_cap,
+            incident_number=incident or None,
+            cap_from=notice.first_answered_at,
         )
         self.pops[notice.seat] = pop
+        self.hub.publish(notice.seat, to_frame(pop))
+        if fresh:
+            self._spawn(self._enrich(notice.seat, pop.ring), f"pop-enrich-{notice.seat}")
+        self._dirty.set()
+
+    def answer_recalled(self, notice: CallAnswerRecalled) -> None:
+        """After a restart the stored answer time is known: the talk timer and cap count from it."""
+        pop = self.pops.get(notice.seat)
+        if pop is None or pop.ring.call_id != notice.call_id or pop.state != "talking":
+            return
+        pop = answered(pop, at=notice.at, talk_cap=self.cfg.talk_cap)
+        self.pops[notice.seat] = pop
+        self.hub.publish(notice.seat, to_frame(pop))
+
+    def leg_ended(self, notice: SeatLegEnded) -> None:
+        """The seat's own leg hung up (the call may go on with another seat): wrap-up now."""
+        pop = self.pops.get(notice.seat)
+        if pop is None or pop.ring.call_id != notice.call_id or pop.state != "talking":
+            return
+        incident = self._incidents.get(notice.call_id, "")
+        pop = hung_up(pop, at=notice.at, incident_number=incident or None)
+        del self.pops[notice.seat]  # the hub keeps the wrap-up pop as the seat's snapshot
         self.hub.publish(notice.seat, to_frame(pop))
         self._dirty.set()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Literal, TypeAlias
 
 from ctid.tickets.errors import InvalidInputError
 
@@ -127,11 +127,13 @@ class Flag:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rate:
-    """The caller's satisfaction (1–5) after resolution, once."""
+    """The caller's satisfaction (1–5), once: by the mailed survey link (after resolution) or
+    the phone keypad (right after the call, whatever the status)."""
 
     name: ClassVar[str] = "rate"
     score: int
     comment: str | None = None
+    source: Literal["link", "keypad"] = "link"
 
 
 Action: TypeAlias = (

@@ -138,6 +138,7 @@ def ring_rows(call_id: str, rec: CallRecordIn) -> list[dict[str, Any]]:
                 "ended_at": aware(ring.ended_at) if ring.ended_at else None,
                 "outcome": clip(ring.outcome, 32),
                 "ring_s": ring.ring_s,
+                "talk_s": ring.talk_s,
             }
         )
     return out

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ctid.config import Config
 from ctid.core.clock import Clock
 from ctid.core.errors import TransitionError
-from ctid.db.schema import Callback, CallerPhone, Incident
+from ctid.db.schema import AuditLog, Callback, CallbackCall, CallerPhone, Incident
 from ctid.tickets._db import callback_view, caller_ids_for, write_unit
 from ctid.tickets.directory import phone_plan
 from ctid.tickets.errors import InvalidInputError, TicketNotFoundError, VersionConflictError
@@ -24,6 +24,7 @@ from ctid.tickets.views import (
 )
 from ctid.tickets.vocabulary import (
     CALLBACK_ACTIVE,
+    CALLBACK_GOT_THROUGH,
     CALLBACK_OUTCOMES,
     CALLBACK_REASONS,
 )
@@ -92,8 +93,9 @@ class CallbackStore:
     async def add_callbacks(
         self, s: AsyncSession, wanted: Sequence[tuple[str, str, str | None]]
     ) -> list[CallbackView | None]:
-        """`add_callback` for many (number, reason, call id) inside the caller's transaction,
-        in a few statements. A number that is not one to call back gives None (logged)."""
+        """`add_callback_for` for many (number, reason, call id) inside the caller's
+        transaction, in a few statements. A number that is not one to call back gives None
+        (logged)."""
         norms: list[str | None] = []
         for number, reason, call_id in wanted:
             if reason not in CALLBACK_REASONS:
@@ -146,6 +148,27 @@ class CallbackStore:
                 )
             ):
                 open_now[row.caller_number] = row
+        # Every reason and call that fed a callback is kept (as `add_callback_for` does).
+        fed = {
+            (open_now[norm].id, reason, clip(call_id, 64))
+            for (_, reason, call_id), norm in zip(wanted, norms, strict=True)
+            if norm is not None
+        }
+        known = set(
+            (
+                await s.execute(
+                    select(
+                        CallbackCall.callback_id, CallbackCall.reason, CallbackCall.call_id
+                    ).where(CallbackCall.callback_id.in_(sorted({cb for cb, _, _ in fed})))
+                )
+            ).tuples()
+        )
+        rows = [
+            {"callback_id": cb, "reason": reason, "call_id": call, "added_at": now}
+            for cb, reason, call in sorted(fed - known, key=str)
+        ]
+        if rows:
+            await s.execute(insert(CallbackCall).execution_options(render_nulls=True), rows)
         return [None if norm is None else callback_view(open_now[norm]) for norm in norms]
 
     async def list_callbacks(
@@ -217,3 +240,81 @@ class CallbackStore:
             row.updated_at = self._clock.utcnow()
             await s.flush()
             return callback_view(row)
+
+    async def add_callback_for(
+        self, number: str, reason: str, call_id: str | None = None
+    ) -> CallbackView:
+        """`add_callback`, and the reason and call are kept with the callback even when the
+        number already had an open one (a capped call after an abandoned one keeps both).
+        Calling it again with the same reason and call adds nothing."""
+        view = await self.add_callback(number, reason, call_id)
+        call = clip(call_id, 64)
+        async with write_unit(self._sessions, lock=f"callback:{view.caller_number}") as s:
+            known = await s.scalar(
+                select(CallbackCall.id).where(
+                    CallbackCall.callback_id == view.id,
+                    CallbackCall.reason == reason,
+                    CallbackCall.call_id.is_(None)
+                    if call is None
+                    else CallbackCall.call_id == call,
+                )
+            )
+            if known is None:
+                s.add(
+                    CallbackCall(
+                        callback_id=view.id,
+                        reason=reason,
+                        call_id=call,
+                        added_at=self._clock.utcnow(),
+                    )
+                )
+        return view
+
+    async def callback_reasons(self, callback_id: int) -> list[tuple[str, str | None]]:
+        """Every (reason, call id) that fed a callback, oldest first."""
+        query = (
+            select(CallbackCall.reason, CallbackCall.call_id)
+            .where(CallbackCall.callback_id == callback_id)
+            .order_by(CallbackCall.added_at, CallbackCall.id)
+        )
+        async with self._sessions() as s:
+            return [(reason, call) for reason, call in await s.execute(query)]
+
+    async def close_callbacks_got_through(self, number: str, call_id: str) -> list[int]:
+        """The caller got through on call `call_id`: the number's open callbacks are done
+        (outcome `caller_got_through`), each with an audit line. One being worked by an agent
+        right now is left to that agent. Returns the ids closed."""
+        norm = normalize_phone(number, self._plan)
+        if norm is None:
+            return []
+        now = self._clock.utcnow()
+        closed: list[int] = []
+        async with write_unit(self._sessions, lock=f"callback:{norm.number}") as s:
+            rows = (
+                await s.scalars(
+                    select(Callback).where(
+                        Callback.caller_number == norm.number, Callback.status == "open"
+                    )
+                )
+            ).all()
+            for row in rows:
+                row.status = "done"
+                row.outcome = CALLBACK_GOT_THROUGH
+                row.updated_at = now
+                closed.append(row.id)
+                s.add(
+                    AuditLog(
+                        at=now,
+                        actor="system",
+                        action="callback_closed",
+                        target=f"callback {row.id}",
+                        detail={
+                            "outcome": CALLBACK_GOT_THROUGH,
+                            "call_id": clip(call_id, 64),
+                            "number": norm.number,
+                        },
+                    )
+                )
+        for cid in closed:
+            log.info("callback_closed_got_through", callback_id=cid, call_id=call_id)
+        return closed

@@ -33,6 +33,8 @@ class RingAttemptIn:
     ended_at: datetime | None = None
     outcome: str | None = None
     ring_s: float | None = None
+    talk_s: float | None = None
+    """An answered ring: how long this seat talked on its own leg."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

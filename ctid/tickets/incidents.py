@@ -181,7 +181,7 @@ class IncidentStore:
                         caller_id=caller_id,
                         queue=clip(facts.queue, 64),
                         ivr_choice=clip(facts.ivr_digit, 32),
-                        category=row.category,
+                        category=clip(facts.category, 32),
                         started_at=facts.started_at or facts.answered_at,
                         answered_at=facts.answered_at,
                         answered_by_seat=seat,
@@ -204,7 +204,10 @@ class IncidentStore:
         """The columns of the incident opened for an answered call."""
         number_norm, caller_id, caller_name = identity
         option = self._ivr.get(facts.ivr_digit or "")
+        # The IVR's CTID_CATEGORY is its option's request type when the digit is unknown.
         request_type = option.request_type if option else "fault"
+        if option is None and facts.category in REQUEST_TYPES:
+            request_type = facts.category
         category = facts.category if facts.category in CATEGORIES else None
         who = caller_name or number_norm or "unknown caller"
         summary = f"Phone call from {who}" + (f" ({option.label})" if option else "")
@@ -459,6 +462,18 @@ class IncidentStore:
                 .where(Call.call_id == call_id)
             )
             return incident_view(row) if row else None
+
+    async def stored_answer(self, call_id: str) -> tuple[datetime, str] | None:
+        """When and by which seat a call was answered, as stored (None if not stored)."""
+        async with self._sessions() as s:
+            row = (
+                await s.execute(
+                    select(Call.answered_at, Call.answered_by_seat).where(Call.call_id == call_id)
+                )
+            ).first()
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return aware(row[0]), str(row[1])
 
     async def status_for_ivr(self, entered: str) -> tuple[str, str | None] | None:
         """(status, owner seat) for the IVR's status lookup; digits (`202611220001`) or the full
@@ -742,7 +757,12 @@ def _created(
         actor=seat,
         action="create",
         to_status="in_progress",
-        detail={"channel": "phone", "call_id": call_id, "ivr_digit": facts.ivr_digit},
+        detail={
+            "channel": "phone",
+            "call_id": call_id,
+            "ivr_digit": facts.ivr_digit,
+            "ivr_category": facts.category,
+        },
     )
 
 

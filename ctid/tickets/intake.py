@@ -5,7 +5,7 @@ here); also the IVR's status lookup and callback requests."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, assert_never
 
@@ -14,12 +14,14 @@ import structlog
 from ctid.config import Config
 from ctid.core.calls import (
     CallAnswered,
+    CallAnswerRecalled,
     CallEnded,
     CallQueued,
     CallRecord,
     CallStarted,
     CallTransferred,
     IncidentOpened,
+    SeatLegEnded,
     SeatRingEnded,
     SeatRingStarted,
     SeatsResynced,
@@ -34,7 +36,7 @@ from ctid.core.effects import (
     RequestCallback,
 )
 from ctid.core.errors import CtidError
-from ctid.core.ids import CallId
+from ctid.core.ids import CallId, SeatId
 from ctid.journal import ApplyFn
 from ctid.tickets.errors import InvalidInputError
 from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
@@ -61,6 +63,7 @@ IntakeItem = (
     | SeatRingEnded
     | CallAnswered
     | CallTransferred
+    | SeatLegEnded
     | CallEnded
     | SeatStateChanged
     | SeatsResynced
@@ -80,6 +83,8 @@ class IncidentIntake(Protocol):
     async def create_from_call(self, facts: CallFacts) -> IncidentView: ...
 
     async def incident_for_call(self, call_id: str) -> IncidentView | None: ...
+
+    async def stored_answer(self, call_id: str) -> tuple[datetime, str] | None: ...
 
     async def apply(
         self,
@@ -103,9 +108,11 @@ class CallRecords(Protocol):
 class CallbackQueue(Protocol):
     """The callback list (the callback store fits)."""
 
-    async def add_callback(
+    async def add_callback_for(
         self, number: str, reason: str, call_id: str | None = None
     ) -> CallbackView: ...
+
+    async def close_callbacks_got_through(self, number: str, call_id: str) -> list[int]: ...
 
 
 class WriteJournal(Protocol):
@@ -143,9 +150,10 @@ class CallIntake:
         records: CallRecords,
         callbacks: CallbackQueue,
         journal: WriteJournal,
-        tell: Callable[[IncidentOpened], None],
+        tell: Callable[[IncidentOpened | CallAnswerRecalled], None],
     ) -> None:
-        """`tell` announces `IncidentOpened` on the bus (the pop shows the number)."""
+        """`tell` announces `IncidentOpened` on the bus (the pop shows the number), and
+        `CallAnswerRecalled` for a call found answered after a restart whose answer was stored."""
         self._cfg = cfg
         self._incidents = incidents
         self._records = records
@@ -165,10 +173,11 @@ class CallIntake:
             "call_record": self._op_record,
             "call_callback": self._op_callback,
             "call_flag": self._op_flag,
+            "callbacks_got_through": self._op_got_through,
         }
 
     async def _op_incident(self, args: Mapping[str, Any]) -> None:
-        await self._create_incident(facts_from_args(args))
+        await self._create_incident(facts_from_args(args), bool(args.get("recall", False)))
 
     async def _op_record(self, args: Mapping[str, Any]) -> None:
         await self._records.record_call(record_from_args(args))
@@ -181,6 +190,13 @@ class CallIntake:
 
     async def _op_flag(self, args: Mapping[str, Any]) -> None:
         await self._flag(str(args["call_id"]), str(args["flag"]))
+
+    async def _op_got_through(self, args: Mapping[str, Any]) -> None:
+        number, call_id = str(args["number"]), str(args["call_id"])
+        try:
+            await self._callbacks.close_callbacks_got_through(number, call_id)
+        except InvalidInputError as exc:
+            log.warning("callback_close_failed", call_id=call_id, error=str(exc))
 
     def live_incidents(self) -> dict[str, str]:
         """call id → incident number, for the calls still live."""
@@ -200,8 +216,19 @@ class CallIntake:
                     ring_s=round(item.ring_s, 2),
                 )
             case CallAnswered():
-                log.info("call_answered", seat=item.seat, ring_s=round(item.ring_s, 2))
-                await self._open_incident(item)
+                log.info(
+                    "call_answered",
+                    seat=item.seat,
+                    ring_s=None if item.ring_s is None else round(item.ring_s, 2),
+                    answer_source=item.answer_source,
+                    transfer=item.transfer,
+                )
+                if not item.transfer:
+                    await self._open_incident(item)
+                    if item.caller_num:
+                        await self._got_through(item.caller_num, item.call_id)
+            case SeatLegEnded():
+                log.info("seat_leg_ended", seat=item.seat, talk_s=round(item.talk_s, 1))
             case CallEnded():
                 await self._ended(item.record)
             case AlertSupervisors():
@@ -250,15 +277,31 @@ class CallIntake:
             started_at=utc(notice.started_at),
             queue=notice.queue,
             ivr_digit=notice.ivr_choice or None,
+            category=notice.category or None,
         )
         self._live.add(notice.call_id)
+        recall = notice.answer_source == "seat_leg_start"
         # Applied by the journal's task: the pop gets the number when it lands (a few ms later,
         # or after a database outage).
         await self._journal.submit(
-            "call_incident", call_facts_args(facts), f"incident for call {notice.call_id}"
+            "call_incident",
+            {**call_facts_args(facts), "recall": recall},
+            f"incident for call {notice.call_id}",
         )
 
-    async def _create_incident(self, facts: CallFacts) -> None:
+    async def _create_incident(self, facts: CallFacts, recall: bool = False) -> None:
+        if recall:
+            # Found answered after a restart: the answer ctid stored live before is the best
+            # time there is (read before the incident's row is written with the estimate).
+            stored = await self._incidents.stored_answer(facts.call_id)
+            if stored is not None and stored[1] == facts.answered_by_seat:
+                at = stored[0]
+                self._tell(
+                    CallAnswerRecalled(
+                        CallId(facts.call_id), SeatId(facts.answered_by_seat), at.timestamp()
+                    )
+                )
+                facts = replace(facts, answered_at=at)
         view = await self._incidents.create_from_call(facts)
         log.info("incident_opened", call_id=facts.call_id, incident=view.number)
         if facts.call_id in self._live:
@@ -285,6 +328,7 @@ class CallIntake:
             caller_name=rec.caller_name or None,
             queue=rec.queue,
             ivr_choice=rec.ivr_choice or None,
+            category=rec.category or None,
             queued_at=_opt(rec.queued_at),
             answered_at=_opt(rec.answered_at),
             ended_at=utc(rec.ended_at),
@@ -294,7 +338,7 @@ class CallIntake:
             outcome=rec.outcome,
             talk_s=rec.talk_s,
             capped="capped" in flags or rec.ended_by == "talk_cap",
-            transferred_to=None,
+            transferred_to=rec.transferred_to,
             ring_attempts=tuple(
                 RingAttemptIn(
                     seat_id=a.seat,
@@ -302,6 +346,7 @@ class CallIntake:
                     ended_at=_opt(a.end),
                     outcome=a.outcome,
                     ring_s=a.ring_s,
+                    talk_s=a.talk_s,
                 )
                 for a in rec.ring_attempts
             ),
@@ -320,13 +365,21 @@ class CallIntake:
 
     async def _add_callback(self, number: str, reason: str, call_id: str | None) -> None:
         try:
-            view = await self._callbacks.add_callback(number, reason, call_id)
+            view = await self._callbacks.add_callback_for(number, reason, call_id)
         except (
             InvalidInputError
         ) as exc:  # not a callable number (hostile caller ID, say): say so, go on
             log.warning("callback_not_recorded", call_id=call_id, reason=reason, error=str(exc))
             return
         log.info("callback_listed", callback_id=view.id, reason=reason, call_id=call_id)
+
+    async def _got_through(self, number: str, call_id: str) -> None:
+        """The number's open callbacks are done: the caller reached a seat on this call."""
+        await self._journal.submit(
+            "callbacks_got_through",
+            {"number": number, "call_id": call_id},
+            f"callbacks got through {call_id}",
+        )
 
     async def _flag(self, call_id: str, flag: str) -> None:
         incident = await self._incidents.incident_for_call(call_id)

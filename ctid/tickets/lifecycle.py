@@ -275,6 +275,8 @@ def _why_not(action: str, state: IncidentState) -> str:
 
 
 def _check(action: Action, state: IncidentState) -> None:
+    if isinstance(action, Rate) and action.source == "keypad":
+        return  # the caller rates the call on the phone right after it, whatever the status
     verb = _VERBS.get(action.name, action.name.replace("_", " "))
     if state.status not in _ALLOWED[action.name]:
         raise TransitionError(f"cannot {verb} {state.number}: {_why_not(action.name, state)}")
@@ -579,7 +581,7 @@ def transition(
                 raise InvalidInputError(f"score must be a whole number from 1 to 5 (got {score!r})")
             comment = _opt_block("comment", action.comment, MAX_COMMENT)
             new = replace(state, satisfaction=score, satisfaction_comment=comment)
-            return IncidentTransition(new, entry(None, score=score))
+            return IncidentTransition(new, entry(None, score=score, source=action.source))
 
     raise AssertionError(f"unhandled action {action!r}")  # pragma: no cover
 

@@ -81,7 +81,7 @@ class CallWrites(Protocol):
 
     async def create_from_call(self, facts: CallFacts) -> object: ...
 
-    async def add_callback(
+    async def add_callback_for(
         self, number: str, reason: str, call_id: str | None = None
     ) -> object: ...
 
@@ -440,7 +440,9 @@ class CallReconciler:
             and not await self._ledger.has_callback(call_id)
         ):
             try:
-                await self._store.add_callback(call.caller_number, call.callback_reason, call_id)
+                await self._store.add_callback_for(
+                    call.caller_number, call.callback_reason, call_id
+                )
                 report.callbacks.append(call_id)
             except CtidError as exc:  # not a callable number: the call is still recorded
                 log.warning("callback_not_recorded", call_id=call_id, error=str(exc))

@@ -49,6 +49,8 @@ FLAG_FIRST_LINE = "first_line"
 FLAG_ESCALATED = "escalated"
 
 CALLBACK_ACTIVE = ("open", "in_progress")
+CALLBACK_GOT_THROUGH = "caller_got_through"
+"""The outcome of a callback closed because the caller's later call was answered."""
 CALLBACK_OUTCOMES: dict[str, str] = {
     "reached": "done",
     "not_needed": "done",

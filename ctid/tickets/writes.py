@@ -57,6 +57,11 @@ class CallWriter:
     ) -> dict[str, IncidentView]:
         return await self.incidents.create_from_calls(s, calls, flag=flag)
 
+    async def add_callback_for(
+        self, number: str, reason: str, call_id: str | None = None
+    ) -> CallbackView:
+        return await self.callbacks.add_callback_for(number, reason, call_id)
+
     async def add_callbacks(
         self, s: AsyncSession, wanted: Sequence[tuple[str, str, str | None]]
     ) -> list[CallbackView | None]:

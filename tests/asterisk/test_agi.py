@@ -970,3 +970,123 @@ async def test_logs_name_the_request() -> None:
 def test_raw_env_helper_round_trips() -> None:
     assert raw_env([("agi_a", "1")]) == b"agi_a: 1\n\n"
     assert env_block().decode() == RECORDED_ENV
+
+
+# --------------------------------------------------------------------------- missing prompt vs hangup
+
+MISSING = "200 result=-1 endpos=0"  # pjsip_missing_prompt: Asterisk cannot open the file
+
+
+async def test_missing_prompt_is_told_from_a_hangup_and_the_menu_goes_on() -> None:
+    seen: list[Any] = []
+    sessions: list[AgiSession] = []
+
+    async def ivr(s: AgiSession) -> None:
+        sessions.append(s)
+        seen.append(await s.stream_file("ctid/no-such-prompt", "0123456789*#"))
+        seen.append(await s.stream_file("ctid/no-such-prompt", "0123456789*#"))
+        seen.append(await s.get_data("ctid/menu", 5000, 1))
+        seen.append(await s.get_data("ctid/enter-incident", 4000, 16))
+        seen.append(s.alive)
+
+    with capture_logs() as logs:
+        async with serving({"ivr": ivr}) as server:
+            pbx = await FakeAsterisk.connect(server.port)
+            await pbx.send(RECORDED_ENV.encode())
+            assert await pbx.read_command() == 'STREAM FILE ctid/no-such-prompt "0123456789*#"'
+            await pbx.reply(MISSING)
+            # the probe: on a live channel CHANNEL STATUS answers the state (6 = Up)
+            assert await pbx.read_command() == "CHANNEL STATUS"
+            await pbx.reply("200 result=6")
+            assert await pbx.read_command() == 'STREAM FILE ctid/no-such-prompt "0123456789*#"'
+            await pbx.reply(MISSING)
+            assert await pbx.read_command() == "CHANNEL STATUS"
+            await pbx.reply("200 result=6")
+            # GET DATA of a missing prompt answers `result=-1` at once; the key is collected
+            # silently with WAIT FOR DIGIT
+            assert await pbx.read_command() == "GET DATA ctid/menu 5000 1"
+            await pbx.reply("200 result=-1")
+            assert await pbx.read_command() == "CHANNEL STATUS"
+            await pbx.reply("200 result=6")
+            assert await pbx.read_command() == "WAIT FOR DIGIT 5000"
+            await pbx.reply("200 result=50")
+            assert await pbx.read_command() == "GET DATA ctid/enter-incident 4000 16"
+            await pbx.reply("200 result=-1")
+            assert await pbx.read_command() == "CHANNEL STATUS"
+            await pbx.reply("200 result=6")
+            for key in "42#":
+                assert await pbx.read_command() == "WAIT FOR DIGIT 4000"
+                await pbx.reply(f"200 result={ord(key)}")
+            assert await pbx.expect_closed() == b""
+            await pbx.close()
+    assert seen == ["", "", "2", "42", True]
+    assert sessions[0].unplayable == ["ctid/no-such-prompt", "ctid/menu", "ctid/enter-incident"]
+    warned = [e["prompt"] for e in logs if e["event"] == "agi_prompt_unplayable"]
+    assert warned == ["ctid/no-such-prompt", "ctid/menu", "ctid/enter-incident"]  # once each
+
+
+@pytest.mark.parametrize("sighup", [True, False], ids=["hangup-line", "agisighup-no"])
+async def test_hangup_during_a_prompt_ends_the_session(sighup: bool) -> None:
+    seen: list[Any] = []
+    sessions: list[AgiSession] = []
+
+    async def ivr(s: AgiSession) -> None:
+        sessions.append(s)
+        seen.append(await s.stream_file("ctid/welcome", "0123456789*#"))
+        seen.append(s.alive)
+
+    async with serving({"ivr": ivr}) as server:
+        pbx = await FakeAsterisk.connect(server.port)
+        await pbx.send(RECORDED_ENV.encode())
+        assert await pbx.read_command() == 'STREAM FILE ctid/welcome "0123456789*#"'
+        # res_agi announces the hangup after the reply (unless AGISIGHUP=no) and turns the
+        # session dead before it reads the probe, which therefore gets 511 either way
+        await pbx.reply("200 result=-1 endpos=11520", *(["HANGUP"] if sighup else []))
+        assert await pbx.read_command() == "CHANNEL STATUS"
+        await pbx.reply("511 Command Not Permitted on a dead channel or intercept routine")
+        assert await pbx.expect_closed() == b""
+        await pbx.close()
+    assert seen == [None, False]
+    assert sessions[0].unplayable == []
+
+
+async def test_missing_prompt_then_hangup_while_collecting_digits() -> None:
+    seen: list[Any] = []
+
+    async def ivr(s: AgiSession) -> None:
+        seen.append(await s.get_data("ctid/menu", 5000, 1))
+
+    async with serving({"ivr": ivr}) as server:
+        pbx = await FakeAsterisk.connect(server.port)
+        await pbx.send(RECORDED_ENV.encode())
+        assert await pbx.read_command() == "GET DATA ctid/menu 5000 1"
+        await pbx.reply("200 result=-1")
+        assert await pbx.read_command() == "CHANNEL STATUS"
+        await pbx.reply("200 result=6")
+        assert await pbx.read_command() == "WAIT FOR DIGIT 5000"
+        await pbx.reply("200 result=-1", "HANGUP")
+        assert await pbx.expect_closed() == b""
+        await pbx.close()
+    assert seen == [None]
+
+
+async def test_a_probe_asterisk_does_not_understand_counts_as_a_live_channel() -> None:
+    seen: list[Any] = []
+
+    async def ivr(s: AgiSession) -> None:
+        seen.append(await s.stream_file("ctid/welcome"))
+        seen.append(await s.wait_for_digit(1000))
+
+    async with serving({"ivr": ivr}) as server:
+        pbx = await FakeAsterisk.connect(server.port)
+        await pbx.send(RECORDED_ENV.encode())
+        assert await pbx.read_command() == 'STREAM FILE ctid/welcome ""'
+        await pbx.reply(MISSING)
+        assert await pbx.read_command() == "CHANNEL STATUS"
+        await pbx.reply("510 Invalid or unknown command")
+        # went on; the caller turns out to be gone at the next command
+        assert await pbx.read_command() == "WAIT FOR DIGIT 1000"
+        await pbx.reply("511 Command Not Permitted on a dead channel or intercept routine")
+        assert await pbx.expect_closed() == b""
+        await pbx.close()
+    assert seen == ["", None]

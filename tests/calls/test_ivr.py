@@ -134,16 +134,21 @@ async def test_key_pressed_during_the_welcome_is_taken(cfg: Config) -> None:
     assert ch.asked == []  # the menu never had to play
 
 
-async def test_silence_replays_once_then_default(cfg: Config) -> None:
+async def test_silence_takes_the_default_route_after_the_menu(cfg: Config) -> None:
     ch, _, route, _ = await _run(cfg, OPEN, ["", ""])
-    assert ch.asked == ["ctid/menu", "ctid/menu"]
+    assert cfg.ivr.silence_replays == 0  # the example keeps a silent caller under 20 s
+    assert ch.asked == ["ctid/menu"]
     assert route.choice == "default"
     assert ch.variables["CTID_QUEUE"] == "ordinary"
 
 
-async def test_silence_then_choice(cfg: Config) -> None:
-    ch, _, _, _ = await _run(cfg, OPEN, ["", "2"])
+async def test_silence_replays_then_choice(cfg: Config) -> None:
+    replaying = cfg.model_copy(update={"ivr": cfg.ivr.model_copy(update={"silence_replays": 1})})
+    ch, _, route, _ = await _run(replaying, OPEN, ["", "2"])
+    assert ch.asked == ["ctid/menu", "ctid/menu"]
     assert ch.variables["CTID_IVR"] == "2"
+    ch, _, route, _ = await _run(replaying, OPEN, ["", ""])
+    assert (ch.asked, route.choice) == (["ctid/menu", "ctid/menu"], "default")
 
 
 async def test_invalid_digits_replay_twice_then_default(cfg: Config) -> None:
@@ -174,6 +179,25 @@ async def test_after_hours_callback_request(cfg: Config) -> None:
     assert "ctid/callback-recorded" in ch.played
     assert ch.variables["CTID_ROUTE"] == "hangup"
     assert route.choice == "callback"
+
+
+async def test_after_hours_hangup_during_the_message_still_leaves_closed(cfg: Config) -> None:
+    rec = Recorder()
+    ch = ScriptedChannel([])
+
+    async def gone(name: str, escape_digits: str = "") -> str | None:
+        ch.played.append(name)
+        return None
+
+    ch.stream_file = gone  # type: ignore[method-assign]
+    result = await run_ivr(
+        ch, cfg, CLOSED, caller_number="1", lookup=rec.lookup, callbacks=rec.callback
+    )
+    assert result.hung_up
+    # the decision reached the dialplan before any prompt: never the fail-open queue
+    assert ch.variables["CTID_ROUTE"] == "hangup"
+    assert ch.variables["CTID_IVR"] == "closed"
+    assert rec.callbacks == []
 
 
 async def test_after_hours_no_callback(cfg: Config) -> None:

@@ -1,30 +1,33 @@
-"""Supervisor spying: the ChanSpy option strings and exactness (pure), and `SpyService` driven by
-the recorded chanspy.jsonl session through the real tracker, with a recording PBX fake and an
-in-memory store."""
+"""Supervisor spying: exactness of the target (pure), and `SpyService` driven by the recorded
+chanspy.jsonl session through the real tracker, with a recording PBX fake (it plays the recorded
+ChanSpyStop/Hangup when asked to end a leg, or nothing, like ChanSpy on a silent PJSIP call) and an
+in-memory store. The option letters are tested in tests/asterisk/test_listen_in.py."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from ctid.asterisk.actions import chanspy_data
 from ctid.calls.service import Resync
 from ctid.calls.spy import (
     BadSpyModeError,
     NotSupervisorError,
     SeatNotOnCallError,
     SpyAudit,
+    SpyLegNotEndedError,
+    SpyMode,
     SpyRequestFailedError,
     SpyRow,
     SpyService,
     SpySessionEndedError,
     UnknownSpySessionError,
     UnsafeSpyTargetError,
-    chanspy_data,
-    chanspy_options,
+    check_exact_target,
     is_exact_channel_name,
     spy_caller_id,
 )
@@ -32,6 +35,7 @@ from ctid.calls.tracker import CallTracker
 from ctid.config import Config, parse_config
 from ctid.core.errors import AmiActionError, AmiDisconnectedError, StoreError
 from ctid.core.events import (
+    ChannelHungUp,
     ChannelSnapshot,
     Event,
     OriginateResponded,
@@ -51,21 +55,6 @@ NOW = 1795358789.36  # the events' clock when the supervisor clicks (after the a
 # --------------------------------------------------------------------------- pure
 
 
-def test_each_mode_has_its_options_on_top_of_exact_quiet_and_exit() -> None:
-    assert chanspy_options("listen") == "uqE"
-    assert chanspy_options("whisper") == "uqEw"
-    assert chanspy_options("barge") == "uqEB"
-    assert "B" not in chanspy_options("whisper")
-    assert "w" not in chanspy_options("barge")
-    with pytest.raises(BadSpyModeError):
-        chanspy_options("shout")
-
-
-def test_chanspy_data_is_the_seats_full_channel_name_and_the_options() -> None:
-    assert chanspy_data("PJSIP/seat1-0000000a", "listen") == "PJSIP/seat1-0000000a,uqE"
-    assert chanspy_data(SEAT3_LEG, "barge") == f"{SEAT3_LEG},uqEB"
-
-
 @pytest.mark.parametrize(
     "target",
     [
@@ -82,7 +71,7 @@ def test_chanspy_data_is_the_seats_full_channel_name_and_the_options() -> None:
 def test_anything_but_a_full_channel_name_is_refused(target: str) -> None:
     assert not is_exact_channel_name(target)
     with pytest.raises(UnsafeSpyTargetError):
-        chanspy_data(target, "listen")
+        check_exact_target(target)
 
 
 def test_a_full_channel_name_is_never_a_prefix_of_another_channel() -> None:
@@ -108,7 +97,8 @@ def test_caller_id_names_the_mode_and_seat_and_cannot_break_the_header() -> None
 
 
 class FakePbx:
-    """Records what the service asks of the PBX; `fail` makes the next originate raise."""
+    """Records what the service asks of the PBX; `fail` makes the next originate raise;
+    `on_end` plays the PBX's answer to an end request (None: nothing, a silent ChanSpy)."""
 
     def __init__(self) -> None:
         self.originates: list[tuple[str, str, str, str]] = []
@@ -117,16 +107,10 @@ class FakePbx:
         self.hangup_fail: Exception | None = None
         self.action_ids = iter(["lab-13", "lab-14", "lab-15", "lab-16"])
         self.during: Callable[[str], Any] | None = None
+        self.on_end: Callable[[str], Awaitable[None]] | None = None
 
-    async def originate_application(
-        self,
-        channel: str,
-        application: str,
-        data: str,
-        caller_id: str,
-        variables: Sequence[tuple[str, str]] = (),
-    ) -> str:
-        self.originates.append((channel, application, data, caller_id))
+    async def start_listen_in(self, phone: str, channel: str, mode: SpyMode, caller_id: str) -> str:
+        self.originates.append((phone, "ChanSpy", chanspy_data(channel, mode), caller_id))
         if self.fail is not None:
             raise self.fail
         action_id = next(self.action_ids)
@@ -134,10 +118,12 @@ class FakePbx:
             await self.during(action_id)
         return action_id
 
-    async def hang_up(self, channel: str) -> None:
-        self.hangups.append(channel)
+    async def end_listen_in(self, spy_channel: str) -> None:
+        self.hangups.append(spy_channel)
         if self.hangup_fail is not None:
             raise self.hangup_fail
+        if self.on_end is not None:
+            await self.on_end(spy_channel)
 
 
 class MemoryStore:
@@ -227,9 +213,29 @@ class Rig:
         self.pbx = FakePbx()
         self.store = MemoryStore()
         self.clock = NOW
+        self.alerts: list[dict[str, Any]] = []
         self.spy = SpyService(
-            lab_config(), self.pbx, self.tracker, self.store, now=lambda: self.clock
+            lab_config(),
+            self.pbx,
+            self.tracker,
+            self.store,
+            now=lambda: self.clock,
+            alerts=self,
+            end_bound_s=0.05,
         )
+        self.pbx.on_end = self.pbx_ends_leg
+
+    def publish_supervisor(self, frame: Any) -> int:
+        self.alerts.append(dict(frame))
+        return 1
+
+    async def pbx_ends_leg(self, channel: str) -> None:
+        """The recorded end of the spy leg: its ChanSpyStop and its Hangup."""
+        for ev in self.events[self.split :]:
+            if isinstance(ev, SpyStopped) or (
+                isinstance(ev, ChannelHungUp) and ev.channel == channel
+            ):
+                await self.apply(ev)
 
     async def answered(self) -> None:
         for ev in self.events[: self.split]:
@@ -363,6 +369,7 @@ async def test_if_the_lost_request_ran_after_all_its_spy_is_hung_up_and_audited(
 
 
 async def test_a_spy_attached_to_any_other_channel_is_hung_up_at_once(rig: Rig) -> None:
+    rig.pbx.on_end = None  # the recorded ChanSpyStop is applied below
     session = await rig.spy.start("S100", "seat3", "listen")
     wrong = dataclasses.replace(
         rig.recorded(SpyStarted),
@@ -425,9 +432,51 @@ async def test_a_failed_hangup_leaves_the_session_stoppable(rig: Rig) -> None:
     rig.pbx.hangup_fail = AmiDisconnectedError("Hangup: AMI is not connected")
     with pytest.raises(SpyRequestFailedError):
         await rig.spy.stop(session.session_id)
-    rig.pbx.hangup_fail = AmiActionError("Hangup", "No such channel")
-    await rig.spy.stop(session.session_id)
+    rig.pbx.hangup_fail = None
+    done = await rig.spy.stop(session.session_id)
     assert rig.pbx.hangups == [SPYER, SPYER]
+    assert done.state == "stopped"
+
+
+async def test_a_hangup_for_a_channel_already_gone_waits_for_its_hangup_event(rig: Rig) -> None:
+    session = await rig.spy.start("S100", "seat3", "listen")
+    await rig.feed(lambda e: e.at < STOP_AT.timestamp() - 1)
+    rig.pbx.hangup_fail = AmiActionError("Hangup", "No such channel")
+    with pytest.raises(SpyLegNotEndedError):
+        await rig.spy.stop(session.session_id)
+    await rig.pbx_ends_leg(SPYER)
+    assert rig.spy.session(session.session_id).state == "stopped"  # type: ignore[union-attr]
+
+
+async def test_a_leg_the_pbx_does_not_end_is_reported_and_a_switch_starts_nothing(
+    rig: Rig,
+) -> None:
+    session = await rig.spy.start("S100", "seat3", "listen")
+    await rig.feed(lambda e: e.at < STOP_AT.timestamp() - 1)
+    rig.pbx.on_end = None  # ChanSpy on a silent PJSIP call: `Success`, then nothing
+    with pytest.raises(SpyLegNotEndedError) as stuck:
+        await rig.spy.stop(session.session_id)
+    assert stuck.value.session.state == "active"
+    assert rig.alerts == [
+        {
+            "type": "spy_alert",
+            "session": session.session_id,
+            "supervisor": "S100",
+            "seat": "seat3",
+            "mode": "listen",
+            "message": str(stuck.value),
+        }
+    ]
+    assert rig.store.actions()[-2:] == ["spy_stop_requested", "spy_end_unconfirmed"]
+    with pytest.raises(SpyLegNotEndedError):
+        await rig.spy.switch(session.session_id, "barge")
+    with pytest.raises(SpyLegNotEndedError):
+        await rig.spy.start("S100", "seat3", "whisper")
+    assert len(rig.pbx.originates) == 1  # the phone never got a second leg
+    assert rig.pbx.hangups == [SPYER, SPYER, SPYER]  # each request asked the PBX again
+    await rig.pbx_ends_leg(SPYER)  # the spied call ends: so does ChanSpy
+    done = rig.spy.session(session.session_id)
+    assert done is not None and (done.state, done.reason) == ("stopped", "stop")
 
 
 async def test_stop_while_the_phone_still_rings_hangs_up_once_the_channel_is_known(
@@ -443,6 +492,20 @@ async def test_stop_while_the_phone_still_rings_hangs_up_once_the_channel_is_kno
     done = rig.spy.session(session.session_id)
     assert done is not None
     assert (done.state, done.reason, done.started_at) == ("stopped", "stop", None)
+
+
+async def test_no_second_leg_while_the_phone_still_rings_for_the_first(rig: Rig) -> None:
+    first = await rig.spy.start("S100", "seat3", "listen")
+    with pytest.raises(SpyLegNotEndedError, match="still ringing"):
+        await rig.spy.start("S100", "seat3", "barge")
+    with pytest.raises(SpyLegNotEndedError, match="still ringing"):
+        await rig.spy.switch(first.session_id, "whisper")
+    assert len(rig.pbx.originates) == 1
+    await rig.feed(lambda e: isinstance(e, OriginateResponded))  # the phone answers
+    assert rig.pbx.hangups == [SPYER]  # and is hung up at once (superseded)
+    await rig.pbx_ends_leg(SPYER)
+    second = await rig.spy.start("S100", "seat3", "barge")
+    assert len(rig.pbx.originates) == 2 and second.mode == "barge"
 
 
 async def test_an_unanswered_or_refused_originate_fails_the_session(rig: Rig) -> None:
@@ -484,9 +547,7 @@ async def test_a_new_request_supersedes_the_supervisors_running_session(rig: Rig
     second = await rig.spy.start("S100", "seat3", "barge")
     assert rig.pbx.hangups == [SPYER]
     old = rig.spy.session(first.session_id)
-    assert old is not None and old.state == "active"  # until its ChanSpyStop
-    await rig.apply(rig.recorded(SpyStopped))
-    assert rig.spy.session(first.session_id).reason == "superseded"  # type: ignore[union-attr]
+    assert old is not None and (old.state, old.reason) == ("stopped", "superseded")
     assert [s.session_id for s in rig.spy.sessions()] == [second.session_id]
 
 

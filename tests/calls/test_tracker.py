@@ -19,6 +19,7 @@ from ctid.core.calls import (
     CallStarted,
     CallTransferred,
     Notice,
+    SeatLegEnded,
     SeatRingEnded,
     SeatRingStarted,
     SeatState,
@@ -103,6 +104,7 @@ def test_answered_call_is_answered_by_seat1_after_a_six_second_ring() -> None:
         SeatRingStarted,
         SeatRingEnded,
         CallAnswered,
+        SeatLegEnded,
         CallEnded,
     ]
     ring_start = of_type(notices, SeatRingStarted)[0]
@@ -373,9 +375,13 @@ def test_resync_snapshot_gives_the_same_state_as_the_live_events() -> None:
     assert call.started_at == pytest.approx(known.started_at, abs=1.5)
     assert [type(n) for n in rebuilt if not isinstance(n, SeatStateChanged)] == [
         CallStarted,
-        SeatRingEnded,
         CallAnswered,
     ]
+    (answer,) = of_type(rebuilt, CallAnswered)
+    assert isinstance(answer, CallAnswered)
+    # Only the seat leg's age is known: no ring time is invented, and the notice says so.
+    assert (answer.ring_s, answer.hold_s, answer.answer_source) == (None, None, "seat_leg_start")
+    assert [(a.outcome, a.ring_s) for a in call.ring_attempts] == [("answered", None)]
     assert fresh.seat(S2).status == "on_call"
 
     rest = evs[first:]
@@ -709,3 +715,67 @@ def test_ended_calls_leave_no_state_behind() -> None:
     # steady state: a leak of even 15 bytes per call would show (1,500 calls x 15 B)
     assert grown - base < 20_000
     assert all(s.activity == "idle" for s in tracker.seats())
+
+
+# --------------------------------------------------------------------------- PJSIP facts
+
+PJSIP_SEATS = tuple(
+    SeatRef(SeatId(f"seat{i}"), f"PJSIP/seat{i}", "ordinary" if i < 3 else "expert")
+    for i in range(1, 5)
+)
+
+
+def test_transfer_redirect_gives_each_seat_its_own_leg_and_names_the_expert() -> None:
+    # Asterisk 22 sends no AgentComplete when seat1's leg hangs up after the Redirect; both
+    # come at the caller's hangup, seat1's TalkTime counted to the end of the whole call.
+    tracker = CallTracker(PJSIP_SEATS)
+    _, notices = run(events("pjsip/pjsip_transfer_redirect"), tracker)
+    rec = only_record(notices)
+    assert (rec.outcome, rec.answered_by, rec.transferred, rec.transferred_to) == (
+        "answered",
+        S1,
+        True,
+        SeatId("seat3"),
+    )
+    first, expert = rec.ring_attempts
+    assert (first.seat, first.outcome, expert.seat, expert.outcome) == (
+        S1,
+        "answered",
+        SeatId("seat3"),
+        "answered",
+    )
+    legs = [n for n in notices if isinstance(n, SeatLegEnded)]
+    assert [leg.seat for leg in legs] == [S1, SeatId("seat3")]
+    # seat1 talked from its answer until its own leg hung up, not until the caller's hangup
+    assert first.talk_end == legs[0].at < rec.ended_at
+    assert first.talk_s == pytest.approx(legs[0].at - first.end)  # type: ignore[operator]
+    assert first.talk_s == pytest.approx(5.0, abs=0.2)
+    assert expert.talk_s == pytest.approx(rec.ended_at - expert.end, abs=0.01)  # type: ignore[operator]
+    assert expert.talk_s == pytest.approx(10.8, abs=0.3)
+    # seat1 went idle at its own hangup, while the call still went on
+    seat1_idle = [
+        n.at
+        for n in notices
+        if isinstance(n, SeatStateChanged) and n.seat == S1 and n.new.activity == "idle"
+    ]
+    assert seat1_idle == [legs[0].at]
+    answers = [n for n in notices if isinstance(n, CallAnswered)]
+    assert [(a.seat, a.transfer, a.queue) for a in answers] == [  # type: ignore[attr-defined]
+        (S1, False, "ordinary"),
+        (SeatId("seat3"), True, "expert"),
+    ]
+
+
+def test_the_ivr_category_is_on_the_answer_and_on_the_record() -> None:
+    tracker = CallTracker(PJSIP_SEATS)
+    _, notices = run(events("pjsip/pjsip_answered"), tracker)
+    rec = only_record(notices)
+    assert rec.category == "consultation"
+    (answer,) = of_type(notices, CallAnswered)
+    assert isinstance(answer, CallAnswered)
+    assert (answer.category, answer.answer_source, answer.transfer) == (
+        "consultation",
+        "live",
+        False,
+    )
+    assert rec.transferred_to is None

@@ -21,6 +21,7 @@ from ctid.db.schema import (
     Base,
     Call,
     Callback,
+    CallbackCall,
     Caller,
     CallerPhone,
     Holiday,
@@ -257,6 +258,7 @@ ROWS: list[tuple[type[Base], dict[str, Any]]] = [
             "ended_at": t(8.4),
             "outcome": "answered",
             "ring_s": 9.75,
+            "talk_s": 125.5,
         },
     ),
     (
@@ -274,6 +276,16 @@ ROWS: list[tuple[type[Base], dict[str, Any]]] = [
             "outcome": "无人接听",
             "worked_by": "E1001",
             "updated_at": t(10),
+        },
+    ),
+    (
+        CallbackCall,
+        {
+            "id": 42,
+            "callback_id": 41,
+            "reason": "capped",
+            "call_id": "1763775015.42",
+            "added_at": t(9.5),
         },
     ),
     (

@@ -143,13 +143,17 @@ async def running_desk(
     start: datetime = MONDAY_10,
     pbx_ring_timeout_s: int = 30,
     sim_overrides: dict[str, Any] | None = None,
+    survey: bool = False,
     **sections: Any,
 ) -> AsyncIterator[Desk]:
     """`pbx_ring_timeout_s`: how long the simulated queues ring a seat by themselves — longer
-    than ctid's three-ring deadline by default, so the deadline is ctid's doing."""
+    than ctid's three-ring deadline by default, so the deadline is ctid's doing. `survey`: the
+    PBX runs contrib's keypad survey after the queue (Queue option `c`, then AGI …/survey)."""
     agi_port = free_port()
     probe = desk_config(tmp, 5038, agi_port, **sections)
-    overrides = {"epoch_base": start.timestamp(), **(sim_overrides or {})}
+    overrides: dict[str, Any] = {"epoch_base": start.timestamp(), **(sim_overrides or {})}
+    if survey:
+        overrides["survey_agi_url"] = f"agi://127.0.0.1:{agi_port}/survey"
     sim = PbxSimulator.from_ctid_config(probe, agi_port=agi_port, **overrides)
     sim.config = replace(
         sim.config,

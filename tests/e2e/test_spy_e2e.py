@@ -5,6 +5,7 @@ with seats `PJSIP/seat1` and `PJSIP/seat10` both talking."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,8 +13,16 @@ from pathlib import Path
 import pytest
 
 from ctid.asterisk.simulator import SimCall
-from ctid.calls.spy import SpyRequestFailedError, SpyService, SpyState
+from ctid.calls.spy import (
+    END_BOUND_S,
+    SpyLegNotEndedError,
+    SpyRequestFailedError,
+    SpyService,
+    SpyState,
+)
+from ctid.core.events import ChannelCreated, ChannelHungUp
 from ctid.core.ids import Channel, SeatId
+from ctid.screenpop.hub import Subscription
 from tests.e2e.harness import Desk, running_desk
 
 # Fake loop time; the SQLite writes run in aiosqlite's thread (see test_calls_e2e.py).
@@ -41,17 +50,20 @@ async def spy_desk(tmp_path: Path) -> AsyncIterator[tuple[Desk, SpyService]]:
         yield desk, desk.daemon.spy
 
 
-async def two_live_calls(desk: Desk, talk_s: float | None = None) -> tuple[SimCall, SimCall]:
-    """seat10 answers first (its channel is the older one), then seat1; both keep talking."""
+async def two_live_calls(
+    desk: Desk, talk_s: float | None = None, *, audio: bool = True
+) -> tuple[SimCall, SimCall]:
+    """seat10 answers first (its channel is the older one), then seat1; both keep talking.
+    `audio=False`: seat1's phone and its caller send no RTP (pjsip_spy_silent)."""
     sim = desk.sim
-    sim.set_phone("seat1", answer_after_s=None)
+    sim.set_phone("seat1", answer_after_s=None, sends_audio=audio)
     sim.set_phone("seat10", answer_after_s=1)
     sim.set_rr_position("ordinary", 1)
     ten = sim.place_call("13800000010", "Caller Ten", digits="1")
     await desk.wait_for(ten.answered.is_set)
     assert ten.seat == "seat10"
-    sim.set_phone("seat1", answer_after_s=1)
-    one = sim.place_call("13800000001", "Caller One", digits="1", talk_s=talk_s)
+    sim.set_phone("seat1", answer_after_s=1, sends_audio=audio)
+    one = sim.place_call("13800000001", "Caller One", digits="1", talk_s=talk_s, sends_audio=audio)
     await desk.wait_for(one.answered.is_set)
     assert one.seat == "seat1"
     tracker = desk.daemon.calls.tracker
@@ -222,3 +234,95 @@ async def test_a_request_in_flight_when_the_link_drops_is_failed_and_never_repla
         [originate] = desk.actions("Originate")
         assert originate["ActionID"] == again.action_id
         assert spy.session(failed.session_id).state == "failed"  # type: ignore[union-attr]
+
+
+class PhoneLegs:
+    """Follows the supervisor phone's channels from the PBX's own events, in bus order, and keeps
+    the most it ever had at once."""
+
+    def __init__(self) -> None:
+        self.live: set[str] = set()
+        self.most = 0
+
+    def on_item(self, item: object) -> None:
+        if isinstance(item, ChannelCreated) and item.channel.startswith("PJSIP/sup1-"):
+            self.live.add(item.channel)
+            self.most = max(self.most, len(self.live))
+        elif isinstance(item, ChannelHungUp):
+            self.live.discard(item.channel)
+
+
+def watch_phone(desk: Desk) -> PhoneLegs:
+    legs = PhoneLegs()
+    desk.daemon.bus.subscribe(legs.on_item)
+    return legs
+
+
+async def alert(desk: Desk, sub: Subscription) -> dict[str, object]:
+    """The next `spy_alert` frame on the supervisors' push channel."""
+    async with asyncio.timeout(60):
+        while True:
+            data = await sub.get()
+            assert data is not None
+            frame = json.loads(data)
+            if frame.get("type") == "spy_alert":
+                return dict(frame)
+
+
+async def test_with_audio_stop_and_switch_end_the_old_leg_before_answering(
+    tmp_path: Path,
+) -> None:
+    async with spy_desk(tmp_path) as (desk, spy):
+        legs = watch_phone(desk)
+        await two_live_calls(desk, audio=True)
+        listen = await spy.start("S100", "seat1", "listen")
+        await reach(desk, spy, listen.session_id, "active")
+        whisper = await spy.switch(listen.session_id, "whisper")
+        old = spy.session(listen.session_id)
+        assert old is not None and old.state == "stopped"  # proved before the switch returned
+        assert old.stopped_at is not None and old.stopped_at <= whisper.requested_at
+        await reach(desk, spy, whisper.session_id, "active")
+        done = await spy.stop(whisper.session_id)
+        assert done.state == "stopped"  # the ChanSpyStop/Hangup was seen, not just `Success`
+        await desk.wait_for(lambda: not legs.live)
+        assert legs.most == 1
+        assert [o["Data"].rsplit(",", 1)[1] for o in desk.actions("Originate")] == ["uqE", "uqEw"]
+
+
+async def test_on_a_silent_call_a_leg_that_does_not_end_is_reported_and_never_doubled(
+    tmp_path: Path,
+) -> None:
+    async with spy_desk(tmp_path) as (desk, spy):
+        legs = watch_phone(desk)
+        _, one = await two_live_calls(desk, talk_s=30, audio=False)
+        sub = desk.daemon.hub.subscribe_supervisor()
+        listen = await spy.start("S100", "seat1", "listen")
+        await reach(desk, spy, listen.session_id, "active")
+
+        # Hangup answers `Success`, but ChanSpy on a silent call goes on (pjsip_spy_silent):
+        # ctid waits for the proof for END_BOUND_S, then tells the supervisor and the log.
+        with pytest.raises(SpyLegNotEndedError) as stuck:
+            await spy.stop(listen.session_id)
+        assert stuck.value.session.state == "active"
+        frame = await alert(desk, sub)
+        assert (frame["session"], frame["seat"]) == (listen.session_id, "seat1")
+        assert f"{END_BOUND_S:g} s" in str(frame["message"])
+
+        # A switch does not ring the phone a second time while the old leg runs.
+        with pytest.raises(SpyLegNotEndedError):
+            await spy.switch(listen.session_id, "barge")
+        assert len(desk.actions("Originate")) == 1
+        assert legs.most == 1
+
+        # When the spied call ends, so does ChanSpy (E): the session closes as stopped.
+        await desk.wait_for(one.ended.is_set)
+        await reach(desk, spy, listen.session_id, "stopped")
+        await desk.wait_for(lambda: not legs.live)
+        assert legs.most == 1
+        await desk.wait_for(
+            lambda: (
+                "spy_end_unconfirmed" in audit(desk, listen.session_id)
+                and audit(desk, listen.session_id)[-1] == "spy_stopped"
+            )
+        )
+        sub.close()

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from ctid.config import Config
 from ctid.core.clock import FakeClock
-from ctid.core.errors import AmiDisconnectedError
+from ctid.core.errors import AmiActionError, AmiDisconnectedError
 from ctid.core.ids import SeatId
 from ctid.rotation.enforcer import (
     AddMember,
@@ -26,6 +26,7 @@ from ctid.rotation.enforcer import (
     desired_pauses,
     plan_actions,
     plan_memberships,
+    state_interface,
 )
 from ctid.rotation.roster import Rota
 
@@ -191,8 +192,8 @@ def test_tier_change_moves_the_seat_between_queues_with_config_penalties() -> No
     assert members(rota, live_desk()) == [
         RemoveMember(S1, "ordinary", "PJSIP/seat1"),
         RemoveMember(S1, "shared", "PJSIP/seat1"),
-        AddMember(S1, "expert", "PJSIP/seat1", "Seat 1", 0),
-        AddMember(S1, "shared", "PJSIP/seat1", "Seat 1", 1),
+        AddMember(S1, "expert", "PJSIP/seat1", "Seat 1", 0, state_interface="PJSIP/seat1"),
+        AddMember(S1, "shared", "PJSIP/seat1", "Seat 1", 1, state_interface="PJSIP/seat1"),
     ]
 
 
@@ -200,7 +201,16 @@ def test_new_member_joins_paused_when_the_seat_is_off_duty_now() -> None:
     live = live_desk()
     live[S3] = LiveSeat(memberships={"shared": 1})
     assert members(ROTA, live, f"{MONDAY} 12:40") == [
-        AddMember(S3, "expert", "PJSIP/seat3", "Seat 3", 0, paused=True, reason="lunch")
+        AddMember(
+            S3,
+            "expert",
+            "PJSIP/seat3",
+            "Seat 3",
+            0,
+            paused=True,
+            reason="lunch",
+            state_interface="PJSIP/seat3",
+        )
     ]
 
 
@@ -223,8 +233,8 @@ def test_interface_change_removes_the_old_interface() -> None:
     assert members(rota, live, previous=ROTA.seats) == [
         RemoveMember(S4, "expert", "PJSIP/seat4"),
         RemoveMember(S4, "shared", "PJSIP/seat4"),
-        AddMember(S4, "expert", "PJSIP/seat4b", "Seat 4", 0),
-        AddMember(S4, "shared", "PJSIP/seat4b", "Seat 4", 1),
+        AddMember(S4, "expert", "PJSIP/seat4b", "Seat 4", 0, state_interface="PJSIP/seat4b"),
+        AddMember(S4, "shared", "PJSIP/seat4b", "Seat 4", 1, state_interface="PJSIP/seat4b"),
     ]
 
 
@@ -233,7 +243,7 @@ def test_wrong_penalty_is_fixed_by_re_adding() -> None:
     live[S3] = LiveSeat(memberships={"expert": 0, "shared": 0})
     assert members(ROTA, live) == [
         RemoveMember(S3, "shared", "PJSIP/seat3"),
-        AddMember(S3, "shared", "PJSIP/seat3", "Seat 3", 1),
+        AddMember(S3, "shared", "PJSIP/seat3", "Seat 3", 1, state_interface="PJSIP/seat3"),
     ]
 
 
@@ -252,6 +262,9 @@ class FakeDesk:
     pending: list[tuple[SeatId, dict[str, Any]]] = field(default_factory=list)
     fail: int = 0
     revision_no: int = 1
+    static: set[str] = field(default_factory=set)
+    """Interfaces the PBX holds as static members: QueueRemove is refused."""
+    state_interfaces: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.live_state:
@@ -291,10 +304,17 @@ class FakeDesk:
         self._change(self._seat(interface), paused=paused, pause_reason=reason if paused else "")
 
     async def queue_add(
-        self, queue: str, interface: str, member_name: str, penalty: int = 0, paused: bool = False
+        self,
+        queue: str,
+        interface: str,
+        member_name: str,
+        penalty: int = 0,
+        paused: bool = False,
+        state_interface: str = "",
     ) -> None:
         self._maybe_fail()
         self.calls.append(("add", queue, interface, member_name, penalty, paused))
+        self.state_interfaces.append(state_interface)
         sid = self._seat(interface)
         now = self.live_state[sid]
         self._change(
@@ -304,6 +324,9 @@ class FakeDesk:
     async def queue_remove(self, queue: str, interface: str) -> None:
         self._maybe_fail()
         self.calls.append(("remove", queue, interface))
+        if interface in self.static:
+            # what Asterisk answers for a member queues.conf declares (pjsip_static_member_ops)
+            raise AmiActionError("QueueRemove", "Member not dynamic")
         sid = next((s.id for s in self.rota.seats if s.interface == interface), None)
         if sid is not None:
             now = self.live_state[sid]
@@ -508,3 +531,58 @@ async def test_poll_catches_up_a_missed_transition() -> None:
 def test_live_seat_default_memberships_are_not_shared() -> None:
     a, b = LiveSeat(), LiveSeat()
     assert a.memberships == {} and a.memberships is not b.memberships
+
+
+async def test_members_are_added_with_their_state_interface() -> None:
+    rota = with_seat(ROTA, "seat3", active=False)
+    desk = FakeDesk(rota)
+    desk.live_state[S3] = LiveSeat()
+    enforcer, _, _ = await enforcer_at(f"{MONDAY} 10:00", desk)
+    await enforcer.apply_now()
+    desk.take()
+    desk.rota = ROTA
+    desk.revision_no += 1
+    await enforcer.poll_roster()
+    assert [c[:3] for c in desk.take()] == [
+        ("add", "expert", "PJSIP/seat3"),
+        ("add", "shared", "PJSIP/seat3"),
+    ]
+    assert desk.state_interfaces[-2:] == ["PJSIP/seat3", "PJSIP/seat3"]
+    assert state_interface("Local/seat1@phones/n") == "Local/seat1@phones"
+
+
+async def test_a_refused_deactivation_is_an_error_and_kept_for_ops_until_resolved() -> None:
+    desk = FakeDesk(ROTA, static={"PJSIP/seat2"})
+    enforcer, _, clock = await enforcer_at(f"{MONDAY} 10:00", desk)
+    await enforcer.apply_now()
+    desk.take()
+    assert enforcer.refused() == ()
+    desk.rota = with_seat(ROTA, "seat2", active=False)
+    desk.revision_no += 1
+    with capture_logs() as logs:
+        await enforcer.poll_roster()
+    assert desk.take() == [
+        ("remove", "ordinary", "PJSIP/seat2"),
+        ("remove", "shared", "PJSIP/seat2"),
+    ]
+    refused = [e for e in logs if e["event"] == "rota_change_refused"]
+    assert [(e["log_level"], e["queue"], e["ami_action"], e["message"]) for e in refused] == [
+        ("error", "ordinary", "QueueRemove", "Member not dynamic"),
+        ("error", "shared", "QueueRemove", "Member not dynamic"),
+    ]
+    first = enforcer.refused()
+    assert [(r.seat_id, r.kind, r.queue, r.message, r.attempts) for r in first] == [
+        (S2, "remove", "ordinary", "Member not dynamic", 1),
+        (S2, "remove", "shared", "Member not dynamic", 1),
+    ]
+    assert first[0].interface == "PJSIP/seat2"
+    # the next login retries and counts; the first refusal time stays
+    clock.advance(60)
+    await enforcer.apply_now()
+    again = enforcer.refused()
+    assert [r.attempts for r in again] == [2, 2]
+    assert again[0].first_at == first[0].first_at < again[0].last_at
+    # ops delete the static members and reload the queues: nothing left to refuse
+    desk.live_state[S2] = LiveSeat()
+    await enforcer.apply_now()
+    assert enforcer.refused() == ()

@@ -398,6 +398,23 @@ def test_rate_once_within_bounds() -> None:
             go(state("closed"), Rate(score=bad))
 
 
+@pytest.mark.parametrize("status", STATUSES)
+def test_a_keypad_score_is_taken_in_any_status_once(status: Status) -> None:
+    t = go(state(status), Rate(score=2, source="keypad"))
+    assert t.state.satisfaction == 2
+    assert t.entry is not None and t.entry.detail == {"score": 2, "source": "keypad"}
+    with pytest.raises(TransitionError, match="rated already"):
+        go(t.state, Rate(score=5, source="keypad"))
+    with pytest.raises(InvalidInputError):
+        go(state(status), Rate(score=6, source="keypad"))
+
+
+def test_a_mailed_score_waits_for_the_resolution() -> None:
+    with pytest.raises(TransitionError, match="once it is resolved"):
+        go(state("in_progress"), Rate(score=4))
+    assert go(state("resolved"), Rate(score=4)).entry.detail["source"] == "link"  # type: ignore[union-attr]
+
+
 def test_parse_action() -> None:
     assert parse_action("flag", {"name": "capped"}) == Flag(flag="capped")
     assert parse_action("dispatch", {"group": "network"}) == Dispatch(group="network")

@@ -15,6 +15,7 @@ import structlog
 from ctid.asterisk.simulator.core import PbxCore
 from ctid.asterisk.simulator.ivr import IvrInput
 from ctid.asterisk.simulator.model import Chan, HotlineCall
+from ctid.asterisk.simulator.sounds import prompt_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -324,19 +325,25 @@ class AgiClientSession:
             return "200 result=-1\n"
         return f"200 result={ord(digit) if digit else 0}\n"
 
-    def _missing(self, args: list[str]) -> bool:
-        """The sound file does not exist: res_agi answers at once and the command fails."""
-        prompts = self.pbx.cfg.prompts
-        if prompts is None or not args or args[0] in prompts:
-            return False
-        self.failed = True
-        return True
+    def _prompt_s(self, args: list[str], *, fails: bool = True) -> float | None:
+        """How long the named prompt plays; None when the PBX has no such sound file (res_agi
+        answers at once and the command fails: AGISTATUS=FAILURE though the channel is up)."""
+        cfg = self.pbx.cfg
+        name = args[0] if args else ""
+        if cfg.prompts is not None and name not in cfg.prompts:
+            length = None
+        else:
+            length = prompt_seconds(cfg.sounds_dir, name, cfg.prompt_s)
+        if length is None and fails:
+            self.failed = True
+        return length
 
     async def _stream_file(self, args: list[str]) -> str:
-        if self._missing(args):
+        length = self._prompt_s(args)
+        if length is None:
             return "200 result=-1 endpos=0\n"
         escape = args[1] if len(args) > 1 else ""
-        digit, played = await self.ivr.play_prompt(self.call, self.chan, escape)
+        digit, played = await self.ivr.play_prompt(self.call, self.chan, escape, length_s=length)
         if digit is None:
             return "200 result=-1 endpos=0\n"
         self.pbx.varset(self.chan, "PLAYBACKSTATUS", "FAILED" if digit else "SUCCESS")
@@ -350,11 +357,12 @@ class AgiClientSession:
         return f"200 result={ord(digit) if digit else 0}\n"
 
     async def _get_option(self, args: list[str]) -> str:
-        if self._missing(args):
+        length = self._prompt_s(args)
+        if length is None:
             return "200 result=-1 endpos=0\n"
         escape = args[1] if len(args) > 1 else ""
         timeout_ms = int(args[2]) if len(args) > 2 else 5000
-        digit, played = await self.ivr.play_prompt(self.call, self.chan, escape)
+        digit, played = await self.ivr.play_prompt(self.call, self.chan, escape, length_s=length)
         if digit is None:
             return "200 result=-1 endpos=0\n"
         if not digit:
@@ -367,7 +375,12 @@ class AgiClientSession:
     async def _get_data(self, args: list[str]) -> str:
         timeout_ms = int(args[1]) if len(args) > 1 and args[1] else 2000
         max_digits = int(args[2]) if len(args) > 2 and args[2] else 1024
-        text, timed_out = await self.ivr.read_data(self.call, self.chan, timeout_ms, max_digits)
+        length = self._prompt_s(args, fails=False)
+        if length is None:
+            return "200 result=-1\n"  # ast_app_getdata_full
+        text, timed_out = await self.ivr.read_data(
+            self.call, self.chan, timeout_ms, max_digits, prompt_s=length
+        )
         if text is None:
             return "200 result=-1\n"
         return f"200 result={text}{' (timeout)' if timed_out else ''}\n"

@@ -5,6 +5,7 @@ the bridged call ends (agent, caller, the PBX, a spy holding the leg, a Redirect
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from ctid.asterisk.simulator.chanspy import ChanSpy
 from ctid.asterisk.simulator.core import PbxCore
@@ -18,6 +19,8 @@ class BridgedCalls:
     def __init__(self, pbx: PbxCore, spy: ChanSpy) -> None:
         self.pbx = pbx
         self.spy = spy
+        self.after_queue: Callable[[HotlineCall], bool] = lambda _call: False
+        """Queue()'s `c` option: True when the caller goes on in the dialplan (set by Dialplan)."""
 
     def _complete(self, call: HotlineCall, reason: str) -> None:
         """AgentComplete with whatever snapshots still exist, and the queue/member stats; first for
@@ -154,6 +157,9 @@ class BridgedCalls:
         self._seat_idle(call)
         self._bridge_leave(call, two)
         self._answered_times(call)
+        if self.after_queue(call):
+            self._bridge_destroy_quiet(call)
+            return
         self.pbx.soft_hangup_request(two, 16)
         if one is not None and one.alive:
             self.pbx.hangup_request(one, 16)

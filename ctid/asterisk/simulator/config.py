@@ -118,6 +118,9 @@ class SimulatorConfig:
     hotline_exten: str = "4000"
     default_queue: str = "ordinary"
     agi_url: str = "agi://127.0.0.1:4573/ivr"
+    survey_agi_url: str = ""
+    """contrib's survey: `Queue(q,c,...)`, and when the member hangs up the caller goes on to
+    `AGI(<this>)` (QUEUESTATUS=CONTINUE), then Hangup. Empty: Queue without `c` (the recordings)."""
     queue_timeout_s: int = 120
     epoch_base: float = LAB_BOOT_EPOCH
     """Wall-clock epoch at simulator start: Uniqueid, Timestamp and LoginTime derive from it."""
@@ -125,6 +128,9 @@ class SimulatorConfig:
     """Asterisk's Answer() waits up to 500 ms for media before the next priority runs."""
     prompt_s: float = 1.0
     """How long one STREAM FILE / SAY prompt plays."""
+    sounds_dir: Path | None = None
+    """None: every prompt exists and plays `prompt_s`. A directory: prompts are its files (a
+    missing one fails like Asterisk's; a WAV plays its real length) — see `sounds.py`."""
     press_delay_s: float = 1.0
     """How long a simulated caller takes to press a key once an IVR command waits for one."""
     supervisor_stay_s: float = 60.0

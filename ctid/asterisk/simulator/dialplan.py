@@ -41,6 +41,7 @@ class Dialplan:
         self.spy = spy
         self.bridged = bridged
         self.queue_app = queue_app
+        bridged.after_queue = self.continue_after_queue
 
     def start_hotline_call(
         self,
@@ -220,8 +221,44 @@ class Dialplan:
             self.pbx.newexten(two, "Hangup", "", 6)
             self.pbx.end_dialplan(call, "routed_hangup", soft=True)
             return
-        self.pbx.newexten(two, "Queue", f"{queue},,,,{cfg.queue_timeout_s}", 6)
+        options = "c" if cfg.survey_agi_url else ""
+        self.pbx.newexten(two, "Queue", f"{queue},{options},,,{cfg.queue_timeout_s}", 6)
         await self.queue_app.run_queue(call, queue, cfg.queue_timeout_s)
+
+    def continue_after_queue(self, call: HotlineCall) -> bool:
+        """Queue()'s `c` option (app_queue.c OPT_GO_ON): when the member hangs up, Queue returns
+        with QUEUESTATUS=CONTINUE and the caller goes on to contrib's `AGI(<survey_agi_url>)`."""
+        url = self.pbx.cfg.survey_agi_url
+        if not url or call.phase != "bridged":
+            return False
+        if call.program is not None and call.program is not asyncio.current_task():
+            call.program.cancel()
+        call.phase = "dialplan"
+        call.public.outcome = "answered"
+        call.program = self.pbx.spawn(self._after_queue(call, url), f"survey-{call.two.name}")
+        call.two.task = call.program
+        return True
+
+    async def _after_queue(self, call: HotlineCall, url: str) -> None:
+        two = call.two
+        self.pbx.varset(two, "QUEUESTATUS", "CONTINUE")
+        self.pbx.newexten(two, "GotoIf", '$["${QUEUESTATUS}" != "CONTINUE"]?done', 8)
+        self.pbx.newexten(two, "AGI", url, 9)
+        agi = AgiClientSession(self.pbx, self.ivr, self.hangup_channel, call, two, url)
+        call.agi = agi
+        call.in_agi = True
+        try:
+            status = await agi.run()
+        finally:
+            call.in_agi = False
+            call.agi = None
+        if two.dead:
+            self.pbx.varset(two, "AGISTATUS", "HANGUP")
+            self._finish_dead_caller(call)
+            return
+        self.pbx.varset(two, "AGISTATUS", status)
+        self.pbx.newexten(two, "Hangup", "", 10)
+        self.pbx.end_dialplan(call, "answered", soft=True)
 
     def caller_hangs_up(self, call: HotlineCall, cause: int = 16, soft: bool = True) -> None:
         """The caller's own side hangs up (callerside Hangup(), an app ending, a trunk BYE)."""

@@ -60,7 +60,9 @@ class IvrInput:
             try:
                 got = await asyncio.wait_for(asyncio.shield(fut), timeout_s)
             except TimeoutError:
-                return ""
+                # A digit that arrived in the same instant as the timeout is not lost: Asterisk
+                # queues the DTMF frame on the channel for the next read.
+                return fut.result() if fut.done() and not fut.cancelled() else ""
             if not got and (chan.dead or not chan.alive):
                 return None
             return got
@@ -79,14 +81,19 @@ class IvrInput:
                 return got
 
     async def play_prompt(
-        self, call: HotlineCall, chan: Chan, escape: str, from_script: bool = True
+        self,
+        call: HotlineCall,
+        chan: Chan,
+        escape: str,
+        from_script: bool = True,
+        length_s: float | None = None,
     ) -> tuple[str | None, int]:
         """STREAM FILE: ('', samples) when played out, (digit, samples) when interrupted,
         (None, 0) on hangup."""
         if escape and from_script:
             self._script_press(call, chan, "stream", escape)
         start = self.pbx.now()
-        length = self.pbx.cfg.prompt_s
+        length = self.pbx.cfg.prompt_s if length_s is None else length_s
         while True:
             left = length - (self.pbx.now() - start)
             if left <= 0:
@@ -102,13 +109,20 @@ class IvrInput:
                 return "", int(length * 8000)
 
     async def read_data(
-        self, call: HotlineCall, chan: Chan, timeout_ms: int, max_digits: int
+        self,
+        call: HotlineCall,
+        chan: Chan,
+        timeout_ms: int,
+        max_digits: int,
+        prompt_s: float | None = None,
     ) -> tuple[str | None, bool]:
         """GET DATA: (digits, timed_out); (None, False) on hangup."""
         self._script_press(call, chan, "data", "0123456789*#")
         digits = ""
         # the caller's whole entry was already scheduled above; the prompt just listens
-        first, _ = await self.play_prompt(call, chan, "0123456789*#", from_script=False)
+        first, _ = await self.play_prompt(
+            call, chan, "0123456789*#", from_script=False, length_s=prompt_s
+        )
         if first is None:
             return None, False
         if first:
