@@ -141,7 +141,7 @@ async def test_a_callback_keeps_every_reason_and_closes_when_the_caller_gets_thr
             ("abandoned", abandoned.linkedid),
         ]
         assert len(desk.rows("SELECT id FROM callbacks")) == 1
-        reasons = await desk.daemon.incidents.callback_reasons(callback["id"])
+        reasons = await desk.daemon.callbacks.callback_reasons(callback["id"])
         assert reasons == [("capped", capped.linkedid), ("abandoned", abandoned.linkedid)]
 
         # 3. the caller gets through on a later call: the callback closes by itself, audited

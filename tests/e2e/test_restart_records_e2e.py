@@ -63,7 +63,7 @@ def raw_config(tmp: Path, ami_port: int, agi_port: int, db_url: str, log: Path) 
         },
         "lunch": {"enabled": False},
         # The IVR caller stays silent: ctid waits for a key long enough to be stopped meanwhile.
-        "ivr": {"digit_timeout_s": 60.0, "silence_replays": 5},
+        "ivr": {"digit_timeout_s": 45.0, "silence_replays": 5, "no_input_max_s": 300.0},
     }
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.db.schema import AuditLog, RingAttempt
+from ctid.tickets.call_facts import CallFactStore
 from ctid.tickets.callbacks import CallbackStore
 from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
 from ctid.tickets.incidents import IncidentStore
@@ -52,7 +53,7 @@ async def test_an_answered_call_closes_the_numbers_open_callbacks_with_an_audit_
 
 
 async def test_the_stored_answer_and_each_seats_talk_time(
-    store: IncidentStore, sessions: async_sessionmaker[AsyncSession]
+    store: IncidentStore, call_facts: CallFactStore, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     assert await store.stored_answer("9.1") is None
     await store.create_from_call(
@@ -65,7 +66,7 @@ async def test_the_stored_answer_and_each_seats_talk_time(
         )
     )
     assert await store.stored_answer("9.1") == (T0, "seat1")
-    await store.record_call(
+    await call_facts.record_call(
         CallRecordIn(
             call_id="9.1",
             started_at=T0 - timedelta(seconds=10),
