@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
-from ctid.db.schema import Call, Callback, QueueLogCall, QueueLogPosition, RingAttempt
+from ctid.db.schema import Call, Callback, CallbackCall, QueueLogCall, QueueLogPosition, RingAttempt
 from ctid.tickets._db import write_unit
 from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
 from ctid.tickets.views import CallbackView, IncidentView
@@ -235,10 +235,13 @@ class QueueLogLedger:
 
     @staticmethod
     async def with_callback(s: AsyncSession, call_ids: Sequence[str]) -> set[str]:
-        found = await s.scalars(
-            select(Callback.call_id).where(Callback.call_id.in_(call_ids)).distinct()
+        """The calls among `call_ids` a callback already names (as its first call, or as one
+        more call that fed it)."""
+        first = await s.scalars(select(Callback.call_id).where(Callback.call_id.in_(call_ids)))
+        more = await s.scalars(
+            select(CallbackCall.call_id).where(CallbackCall.call_id.in_(call_ids))
         )
-        return {c for c in found if c is not None}
+        return {c for c in (*first, *more) if c is not None}
 
     async def mark_many(
         self, s: AsyncSession, marks: Sequence[tuple[str, str, str, Action]]
@@ -278,8 +281,7 @@ class QueueLogLedger:
 
     async def has_callback(self, call_id: str) -> bool:
         async with self._sessions() as s:
-            found = await s.scalar(select(Callback.id).where(Callback.call_id == call_id).limit(1))
-            return found is not None
+            return bool(await self.with_callback(s, [call_id]))
 
 
 @dataclass(frozen=True, slots=True)
