@@ -1,6 +1,7 @@
-"""The incident store: numbering, creation (from every answered call, idempotently), lifecycle
-steps with history, optimistic locking and outbox mail, and signed links. SQLAlchemy stays in
-here; views go out."""
+"""The incident store: numbering, creation (from every answered call, idempotently, one or a
+reconciled chunk at a time), lifecycle steps with history, optimistic locking and outbox mail, and
+signed links. SQLAlchemy stays in here; views go out. Over 700 lines: creation and the lifecycle
+share the row ⇄ state conversions and the numbering, which must not drift apart."""
 
 from __future__ import annotations
 
