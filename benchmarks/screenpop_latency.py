@@ -11,7 +11,11 @@ fresh daemon per load level). Measured:
   never answer; ctid cuts them and auto-pauses them, and a supervisor (this script, through the
   simulator) unpauses them again at once, so every call routed to them is a cut.
 
+- the pop's knowledge suggestions (`--articles` stored): `AgentCalled` → the `suggestions` frame,
+  and that the ringing frame never waits for it (every ringing frame arrives first).
+
     python benchmarks/screenpop_latency.py [--calls 300] [--desktops 100] [--loads 5000,20000]
+        [--articles 2000]
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from ctid.accounts.users import add_user
 from ctid.app import Daemon
 from ctid.asterisk.simulator import PbxSimulator
 from ctid.config import parse_config
+from ctid.core.clock import SystemClock
 from ctid.db import create_engine, upgrade
+from ctid.tickets.kb import Author, KnowledgeBase
 from ctid.web.middleware import SESSION_COOKIE
 
 SEATS = [
@@ -70,7 +76,7 @@ def pct(values: list[float], p: float) -> float:
 def desktops(url: str, cookies: list[tuple[str, str]], out: Any, ready: Any, stop: Any) -> None:
     """Child process: one WebSocket per (seat, session cookie); records ringing pops."""
 
-    async def one(seat: str, token: str, seen: list[tuple[str, str, float]]) -> None:
+    async def one(seat: str, token: str, seen: list[tuple[str, str, str, float]]) -> None:
         jar = aiohttp.CookieJar(unsafe=True)
         async with aiohttp.ClientSession(cookie_jar=jar) as http:
             http.cookie_jar.update_cookies({SESSION_COOKIE: token})
@@ -87,10 +93,12 @@ def desktops(url: str, cookies: list[tuple[str, str]], out: Any, ready: Any, sto
                     now = time.monotonic()
                     frame = json.loads(msg.data)
                     if frame.get("type") == "pop" and frame.get("state") == "ringing":
-                        seen.append((frame["call_id"], frame["seat"], now))
+                        seen.append(("pop", frame["call_id"], frame["seat"], now))
+                    elif frame.get("type") == "suggestions":
+                        seen.append(("suggestions", frame["call_id"], frame["seat"], now))
 
     async def main() -> None:
-        seen: list[tuple[str, str, float]] = []
+        seen: list[tuple[str, str, str, float]] = []
         tasks = [asyncio.create_task(one(seat, tok, seen)) for seat, tok in cookies]
         await asyncio.get_running_loop().run_in_executor(None, stop.get)
         for t in tasks:
@@ -181,7 +189,30 @@ def verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
 
 
-async def run(calls: int, n_desktops: int, load: float, interval: float, cadence: float) -> None:
+async def _seed_articles(sessions: Any, n: int) -> None:
+    """`n` knowledge articles, Chinese and English, over every request type and category."""
+    types = ("fault", "consultation", "complaint", "service_request", "new_requirement")
+    cats = ("software", "hardware", "network", "database", "business_application")
+    kb = KnowledgeBase(sessions, SystemClock())
+    author = Author("S9001", "supervisor")
+    for i in range(n):
+        zh = i % 2 == 0
+        await kb.create(
+            author,
+            {
+                "title": f"打印机第{i}号故障处理" if zh else f"VPN problem number {i}",
+                "symptoms": "屏幕提示错误,无法连接" if zh else "the client says the link is down",
+                "steps": f"第{i}步:重启设备" if zh else f"step {i}: restart the client",
+                "category": cats[i % len(cats)],
+                "request_type": types[(i // 2) % len(types)],
+                "language": "zh" if zh else "en",
+            },
+        )
+
+
+async def run(
+    calls: int, n_desktops: int, load: float, interval: float, cadence: float, articles: int
+) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ctid-bench-"))
     raw = {
         "site": {"data_dir": str(tmp)},
@@ -197,6 +228,8 @@ async def run(calls: int, n_desktops: int, load: float, interval: float, cadence
         },
         "lunch": {"enabled": False},
         "ring": {"max_rings": 3, "ring_cadence_s": cadence, "rna_pause_after": 20},
+        # No wrap-up pause: every call should ring a seat (the desk's default pauses after each).
+        "desk": {"wrapup_s": {"ordinary": 0, "expert": 0}},
     }
     probe = parse_config({**raw, "ami": {**raw["ami"], "port": 5038}})
     engine = create_engine(probe.database_url)
@@ -206,6 +239,7 @@ async def run(calls: int, n_desktops: int, load: float, interval: float, cadence
     sessions = session_factory(engine)
     for s in SEATS:
         await add_user(sessions, s["staffed_by"], s["name"], "agent", "bench-password-1")
+    await _seed_articles(sessions, articles)
     await engine.dispose()
 
     agi_port = _free_port()
@@ -263,7 +297,18 @@ async def run(calls: int, n_desktops: int, load: float, interval: float, cadence
             stop.set()
             await serve
             events = daemon.ami.health()
-    lat = [1000 * (at - written[(cid, seat)]) for cid, seat, at in seen if (cid, seat) in written]
+    pops = [(cid, seat, at) for kind, cid, seat, at in seen if kind == "pop"]
+    hints = [(cid, seat, at) for kind, cid, seat, at in seen if kind == "suggestions"]
+    lat = [1000 * (at - written[(cid, seat)]) for cid, seat, at in pops if (cid, seat) in written]
+    hint_lat = [
+        1000 * (at - written[(cid, seat)]) for cid, seat, at in hints if (cid, seat) in written
+    ]
+    # Per desktop the frames arrive in the order ctid sent them: a suggestions frame seen with no
+    # ringing frame before it for that call on that seat would mean the pop waited (or was lost).
+    first_pop: dict[tuple[str, str], float] = {}
+    for cid, seat, at in pops:
+        first_pop.setdefault((cid, seat), at)
+    hint_first = sum(1 for cid, seat, at in hints if first_pop.get((cid, seat), at + 1) > at)
     cut = []
     for chan, at in hangups.items():
         if chan in ring_start:
@@ -283,6 +328,13 @@ async def run(calls: int, n_desktops: int, load: float, interval: float, cadence
         )
     else:
         print("pop latency: no samples (NOT MET)")
+    if hint_lat:
+        print(
+            f"suggestions frame ({articles:,} articles stored) over {len(hint_lat)} frames: "
+            f"p50 {statistics.median(hint_lat):.1f}  p90 {pct(hint_lat, 90):.1f}  "
+            f"p99 {pct(hint_lat, 99):.1f}  max {max(hint_lat):.1f} ms after AgentCalled; "
+            f"arrived before their ringing frame: {hint_first}"
+        )
     if cut:
         p99 = pct(cut, 99)
         enough = len(cut) >= MIN_CUTS
@@ -309,6 +361,7 @@ def main() -> None:
     )
     ap.add_argument("--desktops", type=int, default=100)
     ap.add_argument("--loads", default="5000,20000", help="background events/s, comma-separated")
+    ap.add_argument("--articles", type=int, default=2000, help="knowledge articles stored")
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     import logging
@@ -316,7 +369,9 @@ def main() -> None:
     logging.getLogger().setLevel(logging.ERROR)
     print("machine: 2 cores (shared); one fresh daemon and simulator per load level")
     for load in (float(x) for x in args.loads.split(",")):
-        asyncio.run(run(args.calls, args.desktops, load, args.interval, args.cadence))
+        asyncio.run(
+            run(args.calls, args.desktops, load, args.interval, args.cadence, args.articles)
+        )
     sys.exit(0)
 
 

@@ -399,7 +399,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _report(cfg: Config, args: argparse.Namespace, agent_month: Any, report: Any) -> int:
     agent_month_command, report_command = agent_month, report
-    if args.agent_month:
+    if getattr(args, "seat_time", False):
+        from ctid.core.clock import SystemClock
+        from ctid.reports import seat_time_command
+
+        now = SystemClock(cfg.site.timezone).utcnow()
+        text = asyncio.run(seat_time_command(cfg, args.from_, args.to, now, args.csv))
+    elif args.agent_month:
         text = asyncio.run(agent_month_command(cfg, args.agent_month, args.csv))
     else:
         text = asyncio.run(report_command(cfg, args.from_, args.to, args.by, args.csv))
@@ -597,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_rec.add_argument("--queue-log", metavar="FILE", help="default: [asterisk] queue_log")
     p_rec.add_argument("--since", metavar="YYYY-MM-DD", help="only calls from this day on")
     p.add_argument("--agent-month", metavar="YYYY-MM", help="the monthly per-agent review")
+    p.add_argument("--seat-time", action="store_true", help="time per seat state per seat per day")
     p.add_argument("--csv", action="store_true", help="CSV instead of a table")
 
     db = sub.add_parser("db", help="database maintenance", description="database maintenance")

@@ -234,6 +234,77 @@ class TalkCapConfig(_Model):
     expert_queue: str = "expert"
 
 
+class SopStepConfig(_Model):
+    key: Name
+    label: str = Field(min_length=1, max_length=64)
+    budget_s: int = Field(ge=1)
+    prompt: str = ""
+
+
+def _default_wrapup() -> dict[Tier, int]:
+    return {"ordinary": 30, "expert": 60}
+
+
+def _default_sop() -> tuple[SopStepConfig, ...]:
+    # DOMAIN.md's script: greet 10 s, confirm 1 min, diagnose 3 min, dispatch 2 min. Its guided
+    # fix (10 min) alone fills the cap, so it gets what is left (4 min): 10 min in all.
+    return (
+        SopStepConfig(
+            key="greet",
+            label="Greet",
+            budget_s=10,
+            prompt="Hello, customer center. How can I help you? "
+            "(您好,客户中心。请问有什么可以帮您的吗?)",
+        ),
+        SopStepConfig(
+            key="confirm_caller",
+            label="Confirm caller",
+            budget_s=60,
+            prompt="Ask name, phone and office location.",
+        ),
+        SopStepConfig(
+            key="diagnose",
+            label="Diagnose",
+            budget_s=180,
+            prompt="Alarms or noises? The error message? Cables and indicator lights? "
+            "(with consent)",
+        ),
+        SopStepConfig(
+            key="guided_fix",
+            label="Guided fix",
+            budget_s=230,
+            prompt="Walk the caller through the steps (generally discouraged).",
+        ),
+        SopStepConfig(
+            key="dispatch",
+            label="Dispatch",
+            budget_s=120,
+            prompt="Promise an engineer; re-check name, phone, address; describe the fault in "
+            "professional terms.",
+        ),
+    )
+
+
+AGENT_PAUSE_REASONS_DEFAULT = ("break", "meal", "training", "admin")
+SYSTEM_PAUSE_REASONS = ("rna", "lunch", "closed", "wrapup")
+
+
+class DeskConfig(_Model):
+    """The agent desk: wrap-up after each call, the agent's own pause reasons, the call script."""
+
+    wrapup_s: dict[Tier, Annotated[int, Field(ge=0, le=3600)]] = Field(
+        default_factory=_default_wrapup
+    )
+    """Seconds of wrap-up per tier after each answered call (0: none). ctid pauses the seat with
+    reason `wrapup` rather than using app_queue's wrapuptime, so the desk can show the countdown,
+    end it early and extend it."""
+    wrapup_extend_s: int = Field(default=60, ge=0, le=3600)
+    pause_reasons: tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")], ...] = (
+        AGENT_PAUSE_REASONS_DEFAULT
+    )
+    sop: tuple[SopStepConfig, ...] = Field(default_factory=_default_sop)
+
+
 class LunchGroupConfig(_Model):
     name: Name
     seats: tuple[str, ...] = Field(min_length=1)
@@ -368,6 +439,43 @@ class ReportsConfig(_Model):
     repeat_call_days: int = Field(default=7, ge=1)
 
 
+class WallboardConfig(_Model):
+    """What the wallboard colours: green at or past the target, amber short of it, red past the
+    red line. Rates are fractions (0.9 = 90 %)."""
+
+    service_level_target: float = Field(default=0.90, gt=0, le=1)
+    """Share of answered calls picked up within `ring.max_rings` rings: green at or above."""
+    service_level_red_below: float = Field(default=0.80, ge=0, le=1)
+    """Red below this; amber between it and the target."""
+    loss_rate_amber: float = Field(default=0.05, ge=0, le=1)
+    """Loss rate (calls offered, not answered) above this: amber."""
+    loss_rate_red: float = Field(default=0.10, ge=0, le=1)
+    """Loss rate above this: red."""
+    longest_wait_amber_s: int = Field(default=10, ge=1)
+    longest_wait_red_s: int = Field(default=15, ge=1)
+    alerts_kept: int = Field(default=50, ge=1, le=500)
+    """The server keeps the last this many alerts, so a reloaded wallboard shows them."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WallboardConfig:
+        if self.service_level_red_below >= self.service_level_target:
+            raise ValueError(
+                "service_level_red_below must be below service_level_target "
+                f"(got {self.service_level_red_below} >= {self.service_level_target})"
+            )
+        if self.loss_rate_amber >= self.loss_rate_red:
+            raise ValueError(
+                "loss_rate_amber must be below loss_rate_red "
+                f"(got {self.loss_rate_amber} >= {self.loss_rate_red})"
+            )
+        if self.longest_wait_amber_s >= self.longest_wait_red_s:
+            raise ValueError(
+                "longest_wait_amber_s must be below longest_wait_red_s "
+                f"(got {self.longest_wait_amber_s} >= {self.longest_wait_red_s})"
+            )
+        return self
+
+
 class Config(_Model):
     site: SiteConfig = SiteConfig()
     ami: AmiConfig = AmiConfig()
@@ -390,6 +498,8 @@ class Config(_Model):
     ivr: IvrConfig = IvrConfig()
     incidents: IncidentConfig = IncidentConfig()
     reports: ReportsConfig = ReportsConfig()
+    wallboard: WallboardConfig = WallboardConfig()
+    desk: DeskConfig = DeskConfig()
 
     @property
     def database_url(self) -> str:
@@ -492,6 +602,21 @@ def _cross_checks(cfg: Config) -> list[tuple[str, str, object]]:
             )
     if list(cfg.talk_cap.warn_at_s) != sorted(set(cfg.talk_cap.warn_at_s)):
         problems.append(("talk_cap.warn_at_s", "must be increasing", cfg.talk_cap.warn_at_s))
+    sop_total = sum(step.budget_s for step in cfg.desk.sop)
+    if sop_total > cfg.talk_cap.talk_cap_s:
+        problems.append(
+            (
+                "desk.sop",
+                f"the steps' budgets add up to {sop_total} s, more than talk_cap.talk_cap_s "
+                f"({cfg.talk_cap.talk_cap_s} s)",
+                [step.budget_s for step in cfg.desk.sop],
+            )
+        )
+    for i, reason in enumerate(cfg.desk.pause_reasons):
+        if reason in SYSTEM_PAUSE_REASONS:
+            problems.append(
+                (f"desk.pause_reasons[{i}]", "is a reason ctid keeps for itself", reason)
+            )
     if cfg.hours.close <= cfg.hours.open:
         problems.append(("hours.close", "must be after hours.open", cfg.hours.close))
     both = set(cfg.hours.holidays) & set(cfg.hours.makeup_workdays)

@@ -33,8 +33,9 @@ def marked_strings(root: Path | None = None) -> set[str]:
 
 
 def missing(locale: str = "zh_CN") -> list[str]:
-    have = {m.id for m in i18n.merged_catalog(locale) if m.id}
-    return sorted(marked_strings() - {str(h) for h in have})
+    # A plural entry's id is (singular, plural); the singular is what marked_strings() holds.
+    have = {m.id[0] if isinstance(m.id, tuple) else m.id for m in i18n.merged_catalog(locale)}
+    return sorted(marked_strings() - {str(h) for h in have if h})
 
 
 def main() -> int:

@@ -93,6 +93,11 @@ def test_users_callers_roster_report(config: Path, tmp_path: Path) -> None:
     bad = ctid(config, "report", "--from", "2026-13-01", "--to", "2026-11-30")
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr
+    seat_time = ctid(
+        config, "report", "--seat-time", "--from", "2026-11-01", "--to", "2026-11-30", "--csv"
+    )
+    assert seat_time.returncode == 0, seat_time.stderr
+    assert seat_time.stdout.startswith("seat,day,ready_s,ringing_s,talking_s,wrapup_s,paused_s")
     month = ctid(config, "report", "--agent-month", "2026-11", "--csv")
     assert month.returncode == 0, month.stderr
     for line in report.stdout.splitlines():

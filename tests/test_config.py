@@ -152,6 +152,16 @@ MISTAKES = [
         "talk_cap.warn_at_s[1]: warns at or after the cap (talk_cap_s) (got 700)",
     ),
     (
+        "sop-over-cap",
+        MINIMAL + "\n[talk_cap]\ntalk_cap_s = 120\nwarn_at_s = [60]\n",
+        "desk.sop: the steps' budgets add up to 600 s, more than talk_cap.talk_cap_s (120 s)",
+    ),
+    (
+        "agent-reason-is-ctids",
+        MINIMAL + '\n[desk]\npause_reasons = ["break", "rna"]\n',
+        "desk.pause_reasons[1]: is a reason ctid keeps for itself (got 'rna')",
+    ),
+    (
         "tier not served",
         MINIMAL
         + "\n[[queues]]\nname = 'x'\ntiers = { expert = 0 }\n\n[ivr]\ndefault_queue = 'x'\noptions = []\n",

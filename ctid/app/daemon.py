@@ -31,6 +31,8 @@ from ctid.asterisk.translate import translate
 from ctid.bus import EventBus
 from ctid.calls.control import CallControl, OriginateWatch
 from ctid.calls.ivr import run_ivr
+from ctid.calls.seat_desk import DeskItem, SeatDesk
+from ctid.calls.seat_log_store import SqlSeatLog
 from ctid.calls.service import CALL_INPUT, BusItem, CallService, Resync
 from ctid.calls.spy import SpyService
 from ctid.calls.spy_control import SpyControl
@@ -38,17 +40,20 @@ from ctid.calls.spy_store import SqlSpyStore
 from ctid.calls.survey import KeypadSurvey, SurveyItems
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock, epoch
+from ctid.core.errors import CtidError
 from ctid.core.events import (
     ChannelSnapshot,
     OriginateResponded,
     QueueEntrySnapshot,
     QueueMemberSnapshot,
 )
+from ctid.core.ids import Channel
 from ctid.db import check_schema, create_engine
 from ctid.db.engine import session_factory
 from ctid.journal import WriteJournal
 from ctid.mail import OutboxWorker, SmtpMailer
 from ctid.reports import kpi
+from ctid.reports.incident_tables import IncidentReports
 from ctid.reports.tables import Reports
 from ctid.rotation.admin import RosterAdmin, RosterSeats
 from ctid.rotation.desk import RotaDeskView
@@ -59,20 +64,27 @@ from ctid.rotation.scheduler import RotaScheduler
 from ctid.screenpop.hub import PopHub
 from ctid.screenpop.screens import ScreenItem, SeatScreens
 from ctid.spool import WriteSpool
+from ctid.tickets.attach import CallAttach
 from ctid.tickets.call_facts import CallFactStore
 from ctid.tickets.callback_list import Callbacks
 from ctid.tickets.callbacks import CallbackStore
 from ctid.tickets.dialing import dial_string
 from ctid.tickets.directory import CallerDirectory, phone_plan
+from ctid.tickets.drafts import DeskDrafts
 from ctid.tickets.forms import CallerSearch, IncidentForms
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
 from ctid.tickets.journal_ops import RETRY_ON, marker, registry
+from ctid.tickets.kb import KnowledgeBase
 from ctid.tickets.keypad import KeypadRatings
 from ctid.tickets.links import Links
+from ctid.tickets.profiles import CallerProfiles
 from ctid.tickets.queue_log_follow import QueueLogFollower
+from ctid.tickets.timeline import IncidentTimeline
+from ctid.tickets.vocabulary import CATEGORIES
 from ctid.tickets.workflow import IncidentWorkflow
 from ctid.tickets.writes import CallWriter
+from ctid.web.record_ports import RecordPorts
 from ctid.web.server import WebPorts, WebServer
 
 log = structlog.get_logger(__name__)
@@ -126,8 +138,11 @@ class Daemon:
         )
         """Writes that wait for the database: fsynced on local disk, applied in order, once."""
         self.directory = CallerDirectory(self.sessions, self.clock, cfg)
+        self.kb = KnowledgeBase(self.sessions, self.clock)
+        self.timeline = IncidentTimeline(self.sessions, self.clock, cfg)
+        self.profiles = CallerProfiles(self.sessions, self.clock, cfg)
         self.roster = RosterStore(self.sessions, self.clock, cfg)
-        self.hub = PopHub()
+        self.hub = PopHub(alerts_kept=cfg.wallboard.alerts_kept)
         self.ami = AmiConnection(cfg.ami, self._on_frame, on_login=self._on_login)
         self.pbx = AmiPbxControl(self.ami)
         self.calls = CallService(
@@ -151,9 +166,16 @@ class Daemon:
         self.rota_applied = self.rota_follower.applied
         """Set once the rota has been applied after the first resync (tests wait on it)."""
         self.intake = CallIntake(
-            cfg, self.incidents, self.call_facts, self.callbacks, self.journal, self.bus.publish
+            cfg,
+            self.incidents,
+            self.call_facts,
+            self.callbacks,
+            self.journal,
+            self.bus.publish,
+            attached=self.timeline,
         )
         self.journal.register(self.intake.journal_ops())
+        self.attach = CallAttach(self.timeline, self.intake, self.bus.publish)
         self.screens = SeatScreens(
             cfg,
             self.hub,
@@ -164,6 +186,7 @@ class Daemon:
             desk_summary=self.rota.desk_summary,
             ami_health=self.ami.summary,
             kpis_today=self._kpis_today,
+            kb=self.kb,
         )
         self.spy = SpyService(
             cfg,
@@ -184,6 +207,16 @@ class Daemon:
             else None
         )
         """Asterisk's queue_log, reconciled on start, after each AMI login and every poll."""
+        self.roster_seats = RosterSeats(self.rota, cfg)
+        self.seat_desk = SeatDesk(
+            cfg,
+            self.pbx,
+            self.roster_seats,
+            SqlSeatLog(self.sessions),
+            self.hub,
+            self.clock,
+            now=self.calls.events_now,
+        )
         self.originates = OriginateWatch()
         """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""
         self.survey = KeypadSurvey(
@@ -200,7 +233,7 @@ class Daemon:
             WebPorts(
                 hub=self.hub,
                 incidents=IncidentForms(self.incidents, self.directory),
-                callers=CallerSearch(self.directory, self.incidents),
+                callers=CallerSearch(self.directory, self.incidents, self.profiles),
                 health=DaemonHealth(
                     self.ami,
                     self.sessions,
@@ -225,6 +258,16 @@ class Daemon:
                 links=Links(self.incidents, self.directory),
                 roster=RosterAdmin(self.roster, self.rota, self.clock),
                 reports=Reports(self.sessions, cfg),
+                seat_states=self.seat_desk,
+                drafts=DeskDrafts(self.sessions, self.clock),
+                records=RecordPorts(
+                    kb=self.kb,
+                    timeline=self.timeline,
+                    attach=self.attach,
+                    profiles=self.profiles,
+                    caller_edit=self.directory,
+                    reports=IncidentReports(self.sessions, cfg, self.clock, categories=CATEGORIES),
+                ),
             ),
             auth=Authenticator(
                 self.sessions, self.clock, ttl_s=cfg.web.session_ttl_s, hasher=make_hasher()
@@ -269,6 +312,8 @@ class Daemon:
             lookup=self.intake.incident_status,
             callbacks=self.intake.ivr_callback,
         )
+        if result.incident and not result.hung_up:
+            await self._status_queried(session, result.incident)
         log.info(
             "ivr_done",
             channel=session.channel,
@@ -278,6 +323,18 @@ class Daemon:
             hung_up=result.hung_up,
             unplayable_prompts=session.unplayable,
         )
+
+    async def _status_queried(self, session: AgiSession, number: str) -> None:
+        """The IVR's "incident status" option: a contact on the incident asked about."""
+        call_id = self.calls.tracker.call_of_channel(Channel(session.channel)) or session.uniqueid
+        if not call_id:
+            return
+        try:
+            found = await self.incidents.get(number)
+            if found is not None:
+                await self.timeline.record_status_query(call_id, found.number, "ivr")
+        except CtidError as exc:
+            log.warning("ivr_status_contact_not_recorded", number=number, error=str(exc))
 
     async def _agi_fallback(self, session: AgiSession) -> None:
         # The dialplan's fail-open default queue is already set: leave it, just say so.
@@ -297,6 +354,7 @@ class Daemon:
         await stack.enter_async_context(self.web)
         stack.push_async_callback(self.ami.close)
         stack.callback(self.calls.close)
+        stack.callback(self.seat_desk.close)
         stack.callback(self.hub.close)
         return self
 
@@ -312,6 +370,7 @@ class Daemon:
         bus.subscribe(self.survey.on_item, *get_args(SurveyItems))
         bus.subscribe(self.originates.on_event, OriginateResponded)
         bus.subscribe(self.rota_follower.on_item, *get_args(SeatItem))
+        bus.subscribe(self.seat_desk.on_item, *get_args(DeskItem))
         bus.subscribe(self.intake.on_item, *get_args(IntakeItem))
         bus.subscribe(self.screens.on_item, *get_args(ScreenItem))
 
@@ -324,6 +383,7 @@ class Daemon:
             "journal": self.journal.run,
             "rota-work": self.rota_work.run,
             "wallboard": self.screens.run,
+            "seat-desk": self.seat_desk.run,
         }
         if self.cfg.smtp.enabled:
             loops["mail"] = self.mail.run

@@ -142,6 +142,19 @@ def demo_raw(
         },
         # A one-minute cap, so the demo shows the warnings and the cap quickly.
         "talk_cap": {"talk_cap_s": 60, "warn_at_s": [40, 50], "action": "hangup"},
+        # The call script scaled to the one-minute cap (its budgets must fit inside it), and a
+        # short wrap-up so the demo traffic keeps coming.
+        "desk": {
+            "wrapup_s": {"ordinary": 10, "expert": 10},
+            "wrapup_extend_s": 20,
+            "sop": [
+                {"key": "greet", "label": "Greet", "budget_s": 5},
+                {"key": "confirm_caller", "label": "Confirm caller", "budget_s": 10},
+                {"key": "diagnose", "label": "Diagnose", "budget_s": 20},
+                {"key": "guided_fix", "label": "Guided fix", "budget_s": 15},
+                {"key": "dispatch", "label": "Dispatch", "budget_s": 10},
+            ],
+        },
         # A survey a minute after closing, so the whole incident path fits in a demo.
         "incidents": {"second_line_groups": dict(SECOND_LINE_GROUPS), "followup_after_close_s": 60},
     }

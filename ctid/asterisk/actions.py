@@ -37,6 +37,18 @@ def chanspy_options(mode: ListenMode) -> str:
     return CHANSPY_COMMON + CHANSPY_MODE[mode]
 
 
+LISTEN_IN_CONTEXT = "ctid-spy"
+"""contrib's context the supervisor's phone is originated into: `Dial(Local/<tag>@ctid-spy-run/n)`."""
+LISTEN_IN_RUN_CONTEXT = "ctid-spy-run"
+"""contrib's context whose Local `;2` half runs `ChanSpy(${CTID_SPY_CHANNEL},${CTID_SPY_OPTIONS})`."""
+
+
+def listen_in_variables(channel: str, mode: ListenMode) -> tuple[tuple[str, str], ...]:
+    """The Originate's variables: `__` makes Dial copy them to the Local `;1`, and core_unreal
+    copies every variable of `;1` to `;2`, where ChanSpy reads them."""
+    return (("__CTID_SPY_CHANNEL", channel), ("__CTID_SPY_OPTIONS", chanspy_options(mode)))
+
+
 def chanspy_data(channel: str, mode: ListenMode) -> str:
     """The ChanSpy argument string: the spied channel's full name and the mode's options. The
     caller has checked `channel` is a full Asterisk channel name (see `calls.spy`)."""
@@ -61,19 +73,31 @@ class AmiPbxControl:
         await self.hangup(channel, CAUSE_NO_ANSWER)
 
     async def start_listen_in(
-        self, phone: str, channel: str, mode: ListenMode, caller_id: str
+        self, phone: str, channel: str, mode: ListenMode, caller_id: str, tag: str
     ) -> str:
-        """Ring the supervisor's `phone` into ChanSpy on `channel` (a full channel name) in
-        `mode`; returns the Originate's ActionID (to match its `OriginateResponse`)."""
-        return await self.originate_application(
-            phone, "ChanSpy", chanspy_data(channel, mode), caller_id
+        """Ring the supervisor's `phone` into contrib's [ctid-spy] (`tag`@ctid-spy), which Dials
+        `Local/<tag>@ctid-spy-run/n`, whose `;2` half runs ChanSpy on `channel` (a full channel
+        name) in `mode`. The phone is never the channel that runs ChanSpy: hanging it up frees it
+        at once even when ChanSpy lingers (see `end_listen_in`). Returns the Originate's ActionID
+        (to match its `OriginateResponse`)."""
+        return await self.originate_exten(
+            phone,
+            LISTEN_IN_CONTEXT,
+            tag,
+            caller_id,
+            variables=listen_in_variables(channel, mode),
         )
 
     async def end_listen_in(self, spy_channel: str) -> None:
-        """Ask the PBX to end a listen-in leg (Hangup, normal clearing). `Success` only means the
-        request was taken: app_chanspy notices it when a frame reaches the spy channel, so on a
-        silent call the leg may go on; the caller watches ChanSpyStop/Hangup for the proof."""
+        """Hang up the supervisor phone's listen-in leg (normal clearing). Its Dial and bridge end
+        at once and its `Hangup` event is the proof; the Local `;2` running ChanSpy gets the
+        hangup through `;1` but may linger until the spied call passes audio (app_chanspy waits
+        in ast_audiohook_detach): it holds no phone. `Success` alone proves nothing."""
         await self.hangup(spy_channel, CAUSE_NORMAL)
+
+    async def end_chanspy(self, chanspy_channel: str) -> None:
+        """Best effort: hang up a lingering Local `;2` still inside ChanSpy."""
+        await self.hangup(chanspy_channel, CAUSE_NORMAL)
 
     async def queue_pause(
         self, interface: str, paused: bool, reason: str = "", queue: str | None = None

@@ -235,10 +235,49 @@ def _is_number(text: str) -> bool:
     return True
 
 
+_LISTEN_IN_CONTEXTS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "ctid-spy",
+        re.compile(r"Dial\(\s*Local/\$\{EXTEN\}@ctid-spy-run/n", re.IGNORECASE),
+        "exten => _spy.,1,Dial(Local/${EXTEN}@ctid-spy-run/n)",
+    ),
+    (
+        "ctid-spy-run",
+        re.compile(r"ChanSpy\(\s*\$\{CTID_SPY_CHANNEL\}\s*,\s*\$\{CTID_SPY_OPTIONS\}", re.I),
+        "exten => _spy.,1,ChanSpy(${CTID_SPY_CHANNEL},${CTID_SPY_OPTIONS})",
+    ),
+)
+"""Listen-in: the phone Dials a Local channel whose ;2 runs ChanSpy (see `ctid.calls.spy`)."""
+
+
+def _check_listen_in(name: str, sections: list[_Section]) -> list[Finding]:
+    out: list[Finding] = []
+    by_name = {s.name: s for s in sections}
+    for context, wanted, fix in _LISTEN_IN_CONTEXTS:
+        sec = by_name.get(context)
+        lines = [] if sec is None else [v for k, v, _n in sec.items if k in ("exten", "same")]
+        if sec is None:
+            out.append(
+                Finding(name, 0, f"no [{context}] context: supervisors cannot listen in", fix)
+            )
+        elif not any(v.lstrip().startswith("_spy.") for v in lines) or not any(
+            wanted.search(v) for v in lines
+        ):
+            out.append(
+                Finding(
+                    name,
+                    sec.line,
+                    f"[{context}] does not run ctid's listen-in step for spy<session> extensions",
+                    fix,
+                )
+            )
+    return out
+
+
 def check_extensions(path: Path, cfg: Config) -> list[Finding]:
     name = path.name
-    out: list[Finding] = []
     sections = _parse(path)
+    out: list[Finding] = _check_listen_in(name, sections)
     agi_lines: list[tuple[_Section, str, int]] = []
     for sec in sections:
         for key, value, line in sec.items:

@@ -37,6 +37,8 @@ class DialStarted:
     detail: str = ""
 
 
+SEAT_CONTEXT = "ctid-seat"
+"""The dialplan context a transfer to a named seat redirects into (exten = the seat id)."""
 CALLBACK_CONTEXT = "ctid-callback"
 """The dialplan context click-to-call originates into (`contrib/asterisk/extensions.conf`)."""
 
@@ -127,6 +129,43 @@ class CallControl:
             raise StateConflictError(f"the call was not transferred: {exc}") from exc
         log.info("web_call_transferred", call_id=call_id, queue=queue, seat=seat_id)
         return CallMoved(call_id, queue, f"to the {queue} queue (asked for {seat_id})")
+
+    def _own_live_call(self, actor: Actor, call_id: str) -> None:
+        call = self.calls.tracker.call(CallId(call_id))
+        if call is None or call.caller_channel is None:
+            raise StateConflictError("this call has ended")
+        if actor.role == "agent" and call.answered_by != actor.seat_id:
+            raise StateConflictError("this call is not on your seat")
+
+    async def hang_up(self, actor: Actor, call_id: str) -> None:
+        """End the live call (its caller's channel)."""
+        self._own_live_call(actor, call_id)
+        try:
+            await self.calls.hang_up_call(CallId(call_id), f"hung up by {actor.employee_id}")
+        except CtidError as exc:
+            raise StateConflictError(f"the call was not hung up: {exc}") from exc
+        log.info("web_call_hung_up", call_id=call_id, by=actor.employee_id)
+
+    async def transfer_to_seat(self, actor: Actor, call_id: str, seat_id: str) -> CallMoved:
+        """Blind-transfer the live call to a named seat that is free and not paused."""
+        self._own_live_call(actor, call_id)
+        if self.cfg.seat(seat_id) is None:
+            raise RequestRefusedError("no such seat")
+        if seat_id == actor.seat_id:
+            raise RequestRefusedError("the call is already on your seat")
+        target = self.calls.tracker.seat(SeatId(seat_id))
+        if target.activity != "idle" or target.paused or not target.available:
+            raise StateConflictError(
+                f"{seat_id} cannot take the call now (it is busy, paused or logged out)"
+            )
+        try:
+            await self.calls.redirect_call(
+                CallId(call_id), SEAT_CONTEXT, seat_id, f"transfer by {actor.employee_id}"
+            )
+        except CtidError as exc:
+            raise StateConflictError(f"the call was not transferred: {exc}") from exc
+        log.info("web_call_transferred", call_id=call_id, seat=seat_id, by=actor.employee_id)
+        return CallMoved(call_id, seat_id, f"to {seat_id}")
 
     def _phone(self, actor: Actor) -> str | None:
         if actor.seat_id:

@@ -318,5 +318,21 @@ class CallService:
             RedirectToQueue(call_id, call.caller_channel, QueueName(queue), f"transfer by {by}")
         )
 
+    async def redirect_call(self, call_id: CallId, context: str, exten: str, why: str) -> None:
+        """Send a live call's caller to `exten@context` (a transfer to a named seat); the seat
+        leg drops and the call keeps its id."""
+        call = self.tracker.call(call_id)
+        if call is None or call.caller_channel is None:
+            raise CtidError(f"call {call_id} is not live")
+        await self._pbx.redirect(call.caller_channel, context, exten)
+        log.info("call_redirected", call_id=call_id, context=context, exten=exten, why=why)
+
+    async def hang_up_call(self, call_id: CallId, why: str) -> None:
+        """End a live call from the desk: the caller's channel is hung up."""
+        call = self.tracker.call(call_id)
+        if call is None or call.caller_channel is None:
+            raise CtidError(f"call {call_id} is not live")
+        await self._apply(HangupChannel(call_id, call.caller_channel, why))
+
     def close(self) -> None:
         self.timers.close()

@@ -1,7 +1,8 @@
-"""Supervisor listen / whisper / barge: `SpyService` rings a supervisor's own phone into ChanSpy on
-one seat's exact channel, follows each session through ChanSpyStart/ChanSpyStop, and writes every
-step to the audit trail through the `SpyStore` port. Requests are never re-sent after a reconnect.
-One module (~840 lines): the session table, its locks, the PBX events and the audit writes that
+"""Supervisor listen / whisper / barge: `SpyService` rings a supervisor's own phone into a Local
+channel that runs ChanSpy on one seat's exact channel, follows each session through ChanSpyStart
+and the phone's Hangup, and writes every step to the audit trail through the `SpyStore` port.
+Requests are never re-sent after a reconnect.
+One module (~970 lines): the session table, its locks, the PBX events and the audit writes that
 must stay in order all act on the same `_Session` objects.
 
 Exactness. ChanSpy's first argument is a channel-name *prefix*: `ChanSpy(PJSIP/seat1)` attaches to
@@ -15,16 +16,23 @@ the suffix has a fixed width, so one full name is never a prefix of another chan
 `check_exact_target` refuses anything without that suffix. Finally each ChanSpyStart's spyee is checked
 against the requested channel, and a session that attached anywhere else is hung up at once.
 
-Modes and ending. ctid/calls speaks modes (listen, whisper, barge); the ChanSpy option letters
-and hangup causes live in `ctid.asterisk.actions` (`start_listen_in`, `end_listen_in`). Switching
-mode ends the old leg and originates again, so each mode is its own audited session. A leg counts
-as ended only on the PBX's proof (ChanSpyStop or the spy channel's Hangup), never on the Hangup
-action's `Success`: app_chanspy leaves its loop on the Hangup but then waits in
+Modes and ending. ctid/calls speaks modes (listen, whisper, barge); the ChanSpy option letters,
+contexts and hangup causes live in `ctid.asterisk.actions` (`start_listen_in`, `end_listen_in`).
+Switching mode ends the old leg and originates again, so each mode is its own audited session.
+
+Two channels per session. The supervisor's phone (`spy_channel`, from the OriginateResponse) is
+never the channel that runs ChanSpy: it Dials a Local channel tagged with the session
+(`Local/spy<id>@ctid-spy-run`) whose `;2` half runs ChanSpy (`chanspy_channel`, from
+ChanSpyStart). Why: app_chanspy leaves its loop on a hangup but then waits in
 ast_audiohook_detach() until the spied channel passes a voice frame or is destroyed (Asterisk
-issue #978), and only then sends ChanSpyStop and hangs the phone up; so on a silent call the leg
-goes on until that call ends (pjsip_spy_silent), and no AMI action on the spy channel helps. Stop and switch wait for that proof for
-at most `END_BOUND_S`; without it the supervisor (the answer and an alert frame) and the log are
-told, and a switch does not start the new leg: one phone never carries two spy legs.
+issue #978), so on a silent call a ChanSpy channel outlives any Hangup (pjsip_spy_silent). Hanging
+up the phone instead ends its Dial and bridge at once. A leg counts as ended only on the PBX's
+proof, the phone channel's Hangup (or ChanSpyStop when ChanSpy ran on the phone itself, the older
+shape), never on the Hangup action's `Success`. The `;2` may linger silently until the spied call
+has audio or ends: it holds no phone; ctid logs it, hangs it up too (best effort) and logs its end.
+Stop and switch wait for the proof for at most `END_BOUND_S`; without it the supervisor (the
+answer and an alert frame) and the log are told, and a switch does not start the new leg: one
+phone never carries two listen-in legs.
 """
 
 from __future__ import annotations
@@ -73,6 +81,9 @@ END_BOUND_S = 0.8
 # channel, never an interface. The resource may not hold what ChanSpy's argument parser treats
 # specially (`,` separates arguments; quotes, parentheses and brackets group them).
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.@+:=#*~/\-]+-[0-9a-f]{8}(?:;[12])?$")
+_SPY_LOCAL = re.compile(r"^Local/(spy[0-9]+)@ctid-spy-run-[0-9a-f]{8};2$")
+"""The ChanSpy half of a listen-in's Local channel in contrib's [ctid-spy-run] (which `ctid
+doctor` checks): its extension is the session's tag (see `SpyPbx.start_listen_in`)."""
 _CALLER_ID_UNSAFE = re.compile(r'[<>"\\\x00-\x1f\x7f]')
 
 _KEEP_ENDED = 256
@@ -158,18 +169,36 @@ def spy_caller_id(mode: str, seat_name: str, seat_id: str) -> str:
     return f'"{name}" <{number}>'
 
 
+def _leg(s: _Session) -> Channel | None:
+    """The channel to hang up to end a session: the phone's, else the ChanSpy channel."""
+    return s.spy_channel or s.chanspy
+
+
+def _local_tag(channel: str) -> str | None:
+    """`spy12` for the listen-in half `Local/spy12@ctid-spy-run-0000000a;2`, else None."""
+    m = _SPY_LOCAL.match(channel)
+    return m.group(1) if m else None
+
+
 # --------------------------------------------------------------------------- ports and values
 
 
 class SpyPbx(Protocol):
     """The PBX actions spying needs (`ctid.asterisk.actions.AmiPbxControl` fits)."""
 
-    async def start_listen_in(self, phone: str, channel: str, mode: SpyMode, caller_id: str) -> str:
-        """Ring `phone` into a listen-in on the exact `channel`; returns the ActionID."""
+    async def start_listen_in(
+        self, phone: str, channel: str, mode: SpyMode, caller_id: str, tag: str
+    ) -> str:
+        """Ring `phone` into a listen-in on the exact `channel` through a Local channel whose
+        extension is `tag` (`Local/<tag>@…`); returns the ActionID."""
         ...
 
     async def end_listen_in(self, spy_channel: str) -> None:
         """Ask the PBX to end the leg; its `Success` proves nothing (see the module)."""
+        ...
+
+    async def end_chanspy(self, chanspy_channel: str) -> None:
+        """Best effort: hang up a Local half still inside ChanSpy after its phone hung up."""
         ...
 
 
@@ -250,6 +279,9 @@ class SpyView:
     requested_at: datetime
     action_id: str | None = None
     spy_channel: Channel | None = None
+    """The supervisor phone's channel (hung up to stop; its Hangup proves the end)."""
+    chanspy_channel: Channel | None = None
+    """The channel running ChanSpy (a Local `;2`), from ChanSpyStart."""
     started_at: datetime | None = None
     stopped_at: datetime | None = None
     reason: str = ""
@@ -260,6 +292,8 @@ class _Session:
     __slots__ = (
         "action_id",
         "call_id",
+        "chanspy",
+        "chanspy_gone",
         "device",
         "gone",
         "hangup_sent",
@@ -276,6 +310,7 @@ class _Session:
         "stop_reason",
         "stopped_at",
         "supervisor",
+        "tag",
         "target",
     )
 
@@ -300,6 +335,9 @@ class _Session:
         self.state: SpyState = "requested"
         self.action_id: str | None = None
         self.spy_channel: Channel | None = None
+        self.chanspy: Channel | None = None  # the Local ;2 running ChanSpy
+        self.chanspy_gone = False  # its Hangup was seen
+        self.tag = f"spy{session_id}"  # the Local channel's extension: Local/spy<id>@…
         self.started_at: datetime | None = None
         self.stopped_at: datetime | None = None
         self.reason = ""
@@ -325,6 +363,7 @@ class _Session:
             requested_at=self.requested_at,
             action_id=self.action_id,
             spy_channel=self.spy_channel,
+            chanspy_channel=self.chanspy,
             started_at=self.started_at,
             stopped_at=self.stopped_at,
             reason=self.reason,
@@ -374,6 +413,9 @@ class SpyService:
         self._sessions: dict[int, _Session] = {}
         self._by_action: dict[str, _Session] = {}
         self._by_spy_channel: dict[Channel, _Session] = {}
+        self._by_chanspy: dict[Channel, _Session] = {}
+        self._by_tag: dict[str, _Session] = {}
+        self._lingering: dict[Channel, _Session] = {}
         self._early: dict[str, OriginateResponded] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         # Store writes go out one at a time in the order they were asked for (asyncio.Lock is
@@ -389,6 +431,11 @@ class SpyService:
     def sessions(self) -> tuple[SpyView, ...]:
         """The sessions that have not ended, oldest first."""
         return tuple(s.view() for s in self._sessions.values() if not s.ended)
+
+    def lingering(self) -> tuple[Channel, ...]:
+        """ChanSpy channels still running after their session's phone hung up (a silent spied
+        call: they end with its next audio frame or with the call)."""
+        return tuple(self._lingering)
 
     # ------------------------------------------------------------------ requests
 
@@ -511,6 +558,7 @@ class SpyService:
             )
         s = _Session(session_id, sup, SeatId(seat_id), call_id, mode_, channel, requested_at)
         self._remember(s)
+        self._by_tag[s.tag] = s
         log.info(
             "spy_requested",
             session=session_id,
@@ -522,7 +570,7 @@ class SpyService:
         )
         try:
             action_id = await self._pbx.start_listen_in(
-                sup.phone, channel, mode_, spy_caller_id(mode_, seat_cfg.name, seat_id)
+                sup.phone, channel, mode_, spy_caller_id(mode_, seat_cfg.name, seat_id), s.tag
             )
         except AmiError as exc:
             # AmiDisconnectedError included: the connection never re-sends an action after a
@@ -556,7 +604,7 @@ class SpyService:
             )
             await self._save(s, "stop_requested", partial(self._store.audit, entry))
             log.info("spy_stop_requested", session=s.id, by=actor, reason=reason)
-        if s.spy_channel is None:
+        if _leg(s) is None:
             return
         try:
             await self._hangup(s, raise_errors=True)
@@ -566,7 +614,7 @@ class SpyService:
         await self._await_end(s)
 
     async def _await_end(self, s: _Session) -> None:
-        """The PBX's proof (ChanSpyStop or the spy channel's Hangup) within the bound, or the
+        """The PBX's proof (the phone channel's Hangup) within the bound, or the
         supervisor and the log are told and `SpyLegNotEndedError` is raised."""
         try:
             async with asyncio.timeout(self._end_bound_s):
@@ -575,15 +623,15 @@ class SpyService:
         except TimeoutError:
             pass
         s.hangup_sent = False  # a later stop sends the request again
-        if s.spy_channel is None:
+        if _leg(s) is None:
             why = (
                 f"listen-in session {s.id} is still ringing the supervisor's phone; it is hung "
                 "up as soon as the phone answers, and no second call is made meanwhile"
             )
         else:
             why = (
-                f"the PBX took the request but listen-in leg {s.spy_channel} did not end within "
-                f"{self._end_bound_s:g} s (no ChanSpyStop/Hangup); it may still be running"
+                f"the PBX took the request but listen-in leg {_leg(s)} did not end within "
+                f"{self._end_bound_s:g} s (no Hangup seen); it may still be running"
             )
         log.error(
             "spy_leg_not_ended",
@@ -610,20 +658,22 @@ class SpyService:
         raise SpyLegNotEndedError(why, s.view())
 
     async def _hangup(self, s: _Session, *, raise_errors: bool) -> None:
-        """One Hangup per spy channel, whoever asks first (a stop and a ChanSpyStart may both
-        want it while the other waits on the store)."""
-        assert s.spy_channel is not None
+        """One Hangup per leg, whoever asks first (a stop and a ChanSpyStart may both want it
+        while the other waits on the store). The leg is the phone's channel; only when its
+        OriginateResponse was lost, the ChanSpy channel (its end reaches the phone through Dial)."""
+        leg = _leg(s)
+        assert leg is not None
         if s.hangup_sent:
             return
         s.hangup_sent = True
         try:
-            await self._pbx.end_listen_in(s.spy_channel)
+            await self._pbx.end_listen_in(leg)
         except AmiActionError as exc:
             # "No such channel": it hung up by itself in the meantime.
             log.info("spy_channel_already_gone", session=s.id, error=exc.message)
         except AmiError as exc:
             s.hangup_sent = False
-            log.error("spy_hangup_failed", session=s.id, channel=s.spy_channel, error=str(exc))
+            log.error("spy_hangup_failed", session=s.id, channel=leg, error=str(exc))
             if raise_errors:
                 raise SpyRequestFailedError(
                     f"could not hang up the spy channel ({exc}); it was not retried", s.view()
@@ -657,13 +707,18 @@ class SpyService:
             await self._hangup(s, raise_errors=False)
 
     def _match_spyer(self, ev: SpyStarted) -> _Session | None:
-        """The session whose spy channel this is. Before its OriginateResponse is known: the
+        """The session this ChanSpy belongs to: by the Local channel's tag (`Local/spy<id>@…`),
+        by a known channel, or (ChanSpy on the phone itself, before its OriginateResponse) the
         newest requested session of the supervisor whose phone this is, or a session whose
         Originate was lost with the link (the PBX may still have run it) on the same target."""
-        known = self._by_spy_channel.get(ev.spyer_channel)
+        spyer = ev.spyer_channel
+        known = self._by_chanspy.get(spyer) or self._by_spy_channel.get(spyer)
         if known is not None:
             return known
-        device = channel_device(ev.spyer_channel)
+        tag = _local_tag(spyer)
+        if tag is not None:
+            return self._by_tag.get(tag)
+        device = channel_device(spyer)
         if device not in self._devices:
             return None
         for s in reversed(self._sessions.values()):
@@ -678,21 +733,24 @@ class SpyService:
     async def _on_spy_started(self, ev: SpyStarted) -> None:
         s = self._match_spyer(ev)
         if s is None:
-            if channel_device(ev.spyer_channel) in self._devices:
+            if channel_device(ev.spyer_channel) in self._devices or _local_tag(ev.spyer_channel):
                 log.warning(
                     "spy_not_requested_by_ctid", spyer=ev.spyer_channel, spyee=ev.spyee_channel
                 )
             return
         if s.state in ("active", "stopped"):
             return  # a repeated ChanSpyStart
-        if s.spy_channel is None:
-            self._set_spy_channel(s, ev.spyer_channel)
+        if s.chanspy is None:
+            self._set_chanspy(s, ev.spyer_channel)
+        if s.spy_channel is None and _local_tag(ev.spyer_channel) is None:
+            self._set_spy_channel(s, ev.spyer_channel)  # ChanSpy runs on the phone itself
         await self._mark_started(s, self._time(ev.at), ev.spyee_channel)
 
     async def _mark_started(
         self, s: _Session, at: datetime, spyee: str, **more: AuditValue
     ) -> None:
-        assert s.spy_channel is not None
+        leg = _leg(s)
+        assert leg is not None
         late = s.state == "failed"
         wrong = spyee != s.target
         if wrong:
@@ -710,53 +768,114 @@ class SpyService:
             s.supervisor,
             "spy_started",
             s.seat_id,
-            s.detail(spy_channel=s.spy_channel, spyee=spyee, late=late, wrong_target=wrong, **more),
+            s.detail(
+                spy_channel=s.spy_channel,
+                chanspy_channel=s.chanspy,
+                spyee=spyee,
+                late=late,
+                wrong_target=wrong,
+                **more,
+            ),
         )
-        await self._save(
-            s, "started", partial(self._store.set_started, s.id, at, s.spy_channel, entry)
-        )
+        await self._save(s, "started", partial(self._store.set_started, s.id, at, leg, entry))
         if wrong:
             log.error("spy_attached_to_wrong_channel", session=s.id, wanted=s.target, got=spyee)
         elif late:
             log.warning("spy_started_after_failure", session=s.id, reason=s.reason)
         else:
-            log.info("spy_started", session=s.id, seat=s.seat_id, mode=s.mode, spyer=s.spy_channel)
+            log.info(
+                "spy_started",
+                session=s.id,
+                seat=s.seat_id,
+                mode=s.mode,
+                spyer=leg,
+                chanspy=s.chanspy,
+            )
         if hang_up:
             await self._hangup(s, raise_errors=False)
 
     async def _on_spy_stopped(self, ev: SpyStopped) -> None:
         s = self._by_spy_channel.get(ev.spyer_channel)
-        if s is None or s.state != "active":
+        if s is not None and s.state == "active" and s.chanspy == s.spy_channel:
+            # ChanSpy ran on the phone itself (the older shape): it has returned.
+            await self._finish(s, self._time(ev.at), "ChanSpyStop")
             return
-        await self._finish(s, self._time(ev.at), "ChanSpyStop")
+        s = self._by_chanspy.get(ev.spyer_channel)
+        if s is not None:
+            log.info("spy_chanspy_detached", session=s.id, chanspy=ev.spyer_channel)
 
     async def _on_hangup(self, ev: ChannelHungUp) -> None:
         s = self._by_spy_channel.get(ev.channel)
-        if s is None or s.ended:
+        if s is not None and not s.ended:
+            await self._leg_hung_up(s, ev)
+            await self._after_phone_gone(s)
             return
+        s = self._by_chanspy.get(ev.channel)
+        if s is None or s.chanspy_gone:
+            return
+        s.chanspy_gone = True
+        if self._lingering.pop(ev.channel, None) is not None:
+            log.info("spy_chanspy_ended", session=s.id, chanspy=ev.channel, cause=ev.cause)
+        if s.id not in self._sessions:
+            del self._by_chanspy[ev.channel]  # pruned while it lingered
+        if s.spy_channel is None and not s.ended:
+            # The phone's channel was never learnt (its OriginateResponse was lost): the end of
+            # the ChanSpy channel is the only proof there is.
+            await self._leg_hung_up(s, ev)
+
+    async def _leg_hung_up(self, s: _Session, ev: ChannelHungUp) -> None:
         at = self._time(ev.at)
         if s.state == "active":
-            await self._finish(s, at, "spy channel hung up (no ChanSpyStop seen)")
+            await self._finish(s, at, "phone channel hung up")
         else:
             # ChanSpy found nothing to attach to (the call ended first) or the phone hung up.
             await self._end_unstarted(
                 s, at, f"spy channel hung up before ChanSpyStart (cause {ev.cause})"
             )
 
+    async def _after_phone_gone(self, s: _Session) -> None:
+        """The phone is free; a ChanSpy channel still running (silent spied call) lingers
+        without a phone: logged, tracked until its Hangup and hung up too, best effort."""
+        chanspy = s.chanspy
+        if chanspy is None or s.chanspy_gone or chanspy == s.spy_channel:
+            return
+        self._lingering[chanspy] = s
+        log.info("spy_chanspy_lingering", session=s.id, chanspy=chanspy, phone=s.spy_channel)
+        try:
+            await self._pbx.end_chanspy(chanspy)
+        except AmiError as exc:
+            log.info("spy_chanspy_hangup_refused", session=s.id, chanspy=chanspy, error=str(exc))
+
     async def _on_resync(self, snap: Resync) -> None:
-        """After a reconnect: sessions whose spy channel vanished while ctid was not listening
-        end now; a session whose OriginateResponse was lost adopts its phone's channel."""
+        """After a reconnect: sessions whose phone channel vanished while ctid was not listening
+        end now; a session whose OriginateResponse was lost adopts its phone's channel; a
+        ChanSpyStart missed meanwhile is taken from the ChanSpy channel the PBX shows."""
         present = {c.channel: c for c in snap.channels}
+        for vanished in [c for c in self._lingering if c not in present]:
+            s = self._lingering.pop(vanished)
+            s.chanspy_gone = True
+            log.info("spy_chanspy_ended", session=s.id, chanspy=vanished, cause=None)
         now = self._utcnow()
         for s in list(self._sessions.values()):
             if s.ended or (s.spy_channel is None and s.action_id is None):
                 continue  # ended, or its Originate is still in flight (`start` settles it)
+            spying = [
+                c
+                for c in snap.channels
+                if c.application.lower() == "chanspy"
+                and (c.channel == s.chanspy or _local_tag(c.channel) == s.tag)
+            ]
+            if s.chanspy is None and spying:
+                self._set_chanspy(s, spying[0].channel)
             if s.spy_channel is None:
                 mine = [c for c in snap.channels if channel_device(c.channel) == s.device]
-                spying = [c for c in mine if c.application.lower() == "chanspy"]
                 if mine:
-                    adopted = (spying or mine)[0].channel
+                    direct = [c for c in mine if c.application.lower() == "chanspy"]
+                    adopted = (direct or mine)[0].channel
                     self._set_spy_channel(s, adopted)
+                    if direct and s.chanspy is None:
+                        self._set_chanspy(s, adopted)
+                        spying = direct
                     await self._save(
                         s, "spy_channel", partial(self._store.set_spy_channel, s.id, adopted)
                     )
@@ -767,9 +886,11 @@ class SpyService:
                     await self._finish(s, now, gone)
                 else:
                     await self._end_unstarted(s, now, gone)
-            elif s.state == "requested" and found.application.lower() == "chanspy":
+                if s.chanspy is not None and s.chanspy in present:
+                    await self._after_phone_gone(s)
+            elif s.state == "requested" and spying:
                 # ChanSpyStart was missed while the link was down: it started by now at least.
-                spyee = found.application_data.split(",", 1)[0]
+                spyee = spying[0].application_data.split(",", 1)[0]
                 await self._mark_started(s, now, spyee, seen_at_resync=True)
 
     async def _finish(self, s: _Session, at: datetime, how: str) -> None:
@@ -824,6 +945,10 @@ class SpyService:
         s.spy_channel = channel
         self._by_spy_channel[channel] = s
 
+    def _set_chanspy(self, s: _Session, channel: Channel) -> None:
+        s.chanspy = channel
+        self._by_chanspy[channel] = s
+
     def _prune(self) -> None:
         ended = [sid for sid, s in self._sessions.items() if s.ended]
         for sid in ended[: max(0, len(ended) - _KEEP_ENDED)]:
@@ -832,6 +957,9 @@ class SpyService:
                 self._by_action.pop(s.action_id, None)
             if s.spy_channel is not None:
                 self._by_spy_channel.pop(s.spy_channel, None)
+            if s.chanspy is not None and s.chanspy not in self._lingering:
+                self._by_chanspy.pop(s.chanspy, None)
+            self._by_tag.pop(s.tag, None)
 
     def _utcnow(self) -> datetime:
         return datetime.fromtimestamp(self._now(), tz=UTC)

@@ -573,6 +573,36 @@ def is_modelled(name: str | None, type_: str) -> bool:
     return not (type_ == "index" and name == KB_TRGM_INDEX)
 
 
+class SeatStateLog(Base):
+    """Each change of a seat's desk state (ready, ringing, talking, wrapup, paused, logged_out):
+    the state holds from `at` until the seat's next row. `by`: employee ID, `ctid` or `pbx`."""
+
+    __tablename__ = "seat_states"
+    __table_args__ = (Index("ix_seat_states_seat_id_at", "seat_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seat_id: Mapped[str] = mapped_column(String(_ID), nullable=False)
+    state: Mapped[str] = mapped_column(String(_CODE), nullable=False)
+    reason: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False, index=True)
+    by: Mapped[str] = mapped_column(String(_ID), nullable=False)
+
+
+class DeskDraft(Base):
+    """The desk's unsaved incident form of one call (one card per call), kept as the agent types
+    so a new ring or a reload loses nothing. `number`: the call's incident once saved."""
+
+    __tablename__ = "desk_drafts"
+
+    call_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
+    seat_id: Mapped[str] = mapped_column(String(_ID), nullable=False, index=True)
+    employee_id: Mapped[str] = mapped_column(String(_EMP), nullable=False)
+    fields: Mapped[Any] = mapped_column(JsonType, nullable=False)
+    number: Mapped[str | None] = mapped_column(String(_ID), nullable=True)
+    saved: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), nullable=False)
+
+
 # --------------------------------------------------------------------------- calendar and roster
 
 

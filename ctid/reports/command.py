@@ -13,7 +13,8 @@ from ctid.config import Config
 from ctid.db import check_schema, create_engine, session_factory
 from ctid.reports import agent_month, kpi
 from ctid.reports.period import ReportError, parse_day, parse_month
-from ctid.reports.render import agent_month_output, report_output
+from ctid.reports.render import agent_month_output, report_output, text_table
+from ctid.reports.seat_time import STATES, seat_time, seat_time_csv
 
 
 @asynccontextmanager
@@ -61,3 +62,23 @@ async def agent_month_command(cfg: Config, month: str, as_csv: bool = False) -> 
     async with _sessions(cfg) as sessions:
         review = await agent_month.compute(sessions, cfg, month)
     return agent_month_output(review, as_csv=as_csv)
+
+
+async def seat_time_command(
+    cfg: Config, from_: date | str, to: date | str, now: datetime, as_csv: bool = False
+) -> str:
+    """`ctid report --seat-time --from YYYY-MM-DD --to YYYY-MM-DD [--csv]`: time per seat
+    state per seat per day (minutes in the table, seconds in the CSV)."""
+    start = parse_day(from_, "--from")
+    end = parse_day(to, "--to")
+    if end < start:
+        raise ReportError(f"--to {end} is before --from {start}")
+    async with _sessions(cfg) as sessions:
+        days = await seat_time(sessions, cfg.site.timezone, start, end, now)
+    if as_csv:
+        return seat_time_csv(days)
+    rows = [
+        [d.seat, d.day.isoformat(), *(f"{d.seconds.get(s, 0.0) / 60:.1f}" for s in STATES)]
+        for d in days
+    ]
+    return text_table(["seat", "day", *(f"{s} min" for s in STATES)], rows, left=2)

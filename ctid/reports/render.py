@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from ctid.i18n import N_, Translator
 from ctid.reports.agent_month import AgentMonth, AgentMonthRow
 from ctid.reports.kpi import KpiRow, Report
 
@@ -98,63 +99,63 @@ class Column:
 
 
 KPI_COLUMNS: tuple[Column, ...] = (
-    Column("offered", "offered", "count"),
-    Column("answered", "answered", "count"),
-    Column("abandoned", "abandoned", "count"),
-    Column("short_abandons", "short", "count"),
-    Column("unanswered", "unanswered", "count"),
-    Column("loss_rate", "loss", "rate"),
-    Column("after_hours", "after hrs", "count"),
-    Column("answered_all", "ans all", "count"),
-    Column("within_rings", "in rings", "count"),
-    Column("within_rings_rate", "in rings %", "rate"),
-    Column("ring_1", "r1", "count"),
-    Column("ring_2", "r2", "count"),
-    Column("ring_3", "r3", "count"),
-    Column("ring_over", "r>3", "count"),
-    Column("ring_unknown", "r?", "count"),
-    Column("asa_s", "ASA s", "seconds"),
-    Column("aht_s", "AHT s", "seconds"),
-    Column("over_cap", "over cap", "count"),
-    Column("ring_misses", "misses", "count"),
-    Column("auto_pauses", "pauses", "count"),
-    Column("repeat_calls", "repeats", "count"),
-    Column("incidents", "incidents", "count"),
-    Column("first_line_resolved", "FLR", "count"),
-    Column("first_line_settled", "settled", "count"),
-    Column("first_line_rate", "FLR %", "rate"),
-    Column("satisfaction_avg", "sat avg", "score"),
-    Column("satisfaction_count", "sat n", "count"),
+    Column("offered", N_("offered"), "count"),
+    Column("answered", N_("answered"), "count"),
+    Column("abandoned", N_("abandoned"), "count"),
+    Column("short_abandons", N_("short"), "count"),
+    Column("unanswered", N_("unanswered"), "count"),
+    Column("loss_rate", N_("loss"), "rate"),
+    Column("after_hours", N_("after hrs"), "count"),
+    Column("answered_all", N_("ans all"), "count"),
+    Column("within_rings", N_("in rings"), "count"),
+    Column("within_rings_rate", N_("in rings %"), "rate"),
+    Column("ring_1", N_("r1"), "count"),
+    Column("ring_2", N_("r2"), "count"),
+    Column("ring_3", N_("r3"), "count"),
+    Column("ring_over", N_("r>3"), "count"),
+    Column("ring_unknown", N_("r?"), "count"),
+    Column("asa_s", N_("ASA s"), "seconds"),
+    Column("aht_s", N_("AHT s"), "seconds"),
+    Column("over_cap", N_("over cap"), "count"),
+    Column("ring_misses", N_("misses"), "count"),
+    Column("auto_pauses", N_("pauses"), "count"),
+    Column("repeat_calls", N_("repeats"), "count"),
+    Column("incidents", N_("incidents"), "count"),
+    Column("first_line_resolved", N_("FLR"), "count"),
+    Column("first_line_settled", N_("settled"), "count"),
+    Column("first_line_rate", N_("FLR %"), "rate"),
+    Column("satisfaction_avg", N_("sat avg"), "score"),
+    Column("satisfaction_count", N_("sat n"), "count"),
 )
 
 KPI_LABELS: dict[str, str] = {
-    "offered": "Calls offered (reached a queue in service hours)",
-    "answered": "  answered",
-    "abandoned": "  abandoned in queue",
-    "short_abandons": "    of which short abandons",
-    "unanswered": "  unanswered (queue timeout)",
-    "loss_rate": "Call loss rate",
-    "after_hours": "Calls outside service hours",
-    "answered_all": "Answered calls (all hours)",
-    "within_rings": "  answered within the ring limit",
-    "within_rings_rate": "  answered within the ring limit, rate",
-    "ring_1": "  answered at ring 1",
-    "ring_2": "  answered at ring 2",
-    "ring_3": "  answered at ring 3",
-    "ring_over": "  answered after ring 3",
-    "ring_unknown": "  answer ring unknown",
-    "asa_s": "Average speed of answer (s)",
-    "aht_s": "Average handle time, talk (s)",
-    "over_cap": "Calls over the talk cap",
-    "ring_misses": "Ring misses",
-    "auto_pauses": "Auto-pauses (ring no answer)",
-    "repeat_calls": "Repeat calls",
-    "incidents": "Incidents created",
-    "first_line_resolved": "  resolved at first line",
-    "first_line_settled": "  settled (resolved or left first line)",
-    "first_line_rate": "First-line resolution rate",
-    "satisfaction_avg": "Satisfaction, average (1-5)",
-    "satisfaction_count": "Satisfaction, ratings",
+    "offered": N_("Calls offered (reached a queue in service hours)"),
+    "answered": "  " + N_("answered"),
+    "abandoned": "  " + N_("abandoned in queue"),
+    "short_abandons": "    " + N_("of which short abandons"),
+    "unanswered": "  " + N_("unanswered (queue timeout)"),
+    "loss_rate": N_("Call loss rate"),
+    "after_hours": N_("Calls outside service hours"),
+    "answered_all": N_("Answered calls (all hours)"),
+    "within_rings": "  " + N_("answered within the ring limit"),
+    "within_rings_rate": "  " + N_("answered within the ring limit, rate"),
+    "ring_1": "  " + N_("answered at ring 1"),
+    "ring_2": "  " + N_("answered at ring 2"),
+    "ring_3": "  " + N_("answered at ring 3"),
+    "ring_over": "  " + N_("answered after ring 3"),
+    "ring_unknown": "  " + N_("answer ring unknown"),
+    "asa_s": N_("Average speed of answer (s)"),
+    "aht_s": N_("Average handle time, talk (s)"),
+    "over_cap": N_("Calls over the talk cap"),
+    "ring_misses": N_("Ring misses"),
+    "auto_pauses": N_("Auto-pauses (ring no answer)"),
+    "repeat_calls": N_("Repeat calls"),
+    "incidents": N_("Incidents created"),
+    "first_line_resolved": "  " + N_("resolved at first line"),
+    "first_line_settled": "  " + N_("settled (resolved or left first line)"),
+    "first_line_rate": N_("First-line resolution rate"),
+    "satisfaction_avg": N_("Satisfaction, average (1-5)"),
+    "satisfaction_count": N_("Satisfaction, ratings"),
 }
 
 
@@ -174,11 +175,34 @@ def _kpi_cells(row: KpiRow, *, for_csv: bool) -> list[str]:
     return [row.key] + [_fmt(getattr(row, c.name), c.kind, for_csv=for_csv) for c in KPI_COLUMNS]
 
 
-def report_csv(report: Report) -> str:
-    """One line per group, then the `total` line. The incident breakdown is `incidents_csv`."""
-    header = [report.by if report.by != "total" else "group", *(c.name for c in KPI_COLUMNS)]
+GROUP_WORDS: dict[str, str] = {
+    "total": N_("group"),
+    "seat": N_("seat"),
+    "tier": N_("tier"),
+    "day": N_("day"),
+    "hour": N_("hour"),
+}
+"""What the first column of a KPI table holds, per grouping."""
+
+
+def report_csv(report: Report, t: Translator | None = None) -> str:
+    """One line per group, then the `total` line. The incident breakdown is `incidents_csv`.
+    Headers are the column names (stable, for scripts) or, with `t`, the KPIs in words in that
+    language (for people opening the download in a spreadsheet)."""
+    if t is None:
+        header = [report.by if report.by != "total" else "group", *(c.name for c in KPI_COLUMNS)]
+    else:
+        header = [
+            t.gettext(GROUP_WORDS.get(report.by, report.by)),
+            *(t.gettext(KPI_LABELS[c.name].strip()) for c in KPI_COLUMNS),
+        ]
     rows = [_kpi_cells(r, for_csv=True) for r in (*report.rows, report.total)]
+    if t is not None:
+        rows[-1][0] = t.gettext(TOTAL_WORD)
     return csv_text(header, rows)
+
+
+TOTAL_WORD = N_("total")
 
 
 def incidents_csv(report: Report) -> str:
@@ -239,11 +263,31 @@ def _agent_cells(row: AgentMonthRow) -> list[str]:
     return [row.key, row.name, *(str(getattr(row, c)) for c in AGENT_COLUMNS)]
 
 
-def agent_month_csv(review: AgentMonth) -> str:
-    """One table: a `kind` column says whether a line is a seat or a staff member."""
+AGENT_HEADS: tuple[str, ...] = (
+    N_("month"),
+    N_("kind"),
+    N_("id"),
+    N_("name"),
+    N_("incidents handled"),
+    N_("consultations answered"),
+    N_("satisfaction recorded"),
+    N_("callbacks done"),
+    N_("follow-ups"),
+)
+"""The agent review's CSV headers in words (with a translator)."""
+_KIND_WORDS = {"seat": N_("seat"), "staff": N_("staff member")}
+
+
+def agent_month_csv(review: AgentMonth, t: Translator | None = None) -> str:
+    """One table: a `kind` column says whether a line is a seat or a staff member. With `t`, the
+    headers and kinds are words in its language."""
     header = ["month", "kind", "id", "name", *AGENT_COLUMNS]
-    rows = [[review.month, "seat", *_agent_cells(r)] for r in review.seats]
-    rows += [[review.month, "staff", *_agent_cells(r)] for r in review.staff]
+    seat, staff = "seat", "staff"
+    if t is not None:
+        header = [t.gettext(h) for h in AGENT_HEADS]
+        seat, staff = t.gettext(_KIND_WORDS["seat"]), t.gettext(_KIND_WORDS["staff"])
+    rows = [[review.month, seat, *_agent_cells(r)] for r in review.seats]
+    rows += [[review.month, staff, *_agent_cells(r)] for r in review.staff]
     return csv_text(header, rows)
 
 

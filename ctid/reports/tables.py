@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.config import Config
 from ctid.core.errors import RequestRefusedError
+from ctid.i18n import Translator
 from ctid.reports import agent_month as agent_month_report
 from ctid.reports import kpi
 from ctid.reports.kpi import GROUPINGS as GROUPINGS
@@ -107,8 +108,8 @@ class Reports:
             ),
         )
 
-    async def kpis_csv(self, start: date, end: date, by: str) -> str:
-        return report_csv(await self._report(start, end, by))
+    async def kpis_csv(self, start: date, end: date, by: str, t: Translator | None = None) -> str:
+        return report_csv(await self._report(start, end, by), t)
 
     async def _month(self, month: str) -> agent_month_report.AgentMonth:
         try:
@@ -136,5 +137,5 @@ class Reports:
             staff=tuple(line(r) for r in review.staff),
         )
 
-    async def agent_month_csv(self, month: str) -> str:
-        return agent_month_csv(await self._month(month))
+    async def agent_month_csv(self, month: str, t: Translator | None = None) -> str:
+        return agent_month_csv(await self._month(month), t)

@@ -10,15 +10,16 @@ from typing import Literal
 
 import structlog
 
-from ctid.config import Config
+from ctid.config import Config, Tier
 from ctid.core.actor import Actor
 from ctid.core.clock import Clock
 from ctid.core.errors import ConfigError, CtidError, RequestRefusedError
+from ctid.core.ids import SeatId
 from ctid.rotation.calendar import CalendarError
 from ctid.rotation.desk import state_summary
 from ctid.rotation.enforcer import RotaEnforcer
 from ctid.rotation.lunch import IsoWeek, RotationError
-from ctid.rotation.roster import RosterError, RosterSeat, RosterStore
+from ctid.rotation.roster import TIERS, RosterError, RosterSeat, RosterStore
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,22 @@ class LunchOverrideRow:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LunchWeekRow:
+    """One ISO week of the lunch calendar: who is on duty, and whether ops swapped it."""
+
+    week: str
+    """`2026-W48`."""
+    monday: date
+    friday: date
+    scheduled: str
+    """The group the plain rotation puts on duty."""
+    on_duty: str
+    """The group on duty that week (a week swap, else the rotation's)."""
+    days: tuple[tuple[date, str], ...] = ()
+    """Single-day overrides inside the week: (day, group)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RosterView:
     seats: tuple[RosterSeatRow, ...]
     overrides: tuple[LunchOverrideRow, ...] = ()
@@ -67,6 +84,14 @@ class RosterView:
     """`ctid.rotation.desk.state_summary` for now."""
     holidays: tuple[tuple[date, str, str], ...] = ()
     """(day, kind holiday|workday, name) stored in the database, upcoming first."""
+    staff: tuple[tuple[str, str], ...] = ()
+    """(employee ID, name) of who may staff a seat, by name."""
+    weeks: tuple[LunchWeekRow, ...] = ()
+    """The lunch calendar from this week on."""
+    group_seats: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Each lunch group and its seats (the page checks lunch cover before saving)."""
+    allow_overflow: bool = False
+    """A tier missing at lunch is accepted (calls overflow to the other tier)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +130,27 @@ class RosterAdmin:
         overrides = await self.store.override_list()
         holidays = await self.store.holidays()
         current = self.rota.current
+        rota = current.rota
+        week_rows: list[LunchWeekRow] = []
+        if rota.rotation.active:
+            first = IsoWeek.of(today)
+            for i in range(weeks):
+                week = first + i
+                duty = rota.rotation.week_duty(week, rota.overrides)
+                week_rows.append(
+                    LunchWeekRow(
+                        week=str(week),
+                        monday=week.monday(),
+                        friday=week.day(4),
+                        scheduled=duty.scheduled.name,
+                        on_duty=duty.group.name,
+                        days=tuple(
+                            (d, g)
+                            for d, g in sorted(rota.overrides.days.items())
+                            if week.monday() <= d <= week.day(6)
+                        ),
+                    )
+                )
         return RosterView(
             seats=tuple(
                 RosterSeatRow(
@@ -132,7 +178,38 @@ class RosterAdmin:
             plan_text=current.rota.render(today, weeks),
             desk=state_summary(current),
             holidays=tuple(sorted((h.day, h.kind, h.name) for h in holidays if h.day >= today)),
+            staff=await self.store.staff(),
+            weeks=tuple(week_rows),
+            group_seats=tuple((g.name, tuple(g.seats)) for g in rota.rotation.groups),
+            allow_overflow=rota.rotation.allow_overflow,
         )
+
+    async def save_plan(
+        self, seats: Sequence[RosterSeatRow], weeks: Mapping[str, str | None], actor: Actor
+    ) -> None:
+        """The roster page's one Save: every seat and the lunch group of each week, checked and
+        stored together (`RosterStore.save_plan`); a refusal changes nothing."""
+        try:
+            parsed = {IsoWeek.parse(k): v for k, v in weeks.items()}
+            await self.store.save_plan(
+                [
+                    RosterSeat(
+                        SeatId(s.seat_id),
+                        s.name.strip(),
+                        _tier(s.tier),
+                        s.interface.strip(),
+                        s.staffed_by or None,
+                        s.active,
+                    )
+                    for s in seats
+                ],
+                parsed,
+                actor.employee_id,
+            )
+        except _ROSTER_ERRORS as exc:
+            raise RequestRefusedError(str(exc)) from exc
+        finally:
+            await self._changed()
 
     async def update_seat(self, seat_id: str, changes: SeatChanges, actor: Actor) -> RosterSeatRow:
         who = actor.employee_id
@@ -191,6 +268,13 @@ class RosterAdmin:
         return HolidaysImported(done.added, done.changed, done.unchanged)
 
 
+def _tier(value: str) -> Tier:
+    for tier in TIERS:
+        if tier == value:
+            return tier
+    raise RosterError(f"tier must be one of {', '.join(TIERS)} (got {value!r})")
+
+
 def _week_end(key: str) -> date:
     """The Sunday of ISO week `key` (`2026-W49`), so a week swap shows until its week is over."""
     week = IsoWeek.parse(key)
@@ -218,6 +302,11 @@ class RosterSeats:
 
     def seat_ids(self) -> Sequence[str]:
         return tuple(s.id for s in self._seats())
+
+    def staffed_by(self, seat_id: str) -> str | None:
+        """Who staffs the seat now (None: nobody, or the seat is inactive)."""
+        seat = next((s for s in self._seats() if s.id == seat_id), None)
+        return seat.staffed_by if seat is not None and seat.active else None
 
     def interface(self, seat_id: str) -> str | None:
         """The seat's phone: the roster's interface, else the configured one."""

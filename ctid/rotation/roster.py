@@ -1,6 +1,7 @@
 """The roster in the database: seats (who staffs them, tier, interface), supervisors, lunch
 overrides and imported holidays; seeded from config on first start, every change audited, and the
 `Rota` snapshot (calendar + rotation + seats + overrides) the enforcer and the CLI act on.
+(Over 700 lines: the store's edits share one transaction/audit/plan-check core; split only with it.)
 """
 
 from __future__ import annotations
@@ -367,6 +368,107 @@ class RosterStore:
                 .order_by(User.employee_id)
             )
             return tuple((str(e), str(n)) for e, n in rows)
+
+    async def staff(self) -> tuple[tuple[str, str], ...]:
+        """(employee ID, name) of every active agent and supervisor: who may staff a seat."""
+        async with self._sessions() as db:
+            rows = await db.execute(
+                select(User.employee_id, User.name)
+                .where(User.role.in_(("agent", "supervisor")), User.active.is_(True))
+                .order_by(User.name, User.employee_id)
+            )
+            return tuple((str(e), str(n)) for e, n in rows)
+
+    async def save_plan(
+        self, seats: Sequence[RosterSeat], weeks: dict[IsoWeek, str | None], actor: str
+    ) -> None:
+        """The whole plan in one transaction: every seat as given (name, tier, interface, staff,
+        active) and a group per ISO week (None: back to the rotation's own). Checked together,
+        so a swap that only works with a tier change is accepted, and a refusal changes nothing
+        (`PlanRejectedError` lists every new lunch-cover problem)."""
+        for seat in seats:
+            if not 1 <= len(seat.name.strip()) <= 64:
+                raise RosterError(f"{seat.id}: a seat name must be 1-64 characters")
+            if seat.tier not in TIERS:
+                raise RosterError(f"{seat.id}: tier must be one of {', '.join(TIERS)}")
+            if seat.staffed_by is not None and not _EMPLOYEE_ID.match(seat.staffed_by):
+                raise RosterError(f"{seat.id}: employee ID {seat.staffed_by!r} is not valid")
+        staffed = [s.staffed_by for s in seats if s.staffed_by]
+        twice = sorted({e for e in staffed if staffed.count(e) > 1})
+        if twice:
+            raise RosterError(f"one person staffs two seats: {', '.join(twice)}")
+        ifaces = [s.interface for s in seats]
+        if len(set(ifaces)) != len(ifaces):
+            raise RosterError("two seats use the same interface")
+        if weeks and (not self._cfg.lunch.enabled or not self._cfg.lunch.groups):
+            raise RosterError("the lunch rotation is disabled in config (lunch.groups)")
+        async with self._sessions() as db, db.begin():
+            before = await self._seats(db)
+            known = {s.id for s in before}
+            unknown = [s.id for s in seats if s.id not in known]
+            if unknown:
+                raise RosterError(f"unknown seats: {', '.join(unknown)}")
+            given = {s.id: s for s in seats}
+            after = tuple(given.get(s.id, s) for s in before)
+            rotation = self._rotation(after)
+            for named in {g for g in weeks.values() if g is not None}:
+                try:
+                    rotation.group(named)
+                except RotationError as exc:
+                    raise RosterError(str(exc)) from None
+            rows = await self._override_rows(db)
+            old = _overrides(rows)
+            new_weeks = dict(old.weeks)
+            for week, group in weeks.items():
+                if group is not None and group != rotation.scheduled_group(week).name:
+                    new_weeks[week] = group
+                else:
+                    new_weeks.pop(week, None)
+            self._check_plan(before, old, after, RotationOverrides(days=old.days, weeks=new_weeks))
+            now = self._clock.utcnow()
+            for old_seat, new_seat in zip(before, after, strict=True):
+                if old_seat == new_seat:
+                    continue
+                row = await self._seat_row(db, old_seat.id)
+                for name, action in (
+                    ("name", NAME_SET),
+                    ("tier", TIER_SET),
+                    ("interface", INTERFACE_SET),
+                    ("staffed_by", STAFF_SET),
+                    ("active", ACTIVE_SET),
+                ):
+                    value = getattr(new_seat, name)
+                    if getattr(row, name) != value:
+                        self._audit(
+                            db, actor, action, row.id, {"from": getattr(row, name), "to": value}
+                        )
+                        setattr(row, name, value)
+                row.updated_at = now
+            for week in weeks:
+                victims = [r for r in rows if r.kind == "week_swap" and r.iso_week == str(week)]
+                wanted = new_weeks.get(week)
+                if [r.group_name for r in victims[-1:]] == ([wanted] if wanted else []):
+                    continue
+                for r in victims:
+                    await db.delete(r)
+                if wanted:
+                    db.add(
+                        LunchOverride(
+                            kind="week_swap",
+                            day=None,
+                            iso_week=str(week),
+                            group_name=wanted,
+                            note=None,
+                            created_by=actor[:32],
+                            created_at=now,
+                        )
+                    )
+                self._audit(db, actor, LUNCH_WEEK_SET, str(week), {"group": wanted})
+            try:
+                await db.flush()
+            except IntegrityError:
+                raise RosterError("two seats use the same interface or staff") from None
+        log.info("roster_plan_saved", seats=len(seats), weeks=len(weeks), actor=actor)
 
     async def overrides(self) -> RotationOverrides:
         async with self._sessions() as db:

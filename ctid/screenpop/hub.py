@@ -19,6 +19,10 @@ log = structlog.get_logger(__name__)
 DEFAULT_QUEUE_FRAMES = 64
 """A desktop gets a handful of frames per call; 64 unsent frames means it is not reading."""
 
+DEFAULT_ALERTS_KEPT = 50
+ALERT = "alert"
+ALERTS = "alerts"
+
 _State = Literal["open", "dropped", "closed"]
 
 
@@ -97,11 +101,16 @@ class PopHub:
     `publish` serialises the frame once and hands the same text to every subscriber of that seat
     (O(subscribers of the seat)); a frame of type `pop` becomes the seat's snapshot and one of
     type `idle` clears it. New subscribers get the snapshot first, so a reload loses no pop.
+    The supervisor channel also keeps its last `alerts_kept` alert frames (a ring buffer): a new
+    wallboard gets them in one `alerts` frame, so a reload still shows what happened.
     """
 
-    def __init__(self, *, queue_frames: int = DEFAULT_QUEUE_FRAMES) -> None:
+    def __init__(
+        self, *, queue_frames: int = DEFAULT_QUEUE_FRAMES, alerts_kept: int = DEFAULT_ALERTS_KEPT
+    ) -> None:
         if queue_frames < 1:
             raise ValueError("queue_frames must be >= 1")
+        self._alerts: deque[str] = deque(maxlen=max(1, alerts_kept))
         self._limit = queue_frames
         self._seats: dict[str, _Channel] = {}
         self._supervisor = _Channel("supervisor")
@@ -128,10 +137,14 @@ class PopHub:
         return self._fan_out(ch, data)
 
     def publish_supervisor(self, frame: Mapping[str, Any]) -> int:
-        """Deliver `frame` to the supervisors' desktops; a `wallboard` frame is kept."""
+        """Deliver `frame` to the supervisors' desktops; a `wallboard` frame is kept, and so
+        are the last alerts."""
         data = _dumps(frame)
-        if frame.get("type") == WALLBOARD:
+        kind = frame.get("type")
+        if kind == WALLBOARD:
             self._supervisor.snapshot = data
+        elif kind == ALERT:
+            self._alerts.append(data)
         return self._fan_out(self._supervisor, data)
 
     def _fan_out(self, ch: _Channel, data: str) -> int:
@@ -159,13 +172,20 @@ class PopHub:
         return self._subscribe(ch, first)
 
     def subscribe_supervisor(self) -> Subscription:
-        """A new supervisor desktop; its first frame is the last wallboard frame, if any."""
-        return self._subscribe(self._supervisor, self._supervisor.snapshot)
+        """A new supervisor desktop; its first frames are the last wallboard frame, if any, and
+        `{"type": "alerts", "alerts": [...]}` with the kept alerts, oldest first."""
+        kept = '{"v":1,"type":"alerts","alerts":[' + ",".join(self._alerts) + "]}"
+        return self._subscribe(self._supervisor, self._supervisor.snapshot, kept)
 
-    def _subscribe(self, ch: _Channel, first: str | None) -> Subscription:
+    def alerts(self) -> list[dict[str, Any]]:
+        """The kept alerts, oldest first (copies)."""
+        return [json.loads(a) for a in self._alerts]
+
+    def _subscribe(self, ch: _Channel, *first: str | None) -> Subscription:
         sub = Subscription(ch, self._limit)
-        if first is not None:
-            sub._offer(first)
+        for frame in first:
+            if frame is not None:
+                sub._offer(frame)
         ch.subs[sub] = None
         return sub
 

@@ -55,7 +55,7 @@ SOP_STEPS: Final[tuple[SopStep, ...]] = (
     SopStep(
         "guided_fix",
         "Guided fix",
-        600,
+        230,
         "Walk the caller through the steps (generally discouraged).",
     ),
     SopStep(

@@ -159,6 +159,44 @@ class LiveCalls(Protocol):
     def seats(self) -> tuple[SeatState, ...]: ...
 
 
+class ArticleHint(Protocol):
+    """A knowledge article as the pop suggests it (the tickets' `ArticleView` fits)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def category(self) -> str | None: ...
+
+
+class SolvedHint(Protocol):
+    """A resolved incident like this one (the tickets' `SolvedBefore` fits)."""
+
+    @property
+    def number(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def resolution(self) -> str | None: ...
+
+
+class KnowledgeHints(Protocol):
+    """Articles and earlier solutions for a ringing call (the knowledge base fits)."""
+
+    async def suggest(
+        self, *, request_type: str | None = None, category: str | None = None, limit: int = 5
+    ) -> Sequence[ArticleHint]: ...
+
+    async def solved_before(
+        self, *, category: str | None, text_hint: str, limit: int = 5
+    ) -> Sequence[SolvedHint]: ...
+
+
+SUGGESTIONS = "suggestions"
+"""Frame type of the pop's knowledge-base follow-up (never the seat's snapshot)."""
+
+
 @dataclass
 class SeatScreens:
     """The bus handler `on_item` and the wallboard loop `run`, over the push hub."""
@@ -172,6 +210,8 @@ class SeatScreens:
     desk_summary: Callable[[], Mapping[str, object]]
     ami_health: Callable[[], Mapping[str, object]]
     kpis_today: Callable[[date], Awaitable[Any]]
+    kb: KnowledgeHints | None = None
+    """Suggests articles for a ringing call, in a frame of its own after the pop."""
     pops: dict[str, Pop] = field(default_factory=dict)
     _incidents: dict[str, str] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -230,6 +270,8 @@ class SeatScreens:
         self.pops[notice.seat] = pop
         self.hub.publish(notice.seat, to_frame(pop))
         self._spawn(self._enrich(notice.seat, ring), f"pop-enrich-{notice.seat}")
+        if self.kb is not None:
+            self._spawn(self._suggest(notice.seat, ring), f"pop-suggest-{notice.seat}")
         self._dirty.set()
 
     def _ring_input(
@@ -314,6 +356,40 @@ class SeatScreens:
         pop = replace(current, ring=replace(current.ring, matches=tuple(matches)))
         self.pops[seat] = pop
         self.hub.publish(seat, to_frame(pop))
+
+    async def _suggest(self, seat: str, ring: RingInput) -> None:
+        """Articles fitting the IVR choice, and incidents solved before, as a `suggestions`
+        frame: the ringing frame is out already and never waits for these."""
+        assert self.kb is not None
+        request_type = ring.ivr.request_type if ring.ivr else None
+        try:
+            articles = await self.kb.suggest(request_type=request_type, limit=5)
+            hint = ring.ivr.label if ring.ivr else ""
+            solved = (
+                await self.kb.solved_before(category=None, text_hint=hint, limit=3) if hint else []
+            )
+        except Exception:  # a hint, not the pop: say so in the log and show none
+            log.exception("pop_suggest_failed", seat=seat, call_id=ring.call_id)
+            return
+        current = self.pops.get(seat)
+        if current is None or current.ring.call_id != ring.call_id:
+            return
+        self.hub.publish(
+            seat,
+            {
+                "type": SUGGESTIONS,
+                "seat": seat,
+                "call_id": ring.call_id,
+                "request_type": request_type,
+                "articles": [
+                    {"id": a.id, "title": a.title, "category": a.category} for a in articles
+                ],
+                "solved_before": [
+                    {"number": i.number, "summary": i.summary, "resolution": i.resolution or ""}
+                    for i in solved
+                ],
+            },
+        )
 
     def ring_ended(self, notice: SeatRingEnded) -> None:
         if notice.reason == "answered":

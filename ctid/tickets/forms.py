@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ctid.core.actor import Actor
+from ctid.core.errors import StateConflictError
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.incidents import IncidentStore
+from ctid.tickets.profiles import CallerProfiles
 from ctid.tickets.views import (
     CallerView,
 )
@@ -93,9 +95,14 @@ class IncidentForms:
         who = actor.employee_id
         await self._correct_caller(draft, who)
         number = draft.number
-        if not number and draft.call_id:
+        if draft.call_id:
             found = await self.store.incident_for_call(draft.call_id)
-            number = found.number if found else None
+            if found is not None and number and found.number != number:
+                # The card of one call must never write into another call's incident.
+                raise StateConflictError(
+                    f"this call's incident is {found.number}, not {number}: the form was not saved"
+                )
+            number = found.number if found else number
         if not number:
             view = await self.store.create(
                 actor=who,
@@ -139,6 +146,12 @@ class CallerSearch:
 
     directory: CallerDirectory
     store: IncidentStore
+    profiles: CallerProfiles | None = None
+    """Counts each caller's open incidents (without it the list shows 0)."""
 
     async def search(self, query: str, limit: int) -> Sequence[CallerRow]:
-        return [caller_row(c) for c in await self.directory.search(query, limit=limit)]
+        found = await self.directory.search(query, limit=limit)
+        counts = (
+            await self.profiles.open_incident_counts(c.id for c in found) if self.profiles else {}
+        )
+        return [caller_row(c, counts.get(c.id, 0)) for c in found]

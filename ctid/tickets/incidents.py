@@ -26,6 +26,7 @@ from ctid.db.schema import (
     MailOutbox,
     next_incident_seq,
 )
+from ctid.i18n import translator
 from ctid.mail import enqueue_mail
 from ctid.tickets._db import (
     ACTOR_MAX,
@@ -120,7 +121,7 @@ class IncidentStore:
         self._clock = clock
         self._rules = Rules.from_config(cfg)
         self._tz = ZoneInfo(cfg.site.timezone)
-        self._site = Site(cfg.site.name, self._tz)
+        self._site = Site(cfg.site.name, self._tz, translator(cfg.site.language, cfg.site.timezone))
         self._prefix = cfg.incidents.number_prefix
         self._plan = phone_plan(cfg.site)
         self._public_url = cfg.web.public_url.rstrip("/")

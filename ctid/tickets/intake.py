@@ -99,6 +99,14 @@ class IncidentIntake(Protocol):
     async def status_for_ivr(self, entered: str) -> tuple[str, str | None] | None: ...
 
 
+class AttachedCalls(Protocol):
+    """Calls the agent attached to an open incident from the pop (`IncidentTimeline` fits)."""
+
+    async def attached_incident(self, call_id: str) -> str | None: ...
+
+    async def attach_call(self, call_id: str, number: str, actor: str) -> object: ...
+
+
 class CallRecords(Protocol):
     """Where ended calls are recorded (the call-fact store fits)."""
 
@@ -151,9 +159,11 @@ class CallIntake:
         callbacks: CallbackQueue,
         journal: WriteJournal,
         tell: Callable[[IncidentOpened | CallAnswerRecalled], None],
+        attached: AttachedCalls | None = None,
     ) -> None:
         """`tell` announces `IncidentOpened` on the bus (the pop shows the number), and
-        `CallAnswerRecalled` for a call found answered after a restart whose answer was stored."""
+        `CallAnswerRecalled` for a call found answered after a restart whose answer was stored;
+        `attached` says which calls belong to an incident already (no new one is opened)."""
         self._cfg = cfg
         self._incidents = incidents
         self._records = records
@@ -161,8 +171,12 @@ class CallIntake:
         self._journal = journal
         self._tell = tell
         self._answers: dict[str, RecordAnswer] = {}
+        self._numbers: dict[str, str] = {}
+        """call id → the caller's number, from the first ring to the end of the call."""
         self._flags: dict[str, set[str]] = {}
         self._live: set[str] = set()
+        self._attached = attached
+        self._attached_to: dict[str, str] = {}
         self.incidents: dict[str, str] = {}
         """call id → incident number, for the calls still live."""
 
@@ -174,6 +188,7 @@ class CallIntake:
             "call_callback": self._op_callback,
             "call_flag": self._op_flag,
             "callbacks_got_through": self._op_got_through,
+            "call_attach": self._op_attach,
         }
 
     async def _op_incident(self, args: Mapping[str, Any]) -> None:
@@ -191,6 +206,10 @@ class CallIntake:
     async def _op_flag(self, args: Mapping[str, Any]) -> None:
         await self._flag(str(args["call_id"]), str(args["flag"]))
 
+    async def _op_attach(self, args: Mapping[str, Any]) -> None:
+        if self._attached is not None:
+            await self._attached.attach_call(str(args["call_id"]), str(args["number"]), "system")
+
     async def _op_got_through(self, args: Mapping[str, Any]) -> None:
         number, call_id = str(args["number"]), str(args["call_id"])
         try:
@@ -207,6 +226,7 @@ class CallIntake:
             case CallStarted():
                 log.info("call_started", caller=item.caller_num)
             case SeatRingStarted():
+                self._numbers[item.call_id] = item.caller_num
                 log.info("seat_ringing", seat=item.seat, queue=item.queue)
             case SeatRingEnded():
                 log.info(
@@ -302,6 +322,13 @@ class CallIntake:
                     )
                 )
                 facts = replace(facts, answered_at=at)
+        if self._attached is not None:
+            # Attached from the ringing pop: the call is a contact on that incident already.
+            number = await self._attached.attached_incident(facts.call_id)
+            if number is not None:
+                self.note_attached(facts.call_id, number)
+                self._tell(IncidentOpened(CallId(facts.call_id), number))
+                return
         view = await self._incidents.create_from_call(facts)
         log.info("incident_opened", call_id=facts.call_id, incident=view.number)
         if facts.call_id in self._live:
@@ -310,6 +337,7 @@ class CallIntake:
 
     async def _ended(self, rec: CallRecord) -> None:
         answer = self._answers.pop(rec.call_id, None)
+        self._numbers.pop(rec.call_id, None)
         flags = self._flags.pop(rec.call_id, set())
         number = self.incidents.pop(rec.call_id, "")
         self._live.discard(rec.call_id)
@@ -352,6 +380,14 @@ class CallIntake:
             ),
         )
         await self._journal.submit("call_record", call_record_args(record), f"call {rec.call_id}")
+        attached = self._attached_to.pop(rec.call_id, None)
+        if attached is not None and self._attached is not None:
+            # The call row exists now: link it to the incident it was attached to while ringing.
+            await self._journal.submit(
+                "call_attach",
+                {"call_id": rec.call_id, "number": attached},
+                f"link call {rec.call_id}",
+            )
         reason = CALLBACK_FOR_OUTCOME.get(rec.outcome)
         if reason and rec.caller_num:
             await self._callback(rec.caller_num, reason, rec.call_id)
@@ -387,6 +423,16 @@ class CallIntake:
             log.warning("flag_without_incident", call_id=call_id, flag=flag)
             return
         await self._incidents.apply(incident.number, "flag", "system", name=flag)
+
+    def caller_number(self, call_id: str) -> str | None:
+        """The number a live (ringing or answered) call comes from, if ctid saw it ring."""
+        return self._numbers.get(call_id)
+
+    def note_attached(self, call_id: str, number: str) -> None:
+        """The agent attached the call to `number`: the live call's incident is that one now."""
+        self._attached_to[call_id] = number
+        if call_id in self._live:
+            self.incidents[call_id] = number
 
     # ------------------------------------------------------------------ for the IVR
 

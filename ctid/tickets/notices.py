@@ -1,13 +1,16 @@
 """The text of the mails the incident lifecycle implies (pure): dispatch to a second-line group
 in professional terms, resolution and satisfaction survey to the caller, escalation to the duty
-manager. Plain text only, so caller-supplied text can never become markup."""
+manager — in the site's language (`Site.t`; catalog mail.po). Plain text only, so
+caller-supplied text can never become markup."""
 
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
+from ctid.i18n import N_, Translator, translator
 from ctid.tickets.lifecycle import (
     DispatchMail,
     EscalationMail,
@@ -18,20 +21,9 @@ from ctid.tickets.views import (
     CallerView,
     IncidentView,
 )
+from ctid.tickets.vocabulary import CATEGORY_WORDS, CHANNEL_WORDS, REQUEST_TYPE_WORDS
 
-_LABELS = {
-    "fault": "Fault",
-    "service_request": "Service request",
-    "consultation": "Consultation",
-    "new_requirement": "New requirement",
-    "complaint": "Complaint",
-    "software": "Software",
-    "hardware": "Hardware",
-    "network": "Network",
-    "database": "Database",
-    "business_application": "Business application",
-    "other": "Other",
-}
+_LABELS = {**REQUEST_TYPE_WORDS, **CATEGORY_WORDS, **CHANNEL_WORDS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,23 +34,25 @@ class Mail:
 
 @dataclass(frozen=True, slots=True)
 class Site:
-    """How mails are signed and where times are shown."""
+    """How mails are signed, where times are shown and in which language they are written
+    (the site's: neither callers nor second-line groups have a language of their own)."""
 
     name: str
     tz: tzinfo
+    t: Translator = field(default_factory=lambda: translator("en"))
 
 
 def _when(dt: datetime | None, site: Site) -> str:
     return "-" if dt is None else f"{dt.astimezone(site.tz):%Y-%m-%d %H:%M}"
 
 
-def _label(value: str | None) -> str:
-    return "-" if not value else _LABELS.get(value, value)
+def _label(value: str | None, site: Site) -> str:
+    return "-" if not value else site.t.gettext(_LABELS[value]) if value in _LABELS else value
 
 
-def _indent(text: str | None) -> str:
+def _indent(text: str | None, site: Site) -> str:
     if not text:
-        return "    (none)"
+        return "    " + site.t.gettext("(none)")
     return textwrap.indent(text, "    ")
 
 
@@ -70,31 +64,60 @@ def _signature(site: Site) -> str:
     return f"-- \n{site.name}"
 
 
-def _caller_lines(incident: IncidentView, caller: CallerView | None) -> list[str]:
-    name = caller.name if caller else (incident.caller_name or "unknown")
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _line(site: Site, label: str, value: object) -> str:
+    """`Label:  value`, the values lined up (CJK labels count two columns a character)."""
+    head = site.t.gettext(label) + ":"
+    return head + " " * max(1, 15 - _width(head)) + str(value)
+
+
+def _caller_lines(incident: IncidentView, caller: CallerView | None, site: Site) -> list[str]:
+    t = site.t
+    name = caller.name if caller else (incident.caller_name or t.gettext("unknown"))
     who = name
     if caller and caller.employee_id:
-        who += f" (employee id {caller.employee_id})"
+        who += " " + t.gettext("(employee id {id})", id=caller.employee_id)
     if caller and caller.vip:
         who += " - VIP"
     phones = ", ".join(p.raw for p in caller.phones) if caller and caller.phones else None
-    lines = [f"Caller:        {who}"]
+    lines = [_line(site, N_("Caller"), who)]
     if caller and caller.department:
-        lines.append(f"Department:    {caller.department}")
+        lines.append(_line(site, N_("Department"), caller.department))
     if caller and caller.office_location:
-        lines.append(f"Location:      {caller.office_location}")
-    lines.append(f"Phone:         {phones or incident.caller_number or '-'}")
+        lines.append(_line(site, N_("Location"), caller.office_location))
+    lines.append(_line(site, N_("Phone"), phones or incident.caller_number or "-"))
     if caller and caller.email:
-        lines.append(f"Email:         {caller.email}")
+        lines.append(_line(site, N_("Email"), caller.email))
     return lines
 
 
 def _sla_line(incident: IncidentView, site: Site) -> str:
     if not incident.priority:
-        return "Priority:      not set yet"
-    return (
-        f"Priority:      {incident.priority} (respond by {_when(incident.sla_response_due, site)}, "
-        f"resolve by {_when(incident.sla_resolve_due, site)})"
+        return _line(site, N_("Priority"), site.t.gettext("not set yet"))
+    return _line(
+        site,
+        N_("Priority"),
+        site.t.gettext(
+            "{priority} (respond by {respond}, resolve by {resolve})",
+            priority=incident.priority,
+            respond=_when(incident.sla_response_due, site),
+            resolve=_when(incident.sla_resolve_due, site),
+        ),
+    )
+
+
+def _opened(incident: IncidentView, site: Site) -> str:
+    return _line(
+        site,
+        N_("Opened"),
+        site.t.gettext(
+            "{when} via {channel}",
+            when=_when(incident.created_at, site),
+            channel=_label(incident.channel, site),
+        ),
     )
 
 
@@ -108,60 +131,91 @@ def dispatch_mail(
     expires_at: datetime,
     site: Site,
 ) -> Mail:
-    greeting = f"Dear {notice.group} team," if not notice.assignee_email else "Hello,"
+    t = site.t
+    greeting = (
+        t.gettext("Dear {group} team,", group=notice.group)
+        if not notice.assignee_email
+        else t.gettext("Hello,")
+    )
     lines = [
         greeting,
         "",
-        f"The IT service desk has dispatched incident {incident.number} to "
-        f"{notice.group}. Please accept it, or reject it with a reason, using the links below.",
+        t.gettext(
+            "The IT service desk has dispatched incident {number} to {group}. Please accept it, "
+            "or reject it with a reason, using the links below.",
+            number=incident.number,
+            group=notice.group,
+        ),
         "",
-        f"Incident:      {incident.number}",
+        _line(site, N_("Incident"), incident.number),
         _sla_line(incident, site),
-        f"Request type:  {_label(incident.request_type)}",
-        f"Category:      {_label(incident.category)}",
-        f"Opened:        {_when(incident.created_at, site)} via {incident.channel}",
-        f"Summary:       {incident.summary}",
+        _line(site, N_("Request type"), _label(incident.request_type, site)),
+        _line(site, N_("Category"), _label(incident.category, site)),
+        _opened(incident, site),
+        _line(site, N_("Summary"), incident.summary),
         "",
-        "Description:",
-        _indent(incident.description),
+        t.gettext("Description:"),
+        _indent(incident.description, site),
         "",
-        *_caller_lines(incident, caller),
+        *_caller_lines(incident, caller, site),
     ]
     if notice.note:
-        lines += ["", "Note from the service desk:", _indent(notice.note)]
+        lines += ["", t.gettext("Note from the service desk:"), _indent(notice.note, site)]
     lines += [
         "",
-        f"Accept: {accept_url}",
-        f"Reject: {reject_url}",
-        f"(These links are valid until {_when(expires_at, site)}.)",
+        t.gettext("Accept: {url}", url=accept_url),
+        t.gettext("Reject: {url}", url=reject_url),
+        t.gettext("(These links are valid until {when}.)", when=_when(expires_at, site)),
         "",
         _signature(site),
     ]
-    pri = incident.priority or "unprioritised"
+    pri = incident.priority or t.gettext("unprioritised")
     return Mail(
-        _subject(incident.number, f"{pri} dispatched to {notice.group}: {incident.summary}"),
+        _subject(
+            incident.number,
+            t.gettext(
+                "{priority} dispatched to {group}: {summary}",
+                priority=pri,
+                group=notice.group,
+                summary=incident.summary,
+            ),
+        ),
         "\n".join(lines),
     )
+
+
+def _dear(name: str, site: Site) -> str:
+    return site.t.gettext("Dear {name},", name=name) if name else site.t.gettext("Hello,")
 
 
 def resolved_mail(
     notice: ResolvedMail, incident: IncidentView, caller: CallerView | None, *, site: Site
 ) -> Mail:
+    t = site.t
     name = caller.name if caller else (incident.caller_name or "")
     lines = [
-        f"Dear {name}," if name else "Hello,",
+        _dear(name, site),
         "",
-        f"Your incident {incident.number} ({incident.summary}) has been resolved.",
+        t.gettext(
+            "Your incident {number} ({summary}) has been resolved.",
+            number=incident.number,
+            summary=incident.summary,
+        ),
         "",
-        "What was done:",
-        _indent(notice.resolution),
+        t.gettext("What was done:"),
+        _indent(notice.resolution, site),
         "",
-        "If the problem is not solved, call the service desk and quote "
-        f"{incident.number}: we will reopen it.",
+        t.gettext(
+            "If the problem is not solved, call the service desk and quote {number}: we will "
+            "reopen it.",
+            number=incident.number,
+        ),
         "",
         _signature(site),
     ]
-    return Mail(_subject(incident.number, "your incident has been resolved"), "\n".join(lines))
+    return Mail(
+        _subject(incident.number, t.gettext("your incident has been resolved")), "\n".join(lines)
+    )
 
 
 def satisfaction_mail(
@@ -173,38 +227,47 @@ def satisfaction_mail(
     expires_at: datetime,
     site: Site,
 ) -> Mail:
+    t = site.t
     name = caller.name if caller else (incident.caller_name or "")
     lines = [
-        f"Dear {name}," if name else "Hello,",
+        _dear(name, site),
         "",
-        f"This is the service desk. Your incident {incident.number} ({incident.summary}) "
-        "was closed. Do you have any comments or suggestions about our service?",
+        t.gettext(
+            "This is the service desk. Your incident {number} ({summary}) was closed. Do you "
+            "have any comments or suggestions about our service?",
+            number=incident.number,
+            summary=incident.summary,
+        ),
         "",
-        f"Rate us (1 to 5) here: {survey_url}",
-        f"(The link is valid until {_when(expires_at, site)}.)",
+        t.gettext("Rate us (1 to 5) here: {url}", url=survey_url),
+        t.gettext("(The link is valid until {when}.)", when=_when(expires_at, site)),
         "",
         _signature(site),
     ]
-    return Mail(_subject(incident.number, "how did we do?"), "\n".join(lines))
+    return Mail(_subject(incident.number, t.gettext("how did we do?")), "\n".join(lines))
 
 
 def escalation_mail(
     notice: EscalationMail, incident: IncidentView, caller: CallerView | None, *, site: Site
 ) -> Mail:
-    owner = incident.owner_group or incident.owner_seat or "nobody"
+    t = site.t
+    owner = incident.owner_group or incident.owner_seat or t.gettext("nobody")
     lines = [
-        f"Incident {incident.number} has been escalated.",
+        t.gettext("Incident {number} has been escalated.", number=incident.number),
         "",
-        "Reason:",
-        _indent(notice.reason),
+        t.gettext("Reason:"),
+        _indent(notice.reason, site),
         "",
-        f"Incident:      {incident.number}",
+        _line(site, N_("Incident"), incident.number),
         _sla_line(incident, site),
-        f"Owner:         {owner}",
-        f"Opened:        {_when(incident.created_at, site)} via {incident.channel}",
-        f"Summary:       {incident.summary}",
-        *_caller_lines(incident, caller),
+        _line(site, N_("Owner"), owner),
+        _opened(incident, site),
+        _line(site, N_("Summary"), incident.summary),
+        *_caller_lines(incident, caller, site),
         "",
         _signature(site),
     ]
-    return Mail(_subject(incident.number, f"escalated: {incident.summary}"), "\n".join(lines))
+    return Mail(
+        _subject(incident.number, t.gettext("escalated: {summary}", summary=incident.summary)),
+        "\n".join(lines),
+    )

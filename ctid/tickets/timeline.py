@@ -20,6 +20,7 @@ from ctid.db.schema import (
     AuditLog,
     Call,
     Caller,
+    CallerPhone,
     Incident,
     IncidentContact,
     IncidentHistory,
@@ -29,6 +30,7 @@ from ctid.mail import enqueue_mail
 from ctid.tickets._db import write_unit
 from ctid.tickets.errors import InvalidInputError, TicketNotFoundError
 from ctid.tickets.lifecycle import MAX_NOTE
+from ctid.tickets.phones import PhonePlan, normalize_phone
 from ctid.tickets.text import block_field, clip, one_line
 from ctid.tickets.vocabulary import CLOSED_STATUSES
 
@@ -90,6 +92,9 @@ class IncidentTimeline:
         self._sessions = sessions
         self._clock = clock
         self._site_name = cfg.site.name
+        self._plan = PhonePlan(
+            cfg.site.country_code, cfg.site.area_code, cfg.site.internal_extension_digits
+        )
 
     # ----------------------------------------------------------------------- notes
 
@@ -151,7 +156,9 @@ class IncidentTimeline:
 
     # ----------------------------------------------------------------------- contacts
 
-    async def attach_call(self, call_id: str, number: str, actor: str) -> AttachResult:
+    async def attach_call(
+        self, call_id: str, number: str, actor: str, *, caller_number: str | None = None
+    ) -> AttachResult:
         """The call is about the open incident `number` (of the same caller): it becomes a
         contact on it, and the incident opened automatically for this call (if any, and open)
         is withdrawn into it — closed with the `merged` flag and `merged_into_id`, audited — so
@@ -170,7 +177,12 @@ class IncidentTimeline:
                     f"cannot attach the call to {target.number}: it is {target.status}"
                 )
             call = await s.scalar(select(Call).where(Call.call_id == cid))
-            if call is not None and not _same_caller(call, target):
+            if call is not None:
+                same = _same_caller(call, target)
+            else:
+                # No row yet (ringing, or attached while ringing): the live call's number says.
+                same = await _number_is_callers(s, caller_number, target, self._plan)
+            if not same:
                 raise InvalidInputError(f"{target.number} is about another caller than this call")
             exists = await s.scalar(
                 select(IncidentContact.id).where(
@@ -181,6 +193,8 @@ class IncidentTimeline:
             )
             moved = call is not None and call.incident_id not in (None, target.id)
             if exists is not None and not moved:
+                if call is not None and call.incident_id is None:
+                    call.incident_id = target.id  # attached while ringing; the row came later
                 return AttachResult(number=target.number, withdrawn=None, already=True)
             withdrawn: Incident | None = None
             if call is not None and call.incident_id not in (None, target.id):
@@ -394,6 +408,29 @@ def _same_caller(call: Call, incident: Incident) -> bool:
     if call.caller_number and incident.caller_number:
         return call.caller_number == incident.caller_number
     return True
+
+
+async def _number_is_callers(
+    s: AsyncSession, raw: str | None, incident: Incident, plan: PhonePlan
+) -> bool:
+    """Whether a live call from `raw` may be about `incident`: its number is the incident's or
+    one of its caller's phones. Unknown on either side counts as the same."""
+    mine = normalize_phone(raw or "", plan)
+    if mine is None:
+        return True
+    theirs = normalize_phone(incident.caller_number or "", plan)
+    if theirs is not None and theirs.number == mine.number:
+        return True
+    if incident.caller_id is not None:
+        phones = set(
+            await s.scalars(
+                select(CallerPhone.number_normalized).where(
+                    CallerPhone.caller_id == incident.caller_id
+                )
+            )
+        )
+        return mine.number in phones
+    return theirs is None
 
 
 async def _incident(s: AsyncSession, number: str) -> Incident:

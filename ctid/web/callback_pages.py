@@ -17,9 +17,12 @@ from ctid.core.errors import (
     StateConflictError,
     TransitionError,
 )
+from ctid.i18n import N_, Translator
 from ctid.tickets.callback_list import CallbackRow
 from ctid.tickets.vocabulary import (
+    CALLBACK_OUTCOME_WORDS,
     CALLBACK_OUTCOMES,
+    CALLBACK_REASON_WORDS,
 )
 from ctid.web.edge import (
     Edge,
@@ -30,21 +33,24 @@ from ctid.web.edge import (
     label,
     see_other,
     str_field,
-    when,
 )
 from ctid.web.html import Markup, join, render, tag
 from ctid.web.incident_forms import INCIDENT_NUMBER
+from ctid.web.middleware import translator_of
 from ctid.web.pages import layout
 from ctid.web.ports import CallbackPort, CallControlPort
 
 log = structlog.get_logger(__name__)
 
-CALLBACK_REASON_LABELS = {
-    "abandoned": "hung up while waiting",
-    "missed": "not answered",
-    "after_hours": "called after hours",
-    "capped": "cut at the talk cap",
-}
+CALLBACK_STATUS_WORDS = {"open": N_("waiting"), "in_progress": N_("being called")}
+_HEADS = (
+    N_("Requested"),
+    N_("Number"),
+    N_("Caller"),
+    N_("Why"),
+    N_("Attempts"),
+    N_("Status"),
+)
 CALLBACK_ROLES = ("agent", "supervisor")
 
 
@@ -80,14 +86,15 @@ class CallbackPages:
     async def _callbacks_page(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request, *CALLBACK_ROLES)
         rows = await self._callback_port().list_open()
+        t = translator_of(request)
         notice = ""
         if request.query.get("calling", "").isdigit():
-            notice = (
+            notice = t.gettext(
                 "Your phone rings: pick it up to call the caller back, then record the outcome."
             )
         elif request.query.get("done", "").isdigit():
-            notice = "Outcome recorded."
-        return html_response(self._render_callbacks(ctx, rows, notice=notice))
+            notice = t.gettext("Outcome recorded.")
+        return html_response(self._render_callbacks(ctx, rows, t, notice=notice))
 
     async def _callback_call(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request, *CALLBACK_ROLES)
@@ -98,22 +105,29 @@ class CallbackPages:
         except (StateConflictError, TransitionError, RequestRefusedError) as exc:
             status = 400 if isinstance(exc, RequestRefusedError) else 409
             rows = await port.list_open()
-            return html_response(self._render_callbacks(ctx, rows, error=str(exc)), status)
+            t = translator_of(request)
+            return html_response(self._render_callbacks(ctx, rows, t, error=str(exc)), status)
         log.info("callback_started_from_web", callback_id=row.callback_id, by=ctx.actor.employee_id)
+        t = translator_of(request)
         if self._calls is None:
-            error = f"Call {row.number} yourself (click-to-call is off), then record the outcome."
+            error = t.gettext(
+                "Call {number} yourself (click-to-call is off), then record the outcome.",
+                number=row.number,
+            )
         else:
             try:
                 await self._calls.click_to_call(ctx.actor, row.number)
                 return see_other(f"/callbacks?calling={row.callback_id}")
             except CtidError as exc:
                 log.warning("click_to_call_failed", callback_id=row.callback_id, error=str(exc))
-                error = (
-                    f"Your phone could not be rung ({exc}). Dial {row.number} by hand, then "
-                    "record the outcome."
+                error = t.gettext(
+                    "Your phone could not be rung ({why}). Dial {number} by hand, then record "
+                    "the outcome.",
+                    why=str(exc),
+                    number=row.number,
                 )
         rows = await port.list_open()
-        return html_response(self._render_callbacks(ctx, rows, error=error))
+        return html_response(self._render_callbacks(ctx, rows, t, error=error))
 
     async def _callback_finish(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request, *CALLBACK_ROLES)
@@ -123,7 +137,7 @@ class CallbackPages:
         try:
             outcome = form.get("outcome", "")
             if outcome not in CALLBACK_OUTCOMES:
-                raise HttpError(400, "outcome must be one of " + ", ".join(CALLBACK_OUTCOMES))
+                raise HttpError(400, N_("choose the outcome of the call"))
             incident = str_field(form, "incident_number", 64) or None
             if incident is not None and not INCIDENT_NUMBER.match(incident):
                 raise HttpError(400, "incident_number is not an incident number")
@@ -142,17 +156,21 @@ class CallbackPages:
                 status = 404
             rows = await port.list_open()
             message = exc.message if isinstance(exc, HttpError) else str(exc)
-            return html_response(self._render_callbacks(ctx, rows, error=message), status)
+            t = translator_of(request)
+            return html_response(
+                self._render_callbacks(ctx, rows, t, error=t.gettext(message)), status
+            )
         return see_other(f"/callbacks?done={callback_id}")
 
-    def _callback_row(self, ctx: RequestContext, r: CallbackRow) -> Markup:
+    def _callback_row(self, ctx: RequestContext, r: CallbackRow, t: Translator) -> Markup:
         csrf = ctx.session.csrf_token
         if r.status == "open":
             act = render(
                 """<form method="post" action="/callbacks/$id/call" class="inline" data-callback="$id">
-<input type="hidden" name="csrf_token" value="$csrf"><button type="submit">Call back</button></form>""",
+<input type="hidden" name="csrf_token" value="$csrf"><button type="submit">$call</button></form>""",
                 id=r.callback_id,
                 csrf=csrf,
+                call=t.gettext("Call back"),
             )
         elif r.status == "in_progress" and (
             r.worked_by == ctx.actor.employee_id or ctx.actor.role == "supervisor"
@@ -160,28 +178,46 @@ class CallbackPages:
             act = render(
                 """<form method="post" action="/callbacks/$id/finish" class="outcome" data-callback="$id">
 <input type="hidden" name="csrf_token" value="$csrf">
-<select name="outcome" required>$outcomes</select>
-<input name="incident_number" placeholder="Incident (optional)" maxlength="64">
-<button type="submit">Record outcome</button></form>""",
+<select name="outcome" required aria-label="$l_outcome">$outcomes</select>
+<input name="incident_number" placeholder="$l_incident" aria-label="$l_incident" maxlength="64">
+<button type="submit">$record</button></form>""",
                 id=r.callback_id,
                 csrf=csrf,
+                l_outcome=t.gettext("Outcome"),
+                l_incident=t.gettext("Incident (optional)"),
+                record=t.gettext("Record outcome"),
                 outcomes=join(
-                    [tag("option", "outcome…", value="")]
-                    + [tag("option", label(o), value=o) for o in CALLBACK_OUTCOMES]
+                    [tag("option", t.gettext("outcome…"), value="")]
+                    + [
+                        tag("option", t.gettext(CALLBACK_OUTCOME_WORDS.get(o, o)), value=o)
+                        for o in CALLBACK_OUTCOMES
+                    ]
                 ),
             )
         else:
-            act = tag("span", f"being called by {r.worked_by or '?'}", class_="muted")
+            act = tag(
+                "span", t.gettext("being called by {who}", who=r.worked_by or "?"), class_="muted"
+            )
         return tag(
             "tr",
             join(
                 [
-                    tag("td", when(r.requested_at, self._tz)),
+                    tag("td", t.when(r.requested_at, "short")),
                     tag("td", r.number, class_="mono"),
                     tag("td", r.caller_name or ""),
-                    tag("td", CALLBACK_REASON_LABELS.get(r.reason, label(r.reason))),
-                    tag("td", r.attempts),
-                    tag("td", label(r.status)),
+                    tag(
+                        "td",
+                        t.gettext(CALLBACK_REASON_WORDS[r.reason])
+                        if r.reason in CALLBACK_REASON_WORDS
+                        else label(r.reason),
+                    ),
+                    tag("td", t.number(r.attempts)),
+                    tag(
+                        "td",
+                        t.gettext(CALLBACK_STATUS_WORDS[r.status])
+                        if r.status in CALLBACK_STATUS_WORDS
+                        else label(r.status),
+                    ),
                     tag("td", act),
                 ]
             ),
@@ -192,6 +228,7 @@ class CallbackPages:
         self,
         ctx: RequestContext,
         rows: Sequence[CallbackRow],
+        t: Translator,
         *,
         error: str = "",
         notice: str = "",
@@ -199,22 +236,25 @@ class CallbackPages:
         table = (
             render(
                 """<table class="results" id="callback-list">
-<thead><tr><th>Requested</th><th>Number</th><th>Caller</th><th>Why</th><th>Attempts</th><th>Status</th><th></th></tr></thead>
+<thead><tr>$heads<th></th></tr></thead>
 <tbody>$body</tbody></table>""",
-                body=join((self._callback_row(ctx, r) for r in rows), "\n"),
+                heads=join(tag("th", t.gettext(h)) for h in _HEADS),
+                body=join((self._callback_row(ctx, r, t) for r in rows), "\n"),
             )
             if rows
-            else tag("p", "Nobody is waiting for a call back.", class_="muted")
+            else tag("p", t.gettext("Nobody is waiting for a call back."), class_="muted")
         )
         main = render(
-            """<section class="card"><h1>Callbacks</h1>$error$notice$table</section>""",
+            """<section class="card"><h1>$title</h1>$error$notice$table</section>""",
+            title=t.gettext("Callbacks"),
             error=tag("p", error, class_="banner warn", role="alert") if error else "",
             notice=tag("p", notice, class_="banner info", role="status") if notice else "",
             table=table,
         )
         return layout(
+            t=t,
             site=self._edge.site(),
-            title="Callbacks",
+            title=t.gettext("Callbacks"),
             main=main,
             actor=ctx.actor,
             csrf=ctx.session.csrf_token,

@@ -1,4 +1,4 @@
-"""The agent desktop and the supervisor wallboard: their pages, `/api/me`, the caller search,
+"""The agent desktop and the caller search page, `/api/me`, the caller search,
 saving the screen-pop's incident form, and listen-in (start, stop, switch mode)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ctid.calls.spy import SPY_MODES, SpyMode
 from ctid.calls.spy_control import ListenInStarted
+from ctid.i18n import N_, Translator
 from ctid.tickets.forms import IncidentDraft
 from ctid.tickets.vocabulary import (
     CATEGORIES,
@@ -19,6 +20,7 @@ from ctid.tickets.vocabulary import (
     REQUEST_TYPES,
 )
 from ctid.web import pages
+from ctid.web.desk_page import desk_page
 from ctid.web.edge import (
     Edge,
     HttpError,
@@ -28,13 +30,64 @@ from ctid.web.edge import (
     seat_for,
     str_field,
 )
-from ctid.web.ports import CallerPort, IncidentPort, PushSource, SeatDirectory, SpyPort
-from ctid.web.sockets import WALLBOARD_ROLES
+from ctid.web.lang import request_locale, request_translator
+from ctid.web.middleware import translator_of
+from ctid.web.ports import (
+    CallerPort,
+    DraftPort,
+    IncidentPort,
+    PushSource,
+    SeatDirectory,
+    SpyPort,
+)
 
 log = structlog.get_logger(__name__)
 
 _INCIDENT_NUMBER = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
 _SPY_SESSION = re.compile(r"^[A-Za-z0-9_.:@;/\-]{1,128}$")
+
+
+_FIELD_PROBLEMS = {
+    "caller_name": N_("Enter the caller's name."),
+    "summary": N_("Write a one-line summary of the problem."),
+    "request_type": N_("Choose the request type."),
+    "category": N_("Choose a category."),
+    "impact": N_("Choose the impact."),
+    "urgency": N_("Choose the urgency."),
+}
+_LIMITS = {
+    "caller_name": 128,
+    "phone": 64,
+    "department": 128,
+    "office": 128,
+    "summary": 200,
+    "description": 4000,
+}
+
+
+def incident_problems(data: object, t: Translator) -> dict[str, str]:
+    """Every problem of the desk's incident form at once, field → words for the person."""
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, str] = {}
+    allowed = {
+        "request_type": REQUEST_TYPES,
+        "category": CATEGORIES,
+        "impact": LEVELS,
+        "urgency": LEVELS,
+    }
+    for name, words in _FIELD_PROBLEMS.items():
+        value = data.get(name)
+        if name in allowed:
+            if value not in allowed[name]:
+                out[name] = t.gettext(words)
+        elif not isinstance(value, str) or not value.strip():
+            out[name] = t.gettext(words)
+    for name, limit in _LIMITS.items():
+        value = data.get(name)
+        if isinstance(value, str) and len(value.strip()) > limit:
+            out[name] = t.gettext("At most {n} characters.", n=limit)
+    return out
 
 
 def parse_incident(data: object) -> IncidentDraft:
@@ -79,6 +132,7 @@ class ConsolePages:
         incidents: IncidentPort,
         callers: CallerPort,
         spy: SpyPort | None,
+        drafts: DraftPort | None = None,
     ) -> None:
         self._edge = edge
         self._seats = seats
@@ -86,11 +140,11 @@ class ConsolePages:
         self._incidents = incidents
         self._callers = callers
         self._spy = spy
+        self._drafts = drafts
 
     def add_routes(self, r: web.UrlDispatcher) -> None:
         r.add_get("/desk", self._desk)
         r.add_get("/callers", self._callers_page)
-        r.add_get("/supervisor", self._supervisor_page)
         r.add_get("/api/me", self._me)
         r.add_get("/api/callers", self._callers_api)
         r.add_post("/api/incidents", self._save_incident)
@@ -103,6 +157,19 @@ class ConsolePages:
     async def _desk(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request)
         seat = seat_for(self._seats, ctx, request.query.get("seat"))
+        if seat is not None:
+            return html_response(
+                desk_page(
+                    t=request_translator(request, self._edge.cfg),
+                    cfg=self._edge.cfg,
+                    site=self._edge.site(),
+                    actor=ctx.actor,
+                    csrf=ctx.session.csrf_token,
+                    seat_id=seat,
+                    seat_ids=self._seats.seat_ids(),
+                    locale=request_locale(request, self._edge.cfg),
+                )
+            )
         return html_response(
             pages.desk_page(
                 site=self._edge.site(),
@@ -131,28 +198,7 @@ class ConsolePages:
                 csrf=ctx.session.csrf_token,
                 query=q,
                 rows=rows,
-            )
-        )
-
-    async def _supervisor_page(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._edge.need(request, *WALLBOARD_ROLES)
-        cfg = self._edge.cfg
-        by_id = {s.id: s for s in cfg.seats}
-        seats = [
-            (sid, by_id[sid].name if sid in by_id else sid, by_id[sid].tier if sid in by_id else "")
-            for sid in self._seats.seat_ids()
-        ]
-        return html_response(
-            pages.supervisor_page(
-                site=self._edge.site(),
-                actor=ctx.actor,
-                csrf=ctx.session.csrf_token,
-                seats=seats,
-                ring_cadence_s=cfg.ring.ring_cadence_s,
-                max_rings=cfg.ring.max_rings,
-                talk_cap_s=cfg.talk_cap.talk_cap_s,
-                can_spy=ctx.actor.role == "supervisor" and self._spy is not None,
-                timezone=cfg.site.timezone,
+                t=translator_of(request),
             )
         )
 
@@ -197,8 +243,17 @@ class ConsolePages:
 
     async def _save_incident(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request, "agent", "supervisor")
-        draft = parse_incident(await self._edge.read_json(request))
+        data = await self._edge.read_json(request)
+        t = request_translator(request, self._edge.cfg)
+        problems = incident_problems(data, t)
+        if problems:
+            return json_response(
+                {"error": t.gettext("Some fields need attention."), "fields": problems}, 400
+            )
+        draft = parse_incident(data)
         saved = await self._incidents.save(draft, ctx.actor)
+        if draft.call_id and self._drafts is not None:
+            await self._drafts.saved(draft.call_id, saved.number)
         log.info(
             "incident_saved_from_desk",
             number=saved.number,

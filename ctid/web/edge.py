@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any, Protocol
 
 from aiohttp import web
 
 from ctid.accounts.sessions import SessionInfo
-from ctid.config import Config
+from ctid.config import Config, SiteConfig
 from ctid.core.actor import (
     Actor,
 )
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
+from ctid.i18n import N_, Translator, negotiate, translator
 from ctid.web.html import Markup
 from ctid.web.ports import SeatDirectory
 
@@ -36,12 +37,57 @@ class HttpError(CtidError):
 
 
 @dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """What is wrong with one field, in words: an English msgid and its values."""
+
+    message: str
+    values: Mapping[str, object] = field(default_factory=dict)
+
+    def words(self, t: Translator) -> str:
+        return t.gettext(self.message, **self.values)
+
+
+class FieldErrors(HttpError):
+    """Every field a form got wrong, at once (field name → problem); a 400. Pages show each
+    next to its field; the API answers `{"error", "fields": {name: words}}`."""
+
+    def __init__(self, problems: Mapping[str, FieldProblem]):
+        super().__init__(400, N_("Some fields need attention."))
+        self.problems = dict(problems)
+
+
+@dataclass(frozen=True, slots=True)
 class RequestContext:
     session: SessionInfo
     actor: Actor
 
 
 CTX = web.RequestKey("ctid_ctx", RequestContext)
+WORDS = web.RequestKey("ctid_t", Translator)
+"""The request's Translator (set first of all by the language middleware; read it with
+`ctid.web.middleware.translator_of`)."""
+LANG_COOKIE = "ctid_lang"
+"""The user's own language choice (`zh_CN` | `en`), set by the switch in the nav."""
+
+
+def choose_translator(request: web.Request, site: SiteConfig) -> Translator:
+    """The user's own choice (the `ctid_lang` cookie), else the browser's `Accept-Language`,
+    else the site default; dates in the site's zone."""
+    locale = negotiate(
+        choice=request.cookies.get(LANG_COOKIE),
+        accept_language=request.headers.get("Accept-Language"),
+        default=site.language,
+    )
+    return translator(locale, site.timezone)
+
+
+def translator_of(request: web.Request) -> Translator:
+    """The words and formats of this request (the language middleware chose them first)."""
+    t = request.get(WORDS)
+    if t is None:  # a request the middleware never saw (e.g. a handler tested alone)
+        t = choose_translator(request, SiteConfig())
+        request[WORDS] = t
+    return t
 
 
 class Edge(Protocol):

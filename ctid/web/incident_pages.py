@@ -4,8 +4,9 @@ page gets a 409), and their JSON twins."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import tzinfo
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,11 +23,17 @@ from ctid.core.errors import (
     StateConflictError,
     TransitionError,
 )
+from ctid.i18n import N_, Translator
 from ctid.tickets.actions import (
     ACTIONS,
 )
 from ctid.tickets.views import IncidentView
 from ctid.tickets.vocabulary import (
+    CATEGORY_WORDS,
+    CHANNEL_WORDS,
+    LEVEL_WORDS,
+    REQUEST_TYPE_WORDS,
+    STATUS_WORDS,
     STATUSES,
 )
 from ctid.tickets.workflow import (
@@ -36,6 +43,8 @@ from ctid.tickets.workflow import (
 )
 from ctid.web.edge import (
     Edge,
+    FieldErrors,
+    FieldProblem,
     HttpError,
     RequestContext,
     form_fields,
@@ -45,7 +54,6 @@ from ctid.web.edge import (
     label,
     see_other,
     str_field,
-    when,
 )
 from ctid.web.html import Markup, join, render, tag
 from ctid.web.incident_forms import (
@@ -57,6 +65,7 @@ from ctid.web.incident_forms import (
     Choices,
     parse_action_args,
 )
+from ctid.web.middleware import translator_of
 from ctid.web.pages import layout
 from ctid.web.ports import (
     CallControlPort,
@@ -64,6 +73,52 @@ from ctid.web.ports import (
 )
 
 log = structlog.get_logger(__name__)
+
+_WORDS: dict[str, dict[str, str]] = {
+    "status": STATUS_WORDS,
+    "request_type": REQUEST_TYPE_WORDS,
+    "category": CATEGORY_WORDS,
+    "level": LEVEL_WORDS,
+    "channel": CHANNEL_WORDS,
+}
+
+
+def words(t: Translator, kind: str, value: str | None) -> str:
+    """A vocabulary value (`in_progress`) in words (`In progress` / `处理中`)."""
+    if not value:
+        return ""
+    known = _WORDS.get(kind, {}).get(value)
+    return t.gettext(known) if known else label(value)
+
+
+_LIST_HEADS = (
+    N_("Incident no."),
+    N_("Status"),
+    N_("Priority"),
+    N_("Summary"),
+    N_("Caller"),
+    N_("Owner"),
+    N_("Opened"),
+    N_("Resolve by"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    """A submitted action form that was refused field by field: shown again, open, as sent."""
+
+    action: str
+    sent: Mapping[str, str]
+    problems: Mapping[str, FieldProblem]
+
+
+_DETAIL_WORDS: dict[str, str] = {
+    "channel": N_("Channel"),
+    **{f.name: f.label for fields in ACTION_FORMS.values() for f in fields},
+}
+"""The history's detail keys in words: the action forms' own field labels."""
+_HISTORY_ACTIONS = {"create": N_("Recorded"), "update": N_("Updated")}
+"""History steps that are not lifecycle actions."""
 
 
 class IncidentPages:
@@ -189,42 +244,53 @@ class IncidentPages:
         ctx = self._edge.need(request)
         query, shown = self._query(request, ctx.actor)
         rows = await self._port().list_open(query)
-        return html_response(
-            self._render_list(ctx, rows, shown),
-        )
+        return html_response(self._render_list(ctx, rows, shown, translator_of(request)))
 
     async def _detail_page(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request)
         number = self._number(request)
         detail = await self._detail(number)
         done = request.query.get("done", "")
-        note = f"Done: {ACTION_LABELS[done].lower()}." if done in ACTION_LABELS else ""
-        return html_response(self._render_detail(ctx, detail, notice=note))
+        t = translator_of(request)
+        note = (
+            t.gettext("Done: {action}.", action=t.gettext(ACTION_LABELS[done]))
+            if done in ACTION_LABELS
+            else ""
+        )
+        return html_response(self._render_detail(ctx, detail, t, notice=note))
 
     async def _action_form(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request)
         number = self._number(request)
         form = await form_fields(request)
         action = form.get("action", "")
+        t = translator_of(request)
         try:
             version = int_field(form, "expected_version", minimum=1)
             result, warning = await self._apply(
                 ctx, number, action, form, version, str_field(form, "call_id", 64)
             )
+        except FieldErrors as exc:
+            detail = await self._detail(number)
+            failed = _Failed(action, form, exc.problems)
+            return html_response(
+                self._render_detail(ctx, detail, t, error=t.gettext(exc.message), failed=failed),
+                400,
+            )
         except HttpError as exc:
             if exc.status in (401, 403, 404):
                 raise
-            return await self._detail_with_error(ctx, number, exc.status, exc.message)
+            return await self._detail_with_error(ctx, number, exc.status, exc.message, t)
         except (RequestRefusedError, StateConflictError, TransitionError) as exc:
             status = 400 if isinstance(exc, RequestRefusedError) else 409
-            return await self._detail_with_error(ctx, number, status, str(exc))
+            return await self._detail_with_error(ctx, number, status, str(exc), t)
         if warning:
             detail = await self._detail(result.number)
-            return html_response(self._render_detail(ctx, detail, warning=warning))
+            return html_response(self._render_detail(ctx, detail, t, warning=warning))
         return see_other(f"/incidents/{result.number}?done={action}")
 
     async def _detail_with_error(
-        self, ctx: RequestContext, number: str, status: int, message: str
+        self, ctx: RequestContext, number: str, status: int, message: str, t: Translator
     ) -> web.Response:
         # The page is rendered afresh: after a 409 the agent sees what changed, and the forms
         # carry the current version.
@@ -232,9 +298,10 @@ class IncidentPages:
             detail = await self._detail(number)
         except (HttpError, RecordMissingError):
             raise HttpError(status, message) from None
+        message = t.gettext(message)
         if status == 409:
-            message += " The page now shows the incident as it is."
-        return html_response(self._render_detail(ctx, detail, error=message), status)
+            message += " " + t.gettext("The page now shows the incident as it is.")
+        return html_response(self._render_detail(ctx, detail, t, error=message), status)
 
     # ------------------------------------------------------------------ JSON twins
 
@@ -365,13 +432,18 @@ class IncidentPages:
         blank: str | None,
         *,
         required: bool | None = None,
+        shown: Callable[[str], str] = label,
     ) -> Markup:
         opts = [tag("option", blank, value="")] if blank is not None else []
-        opts += [tag("option", label(v), value=v, selected=(v == current) or None) for v in values]
+        opts += [tag("option", shown(v), value=v, selected=(v == current) or None) for v in values]
         return tag("select", join(opts), name=name, required=required)
 
     def _render_list(
-        self, ctx: RequestContext, rows: Sequence[IncidentView], shown: Mapping[str, str]
+        self,
+        ctx: RequestContext,
+        rows: Sequence[IncidentView],
+        shown: Mapping[str, str],
+        t: Translator,
     ) -> Markup:
         now = self._edge.clock.utcnow()
         body = join(
@@ -380,7 +452,12 @@ class IncidentPages:
                 join(
                     [
                         tag("td", tag("a", r.number, href=f"/incidents/{r.number}"), class_="mono"),
-                        tag("td", tag("span", label(r.status), class_=f"badge st-{r.status}")),
+                        tag(
+                            "td",
+                            tag(
+                                "span", words(t, "status", r.status), class_=f"badge st-{r.status}"
+                            ),
+                        ),
                         tag("td", r.priority or "–"),
                         tag("td", r.summary, class_="wrap"),
                         tag("td", r.caller_name or r.caller_number or ""),
@@ -390,10 +467,10 @@ class IncidentPages:
                                 x for x in (r.owner_seat, r.owner_employee, r.owner_group) if x
                             ),
                         ),
-                        tag("td", when(r.created_at, self._tz)),
+                        tag("td", t.when(r.created_at, "short")),
                         tag(
                             "td",
-                            when(r.sla_resolve_due, self._tz),
+                            t.when(r.sla_resolve_due, "short") if r.sla_resolve_due else "",
                             class_="overdue"
                             if r.sla_resolve_due is not None and r.sla_resolve_due < now
                             else None,
@@ -406,41 +483,64 @@ class IncidentPages:
         table = (
             render(
                 """<table class="results" id="incident-list">
-<thead><tr><th>Number</th><th>Status</th><th>Prio</th><th>Summary</th><th>Caller</th><th>Owner</th><th>Opened</th><th>Resolve by</th></tr></thead>
+<thead><tr>$heads</tr></thead>
 <tbody>$body</tbody></table>""",
+                heads=join(tag("th", t.gettext(h)) for h in _LIST_HEADS),
                 body=body,
             )
             if rows
-            else tag("p", "No open incident matches.", class_="muted")
+            else tag("p", t.gettext("No open incident matches."), class_="muted")
         )
         filters = render(
             """<form method="get" action="/incidents" class="filters">
-  <label class="check"><input type="checkbox" name="mine" value="1"$mine> Mine</label>
-  <label>Seat $seat</label>
-  <label>Group $group</label>
-  <label>Status $status</label>
-  <button type="submit">Filter</button>
+  <label class="check"><input type="checkbox" name="mine" value="1"$mine> $l_mine</label>
+  <label>$l_seat $seat</label>
+  <label>$l_group $group</label>
+  <label>$l_status $status</label>
+  <button type="submit">$l_filter</button>
 </form>""",
+            l_mine=t.gettext("Mine"),
+            l_seat=t.gettext("Seat"),
+            l_group=t.gettext("Group"),
+            l_status=t.gettext("Status"),
+            l_filter=t.gettext("Filter"),
             mine=Markup(" checked") if shown.get("mine") else "",
-            seat=self._select("seat", self._choices.seats, shown.get("seat", ""), "any"),
-            group=self._select("group", self._choices.groups, shown.get("group", ""), "any"),
-            status=self._select("status", STATUSES, shown.get("status", ""), "any open"),
+            seat=self._select("seat", self._choices.seats, shown.get("seat", ""), t.gettext("any")),
+            group=self._select(
+                "group", self._choices.groups, shown.get("group", ""), t.gettext("any")
+            ),
+            status=self._select(
+                "status",
+                STATUSES,
+                shown.get("status", ""),
+                t.gettext("any open"),
+                shown=lambda v: words(t, "status", v),
+            ),
         )
         main = render(
-            """<section class="card"><h1>Open incidents</h1>$filters$table</section>""",
+            """<section class="card"><h1>$title</h1>$filters$table</section>""",
+            title=t.gettext("Open incidents"),
             filters=filters,
             table=table,
         )
         return layout(
+            t=t,
             site=self._edge.site(),
-            title="Incidents",
+            title=t.gettext("Incidents"),
             main=main,
             actor=ctx.actor,
             csrf=ctx.session.csrf_token,
             main_class="page wide",
         )
 
-    def _field(self, f: ActionField, d: IncidentDetail) -> Markup:
+    def _field(
+        self,
+        f: ActionField,
+        d: IncidentDetail,
+        t: Translator,
+        sent: str | None = None,
+        problem: FieldProblem | None = None,
+    ) -> Markup:
         required = f.required or None
         current = {
             "request_type": d.incident.request_type,
@@ -448,36 +548,79 @@ class IncidentPages:
             "impact": d.incident.impact or "",
             "urgency": d.incident.urgency or "",
         }.get(f.name, "")
+        if sent is not None:
+            current = sent
+        invalid = "true" if problem else None
         match f.kind:
             case "text":
                 control = tag(
-                    "textarea", "", name=f.name, rows=3, maxlength=f.limit, required=required
+                    "textarea",
+                    current,
+                    name=f.name,
+                    rows=3,
+                    maxlength=f.limit,
+                    required=required,
+                    aria_invalid=invalid,
                 )
             case "line":
-                control = tag("input", name=f.name, maxlength=f.limit, required=required)
+                control = tag(
+                    "input",
+                    name=f.name,
+                    value=current or None,
+                    maxlength=f.limit,
+                    required=required,
+                    aria_invalid=invalid,
+                )
             case "email":
-                control = tag("input", name=f.name, type="email", maxlength=f.limit)
+                control = tag(
+                    "input",
+                    name=f.name,
+                    type="email",
+                    value=current or None,
+                    maxlength=f.limit,
+                    aria_invalid=invalid,
+                )
             case "live_call":
                 if not d.live_call_id:
                     return Markup("")
                 return render(
                     """<label class="check"><input type="checkbox" name="call_live" value="true" checked> $label</label>
 <input type="hidden" name="call_id" value="$call">""",
-                    label=f.label,
+                    label=t.gettext(f.label),
                     call=d.live_call_id,
                 )
             case _:
                 options = self._choices.options(f.kind) or ()
                 control = self._select(
-                    f.name, options, current, "choose…" if f.required else "—", required=required
+                    f.name,
+                    options,
+                    current,
+                    t.gettext("choose…") if f.required else "—",
+                    required=required,
+                    shown=lambda v: words(t, f.kind, v),
                 )
-        return render("<label>$label $control</label>", label=f.label, control=control)
+        mark = (
+            render('<abbr class="req" title="$r">*</abbr>', r=t.gettext("required"))
+            if f.required
+            else ""
+        )
+        return render(
+            "<label><span>$label $mark</span> $control $problem</label>",
+            label=t.gettext(f.label),
+            mark=mark,
+            control=control,
+            problem=tag("span", problem.words(t), class_="field-error", data_field=f.name)
+            if problem
+            else "",
+        )
 
-    def _action_forms(self, ctx: RequestContext, d: IncidentDetail) -> Markup:
+    def _action_forms(
+        self, ctx: RequestContext, d: IncidentDetail, t: Translator, failed: _Failed | None
+    ) -> Markup:
         allowed = ROLE_ACTIONS.get(ctx.actor.role, frozenset())
         actions = [a for a in d.allowed_actions if a in allowed and a in ACTION_FORMS]
         if not actions:
-            return tag("p", "No action for you in this status.", class_="muted")
+            return tag("p", t.gettext("No action for you in this status."), class_="muted")
         plain: list[Markup] = []
         detailed: list[Markup] = []
         for a in actions:
@@ -497,21 +640,35 @@ class IncidentPages:
                         number=d.incident.number,
                         action=a,
                         hidden=hidden,
-                        label=ACTION_LABELS[a],
+                        label=t.gettext(ACTION_LABELS[a]),
                     )
                 )
                 continue
+            mine = failed if failed is not None and failed.action == a else None
             detailed.append(
                 render(
-                    """<details class="action" data-action="$action"><summary>$label…</summary>
+                    """<details class="action" data-action="$action"$open><summary>$label…</summary>
 <form method="post" action="/incidents/$number/actions" class="action-form" data-action="$action">$hidden
 $fields
 <button type="submit">$label</button></form></details>""",
                     number=d.incident.number,
                     action=a,
                     hidden=hidden,
-                    label=ACTION_LABELS[a],
-                    fields=join((self._field(f, d) for f in fields), "\n"),
+                    label=t.gettext(ACTION_LABELS[a]),
+                    open=Markup(" open") if mine else "",
+                    fields=join(
+                        (
+                            self._field(
+                                f,
+                                d,
+                                t,
+                                mine.sent.get(f.name) if mine else None,
+                                mine.problems.get(f.name) if mine else None,
+                            )
+                            for f in fields
+                        ),
+                        "\n",
+                    ),
                 )
             )
         return render(
@@ -520,71 +677,86 @@ $fields
             detailed=join(detailed, "\n"),
         )
 
-    def _history(self, d: IncidentDetail) -> Markup:
+    def _history(self, d: IncidentDetail, t: Translator) -> Markup:
         items = []
         for h in d.history:
             move = ""
             if h.to_status and h.from_status != h.to_status:
-                move = f"{label(h.from_status) or '–'} → {label(h.to_status)}"
+                before = words(t, "status", h.from_status) or "–"
+                move = f"{before} → {words(t, 'status', h.to_status)}"
             detail = "; ".join(
-                f"{label(k)}: {v}" for k, v in h.detail.items() if v not in (None, "")
+                f"{t.gettext(_DETAIL_WORDS[k]) if k in _DETAIL_WORDS else label(k)}: "
+                f"{words(t, 'channel', str(v)) if k == 'channel' else v}"
+                for k, v in h.detail.items()
+                if v not in (None, "")
             )
             items.append(
                 render(
-                    """<li><span class="muted">$at</span> <strong>$action</strong> by $actor <span class="move">$move</span><div class="wrap">$detail</div></li>""",
-                    at=when(h.at, self._tz, "%Y-%m-%d %H:%M:%S"),
-                    action=label(h.action),
-                    actor=h.actor,
+                    """<li><span class="muted">$at</span> <strong>$action</strong> $by <span class="move">$move</span><div class="wrap">$detail</div></li>""",
+                    at=t.when(h.at),
+                    action=t.gettext(_HISTORY_ACTIONS.get(h.action) or ACTION_LABELS[h.action])
+                    if h.action in ACTION_LABELS or h.action in _HISTORY_ACTIONS
+                    else label(h.action),
+                    by=t.gettext("by {actor}", actor=h.actor),
                     move=move,
                     detail=detail,
                 )
             )
         if not items:
-            return tag("p", "No history.", class_="muted")
+            return tag("p", t.gettext("No history."), class_="muted")
         return tag("ol", join(items, "\n"), class_="timeline", id="history")
 
     def _render_detail(
         self,
         ctx: RequestContext,
         d: IncidentDetail,
+        t: Translator,
         *,
         error: str = "",
         warning: str = "",
         notice: str = "",
+        failed: _Failed | None = None,
     ) -> Markup:
-        tz = self._tz
         caller = d.caller
+
+        def at(v: datetime | None) -> str:
+            return t.when(v, "short") if v is not None else ""
+
         owner = " · ".join(
             x
             for x in (d.incident.owner_seat, d.incident.owner_employee, d.incident.owner_group)
             if x
         )
+        impact = words(t, "level", d.incident.impact) or "–"
+        urgency = words(t, "level", d.incident.urgency) or "–"
         facts: list[tuple[str, object]] = [
-            ("Caller", d.incident.caller_name or (caller.name if caller else "")),
-            ("Phone", d.incident.caller_number or (", ".join(caller.phones) if caller else "")),
-            ("Department", caller.department if caller else ""),
-            ("Office", caller.office if caller else ""),
-            ("Request type", label(d.incident.request_type)),
-            ("Category", label(d.incident.category)),
-            ("Impact × urgency", f"{d.incident.impact or '–'} × {d.incident.urgency or '–'}"),
-            ("Owner", owner),
-            ("Channel", d.incident.channel),
-            ("Opened", when(d.incident.created_at, tz)),
-            ("Last change", when(d.incident.updated_at, tz)),
-            ("Respond by", when(d.incident.sla_response_due, tz)),
-            ("Resolve by", when(d.incident.sla_resolve_due, tz)),
-            ("Resolved", when(d.incident.resolved_at, tz)),
-            ("Closed", when(d.incident.closed_at, tz)),
-            ("Flags", ", ".join(d.incident.flags)),
+            (N_("Caller"), d.incident.caller_name or (caller.name if caller else "")),
+            (N_("Phone"), d.incident.caller_number or (", ".join(caller.phones) if caller else "")),
+            (N_("Department"), caller.department if caller else ""),
+            (N_("Office"), caller.office if caller else ""),
+            (N_("Request type"), words(t, "request_type", d.incident.request_type)),
+            (N_("Category"), words(t, "category", d.incident.category)),
+            (N_("Impact × urgency"), f"{impact} × {urgency}"),
+            (N_("Owner"), owner),
+            (N_("Channel"), words(t, "channel", d.incident.channel)),
+            (N_("Opened"), at(d.incident.created_at)),
+            (N_("Last change"), at(d.incident.updated_at)),
+            (N_("Respond by"), at(d.incident.sla_response_due)),
+            (N_("Resolve by"), at(d.incident.sla_resolve_due)),
+            (N_("Resolved"), at(d.incident.resolved_at)),
+            (N_("Closed"), at(d.incident.closed_at)),
+            (N_("Flags"), ", ".join(d.incident.flags)),
             (
-                "Satisfaction",
+                N_("Satisfaction"),
                 f"{d.incident.satisfaction}/5 {d.incident.satisfaction_comment or ''}".strip()
                 if d.incident.satisfaction
                 else "",
             ),
         ]
         dl = join(
-            join([tag("dt", k), tag("dd", v)]) for k, v in facts if v not in ("", None, "– × –")
+            join([tag("dt", t.gettext(k)), tag("dd", v)])
+            for k, v in facts
+            if v not in ("", None, "– × –")
         )
         banners = join(
             [
@@ -601,30 +773,35 @@ $fields
     <h1 class="mono" id="incident-number">$number</h1>
     <span class="badge st-$status" id="incident-status">$status_label</span>
     <span class="badge">$priority</span>
-    <span class="muted">version $version</span>
+    <span class="muted">$version</span>
   </div>
   $banners
   <h2 class="summary" id="incident-summary">$summary</h2>
   <dl class="facts">$dl</dl>
-  <h3>Description</h3>
+  <h3>$l_description</h3>
   <div class="prewrap" id="incident-description">$description</div>
 </section>
-<section class="card" id="actions"><h2>Actions</h2>$actions</section>
-<section class="card"><h2>History</h2>$history</section>
-<p><a href="/incidents">← Open incidents</a></p>""",
+<section class="card" id="actions"><h2>$l_actions</h2>$actions</section>
+<section class="card"><h2>$l_history</h2>$history</section>
+<p><a href="/incidents">← $l_open</a></p>""",
+            l_description=t.gettext("Description"),
+            l_actions=t.gettext("Actions"),
+            l_history=t.gettext("History"),
+            l_open=t.gettext("Open incidents"),
             number=d.incident.number,
             status=d.incident.status,
-            status_label=label(d.incident.status),
-            priority=d.incident.priority or "no priority",
-            version=d.incident.version,
+            status_label=words(t, "status", d.incident.status),
+            priority=d.incident.priority or t.gettext("no priority"),
+            version=t.gettext("version {n}", n=d.incident.version),
             banners=banners,
             summary=d.incident.summary,
             dl=dl,
             description=d.incident.description or "—",
-            actions=self._action_forms(ctx, d),
-            history=self._history(d),
+            actions=self._action_forms(ctx, d, t, failed),
+            history=self._history(d, t),
         )
         return layout(
+            t=t,
             site=self._edge.site(),
             title=d.incident.number,
             main=main,

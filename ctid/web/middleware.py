@@ -1,11 +1,12 @@
-"""The web edge's guards: the error middleware (feature errors → HTTP status, security headers,
-`log.exception` for a request that fails), the session middleware and the CSRF/Origin check."""
+"""The web edge's guards: the language of the request (`translator_of`), the error middleware
+(feature errors → HTTP status, security headers, `log.exception` for a request that fails), the
+session middleware and the CSRF/Origin check."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
 from aiohttp import web
@@ -13,7 +14,7 @@ from aiohttp.typedefs import Middleware
 from yarl import URL
 
 from ctid.accounts.sessions import Authenticator
-from ctid.config import WebConfig
+from ctid.config import SiteConfig, WebConfig
 from ctid.core.actor import Actor
 from ctid.core.errors import (
     LinkExpiredError,
@@ -22,10 +23,24 @@ from ctid.core.errors import (
     StateConflictError,
     TransitionError,
 )
+from ctid.i18n import N_
 from ctid.web import pages
-from ctid.web.edge import CTX, HttpError, RequestContext, html_response, is_api, json_response
+from ctid.web.edge import (
+    CTX,
+    WORDS,
+    FieldErrors,
+    HttpError,
+    RequestContext,
+    choose_translator,
+    html_response,
+    is_api,
+    json_response,
+    translator_of,
+)
 from ctid.web.link_pages import is_link_path
 from ctid.web.ports import SeatDirectory
+
+__all__ = ["Guards", "choose_translator", "context", "translator_of"]
 
 log = structlog.get_logger(__name__)
 
@@ -54,10 +69,11 @@ class Guards:
     origin, known once the server is bound (`bind_origin`)."""
 
     def __init__(
-        self, web_cfg: WebConfig, site: str, auth: Authenticator, seats: SeatDirectory
+        self, web_cfg: WebConfig, site: SiteConfig, auth: Authenticator, seats: SeatDirectory
     ) -> None:
         self._web = web_cfg
-        self._site = site
+        self._site_cfg = site
+        self._site = site.name
         self._auth = auth
         self._seats = seats
         self.cookie = SECURE_SESSION_COOKIE if web_cfg.secure_cookies else SESSION_COOKIE
@@ -67,7 +83,18 @@ class Guards:
         self._origin = origin_key(public_url)
 
     def middlewares(self) -> list[Middleware]:
-        return [self._errors_mw, self._auth_mw, self._csrf_mw]
+        return [self._language_mw, self._errors_mw, self._auth_mw, self._csrf_mw]
+
+    # ------------------------------------------------------------------ language
+
+    @web.middleware
+    async def _language_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[WORDS] = choose_translator(request, self._site_cfg)
+        resp = await handler(request)
+        if not resp.prepared:
+            resp.headers.setdefault("Content-Language", request[WORDS].locale.replace("_", "-"))
+            resp.headers.setdefault("Vary", "Accept-Language, Cookie")
+        return resp
 
     # ------------------------------------------------------------------ errors
 
@@ -89,15 +116,29 @@ class Guards:
         if resp.content_type in ("text/html", "application/json"):
             h.setdefault("Cache-Control", "no-store")
 
-    def error(self, request: web.Request, status: int, message: str) -> web.Response:
+    def error(
+        self,
+        request: web.Request,
+        status: int,
+        message: str,
+        fields: Mapping[str, str] | None = None,
+    ) -> web.Response:
         # JSON for the API and for fetch() writes; an HTML page for browsing and for the
         # plain forms (incident actions, callbacks, roster) so a person reads what went wrong.
         form_post = request.content_type in FORM_POSTS
+        t = translator_of(request)
+        # Messages raised from a literal marked with N_() have words in the catalog; any other
+        # (formatted with values) stays as written.
+        message = t.gettext(message) if message else message
         if is_api(request) or (request.method not in SAFE_METHODS and not form_post):
-            return json_response({"error": message}, status)
+            body: dict[str, object] = {"error": message}
+            if fields:
+                body["fields"] = dict(fields)
+            return json_response(body, status)
         ctx = context(request)
         return html_response(
             pages.error_page(
+                t=t,
                 site=self._site,
                 status=status,
                 message=message,
@@ -112,6 +153,10 @@ class Guards:
         resp: web.StreamResponse
         try:
             resp = await handler(request)
+        except FieldErrors as exc:
+            t = translator_of(request)
+            words = {name: p.words(t) for name, p in exc.problems.items()}
+            resp = self.error(request, exc.status, exc.message, words)
         except HttpError as exc:
             resp = self.error(request, exc.status, exc.message)
             resp.headers.update(exc.headers)
@@ -131,7 +176,7 @@ class Guards:
             raise
         except Exception:
             log.exception("web_request_failed", method=request.method, path=request.path)
-            resp = self.error(request, 500, "internal error")
+            resp = self.error(request, 500, N_("internal error"))
         self._security_headers(resp)
         return resp
 
@@ -171,14 +216,14 @@ class Guards:
             log.warning(
                 "web_cross_origin_refused", path=request.path, origin=request.headers.get("Origin")
             )
-            raise HttpError(403, "cross-origin request refused")
+            raise HttpError(403, N_("cross-origin request refused"))
         if request.path == "/login":
             return await handler(request)  # checked against the login-form token there
         if is_link_path(request.path):
             return await handler(request)  # no session: a double-submit cookie, checked there
         ctx = context(request)
         if ctx is None:
-            raise HttpError(401, "not logged in")
+            raise HttpError(401, N_("not logged in"))
         sent = request.headers.get(CSRF_HEADER)
         if sent is None and request.content_type in FORM_POSTS:
             form = await request.post()
@@ -188,5 +233,5 @@ class Guards:
             sent.encode("utf-8", "replace"), ctx.session.csrf_token.encode("ascii")
         ):
             log.warning("web_csrf_refused", path=request.path, employee_id=ctx.actor.employee_id)
-            raise HttpError(403, "missing or wrong CSRF token")
+            raise HttpError(403, N_("missing or wrong CSRF token"))
         return await handler(request)

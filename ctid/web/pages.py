@@ -4,11 +4,17 @@ JSON over WebSockets and the scripts render it with `textContent` only."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+from babel.messages.extract import extract
 
 from ctid.core.actor import (
     Actor,
 )
+from ctid.i18n import N_, Translator, translator
 from ctid.tickets.forms import (
     CallerRow,
 )
@@ -20,17 +26,22 @@ from ctid.tickets.vocabulary import (
 from ctid.web.html import Markup, attrs, join, render, tag
 
 _LAYOUT = """<!doctype html>
-<html lang="en">
+<html lang="$lang">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>$title · $site</title>
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/static/app.css">
+<link rel="stylesheet" href="/static/forms.css">
+$styles
+$words
 </head>
 <body$body_attrs>
 <header class="topbar">
   <span class="brand">$site</span>
   <nav>$nav</nav>
+  <span class="lang-switch">$lang_switch</span>
   <span class="who">$who</span>
 </header>
 <main class="$main_class">
@@ -47,19 +58,60 @@ def _label(value: str) -> str:
 
 
 _NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Desk", "/desk", ("agent", "supervisor")),
-    ("Incidents", "/incidents", ("agent", "supervisor", "ops")),
-    ("Callbacks", "/callbacks", ("agent", "supervisor")),
-    ("Callers", "/callers", ("agent", "supervisor", "ops")),
-    ("Wallboard", "/supervisor", ("supervisor", "ops")),
-    ("Roster", "/ops/roster", ("ops",)),
-    ("Reports", "/reports", ("supervisor", "ops")),
+    (N_("Desk"), "/desk", ("agent", "supervisor")),
+    (N_("Incidents"), "/incidents", ("agent", "supervisor", "ops")),
+    (N_("Callbacks"), "/callbacks", ("agent", "supervisor")),
+    (N_("Callers"), "/callers", ("agent", "supervisor", "ops")),
+    (N_("Wallboard"), "/supervisor", ("supervisor", "ops")),
+    (N_("Roster"), "/ops/roster", ("ops",)),
+    (N_("Reports"), "/reports", ("supervisor", "ops")),
 )
 
+LANGUAGES: tuple[tuple[str, str], ...] = (("zh_CN", "中文"), ("en", "English"))
+"""The language switch: each language named in itself, so anyone finds their own."""
 
-def nav_links(role: str) -> list[tuple[str, str]]:
+_ENGLISH = translator("en")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+@cache
+def script_messages(name: str) -> tuple[str, ...]:
+    """Every `t("…")` text of the page script `static/<name>` (read once): the words the page
+    embeds for it, so a string added to the script needs no second list here."""
+    found: list[str] = []
+    with (STATIC_DIR / name).open("rb") as fh:
+        for _line, message, _comments, _context in extract(
+            "javascript", fh, keywords={"t": None}, comment_tags=()
+        ):
+            first = message[0] if isinstance(message, tuple) else message
+            if first and first not in found:
+                found.append(first)
+    return tuple(found)
+
+
+def nav_links(role: str, t: Translator = _ENGLISH) -> list[tuple[str, str]]:
     """(label, path) of the pages `role` may open, in menu order."""
-    return [(label, href) for label, href, roles in _NAV if role in roles]
+    return [(t.gettext(label), href) for label, href, roles in _NAV if role in roles]
+
+
+def language_switch(t: Translator) -> Markup:
+    """Links to `/lang?to=…` for the languages other than the page's own."""
+    return join(
+        (
+            tag("a", name, href=f"/lang?to={code}", lang=code.replace("_", "-"), hreflang=code)
+            if code != t.locale
+            else tag("span", name, class_="current", aria_current="true")
+            for code, name in LANGUAGES
+        ),
+        " · ",
+    )
+
+
+def words_json(t: Translator, messages: Sequence[str]) -> Markup:
+    """The words a page's script needs (`t("…")` in JS) as JSON in a non-executed script tag,
+    which the strict CSP allows; `<` is escaped so no text can close the tag."""
+    data = json.dumps(dict(t.words(messages)), ensure_ascii=False).replace("<", "\\u003c")
+    return Markup(f'<script type="application/json" id="ctid-words">{data}</script>')
 
 
 def layout(
@@ -72,25 +124,36 @@ def layout(
     scripts: Sequence[str] = (),
     body_attrs: dict[str, object] | None = None,
     main_class: str = "page",
+    t: Translator | None = None,
+    script_words: Sequence[str] = (),
+    styles: Sequence[str] = (),
 ) -> Markup:
+    """The page around `main`. `t` is the request's translator (`translator_of(request)`);
+    `script_words` are the English texts the page's script asks `t("…")` for."""
+    t = t or _ENGLISH
     nav: Markup = Markup("")
     who: Markup = Markup("")
     if actor is not None:
-        nav = join((tag("a", label, href=href) for label, href in nav_links(actor.role)), " ")
+        nav = join((tag("a", label, href=href) for label, href in nav_links(actor.role, t)), " ")
         seat = f" · {actor.seat_id}" if actor.seat_id else ""
         who = render(
             """<span>$name ($emp$seat)</span>
   <form method="post" action="/logout" class="inline">
     <input type="hidden" name="csrf_token" value="$csrf">
-    <button type="submit" class="link">Log out</button>
+    <button type="submit" class="link">$logout</button>
   </form>""",
             name=actor.name,
             emp=actor.employee_id,
             seat=seat,
             csrf=csrf,
+            logout=t.gettext("Log out"),
         )
     return render(
         _LAYOUT,
+        lang=t.locale.replace("_", "-"),
+        words=words_json(t, script_words) if script_words else "",
+        lang_switch=language_switch(t),
+        styles=join(tag("link", rel="stylesheet", href=h) for h in styles),
         title=title,
         site=site,
         body_attrs=attrs(body_attrs or {}),
@@ -102,27 +165,38 @@ def layout(
     )
 
 
-def login_page(*, site: str, form_token: str, message: str = "", employee_id: str = "") -> Markup:
+def login_page(
+    *,
+    site: str,
+    form_token: str,
+    message: str = "",
+    employee_id: str = "",
+    t: Translator = _ENGLISH,
+) -> Markup:
     main = render(
         """<section class="card login">
-  <h1>Sign in</h1>
+  <h1>$sign_in</h1>
   $message
   <form method="post" action="/login" autocomplete="on">
     <input type="hidden" name="csrf_token" value="$token">
-    <label>Employee ID
+    <label>$l_emp <abbr class="req" title="$required">*</abbr>
       <input name="employee_id" value="$employee_id" autocomplete="username" required maxlength="32" autofocus>
     </label>
-    <label>Password
+    <label>$l_pw <abbr class="req" title="$required">*</abbr>
       <input name="password" type="password" autocomplete="current-password" required maxlength="1024">
     </label>
-    <button type="submit">Sign in</button>
+    <button type="submit">$sign_in</button>
   </form>
 </section>""",
         message=tag("p", message, class_="error", role="alert") if message else "",
         token=form_token,
         employee_id=employee_id,
+        sign_in=t.gettext("Sign in"),
+        l_emp=t.gettext("Employee ID"),
+        l_pw=t.gettext("Password"),
+        required=t.gettext("required"),
     )
-    return layout(site=site, title="Sign in", main=main)
+    return layout(site=site, title=t.gettext("Sign in"), main=main, t=t)
 
 
 def _options(values: Sequence[str], blank: str | None = None) -> Markup:
@@ -251,12 +325,18 @@ def desk_page(
 
 
 def callers_page(
-    *, site: str, actor: Actor, csrf: str, query: str, rows: Sequence[CallerRow] | None
+    *,
+    site: str,
+    actor: Actor,
+    csrf: str,
+    query: str,
+    rows: Sequence[CallerRow] | None,
+    t: Translator = _ENGLISH,
 ) -> Markup:
     if rows is None:
         results: Markup = Markup("")
     elif not rows:
-        results = tag("p", f"No caller matches “{query}”.", class_="muted")
+        results = tag("p", t.gettext("No caller matches “{query}”.", query=query), class_="muted")
     else:
         body = join(
             tag(
@@ -266,7 +346,10 @@ def callers_page(
                         tag(
                             "td",
                             join(
-                                [r.name, tag("span", "VIP", class_="badge vip") if r.vip else ""],
+                                [
+                                    tag("a", r.name, href=f"/callers/{r.caller_id}"),
+                                    tag("span", "VIP", class_="badge vip") if r.vip else "",
+                                ],
                                 " ",
                             ),
                         ),
@@ -274,168 +357,73 @@ def callers_page(
                         tag("td", ", ".join(r.phones)),
                         tag("td", r.department),
                         tag("td", r.office),
-                        tag("td", r.open_incidents),
+                        tag("td", t.number(r.open_incidents), class_="num"),
                     ]
                 ),
             )
             for r in rows
         )
+        heads = (
+            N_("Name"),
+            N_("Employee ID"),
+            N_("Phones"),
+            N_("Department"),
+            N_("Office"),
+            N_("Open incidents"),
+        )
         results = render(
             """<table class="results">
-<thead><tr><th>Name</th><th>Employee ID</th><th>Phones</th><th>Department</th><th>Office</th><th>Open incidents</th></tr></thead>
+<thead><tr>$heads</tr></thead>
 <tbody>$body</tbody>
 </table>""",
+            heads=join(tag("th", t.gettext(h)) for h in heads),
             body=body,
         )
     main = render(
         """<section class="card">
-  <h1>Callers</h1>
+  <h1>$title</h1>
   <form method="get" action="/callers" class="search">
-    <input name="q" value="$query" placeholder="Name, employee ID or phone" maxlength="64" autofocus>
-    <button type="submit">Search</button>
+    <input name="q" value="$query" placeholder="$placeholder" aria-label="$placeholder" maxlength="64" autofocus>
+    <button type="submit">$search</button>
   </form>
   $results
 </section>""",
+        title=t.gettext("Callers"),
+        placeholder=t.gettext("Name, employee ID or phone"),
+        search=t.gettext("Search"),
         query=query,
         results=results,
     )
-    return layout(site=site, title="Callers", main=main, actor=actor, csrf=csrf)
+    return layout(site=site, title=t.gettext("Callers"), main=main, actor=actor, csrf=csrf, t=t)
 
 
-_STATUS_LABELS = {
-    "available": "Available",
-    "ringing": "Ringing",
-    "on_call": "On call",
-    "wrap_up": "Wrap-up",
-    "paused": "Paused",
-    "offline": "Offline",
+_STATUS_WORDS = {
+    400: N_("The request was refused"),
+    401: N_("Please sign in"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Changed meanwhile"),
+    410: N_("This link has expired"),
+    429: N_("Too many attempts"),
+    500: N_("Something went wrong"),
 }
-
-_KPI_TILES = (
-    ("offered", "Offered"),
-    ("answered", "Answered"),
-    ("abandoned", "Abandoned"),
-    ("loss_rate", "Loss rate"),
-    ("within_rings_pct", "Within 3 rings"),
-    ("asa_s", "Avg. answer"),
-    ("aht_s", "Avg. talk"),
-    ("over_cap", "Over cap"),
-)
-
-
-def _spy_buttons(seat: str) -> Markup:
-    return render(
-        """<div class="spy-buttons" hidden>
-  <button type="button" data-spy="$seat" data-mode="listen">Listen</button>
-  <button type="button" class="secondary" data-spy="$seat" data-mode="whisper">Whisper</button>
-  <button type="button" class="secondary" data-spy="$seat" data-mode="barge">Barge</button>
-</div>""",
-        seat=seat,
-    )
-
-
-def supervisor_page(
-    *,
-    site: str,
-    actor: Actor,
-    csrf: str,
-    seats: Sequence[tuple[str, str, str]],
-    ring_cadence_s: float,
-    max_rings: int,
-    talk_cap_s: int,
-    can_spy: bool,
-    timezone: str,
-) -> Markup:
-    """The wallboard: seat cards (filled live by `static/supervisor.js` from `/ws/supervisor`),
-    queues, today's KPIs, desk mode, alerts, and listen/whisper/barge for supervisors. `seats`
-    are (id, name, tier) from config so the board has its shape before the first frame."""
-    cards = join(
-        render(
-            """<article class="seat-card status-offline" data-seat="$seat">
-  <header><strong class="seat-name">$name</strong> <span class="seat-tier badge">$tier</span></header>
-  <div class="seat-status badge">—</div>
-  <div class="seat-line seat-reason"></div>
-  <div class="seat-line seat-ring"></div>
-  <div class="seat-line seat-talk"></div>
-  <div class="seat-line seat-caller"></div>
-  $spy
-</article>""",
-            seat=seat_id,
-            name=name,
-            tier=tier,
-            spy=_spy_buttons(seat_id) if can_spy else "",
-        )
-        for seat_id, name, tier in seats
-    )
-    tiles = join(
-        render(
-            """<div class="tile"><span class="tile-label">$label</span><span class="tile-value" id="kpi-$key">–</span></div>""",
-            key=key,
-            label=label,
-        )
-        for key, label in _KPI_TILES
-    )
-    spy_panel = Markup(
-        """<section id="spy-panel" class="card spy-panel" hidden>
-  <span id="spy-what"></span>
-  <button type="button" class="secondary" data-spy-mode="listen">Listen</button>
-  <button type="button" class="secondary" data-spy-mode="whisper">Whisper</button>
-  <button type="button" class="secondary" data-spy-mode="barge">Barge</button>
-  <button type="button" id="spy-stop">Stop</button>
-</section>"""
-        if can_spy
-        else ""
-    )
-    main = render(
-        """<div id="banner" class="banner" role="alert" hidden></div>
-<div class="wb-head">
-  <h1>Wallboard</h1>
-  <span id="desk-mode" class="badge">desk —</span>
-  <span id="desk-next" class="muted"></span>
-  <span id="ami-state" class="badge">AMI —</span>
-  <span id="conn" class="conn conn-down">connecting…</span>
-  <button type="button" id="theme-toggle" class="secondary">Dark theme</button>
-</div>
-<section class="wb-kpis" aria-label="Today">$tiles</section>
-<p id="spy-status" role="status" class="muted"></p>
-$spy_panel
-<div class="wb-body">
-  <section class="seat-grid" id="seats" aria-label="Seats">$cards</section>
-  <aside class="wb-side">
-    <section class="card"><h2>Waiting</h2><div id="queues"><p class="muted">No data yet.</p></div></section>
-    <section class="card"><h2>Alerts</h2><ol id="alerts" class="alerts"></ol></section>
-  </aside>
-</div>""",
-        tiles=tiles,
-        cards=cards,
-        spy_panel=spy_panel,
-    )
-    return layout(
-        site=site,
-        title="Wallboard",
-        main=main,
-        actor=actor,
-        csrf=csrf,
-        scripts=["/static/supervisor.js"],
-        body_attrs={
-            "data-csrf": csrf,
-            "data-ring-cadence": ring_cadence_s,
-            "data-max-rings": max_rings,
-            "data-talk-cap": talk_cap_s,
-            "data-can-spy": "1" if can_spy else "0",
-            "data-tz": timezone,
-            "class": "wallboard-page",
-        },
-        main_class="page wall",
-    )
 
 
 def error_page(
-    *, site: str, status: int, message: str, actor: Actor | None = None, csrf: str = ""
+    *,
+    site: str,
+    status: int,
+    message: str,
+    actor: Actor | None = None,
+    csrf: str = "",
+    t: Translator = _ENGLISH,
 ) -> Markup:
+    heading = t.gettext(_STATUS_WORDS[status]) if status in _STATUS_WORDS else str(status)
     main = render(
-        """<section class="card"><h1>$status</h1><p>$message</p><p><a href="/">Back to the start page</a></p></section>""",
+        """<section class="card"><h1>$heading <span class="muted">($status)</span></h1><p>$message</p><p><a href="/">$back</a></p></section>""",
+        heading=heading,
         status=status,
         message=message,
+        back=t.gettext("Back to the start page"),
     )
-    return layout(site=site, title=str(status), main=main, actor=actor, csrf=csrf)
+    return layout(site=site, title=heading, main=main, actor=actor, csrf=csrf, t=t)

@@ -9,13 +9,16 @@ from datetime import date
 from typing import Literal, Protocol
 
 from ctid.calls.control import CallMoved, DialStarted
+from ctid.calls.seat_desk import SeatView
 from ctid.calls.spy import SpyMode
 from ctid.calls.spy_control import ListenInStarted
 from ctid.config import SeatConfig
 from ctid.core.actor import Actor
+from ctid.i18n import Translator
 from ctid.reports.tables import AgentMonthTable, KpiTable
 from ctid.rotation.admin import HolidaysImported, RosterSeatRow, RosterView, SeatChanges
 from ctid.tickets.callback_list import CallbackRow
+from ctid.tickets.drafts import DraftView
 from ctid.tickets.forms import CallerRow, IncidentDraft, SavedIncident
 from ctid.tickets.links import DispatchRequest, SurveyRequest
 from ctid.tickets.views import IncidentView
@@ -142,6 +145,15 @@ class CallControlPort(Protocol):
         ended or is not the actor's."""
         ...
 
+    async def hang_up(self, actor: Actor, call_id: str) -> None:
+        """End the live call; `StateConflictError` when it has ended or is not the actor's."""
+        ...
+
+    async def transfer_to_seat(self, actor: Actor, call_id: str, seat_id: str) -> CallMoved:
+        """Blind-transfer the live call to a named seat; `RequestRefusedError` for no such seat
+        (or the actor's own), `StateConflictError` when that seat cannot take it now."""
+        ...
+
     async def click_to_call(self, actor: Actor, number: str) -> DialStarted:
         """Originate: ring the actor's own phone (their seat's interface, or a supervisor's
         configured phone), then dial `number`. `RequestRefusedError` when the actor has no phone,
@@ -210,6 +222,12 @@ class RosterPort(Protocol):
 
     async def import_holidays(self, text: str, actor: Actor, source: str) -> HolidaysImported: ...
 
+    async def save_plan(
+        self, seats: Sequence[RosterSeatRow], weeks: Mapping[str, str | None], actor: Actor
+    ) -> None:
+        """Every seat and each ISO week's lunch group at once (None: the rotation's own)."""
+        ...
+
 
 class ReportsPort(Protocol):
     """KPIs and the monthly review (`ctid.reports.kpi.compute`, `agent_month.compute`,
@@ -217,8 +235,43 @@ class ReportsPort(Protocol):
 
     async def kpis(self, start: date, end: date, by: str) -> KpiTable: ...
 
-    async def kpis_csv(self, start: date, end: date, by: str) -> str: ...
+    async def kpis_csv(
+        self, start: date, end: date, by: str, t: Translator | None = None
+    ) -> str: ...
 
     async def agent_month(self, month: str) -> AgentMonthTable: ...
 
-    async def agent_month_csv(self, month: str) -> str: ...
+    async def agent_month_csv(self, month: str, t: Translator | None = None) -> str: ...
+
+
+class SeatStatePort(Protocol):
+    """Seat state owned by ctid (`ctid.calls.seat_desk.SeatDesk`). Errors: `RecordMissingError`
+    (no such seat), `RequestRefusedError` (a reason the agent may not choose),
+    `StateConflictError` (nobody logged in, a pause only a supervisor or the rota ends, the PBX
+    refused, not in wrap-up, extended already)."""
+
+    def now(self) -> float:
+        """Now on the clock of `SeatView` times (epoch seconds)."""
+        ...
+
+    async def views(self, seat_ids: Sequence[str]) -> Sequence[SeatView]: ...
+
+    async def set_state(
+        self, actor: Actor, seat_id: str, state: str, reason: str | None
+    ) -> SeatView: ...
+
+    async def wrapup(self, actor: Actor, seat_id: str, action: str) -> SeatView: ...
+
+
+class DraftPort(Protocol):
+    """The desk's incident drafts, one per call (`ctid.tickets.drafts.DeskDrafts`)."""
+
+    async def put(
+        self, actor: Actor, seat_id: str, call_id: str, fields: Mapping[str, object]
+    ) -> DraftView: ...
+
+    async def for_seat(self, seat_id: str) -> Sequence[DraftView]: ...
+
+    async def saved(self, call_id: str, number: str) -> None: ...
+
+    async def discard(self, seat_id: str, call_id: str) -> None: ...

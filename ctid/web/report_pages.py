@@ -10,6 +10,8 @@ from datetime import date, timedelta
 
 from aiohttp import web
 
+from ctid.i18n import N_, Translator, excel_csv, translator
+from ctid.reports.render import GROUP_WORDS, TOTAL_WORD
 from ctid.reports.tables import (
     GROUPINGS,
     AgentMonthLine,
@@ -18,14 +20,17 @@ from ctid.reports.tables import (
     KpiLine,
     KpiTable,
 )
+from ctid.tickets.vocabulary import CATEGORY_WORDS, REQUEST_TYPE_WORDS
 from ctid.web.edge import Edge, HttpError, RequestContext, html_response
 from ctid.web.html import Markup, join, render, tag
+from ctid.web.middleware import translator_of
 from ctid.web.pages import layout
 from ctid.web.ports import (
     ReportsPort,
 )
 
 REPORT_ROLES = ("supervisor", "ops")
+ENGLISH = translator("en")
 MAX_DAYS = 366
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -46,16 +51,33 @@ MAIN_COLUMNS = (
 """What the page's table shows; the CSV and "all columns" have every column."""
 
 
-def fmt(value: float | int | None, kind: str) -> str:
+def fmt(value: float | int | None, kind: str, t: Translator = ENGLISH) -> str:
+    """A KPI value for people, in `t`'s number formats."""
     if value is None:
         return "–"
     if kind == "rate":
-        return f"{float(value) * 100:.1f}%"
+        return t.percent(float(value))
     if kind == "seconds":
-        return f"{float(value):.0f} s"
+        return t.gettext("{n} s", n=t.number(round(float(value))))
     if kind == "score":
-        return f"{float(value):.2f}"
+        return t.number(round(float(value), 2))
+    if isinstance(value, int | float):
+        return t.number(value)
     return str(value)
+
+
+def key_words(t: Translator, key: str, by: str) -> str:
+    """A row key as people read it: `total`, a tier or an hour (`09` → `09:00`) in words."""
+    if key == "total":
+        return t.gettext(TOTAL_WORD)
+    if by == "tier":
+        return t.gettext(TIER_WORDS.get(key, key))
+    if by == "hour" and key.isdigit():
+        return f"{key}:00"
+    return key
+
+
+TIER_WORDS = {"ordinary": N_("Ordinary"), "expert": N_("Expert")}
 
 
 def bar_chart(
@@ -139,7 +161,8 @@ class ReportPages:
 
     @staticmethod
     def _csv_response(text: str, filename: str) -> web.Response:
-        resp = web.Response(text=text, content_type="text/csv", charset="utf-8")
+        # UTF-8 with a byte-order mark: Excel then reads the Chinese right.
+        resp = web.Response(body=excel_csv(text), content_type="text/csv", charset="utf-8")
         resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         resp.headers["Cache-Control"] = "no-store"
         return resp
@@ -147,31 +170,32 @@ class ReportPages:
     async def _csv(self, request: web.Request) -> web.StreamResponse:
         self._edge.need(request, *REPORT_ROLES)
         start, end, by = self._period(request)
-        text = await self._port().kpis_csv(start, end, by)
+        text = await self._port().kpis_csv(start, end, by, translator_of(request))
         return self._csv_response(text, f"ctid-kpis-{start}-{end}-by-{by}.csv")
 
     async def _month_csv(self, request: web.Request) -> web.StreamResponse:
         self._edge.need(request, *REPORT_ROLES)
         month = self._month(request)
-        text = await self._port().agent_month_csv(month)
+        text = await self._port().agent_month_csv(month, translator_of(request))
         return self._csv_response(text, f"ctid-agents-{month}.csv")
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request, *REPORT_ROLES)
         start, end, by = self._period(request)
         table = await self._port().kpis(start, end, by)
-        return html_response(self._render(ctx, table))
+        return html_response(self._render(ctx, table, translator_of(request)))
 
     async def _month_page(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request, *REPORT_ROLES)
         month = self._month(request)
         review = await self._port().agent_month(month)
-        return html_response(self._render_month(ctx, review))
+        return html_response(self._render_month(ctx, review, translator_of(request)))
 
     # ------------------------------------------------------------------ rendering
 
-    def _page_layout(self, ctx: RequestContext, title: str, main: Markup) -> Markup:
+    def _page_layout(self, ctx: RequestContext, title: str, main: Markup, t: Translator) -> Markup:
         return layout(
+            t=t,
             site=self._edge.site(),
             title=title,
             main=main,
@@ -181,17 +205,20 @@ class ReportPages:
         )
 
     @staticmethod
-    def _kpi_table(columns: Sequence[KpiColumn], lines: Sequence[KpiLine], by: str) -> Markup:
+    def _kpi_table(
+        columns: Sequence[KpiColumn], lines: Sequence[KpiLine], by: str, t: Translator
+    ) -> Markup:
         head = join(
-            [tag("th", by if by != "total" else "")] + [tag("th", c.label) for c in columns]
+            [tag("th", t.gettext(GROUP_WORDS[by]) if by != "total" else "")]
+            + [tag("th", t.gettext(c.label)) for c in columns]
         )
         body = join(
             tag(
                 "tr",
                 join(
-                    [tag("th", line.key)]
+                    [tag("th", key_words(t, line.key, by))]
                     + [
-                        tag("td", fmt(line.values.get(c.name), c.kind), class_="num")
+                        tag("td", fmt(line.values.get(c.name), c.kind, t), class_="num")
                         for c in columns
                     ]
                 ),
@@ -205,7 +232,7 @@ class ReportPages:
             body=body,
         )
 
-    def _charts(self, table: KpiTable) -> Markup:
+    def _charts(self, table: KpiTable, t: Translator) -> Markup:
         rows = table.rows or (table.total,)
 
         def values(name: str) -> list[tuple[str, float | None, str]]:
@@ -213,18 +240,28 @@ class ReportPages:
             out: list[tuple[str, float | None, str]] = []
             for line in rows:
                 v = line.values.get(name)
-                out.append((line.key, None if v is None else float(v), fmt(v, kind)))
+                out.append(
+                    (
+                        key_words(t, line.key, table.by),
+                        None if v is None else float(v),
+                        fmt(v, kind, t),
+                    )
+                )
             return out
 
         charts = [
-            bar_chart("Calls offered", values("offered")),
-            bar_chart("Call loss rate", values("loss_rate"), max_value=1.0),
-            bar_chart("Answered within the ring limit", values("within_rings_rate"), max_value=1.0),
-            bar_chart("Average speed of answer", values("asa_s")),
+            bar_chart(t.gettext("Calls offered"), values("offered")),
+            bar_chart(t.gettext("Call loss rate"), values("loss_rate"), max_value=1.0),
+            bar_chart(
+                t.gettext("Answered within the ring limit"),
+                values("within_rings_rate"),
+                max_value=1.0,
+            ),
+            bar_chart(t.gettext("Average speed of answer"), values("asa_s")),
         ]
         return tag("div", join(charts), class_="charts")
 
-    def _render(self, ctx: RequestContext, table: KpiTable) -> Markup:
+    def _render(self, ctx: RequestContext, table: KpiTable, t: Translator) -> Markup:
         main_cols = [c for name in MAIN_COLUMNS for c in table.columns if c.name == name]
         lines = (*table.rows, table.total)
         incidents = join(
@@ -232,9 +269,14 @@ class ReportPages:
                 "tr",
                 join(
                     [
-                        tag("td", rtype.replace("_", " ")),
-                        tag("td", (cat or "unclassified").replace("_", " ")),
-                        tag("td", count, class_="num"),
+                        tag("td", t.gettext(REQUEST_TYPE_WORDS.get(rtype, rtype))),
+                        tag(
+                            "td",
+                            t.gettext(CATEGORY_WORDS.get(cat, cat))
+                            if cat
+                            else t.gettext("unclassified"),
+                        ),
+                        tag("td", t.number(count), class_="num"),
                     ]
                 ),
             )
@@ -242,43 +284,64 @@ class ReportPages:
         )
         csv_href = f"/reports.csv?from={table.start}&to={table.end}&by={table.by}"
         main = render(
-            """<section class="card"><h1>Reports</h1>
+            """<section class="card"><h1>$title</h1>
 <form method="get" action="/reports" class="filters" id="report-form">
-  <label>From <input type="date" name="from" value="$start" required></label>
-  <label>To <input type="date" name="to" value="$end" required></label>
-  <label>By <select name="by">$by_options</select></label>
-  <button type="submit">Show</button>
-  <a class="button secondary" href="$csv" id="csv-link">Download CSV</a>
+  <label>$l_from <input type="date" name="from" value="$start" required></label>
+  <label>$l_to <input type="date" name="to" value="$end" required></label>
+  <label>$l_by <select name="by">$by_options</select></label>
+  <button type="submit">$show</button>
+  <a class="button secondary" href="$csv" id="csv-link">$download</a>
 </form>
-<p class="muted">$start – $end, times in $tz.</p>
+<p class="muted">$period</p>
 $table
-<details><summary>All columns</summary>$all</details>
+<details><summary>$all_columns</summary>$all</details>
 </section>
-<section class="card"><h2>Charts</h2>$charts</section>
-<section class="card"><h2>Incidents by type</h2>
-<table class="results"><thead><tr><th>Request type</th><th>Category</th><th>Count</th></tr></thead><tbody>$incidents</tbody></table>
+<section class="card"><h2>$charts_h</h2>$charts</section>
+<section class="card"><h2>$by_type</h2>
+<table class="results"><thead><tr><th>$h_type</th><th>$h_cat</th><th>$h_count</th></tr></thead><tbody>$incidents</tbody></table>
 </section>
-<section class="card"><h2>Monthly agent review</h2>
+<section class="card"><h2>$review</h2>
 <form method="get" action="/reports/agent-month" class="filters">
-  <label>Month <input name="month" value="$month" pattern="\\d{4}-\\d{2}" placeholder="YYYY-MM" required></label>
-  <button type="submit">Open the review</button>
+  <label>$l_month <input name="month" value="$month" pattern="\\d{4}-\\d{2}" placeholder="YYYY-MM" required></label>
+  <button type="submit">$open_review</button>
 </form></section>""",
+            title=t.gettext("Reports"),
+            l_from=t.gettext("From"),
+            l_to=t.gettext("To"),
+            l_by=t.gettext("By"),
+            show=t.gettext("Show"),
+            download=t.gettext("Download CSV"),
+            period=t.gettext(
+                "{start} – {end}, times in {tz}.",
+                start=t.day(table.start),
+                end=t.day(table.end),
+                tz=table.timezone,
+            ),
+            all_columns=t.gettext("All columns"),
+            charts_h=t.gettext("Charts"),
+            by_type=t.gettext("Incidents by type"),
+            h_type=t.gettext("Request type"),
+            h_cat=t.gettext("Category"),
+            h_count=t.gettext("Count"),
+            review=t.gettext("Monthly agent review"),
+            l_month=t.gettext("Month"),
+            open_review=t.gettext("Open the review"),
             start=table.start.isoformat(),
             end=table.end.isoformat(),
-            tz=table.timezone,
             by_options=join(
-                tag("option", g, value=g, selected=(g == table.by) or None) for g in GROUPINGS
+                tag("option", t.gettext(GROUP_WORDS[g]), value=g, selected=(g == table.by) or None)
+                for g in GROUPINGS
             ),
             csv=csv_href,
-            table=self._kpi_table(main_cols, lines, table.by),
-            all=self._kpi_table(table.columns, lines, table.by),
-            charts=self._charts(table),
+            table=self._kpi_table(main_cols, lines, table.by, t),
+            all=self._kpi_table(table.columns, lines, table.by, t),
+            charts=self._charts(table, t),
             incidents=incidents,
             month=table.end.strftime("%Y-%m"),
         )
-        return self._page_layout(ctx, "Reports", main)
+        return self._page_layout(ctx, t.gettext("Reports"), main, t)
 
-    def _render_month(self, ctx: RequestContext, review: AgentMonthTable) -> Markup:
+    def _render_month(self, ctx: RequestContext, review: AgentMonthTable, t: Translator) -> Markup:
         def rows(lines: Sequence[AgentMonthLine]) -> Markup:
             return join(
                 tag(
@@ -287,42 +350,57 @@ $table
                         [
                             tag("td", line.key, class_="mono"),
                             tag("td", line.name),
-                            tag("td", line.incidents_handled, class_="num"),
-                            tag("td", line.consultations_answered, class_="num"),
-                            tag("td", line.satisfaction_recorded, class_="num"),
-                            tag("td", line.callbacks_done, class_="num"),
-                            tag("td", line.followups, class_="num"),
+                            tag("td", t.number(line.incidents_handled), class_="num"),
+                            tag("td", t.number(line.consultations_answered), class_="num"),
+                            tag("td", t.number(line.satisfaction_recorded), class_="num"),
+                            tag("td", t.number(line.callbacks_done), class_="num"),
+                            tag("td", t.number(line.followups), class_="num"),
                         ]
                     ),
                 )
                 for line in lines
             )
 
-        head = Markup(
-            "<thead><tr><th></th><th>Name</th><th>Incidents handled</th><th>Consultations</th>"
-            "<th>Satisfaction recorded</th><th>Callbacks done</th><th>Follow-ups</th></tr></thead>"
+        heads = (
+            N_("Name"),
+            N_("Incidents handled"),
+            N_("Consultations"),
+            N_("Satisfaction recorded"),
+            N_("Callbacks done"),
+            N_("Follow-ups"),
+        )
+        head = render(
+            "<thead><tr><th></th>$cells</tr></thead>",
+            cells=join(tag("th", t.gettext(h)) for h in heads),
         )
         chart = bar_chart(
-            "Incidents handled per staff member",
+            t.gettext("Incidents handled per staff member"),
             [
                 (f"{line.name}", float(line.incidents_handled), str(line.incidents_handled))
                 for line in review.staff
             ],
         )
         main = render(
-            """<section class="card"><h1>Agent review $month</h1>
-<p><a href="/reports/agent-month.csv?month=$month" id="month-csv">Download CSV</a> · <a href="/reports">KPIs</a> · times in $tz</p>
-<h2>Per staff member</h2>
+            """<section class="card"><h1>$title</h1>
+<p><a href="/reports/agent-month.csv?month=$month" id="month-csv">$download</a> · <a href="/reports">$kpis</a> · $tz</p>
+<h2>$per_staff</h2>
 <table class="results" id="staff-review">$head<tbody>$staff</tbody></table>
 $chart
-<h2>Per seat</h2>
+<h2>$per_seat</h2>
 <table class="results" id="seat-review">$head<tbody>$seats</tbody></table>
 </section>""",
+            title=t.gettext("Agent review {month}", month=review.month),
+            download=t.gettext("Download CSV"),
+            kpis=t.gettext("KPIs"),
+            per_staff=t.gettext("Per staff member"),
+            per_seat=t.gettext("Per seat"),
             month=review.month,
-            tz=review.timezone,
+            tz=t.gettext("times in {tz}", tz=review.timezone),
             head=head,
             staff=rows(review.staff),
             seats=rows(review.seats),
             chart=chart,
         )
-        return self._page_layout(ctx, f"Agent review {review.month}", main)
+        return self._page_layout(
+            ctx, t.gettext("Agent review {month}", month=review.month), main, t
+        )

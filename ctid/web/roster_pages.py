@@ -1,10 +1,10 @@
-"""The ops roster page: seats (name, tier, interface, who staffs them, active) with edit forms,
-lunch overrides (a group for one day, a week swap, removal), the coming weeks of the rota, and
-the holidays file upload. Every refusal of the roster store is shown next to the form."""
+"""The ops roster page: one plan form (seats with tier and staff chosen from lists, and a calendar
+of the lunch weeks) saved with one Save and checked for lunch cover in the page before it is
+sent; single-day lunch overrides and the holidays upload. Every refusal is shown at its form."""
 
 from __future__ import annotations
 
-import re
+import json
 from collections.abc import Mapping
 from datetime import date, datetime
 
@@ -15,9 +15,10 @@ from multidict import MultiDictProxy
 from ctid.core.errors import (
     RequestRefusedError,
 )
+from ctid.i18n import N_, Translator
 from ctid.rotation.admin import (
+    RosterSeatRow,
     RosterView,
-    SeatChanges,
 )
 from ctid.web.edge import (
     Edge,
@@ -29,7 +30,8 @@ from ctid.web.edge import (
     str_field,
 )
 from ctid.web.html import Markup, join, render, tag
-from ctid.web.pages import layout
+from ctid.web.middleware import translator_of
+from ctid.web.pages import layout, script_messages
 from ctid.web.ports import (
     RosterPort,
 )
@@ -39,17 +41,16 @@ log = structlog.get_logger(__name__)
 PLAN_WEEKS = 4
 MAX_HOLIDAY_FILE = 50_000
 """Bytes; the whole request is capped at 64 KiB (`client_max_size`)."""
-_WEEK = re.compile(r"^\d{4}-W\d{2}$")
-_SEAT = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 TIERS = ("ordinary", "expert")
 
 _DONE = {
-    "seat": "Seat saved.",
-    "day": "Lunch override saved.",
-    "week": "Week swap saved.",
-    "removed": "Override removed.",
-    "holidays": "Holidays imported.",
+    "plan": N_("The plan is saved."),
+    "day": N_("Lunch override saved."),
+    "removed": N_("Override removed."),
+    "holidays": N_("Holidays imported."),
 }
+TIER_WORDS = {"ordinary": N_("Ordinary"), "expert": N_("Expert")}
+DAY_KINDS = {"holiday": N_("holiday"), "workday": N_("make-up workday")}
 
 
 class RosterPages:
@@ -61,9 +62,8 @@ class RosterPages:
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/ops/roster", self._page)
-        router.add_post("/ops/roster/seats/{seat}", self._seat)
+        router.add_post("/ops/roster/plan", self._plan)
         router.add_post("/ops/roster/lunch/day", self._day)
-        router.add_post("/ops/roster/lunch/week", self._week)
         router.add_post("/ops/roster/lunch/remove", self._remove)
         router.add_post("/ops/roster/holidays", self._holidays)
 
@@ -78,37 +78,63 @@ class RosterPages:
     async def _page(self, request: web.Request) -> web.StreamResponse:
         ctx = self._ctx(request)
         view = await self._port().view(PLAN_WEEKS)
+        t = translator_of(request)
         done = _DONE.get(request.query.get("done", ""), "")
-        return html_response(self._render(ctx, view, notice=done))
+        return html_response(self._render(ctx, view, t, notice=t.gettext(done) if done else ""))
 
-    async def _refused(self, ctx: RequestContext, where: str, message: str) -> web.Response:
+    async def _refused(
+        self,
+        request: web.Request,
+        ctx: RequestContext,
+        where: str,
+        message: str,
+        submitted: Mapping[str, str] | None = None,
+    ) -> web.Response:
         view = await self._port().view(PLAN_WEEKS)
-        return html_response(self._render(ctx, view, errors={where: message}), 400)
+        t = translator_of(request)
+        return html_response(
+            self._render(
+                ctx, view, t, errors={where: t.gettext(message)}, submitted=submitted or {}
+            ),
+            400,
+        )
 
-    async def _seat(self, request: web.Request) -> web.StreamResponse:
+    async def _plan(self, request: web.Request) -> web.StreamResponse:
+        """The one Save of the plan form: every seat row and each week's lunch group."""
         ctx = self._ctx(request)
-        seat = request.match_info["seat"]
-        if not _SEAT.match(seat):
-            raise HttpError(404, "no such seat")
         form = await form_fields(request)
+        view = await self._port().view(PLAN_WEEKS)
         try:
-            tier = form.get("tier", "")
-            if tier not in TIERS:
-                raise HttpError(400, "tier must be ordinary or expert")
-            changes = SeatChanges(
-                name=str_field(form, "name", 64, required=True),
-                tier=tier,
-                interface=str_field(form, "interface", 128, required=True),
-                staffed_by=str_field(form, "staffed_by", 32),
-                active=form.get("active", "") in ("1", "on", "true"),
-            )
-            await self._port().update_seat(seat, changes, ctx.actor)
+            seats = []
+            for s in view.seats:
+                tier = form.get(f"tier:{s.seat_id}", s.tier)
+                if tier not in TIERS:
+                    raise HttpError(400, N_("tier must be ordinary or expert"))
+                seats.append(
+                    RosterSeatRow(
+                        seat_id=s.seat_id,
+                        name=str_field(form, f"name:{s.seat_id}", 64, required=True),
+                        tier=tier,
+                        interface=str_field(form, f"interface:{s.seat_id}", 128, required=True),
+                        staffed_by=str_field(form, f"staffed_by:{s.seat_id}", 32) or None,
+                        active=form.get(f"active:{s.seat_id}", "") in ("1", "on", "true"),
+                    )
+                )
+            weeks: dict[str, str | None] = {}
+            for w in view.weeks:
+                group = form.get(f"week:{w.week}")
+                if group is None:
+                    continue
+                if group and group not in view.lunch_groups:
+                    raise HttpError(400, N_("choose a lunch group from the list"))
+                weeks[w.week] = group or None
+            await self._port().save_plan(seats, weeks, ctx.actor)
         except (HttpError, RequestRefusedError) as exc:
             if isinstance(exc, HttpError) and exc.status != 400:
                 raise
-            return await self._refused(ctx, f"seat:{seat}", _text(exc))
-        log.info("roster_seat_saved_from_web", seat=seat, by=ctx.actor.employee_id)
-        return see_other("/ops/roster?done=seat")
+            return await self._refused(request, ctx, "plan", _text(exc), form)
+        log.info("roster_plan_saved_from_web", by=ctx.actor.employee_id)
+        return see_other("/ops/roster?done=plan")
 
     async def _day(self, request: web.Request) -> web.StreamResponse:
         ctx = self._ctx(request)
@@ -123,22 +149,8 @@ class RosterPages:
             note = str_field(form, "note", 200) or None
             await self._port().set_day_override(day, group, ctx.actor, note)
         except (HttpError, RequestRefusedError) as exc:
-            return await self._refused(ctx, "lunch", _text(exc))
+            return await self._refused(request, ctx, "lunch", _text(exc))
         return see_other("/ops/roster?done=day")
-
-    async def _week(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._ctx(request)
-        form = await form_fields(request)
-        try:
-            week = str_field(form, "week", 16, required=True)
-            if not _WEEK.match(week):
-                raise HttpError(400, f"{week!r} is not an ISO week written YYYY-Www")
-            group = str_field(form, "group", 64, required=True)
-            note = str_field(form, "note", 200) or None
-            await self._port().set_week_swap(week, group, ctx.actor, note)
-        except (HttpError, RequestRefusedError) as exc:
-            return await self._refused(ctx, "lunch", _text(exc))
-        return see_other("/ops/roster?done=week")
 
     async def _remove(self, request: web.Request) -> web.StreamResponse:
         ctx = self._ctx(request)
@@ -147,7 +159,7 @@ class RosterPages:
             key = str_field(form, "key", 10, required=True)
             await self._port().remove_override(key, ctx.actor)
         except (HttpError, RequestRefusedError) as exc:
-            return await self._refused(ctx, "lunch", _text(exc))
+            return await self._refused(request, ctx, "lunch", _text(exc))
         return see_other("/ops/roster?done=removed")
 
     async def _holidays(self, request: web.Request) -> web.StreamResponse:
@@ -160,7 +172,7 @@ class RosterPages:
             text, source = _upload(form)
             result = await self._port().import_holidays(text, ctx.actor, source)
         except (HttpError, RequestRefusedError) as exc:
-            return await self._refused(ctx, "holidays", _text(exc))
+            return await self._refused(request, ctx, "holidays", _text(exc))
         log.info(
             "holidays_imported_from_web",
             by=ctx.actor.employee_id,
@@ -175,12 +187,16 @@ class RosterPages:
         self,
         ctx: RequestContext,
         view: RosterView,
+        t: Translator,
         *,
         notice: str = "",
         errors: Mapping[str, str] | None = None,
+        submitted: Mapping[str, str] | None = None,
     ) -> Markup:
         errors = errors or {}
+        sent = submitted or {}
         csrf = ctx.session.csrf_token
+        required = render('<abbr class="req" title="$r">*</abbr>', r=t.gettext("required"))
 
         def error(where: str) -> Markup:
             msg = errors.get(where)
@@ -190,132 +206,256 @@ class RosterPages:
                 else Markup("")
             )
 
+        def value(key: str, stored: str) -> str:
+            return sent.get(key, stored) if sent else stored
+
+        staff_names = dict(view.staff)
         seat_rows = []
         for s in view.seats:
-            fid = f"seat-{s.seat_id}"
+            sid = s.seat_id
+            staffed = value(f"staffed_by:{sid}", s.staffed_by or "")
+            people = list(view.staff)
+            if staffed and staffed not in staff_names:
+                people.append((staffed, t.gettext("{id} (no login)", id=staffed)))
+            staff_options = join(
+                [tag("option", t.gettext("nobody"), value="")]
+                + [
+                    tag(
+                        "option",
+                        f"{name} ({emp})",
+                        value=emp,
+                        selected=(emp == staffed) or None,
+                    )
+                    for emp, name in people
+                ]
+            )
+            tier = value(f"tier:{sid}", s.tier)
+            active = (f"active:{sid}" in sent) if sent else s.active
             seat_rows.append(
                 render(
                     """<tr data-seat="$seat"><td class="mono">$seat</td>
-<td><input form="$fid" name="name" value="$name" maxlength="64" required></td>
-<td><select form="$fid" name="tier">$tiers</select></td>
-<td><input form="$fid" name="interface" value="$iface" maxlength="128" required></td>
-<td><input form="$fid" name="staffed_by" value="$staff" maxlength="32" placeholder="nobody"></td>
-<td><input form="$fid" type="checkbox" name="active" value="1"$active></td>
-<td><form method="post" id="$fid" action="/ops/roster/seats/$seat"><input type="hidden" name="csrf_token" value="$csrf"><button type="submit">Save</button></form></td></tr>
-$err""",
-                    seat=s.seat_id,
-                    fid=fid,
-                    name=s.name,
+<td><input name="name:$seat" value="$name" maxlength="64" required aria-label="$l_name"></td>
+<td><select name="tier:$seat" class="tier" aria-label="$l_tier">$tiers</select></td>
+<td><input name="interface:$seat" value="$iface" maxlength="128" required aria-label="$l_iface"></td>
+<td><select name="staffed_by:$seat" class="staff" aria-label="$l_staff">$staff</select></td>
+<td><input type="checkbox" class="active" name="active:$seat" value="1"$active aria-label="$l_active"></td></tr>""",
+                    seat=sid,
+                    name=value(f"name:{sid}", s.name),
                     tiers=join(
-                        tag("option", t, value=t, selected=(t == s.tier) or None) for t in TIERS
+                        tag(
+                            "option",
+                            t.gettext(TIER_WORDS[x]),
+                            value=x,
+                            selected=(x == tier) or None,
+                        )
+                        for x in TIERS
                     ),
-                    iface=s.interface,
-                    staff=s.staffed_by or "",
-                    active=Markup(" checked") if s.active else "",
-                    csrf=csrf,
-                    err=render('<tr><td colspan="7">$e</td></tr>', e=error(f"seat:{s.seat_id}"))
-                    if f"seat:{s.seat_id}" in errors
-                    else "",
+                    iface=value(f"interface:{sid}", s.interface),
+                    staff=staff_options,
+                    active=Markup(" checked") if active else "",
+                    l_name=t.gettext("Name"),
+                    l_tier=t.gettext("Tier"),
+                    l_iface=t.gettext("Interface"),
+                    l_staff=t.gettext("Staffed by"),
+                    l_active=t.gettext("Active"),
+                )
+            )
+        week_rows = []
+        for w in view.weeks:
+            chosen = value(f"week:{w.week}", w.on_duty)
+            options = join(
+                tag(
+                    "option",
+                    t.gettext("group {name}", name=g)
+                    + (" " + t.gettext("(rotation)") if g == w.scheduled else ""),
+                    value=g,
+                    selected=(g == chosen) or None,
+                )
+                for g in view.lunch_groups
+            )
+            days = ", ".join(
+                t.gettext("{day}: group {name}", day=t.day(d, "short"), name=g) for d, g in w.days
+            )
+            week_rows.append(
+                render(
+                    """<tr data-week="$week"><td class="mono">$week</td><td>$dates</td>
+<td><select name="week:$week" class="week-group" aria-label="$l_group">$options</select></td>
+<td class="week-seats"></td><td>$days</td></tr>
+<tr class="week-problem" data-week-problem="$week" hidden><td colspan="5"><p class="field-error" role="alert"></p></td></tr>""",
+                    week=w.week,
+                    dates=f"{t.day(w.monday, 'short')} – {t.day(w.friday, 'short')}",
+                    options=options,
+                    days=days,
+                    l_group=t.gettext("Group on lunch duty"),
                 )
             )
         groups = join(tag("option", g, value=g) for g in view.lunch_groups)
         overrides = join(
             render(
                 """<tr><td>$kind</td><td class="mono">$key</td><td>$group</td><td>$note</td><td>$by</td>
-<td><form method="post" action="/ops/roster/lunch/remove"><input type="hidden" name="csrf_token" value="$csrf"><input type="hidden" name="key" value="$key"><button type="submit" class="secondary">Remove</button></form></td></tr>""",
-                kind="day" if o.kind == "day" else "week swap",
+<td><form method="post" action="/ops/roster/lunch/remove"><input type="hidden" name="csrf_token" value="$csrf"><input type="hidden" name="key" value="$key"><button type="submit" class="secondary">$remove</button></form></td></tr>""",
+                kind=t.gettext("day") if o.kind == "day" else t.gettext("week swap"),
                 key=o.key,
                 group=o.group,
                 note=o.note or "",
                 by=o.created_by,
                 csrf=csrf,
+                remove=t.gettext("Remove"),
             )
             for o in view.overrides
         ) or render(
-            '<tr><td colspan="6" class="muted">No overrides: the rotation runs as planned.</td></tr>'
+            '<tr><td colspan="6" class="muted">$none</td></tr>',
+            none=t.gettext("No overrides: the rotation runs as planned."),
         )
         desk = view.desk
+        mode_words = {
+            "open": N_("Desk open"),
+            "lunch": N_("Lunch hours"),
+            "closed": N_("Desk closed"),
+        }
+        mode = str(desk.get("mode", ""))
+        next_mode = str(desk.get("next_mode", ""))
         desk_line = " · ".join(
-            str(x)
+            x
             for x in (
-                f"mode: {desk.get('mode', '?')}",
-                f"lunch group: {desk.get('lunch_group')}" if desk.get("lunch_group") else "",
-                f"next: {desk.get('next_mode', '')} at {_at(desk.get('next_transition'))}"
-                if desk.get("next_transition")
+                t.gettext(mode_words[mode]) if mode in mode_words else "",
+                t.gettext("lunch group {name}", name=desk.get("lunch_group"))
+                if desk.get("lunch_group")
                 else "",
-                "uncovered tiers: " + ", ".join(map(str, _seq(desk.get("uncovered_tiers"))))
+                t.gettext(
+                    "next: {mode} at {time}",
+                    mode=t.gettext(mode_words[next_mode]),
+                    time=_at(desk.get("next_transition")),
+                )
+                if desk.get("next_transition") and next_mode in mode_words
+                else "",
+                t.gettext(
+                    "uncovered tiers: {tiers}",
+                    tiers=", ".join(
+                        t.gettext(TIER_WORDS.get(str(x), str(x)))
+                        for x in _seq(desk.get("uncovered_tiers"))
+                    ),
+                )
                 if _seq(desk.get("uncovered_tiers"))
                 else "",
             )
             if x
         )
         holidays = join(
-            tag("li", f"{d.isoformat()} · {kind} · {name}") for d, kind, name in view.holidays
+            tag("li", f"{t.day(d)} · {t.gettext(DAY_KINDS.get(kind, kind))} · {name}")
+            for d, kind, name in view.holidays
         )
+        seat_names = {s.seat_id: s.name for s in view.seats}
+        plan_rules = json.dumps(
+            {
+                "groups": {g: list(seats) for g, seats in view.group_seats},
+                "allow_overflow": view.allow_overflow,
+                "names": seat_names,
+            },
+            ensure_ascii=False,
+        ).replace("<", "\\u003c")
         main = render(
-            """<section class="card"><h1>Roster</h1>
+            """<section class="card"><h1>$title</h1>
 $notice
 <p id="desk-state">$desk_line</p>
-$seat_error
+<form method="post" action="/ops/roster/plan" id="plan-form" novalidate>
+<input type="hidden" name="csrf_token" value="$csrf">
+<h2>$l_seats</h2>
 <table class="results roster" id="roster-seats">
-<thead><tr><th>Seat</th><th>Name</th><th>Tier</th><th>Interface</th><th>Staffed by</th><th>Active</th><th></th></tr></thead>
+<thead><tr><th>$h_seat</th><th>$h_name $required</th><th>$h_tier</th><th>$h_iface $required</th><th>$h_staff</th><th>$h_active</th></tr></thead>
 <tbody>$seat_rows</tbody></table>
-</section>
-<section class="card" id="lunch"><h2>Lunch cover</h2>
-$lunch_error
-<table class="results"><thead><tr><th>Kind</th><th>When</th><th>Group on duty</th><th>Note</th><th>By</th><th></th></tr></thead>
-<tbody>$overrides</tbody></table>
-<div class="grid2">
-<form method="post" action="/ops/roster/lunch/day" class="stack" id="day-form">
-  <h3>One day</h3>
-  <input type="hidden" name="csrf_token" value="$csrf">
-  <label>Day <input type="date" name="day" required></label>
-  <label>Group on lunch duty <select name="group" required>$groups</select></label>
-  <label>Note <input name="note" maxlength="200"></label>
-  <button type="submit">Set day</button>
-</form>
-<form method="post" action="/ops/roster/lunch/week" class="stack" id="week-form">
-  <h3>Week swap</h3>
-  <input type="hidden" name="csrf_token" value="$csrf">
-  <label>ISO week <input name="week" placeholder="2026-W49" pattern="\\d{4}-W\\d{2}" required></label>
-  <label>Group on lunch duty <select name="group" required>$groups</select></label>
-  <label>Note <input name="note" maxlength="200"></label>
-  <button type="submit">Swap week</button>
-</form>
+<h2 id="lunch-weeks">$l_weeks</h2>
+<table class="results calendar" id="lunch-calendar">
+<thead><tr><th>$h_week</th><th>$h_dates</th><th>$h_group</th><th>$h_on_duty</th><th>$h_days</th></tr></thead>
+<tbody>$week_rows</tbody></table>
+<div class="plan-save">
+  $plan_error
+  <p id="plan-problems" class="field-error" role="alert" hidden></p>
+  <button type="submit" id="plan-save">$save</button>
+  <span class="muted">$save_note</span>
 </div>
-<h3>The next $weeks weeks</h3>
-<pre class="plan" id="plan">$plan</pre>
+</form>
+<script type="application/json" id="plan-rules">$rules</script>
 </section>
-<section class="card" id="holidays"><h2>Holidays</h2>
+<section class="card" id="lunch"><h2>$l_cover</h2>
+$lunch_error
+<table class="results"><thead><tr><th>$h_kind</th><th>$h_when</th><th>$h_group</th><th>$h_note</th><th>$h_by</th><th></th></tr></thead>
+<tbody>$overrides</tbody></table>
+<form method="post" action="/ops/roster/lunch/day" class="stack" id="day-form">
+  <h3>$l_one_day</h3>
+  <input type="hidden" name="csrf_token" value="$csrf">
+  <label>$h_day $required <input type="date" name="day" required></label>
+  <label>$h_group $required <select name="group" required>$groups</select></label>
+  <label>$h_note <input name="note" maxlength="200"></label>
+  <button type="submit">$set_day</button>
+</form>
+</section>
+<section class="card" id="holidays"><h2>$l_holidays</h2>
 $holiday_error
 <ul class="lines">$holidays</ul>
 <form method="post" action="/ops/roster/holidays" enctype="multipart/form-data" class="stack" id="holiday-form">
   <input type="hidden" name="csrf_token" value="$csrf">
-  <label>Holidays file (lines like “2026-10-01,holiday,National Day”) <input type="file" name="file" accept=".csv,.txt,text/plain,text/csv"></label>
-  <label>…or paste the lines <textarea name="text" rows="4"></textarea></label>
-  <button type="submit">Import</button>
+  <label>$l_file <input type="file" name="file" accept=".csv,.txt,text/plain,text/csv"></label>
+  <label>$l_paste <textarea name="text" rows="4"></textarea></label>
+  <button type="submit">$import_</button>
 </form>
 </section>""",
+            title=t.gettext("Roster"),
             notice=tag("p", notice, class_="banner info", role="status") if notice else "",
             desk_line=desk_line,
-            seat_error=Markup(""),
-            seat_rows=join(seat_rows, "\n"),
-            lunch_error=error("lunch"),
-            overrides=overrides,
             csrf=csrf,
+            required=required,
+            l_seats=t.gettext("Seats"),
+            h_seat=t.gettext("Seat"),
+            h_name=t.gettext("Name"),
+            h_tier=t.gettext("Tier"),
+            h_iface=t.gettext("Interface"),
+            h_staff=t.gettext("Staffed by"),
+            h_active=t.gettext("Active"),
+            seat_rows=join(seat_rows, "\n"),
+            l_weeks=t.gettext("Lunch duty, week by week"),
+            h_week=t.gettext("Week"),
+            h_dates=t.gettext("Dates"),
+            h_group=t.gettext("Group on lunch duty"),
+            h_on_duty=t.gettext("On the phones at lunch"),
+            h_days=t.gettext("Single days"),
+            week_rows=join(week_rows, "\n")
+            or render(
+                '<tr><td colspan="5" class="muted">$x</td></tr>',
+                x=t.gettext("No lunch rotation (lunch.groups is empty)."),
+            ),
+            plan_error=error("plan"),
+            save=t.gettext("Save the plan"),
+            save_note=t.gettext("Seats and lunch weeks are saved together."),
+            rules=Markup(plan_rules),
+            l_cover=t.gettext("Lunch overrides"),
+            lunch_error=error("lunch"),
+            h_kind=t.gettext("Kind"),
+            h_when=t.gettext("When"),
+            h_note=t.gettext("Note"),
+            h_by=t.gettext("Set by"),
+            overrides=overrides,
+            l_one_day=t.gettext("One day"),
+            h_day=t.gettext("Day"),
             groups=groups,
-            weeks=PLAN_WEEKS,
-            plan=view.plan_text or "(no lunch rotation)",
+            set_day=t.gettext("Set day"),
+            l_holidays=t.gettext("Holidays"),
             holiday_error=error("holidays"),
             holidays=holidays,
+            l_file=t.gettext("Holidays file (lines like “2026-10-01,holiday,National Day”)"),
+            l_paste=t.gettext("…or paste the lines"),
+            import_=t.gettext("Import"),
         )
         return layout(
+            t=t,
             site=self._edge.site(),
-            title="Roster",
+            title=t.gettext("Roster"),
             main=main,
             actor=ctx.actor,
             csrf=csrf,
             main_class="page wide",
+            scripts=["/static/roster.js"],
+            script_words=script_messages("roster.js"),
         )
 
 

@@ -21,10 +21,16 @@ from ctid.accounts.sessions import Authenticator
 from ctid.config import Config, WebConfig
 from ctid.core.clock import Clock
 from ctid.core.errors import CtidError
+from ctid.i18n import N_
+from ctid.web.call_api import CallApi
 from ctid.web.callback_pages import CallbackPages
+from ctid.web.caller_profile_pages import CallerProfilePages
 from ctid.web.console_pages import ConsolePages
 from ctid.web.edge import HttpError, RequestContext, is_api, json_response
-from ctid.web.incident_pages import IncidentPages
+from ctid.web.incident_report_pages import IncidentReportPages
+from ctid.web.incident_view import IncidentView
+from ctid.web.kb_api import RecordApi
+from ctid.web.kb_pages import KbPages
 from ctid.web.link_pages import LinkPages
 from ctid.web.login_pages import LoginPages
 from ctid.web.middleware import Guards, context
@@ -33,6 +39,7 @@ from ctid.web.ports import (
     CallControlPort,
     CallerPort,
     ConfigSeats,
+    DraftPort,
     HealthPort,
     IncidentPort,
     IncidentWorkflowPort,
@@ -41,11 +48,15 @@ from ctid.web.ports import (
     ReportsPort,
     RosterPort,
     SeatDirectory,
+    SeatStatePort,
     SpyPort,
 )
+from ctid.web.record_ports import RecordPorts
 from ctid.web.report_pages import ReportPages
 from ctid.web.roster_pages import RosterPages
+from ctid.web.seat_api import SeatApi
 from ctid.web.sockets import PushSockets
+from ctid.web.wallboard_pages import WallboardPages
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +80,10 @@ class WebPorts:
     links: LinkPort | None = None
     roster: RosterPort | None = None
     reports: ReportsPort | None = None
+    seat_states: SeatStatePort | None = None
+    drafts: DraftPort | None = None
+    records: RecordPorts | None = None
+    """Knowledge base, timeline, caller profiles, incident reports."""
     """A port left None turns its pages into a 404 "not available"."""
 
 
@@ -128,7 +143,7 @@ class WebServer:
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._public = URL(self._web.public_url)
-        self._guards = Guards(self._web, config.site.name, auth, self._seats)
+        self._guards = Guards(self._web, config.site, auth, self._seats)
         self._sockets = PushSockets(
             ports.hub,
             self._seats,
@@ -227,13 +242,21 @@ class WebServer:
         ports = self._ports
         self._login.add_routes(r)
         ConsolePages(
-            self, self._seats, ports.hub, ports.incidents, ports.callers, ports.spy
+            self, self._seats, ports.hub, ports.incidents, ports.callers, ports.spy, ports.drafts
         ).add_routes(r)
-        IncidentPages(self, ports.workflow, ports.calls).add_routes(r)
+        WallboardPages(self, self._seats, ports.spy).add_routes(r)
+        records = ports.records or RecordPorts()
+        IncidentView(self, ports.workflow, ports.calls, records).add_routes(r)
+        RecordApi(self, records).add_routes(r)
+        KbPages(self, records).add_routes(r)
+        CallerProfilePages(self, records).add_routes(r)
+        IncidentReportPages(self, records).add_routes(r)
         CallbackPages(self, ports.callbacks, ports.calls).add_routes(r)
         self._links.add_routes(r)
         RosterPages(self, ports.roster).add_routes(r)
         ReportPages(self, ports.reports).add_routes(r)
+        SeatApi(self, self._seats, ports.seat_states).add_routes(r)
+        CallApi(self, self._seats, ports.calls, ports.callbacks, ports.drafts).add_routes(r)
         self._sockets.add_routes(r)
         r.add_get("/healthz", self._healthz)
         r.add_static("/static", STATIC_DIR, append_version=False)
@@ -273,10 +296,10 @@ class WebServer:
         ctx = context(request)
         if ctx is None:
             if is_api(request):
-                raise HttpError(401, "not logged in")
+                raise HttpError(401, N_("not logged in"))
             raise web.HTTPSeeOther("/login")
         if roles and ctx.actor.role not in roles:
-            raise HttpError(403, "not allowed for your role")
+            raise HttpError(403, N_("not allowed for your role"))
         return ctx
 
     def seat_ids(self) -> Sequence[str]:

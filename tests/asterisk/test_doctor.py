@@ -118,6 +118,20 @@ def test_broken_set_reports_each_fault_with_file_and_fix(tmp_path: Path) -> None
     assert proc.stdout.count("— fix:") == len(findings)
 
 
+def test_listen_in_contexts_must_dial_a_local_whose_second_half_spies(tmp_path: Path) -> None:
+    d = _copy(tmp_path)
+    e = (d / "extensions.conf").read_text()
+    # the older dialplan: ChanSpy on the supervisor's phone itself, no [ctid-spy-run]
+    head, _, rest = e.partition("[ctid-spy]\n")
+    _, _, tail = rest.partition("[ctid-callback]\n")
+    old = "exten => spy,1,ChanSpy(${CTID_SPY_CHANNEL},${CTID_SPY_OPTIONS})\n\n"
+    (d / "extensions.conf").write_text(f"{head}[ctid-spy]\n{old}[ctid-callback]\n{tail}")
+    text = "\n".join(_findings(d))
+    assert "[ctid-spy] does not run ctid's listen-in step" in text
+    assert "Dial(Local/${EXTEN}@ctid-spy-run/n)" in text
+    assert "no [ctid-spy-run] context: supervisors cannot listen in" in text
+
+
 def test_pjsip_every_seat_and_supervisor_is_an_endpoint_with_an_aor(tmp_path: Path) -> None:
     d = _copy(tmp_path)
     p = (d / "pjsip.conf").read_text()

@@ -1,5 +1,7 @@
 """Supervisor spying: exactness of the target (pure), and `SpyService` driven by the recorded
-chanspy.jsonl session through the real tracker, with a recording PBX fake (it plays the recorded
+chanspy.jsonl session (the older shape: ChanSpy on the originated channel itself; the Local
+`;2` shape of contrib's [ctid-spy] is tested end to end in tests/e2e/test_spy_e2e.py) through the
+real tracker, with a recording PBX fake (it plays the recorded
 ChanSpyStop/Hangup when asked to end a leg, or nothing, like ChanSpy on a silent PJSIP call) and an
 in-memory store. The option letters are tested in tests/asterisk/test_listen_in.py."""
 
@@ -103,14 +105,19 @@ class FakePbx:
     def __init__(self) -> None:
         self.originates: list[tuple[str, str, str, str]] = []
         self.hangups: list[str] = []
+        self.tags: list[str] = []
+        self.chanspy_hangups: list[str] = []
         self.fail: Exception | None = None
         self.hangup_fail: Exception | None = None
         self.action_ids = iter(["lab-13", "lab-14", "lab-15", "lab-16"])
         self.during: Callable[[str], Any] | None = None
         self.on_end: Callable[[str], Awaitable[None]] | None = None
 
-    async def start_listen_in(self, phone: str, channel: str, mode: SpyMode, caller_id: str) -> str:
+    async def start_listen_in(
+        self, phone: str, channel: str, mode: SpyMode, caller_id: str, tag: str
+    ) -> str:
         self.originates.append((phone, "ChanSpy", chanspy_data(channel, mode), caller_id))
+        self.tags.append(tag)
         if self.fail is not None:
             raise self.fail
         action_id = next(self.action_ids)
@@ -124,6 +131,9 @@ class FakePbx:
             raise self.hangup_fail
         if self.on_end is not None:
             await self.on_end(spy_channel)
+
+    async def end_chanspy(self, chanspy_channel: str) -> None:
+        self.chanspy_hangups.append(chanspy_channel)
 
 
 class MemoryStore:
@@ -621,3 +631,59 @@ async def test_unknown_sessions_are_reported(rig: Rig) -> None:
     with pytest.raises(UnknownSpySessionError):
         await rig.spy.switch(42, "barge")
     assert rig.spy.session(42) is None
+
+
+def snapshot(channel: str, application: str, data: str, at: float) -> ChannelSnapshot:
+    return ChannelSnapshot(
+        at=at,
+        channel=Channel(channel),
+        uniqueid=UniqueId(f"{at:.2f}"),
+        linkedid=UniqueId(f"{at:.2f}"),
+        state=6,
+        application=application,
+        application_data=data,
+        duration_s=4.0,
+        bridge_id="",
+        caller_num="seat3",
+        caller_name="Listen Seat 3",
+        context="ctid-spy",
+        exten="spy1",
+    )
+
+
+async def test_at_resync_the_local_chanspy_half_is_found_and_a_lingering_one_followed(
+    rig: Rig,
+) -> None:
+    """contrib's [ctid-spy] shape: the phone (PJSIP/sup2) Dials `Local/spy<id>@ctid-spy-run/n`
+    and ChanSpy runs on its `;2`; both ChanSpyStart and the phone's Hangup fell in outages."""
+    session = await rig.spy.start("S200", "seat3", "listen")
+    assert rig.pbx.tags == [f"spy{session.session_id}"]
+    phone = "PJSIP/sup2-00000020"
+    half = f"Local/spy{session.session_id}@ctid-spy-run-00000021;2"
+    await rig.apply(
+        OriginateResponded(
+            at=NOW + 1,
+            action_id="lab-13",
+            response="Success",
+            channel=Channel(phone),
+            uniqueid=UniqueId("1795358790.40"),
+            reason=4,
+        )
+    )
+    rig.clock = NOW + 5
+    dialling = snapshot(phone, "Dial", f"Local/spy{session.session_id}@ctid-spy-run/n", NOW + 5)
+    spying = snapshot(half, "ChanSpy", f"{SEAT3_LEG},uqE", NOW + 5)
+    await rig.apply(Resync((dialling, spying), ()))
+    live = rig.spy.session(session.session_id)
+    assert live is not None
+    assert (live.state, live.spy_channel, live.chanspy_channel) == ("active", phone, half)
+    assert rig.store.audit_log[-1].detail["seen_at_resync"] is True
+
+    # The phone hung up while the link was down; the silent call keeps ChanSpy's half alive.
+    await rig.apply(Resync((spying,), ()))
+    done = rig.spy.session(session.session_id)
+    assert done is not None and done.state == "stopped"
+    assert rig.spy.lingering() == (half,)
+    assert rig.pbx.chanspy_hangups == [half]  # best effort
+    await rig.apply(Resync((), ()))
+    assert rig.spy.lingering() == ()

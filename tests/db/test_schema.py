@@ -24,6 +24,7 @@ from ctid.db.schema import (
     CallbackCall,
     Caller,
     CallerPhone,
+    DeskDraft,
     Holiday,
     Incident,
     IncidentContact,
@@ -41,6 +42,7 @@ from ctid.db.schema import (
     RingAttempt,
     RosterOverride,
     Seat,
+    SeatStateLog,
     SpySession,
     User,
     WebSession,
@@ -388,6 +390,29 @@ ROWS: list[tuple[type[Base], dict[str, Any]]] = [
         },
     ),
     (JournalMark, {"journal_id": "5f0c7a7e2b6d4c1a9e3f8b2d1c0a9e8f", "seq": 9_000_000_000}),
+    (
+        SeatStateLog,
+        {
+            "id": 1,
+            "seat_id": "seat1",
+            "state": "paused",
+            "reason": "meal",
+            "at": t(21),
+            "by": "E1001",
+        },
+    ),
+    (
+        DeskDraft,
+        {
+            "call_id": "1795400000.7",
+            "seat_id": "seat1",
+            "employee_id": "E1001",
+            "fields": {"summary": "打印机无法打印"},
+            "number": "INC-20261123-0001",
+            "saved": True,
+            "updated_at": t(22),
+        },
+    ),
 ]
 
 

@@ -70,6 +70,8 @@ def desk_config(tmp: Path, ami_port: int, agi_port: int, **sections: Any) -> Con
         "smtp": {"enabled": False},
         "web": {"listen_port": 0, "public_url": "http://127.0.0.1:0"},
         "seats": SEATS,
+        # No wrap-up unless a test asks for it: most tests place the next call at once.
+        "desk": {"wrapup_s": {"ordinary": 0, "expert": 0}},
         "lunch": {
             "groups": [
                 {"name": "A", "seats": ["seat1", "seat3"]},

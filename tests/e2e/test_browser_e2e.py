@@ -76,7 +76,7 @@ async def test_a_simulated_call_pops_on_the_ringing_seat_only(
         await expect(card.locator(".seat-status")).to_have_text("Ringing", timeout=30_000)
 
         await expect(seat1.locator("#pop-state")).to_have_text("On call", timeout=30_000)
-        await expect(card.locator(".seat-status")).to_have_text("On call", timeout=30_000)
+        await expect(card.locator(".seat-status")).to_have_text("Talking", timeout=30_000)
         await seat1.fill("input[name=summary]", "打印机无法打印")
         await seat1.fill("input[name=office]", "北京总部 6F")  # the caller moved: fix it in the pop
         await seat1.select_option("select[name=category]", "hardware")

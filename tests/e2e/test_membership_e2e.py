@@ -24,7 +24,7 @@ def _members(desk: object, queue: str) -> dict[str, tuple[str, int, str, bool]]:
     engine = desk.sim.engine  # type: ignore[attr-defined]
     return {
         m.interface: (m.name, m.penalty, m.state_interface, m.dynamic)
-        for m in engine.queues[queue].members
+        for m in engine.pbx.queues[queue].members
     }
 
 

@@ -1,6 +1,7 @@
 """Supervisor listen / whisper / barge end to end: ctid's daemon and `SpyService` against the PBX
 simulator (whose ChanSpy takes its first argument as a prefix, like Asterisk) on fake loop time,
-with seats `PJSIP/seat1` and `PJSIP/seat10` both talking."""
+with seats `PJSIP/seat1` and `PJSIP/seat10` both talking. The supervisor's phone Dials
+`Local/spy<id>@ctid-spy-run/n`, whose `;2` runs ChanSpy (contrib's [ctid-spy])."""
 
 from __future__ import annotations
 
@@ -89,6 +90,16 @@ def spy_hangups(desk: Desk) -> list[str]:
     return [h["Channel"] for h in desk.actions("Hangup") if h["Channel"].startswith("PJSIP/sup1-")]
 
 
+def originates(desk: Desk) -> list[dict[str, str]]:
+    """The Originate actions ctid sent (several Variable headers joined by `,`)."""
+    return desk.actions("Originate")
+
+
+def options(desk: Desk) -> list[str]:
+    """The ChanSpy options of each listen-in Originate, in order."""
+    return [o["Variable"].split("__CTID_SPY_OPTIONS=", 1)[1] for o in originates(desk)]
+
+
 def audit(desk: Desk, session_id: int) -> list[str]:
     rows = desk.rows(
         "SELECT action FROM audit_log WHERE action LIKE 'spy_%'"
@@ -105,23 +116,32 @@ async def test_listening_to_seat1_never_attaches_to_seat10(tmp_path: Path) -> No
         assert seat1.startswith("PJSIP/seat1-") and seat10.startswith("PJSIP/seat10-")
 
         session = await spy.start("S100", "seat1", "listen")
-        [originate] = desk.actions("Originate")
+        [originate] = originates(desk)
         assert originate["Channel"] == "PJSIP/sup1"
-        assert originate["Application"] == "ChanSpy"
-        assert originate["Data"] == f"{seat1},uqE"
+        assert (originate["Context"], originate["Exten"]) == (
+            "ctid-spy",
+            f"spy{session.session_id}",
+        )
+        assert "Application" not in originate
+        assert originate["Variable"] == f"__CTID_SPY_CHANNEL={seat1},__CTID_SPY_OPTIONS=uqE"
         await reach(desk, spy, session.session_id, "active")
 
-        # The PBX's ChanSpy attached to seat1's leg; seat10's call (whose channel name starts
-        # with "PJSIP/seat1" too, and is older) has nobody listening.
+        # The PBX's ChanSpy (on the Local ;2 the phone dialled) attached to seat1's leg; seat10's
+        # call (whose channel name starts with "PJSIP/seat1" too, and is older) has nobody.
         live = spy.session(session.session_id)
         assert live is not None and live.spy_channel is not None
         assert live.spy_channel.startswith("PJSIP/sup1-")
+        assert live.chanspy_channel is not None
+        assert live.chanspy_channel.startswith(f"Local/spy{session.session_id}@ctid-spy-run-")
+        assert live.chanspy_channel.endswith(";2")
         spied = desk.sim.channel(seat1)
-        assert spied is not None and [s.spyer.name for s in spied.spied_by] == [live.spy_channel]
+        assert spied is not None
+        assert [s.spyer.name for s in spied.spied_by] == [live.chanspy_channel]
         other = desk.sim.channel(seat10)
         assert other is not None and other.spied_by == []
         tracker = desk.daemon.calls.tracker
-        assert tracker.call(live.call_id).spied_by == (live.spy_channel,)  # type: ignore[union-attr]
+        call = tracker.call(live.call_id)
+        assert call is not None and call.spied_by == (live.chanspy_channel,)
 
         await spy.stop(session.session_id)
         assert spy_hangups(desk) == [live.spy_channel]
@@ -159,11 +179,10 @@ async def test_switching_listen_whisper_barge_and_stopping(tmp_path: Path) -> No
         await reach(desk, spy, barge.session_id, "stopped")
         await reach(desk, spy, whisper.session_id, "stopped")
 
-        assert [o["Data"] for o in desk.actions("Originate")] == [
-            f"{seat1},uqE",
-            f"{seat1},uqEw",
-            f"{seat1},uqEB",
-        ]
+        assert options(desk) == ["uqE", "uqEw", "uqEB"]
+        assert {o["Variable"].split(",")[0] for o in originates(desk)} == {
+            f"__CTID_SPY_CHANNEL={seat1}"
+        }
         sessions = [spy.session(s.session_id) for s in (listen, whisper, barge)]
         assert spy_hangups(desk) == [s.spy_channel for s in sessions if s is not None]
         assert [(s.reason if s else None) for s in sessions] == ["switch", "switch", "stop"]
@@ -283,13 +302,79 @@ async def test_with_audio_stop_and_switch_end_the_old_leg_before_answering(
         assert old.stopped_at is not None and old.stopped_at <= whisper.requested_at
         await reach(desk, spy, whisper.session_id, "active")
         done = await spy.stop(whisper.session_id)
-        assert done.state == "stopped"  # the ChanSpyStop/Hangup was seen, not just `Success`
+        assert done.state == "stopped"  # the phone's Hangup was seen, not just `Success`
         await desk.wait_for(lambda: not legs.live)
         assert legs.most == 1
-        assert [o["Data"].rsplit(",", 1)[1] for o in desk.actions("Originate")] == ["uqE", "uqEw"]
+        assert desk.sim.channel(seat_leg(desk, "seat1")) is not None  # the call goes on
+        assert options(desk) == ["uqE", "uqEw"]
 
 
-async def test_on_a_silent_call_a_leg_that_does_not_end_is_reported_and_never_doubled(
+async def test_on_a_silent_call_stop_and_switch_free_the_phone_while_chanspy_lingers(
+    tmp_path: Path,
+) -> None:
+    async with spy_desk(tmp_path) as (desk, spy):
+        legs = watch_phone(desk)
+        _, one = await two_live_calls(desk, talk_s=30, audio=False)
+        seat1 = seat_leg(desk, "seat1")
+        listen = await spy.start("S100", "seat1", "listen")
+        await reach(desk, spy, listen.session_id, "active")
+
+        # ChanSpy on a silent call ignores hangups (pjsip_spy_silent), but the phone is not the
+        # channel running it: its Hangup ends the Dial at once, the switch goes on.
+        whisper = await spy.switch(listen.session_id, "whisper")
+        old = spy.session(listen.session_id)
+        assert old is not None and old.state == "stopped" and old.reason == "switch"
+        assert old.stopped_at is not None and old.stopped_at <= whisper.requested_at
+        assert old.chanspy_channel is not None
+        assert desk.sim.channel(old.chanspy_channel) is not None  # lingers, holding no phone
+        assert old.chanspy_channel in spy.lingering()
+        await reach(desk, spy, whisper.session_id, "active")
+        done = await spy.stop(whisper.session_id)
+        assert done.state == "stopped"
+        await desk.wait_for(lambda: not legs.live)
+        assert legs.most == 1  # the supervisor's phone never had two listen-in legs
+        assert spy_hangups(desk) == [old.spy_channel, done.spy_channel]
+        assert options(desk) == ["uqE", "uqEw"]
+        # ctid hangs up the lingering halves too, best effort (ChanSpy still waits for audio).
+        assert done.chanspy_channel is not None
+        await desk.wait_for(
+            lambda: (
+                [h["Channel"] for h in desk.actions("Hangup") if "@ctid-spy-run-" in h["Channel"]]
+                == [old.chanspy_channel, done.chanspy_channel]
+            )
+        )
+        assert set(spy.lingering()) == {old.chanspy_channel, done.chanspy_channel}
+
+        # The spied call goes on untouched.
+        assert not one.ended.is_set()
+        assert desk.sim.channel(seat1) is not None
+        tracker = desk.daemon.calls.tracker
+        assert tracker.seat(SeatId("seat1")).activity == "on_call"
+
+        # When it ends, so do the lingering ChanSpy halves.
+        await desk.wait_for(one.ended.is_set)
+        await desk.wait_for(lambda: not spy.lingering())
+        assert desk.sim.channel(old.chanspy_channel) is None
+        assert desk.sim.channel(done.chanspy_channel) is None
+        assert not [c for c in desk.sim.channels() if "@ctid-spy-run-" in c]
+        assert audit(desk, listen.session_id) == [
+            "spy_requested",
+            "spy_started",
+            "spy_stop_requested",
+            "spy_stopped",
+        ]
+        # Each end was proved by the phone channel's Hangup event.
+        hows = desk.rows(
+            "SELECT json_extract(detail, '$.how') AS how, json_extract(detail, '$.spy_channel')"
+            " AS phone FROM audit_log WHERE action = 'spy_stopped' ORDER BY id"
+        )
+        assert [(r["how"], r["phone"]) for r in hows] == [
+            ("phone channel hung up", old.spy_channel),
+            ("phone channel hung up", done.spy_channel),
+        ]
+
+
+async def test_a_phone_leg_that_cannot_be_ended_is_reported_and_never_doubled(
     tmp_path: Path,
 ) -> None:
     async with spy_desk(tmp_path) as (desk, spy):
@@ -299,8 +384,9 @@ async def test_on_a_silent_call_a_leg_that_does_not_end_is_reported_and_never_do
         listen = await spy.start("S100", "seat1", "listen")
         await reach(desk, spy, listen.session_id, "active")
 
-        # Hangup answers `Success`, but ChanSpy on a silent call goes on (pjsip_spy_silent):
-        # ctid waits for the proof for END_BOUND_S, then tells the supervisor and the log.
+        # The phone's channel takes the Hangup (`Success`) but never ends: no proof within
+        # END_BOUND_S, so the supervisor and the log are told.
+        desk.sim.wedge_hangups("PJSIP/sup1-")
         with pytest.raises(SpyLegNotEndedError) as stuck:
             await spy.stop(listen.session_id)
         assert stuck.value.session.state == "active"
@@ -314,11 +400,13 @@ async def test_on_a_silent_call_a_leg_that_does_not_end_is_reported_and_never_do
         assert len(desk.actions("Originate")) == 1
         assert legs.most == 1
 
-        # When the spied call ends, so does ChanSpy (E): the session closes as stopped.
-        await desk.wait_for(one.ended.is_set)
-        await reach(desk, spy, listen.session_id, "stopped")
+        # Once the phone takes hangups again, a stop ends it as usual.
+        desk.sim.wedge_hangups("PJSIP/sup1-", False)
+        done = await spy.stop(listen.session_id)
+        assert done.state == "stopped"
         await desk.wait_for(lambda: not legs.live)
         assert legs.most == 1
+        assert not one.ended.is_set()
         await desk.wait_for(
             lambda: (
                 "spy_end_unconfirmed" in audit(desk, listen.session_id)

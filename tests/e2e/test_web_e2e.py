@@ -35,8 +35,11 @@ class Browser:
     def __init__(self, desk: Desk) -> None:
         self.base = str(desk.daemon.web.public_url).rstrip("/")
         # No client-side time limit: the loop clock is fake, the test's bounds are asyncio's.
+        # The site speaks Chinese by default; these tests read the English words.
         self.http = aiohttp.ClientSession(
-            cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=None)
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            timeout=aiohttp.ClientTimeout(total=None),
+            headers={"Accept-Language": "en"},
         )
         self.csrf = ""
 
@@ -154,17 +157,20 @@ async def test_supervisor_sees_the_live_call_incident_acts_on_it_and_listens_in(
         )
         assert (history[-1]["action"], history[-1]["actor"]) == ("flag", "S100")
 
-        # Listen in: the supervisor's phone is originated into ChanSpy on seat1's exact leg.
+        # Listen in: the supervisor's phone is originated into [ctid-spy], whose Local channel
+        # runs ChanSpy on seat1's exact leg.
         seat_leg = desk.daemon.calls.tracker.call(call.linkedid)  # type: ignore[arg-type]
         assert seat_leg is not None and seat_leg.seat_channel is not None
         status, started = await web.post_json("/api/spy", {"seat": "seat1", "mode": "listen"})
         assert status == 201, started
-        [originate] = desk.actions("Originate")
-        assert originate["Channel"] == "PJSIP/sup1"
-        assert originate["Application"] == "ChanSpy"
-        assert originate["Data"] == f"{seat_leg.seat_channel},uqE"
         session = started["session_id"]
         assert session.isdigit()
+        [originate] = desk.actions("Originate")
+        assert originate["Channel"] == "PJSIP/sup1"
+        assert (originate["Context"], originate["Exten"]) == ("ctid-spy", f"spy{session}")
+        assert originate["Variable"] == (
+            f"__CTID_SPY_CHANNEL={seat_leg.seat_channel},__CTID_SPY_OPTIONS=uqE"
+        )
         spy = desk.daemon.spy
         await desk.wait_for(lambda: (s := spy.session(int(session))) and s.state == "active")
         status, stopped = await web.post_json(f"/api/spy/{session}/stop", {})
@@ -190,7 +196,7 @@ async def test_callback_list_click_to_call_reports_and_roster(tmp_path: Path) ->
             status, page = await agent.get("/callbacks")
             assert status == 200
             assert "+8613800138000" in page or "13800138000" in page
-            assert "hung up while waiting" in page  # reason: abandoned
+            assert "Hung up while waiting" in page  # reason: abandoned
 
             # Start it: ctid rings the agent's seat phone into the number (national digits) in
             # ctid-callback. The simulator refuses Originates to seat phones; the page says so
@@ -209,8 +215,11 @@ async def test_callback_list_click_to_call_reports_and_roster(tmp_path: Path) ->
         async with browser(desk, "S100") as web:
             status, text = await web.get("/reports.csv?from=2026-11-23&to=2026-11-23&by=total")
             assert status == 200, text
-            table = list(csv.DictReader(io.StringIO(text)))
-            assert table and table[-1]["offered"] == "1" and table[-1]["abandoned"] == "1"
+            assert text.startswith("\ufeff")  # UTF-8 with a BOM for Excel
+            table = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+            offered = "Calls offered (reached a queue in service hours)"
+            assert table and table[-1][offered] == "1"
+            assert table[-1]["abandoned in queue"] == "1"
 
             status, _ = await web.get("/ops/roster")
             assert status == 403  # a supervisor is not ops

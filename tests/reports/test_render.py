@@ -163,3 +163,16 @@ def test_agent_month_text_aligns_cjk_names_and_csv() -> None:
     assert rows[0] == ["month", "kind", "id", "name", *render.AGENT_COLUMNS]
     assert rows[1] == ["2026-11", "seat", "seat1", "Seat 1", "2", "1", "1", "1", "2"]
     assert rows[3] == ["2026-11", "staff", "E002", "'=Li Si", "0", "0", "0", "0", "0"]
+
+
+def test_csv_headers_in_words_of_the_translators_language() -> None:
+    from ctid.i18n import translator
+
+    zh = list(csv.reader(io.StringIO(render.report_csv(_report("seat"), translator("zh_CN")))))
+    assert zh[0][:3] == ["坐席", "呼入量(服务时间内进入队列)", "已接"]
+    assert zh[-1][0] == "合计"
+    en = list(csv.reader(io.StringIO(render.report_csv(_report("seat"), translator("en")))))
+    assert en[0][:3] == ["seat", "Calls offered (reached a queue in service hours)", "answered"]
+    plain = list(csv.reader(io.StringIO(render.report_csv(_report("seat")))))
+    assert plain[0][:3] == ["seat", "offered", "answered"]  # scripts keep the column names
+    assert len(zh[0]) == len(en[0]) == len(plain[0])

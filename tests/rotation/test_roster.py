@@ -354,3 +354,50 @@ async def test_rota_merges_the_configured_holidays_file(
     assert rota.state(at("2026-12-24 10:00")).holiday == "Christmas Eve"
     assert rota.state(at("2026-12-25 10:00")).holiday == "Christmas"
     assert rota.state(at("2026-12-23 10:00")).mode == "open"
+
+
+# --------------------------------------------------------------------------- the whole plan
+
+
+async def test_the_whole_plan_is_saved_in_one_transaction_or_not_at_all(
+    store: RosterStore, migrated_engine: AsyncEngine
+) -> None:
+    from dataclasses import replace
+
+    seats = await store.seats()
+    rev = await store.revision()
+    # seat3 (group A's only expert) becomes ordinary: week 2026-W49 (group A) loses its expert.
+    bad = [replace(s, tier="ordinary") if s.id == "seat3" else s for s in seats]
+    with pytest.raises(PlanRejectedError, match="week 2026-W49: no expert seat"):
+        await store.save_plan(bad, {IsoWeek(2026, 50): "B"}, "ops1")
+    assert await store.seats() == seats and await store.revision() == rev
+    assert dict((await store.overrides()).weeks) == {}
+    # The same tier change with W49 and W51 swapped to group B (seat4 is expert) is accepted,
+    # together with a staff change, in one go.
+    good = [
+        replace(s, tier="ordinary")
+        if s.id == "seat3"
+        else replace(s, staffed_by="E2001")
+        if s.id == "seat1"
+        else s
+        for s in seats
+    ]
+    weeks: dict[IsoWeek, str | None] = {IsoWeek(2026, 49): "B", IsoWeek(2026, 51): "B"}
+    weeks |= {IsoWeek(2026, 48): "B"}  # the rotation's own group: no override stored
+    await store.save_plan(good, weeks, "ops1")
+    after = {s.id: s for s in await store.seats()}
+    assert after["seat3"].tier == "ordinary" and after["seat1"].staffed_by == "E2001"
+    assert dict((await store.overrides()).weeks) == {IsoWeek(2026, 49): "B", IsoWeek(2026, 51): "B"}
+    actions = [(a, t) for _, a, t, _ in await audit(migrated_engine)][-4:]
+    assert actions == [
+        ("roster_staff_set", "seat1"),
+        ("roster_tier_set", "seat3"),
+        ("roster_lunch_week_set", "2026-W49"),
+        ("roster_lunch_week_set", "2026-W51"),
+    ]
+    # Back to the rotation for W49 (None) keeps the plan valid only without seat3's change.
+    with pytest.raises(PlanRejectedError):
+        await store.save_plan(good, {IsoWeek(2026, 49): None}, "ops1")
+    twice = [replace(s, staffed_by="E1002") if s.id == "seat1" else s for s in seats]
+    with pytest.raises(RosterError, match="one person staffs two seats: E1002"):
+        await store.save_plan(twice, {}, "ops1")

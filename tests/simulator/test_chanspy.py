@@ -166,3 +166,86 @@ async def test_a_seat_keeps_ringing_after_any_number_of_listen_ins(ends_by: str)
                 "seat1 NOT_INUSE again",
             )
         await ami.close()
+
+
+def names(frames: list[list[tuple[str, str]]], *events: str) -> list[tuple[str, str]]:
+    """(event, channel) of the given events, in order."""
+    return [
+        (get(f, "Event") or "", get(f, "Channel") or get(f, "LocalTwoChannel") or "")
+        for f in frames
+        if get(f, "Event") in events
+    ]
+
+
+@pytest.mark.parametrize("audio", [False, True])
+async def test_the_phone_dials_a_local_whose_second_half_spies_and_is_freed_at_once(
+    audio: bool,
+) -> None:
+    """contrib's [ctid-spy]: `spy<id>@ctid-spy` Dials `Local/spy<id>@ctid-spy-run/n`; ChanSpy runs
+    on `;2`. A Hangup of the phone frees it at once; on a silent call `;2` lingers until the
+    call ends (app_chanspy waits in ast_audiohook_detach), with audio it ends right away."""
+    async with IvrServer() as ivr, PbxSimulator(pjsip_lab_config(agi_port=ivr.port)) as sim:
+        ami = AmiTestClient()
+        await ami.login(sim.ami_port)
+        await ami.action(Action="QueuePause", Interface="PJSIP/seat2", Paused="true")
+        sim.set_phone("seat1", answer_after_s=1, sends_audio=audio)
+        call = sim.place_call("13800138000", "Zhang San", sends_audio=audio)
+        await asyncio.wait_for(call.answered.wait(), 30)
+        resp = await ami.action(
+            Action="Originate",
+            Channel="PJSIP/sup1",
+            Context="ctid-spy",
+            Exten="spy7",
+            Priority="1",
+            Variable=f"__CTID_SPY_CHANNEL={call.agent_channel},__CTID_SPY_OPTIONS=uqE",
+            Async="true",
+        )
+        assert get(resp, "Response") == "Success"
+        orig = await ami.wait_event("OriginateResponse")
+        phone = get(orig, "Channel") or ""
+        assert phone.startswith("PJSIP/sup1-") and get(orig, "Response") == "Success"
+        start = await ami.wait_event("ChanSpyStart")
+        two = get(start, "SpyerChannel") or ""
+        one = two[:-1] + "1"
+        assert two.startswith("Local/spy7@ctid-spy-run-") and two.endswith(";2")
+        assert get(start, "SpyeeChannel") == call.agent_channel
+        frames = ami.events()
+        assert names(frames, "Newchannel", "LocalBridge", "DialBegin", "DialEnd")[-5:] == [
+            ("Newchannel", one),
+            ("Newchannel", two),
+            ("LocalBridge", two),
+            ("DialBegin", phone),
+            ("DialEnd", phone),
+        ]
+        [local] = ami.events("LocalBridge")
+        assert (get(local, "LocalOneChannel"), get(local, "LocalOptimization")) == (one, "No")
+        [begin] = [f for f in ami.events("DialBegin") if get(f, "Channel") == phone]
+        assert (get(begin, "DestChannel"), get(begin, "DialString")) == (
+            one,
+            "spy7@ctid-spy-run/n",
+        )
+        entered = [f for f in ami.events("BridgeEnter") if get(f, "Channel") in (phone, one)]
+        assert len(entered) == 2 and len({get(f, "BridgeUniqueid") for f in entered}) == 1
+
+        await ami.action(Action="Hangup", Channel=phone)
+        await ami.wait_event("Hangup", 1, Channel=phone)
+        assert (
+            ami.events("HangupRequest") and get(ami.events("HangupRequest")[-1], "Channel") == two
+        )
+        assert phone not in sim.channels() and one not in sim.channels()
+        if audio:
+            await ami.wait_event("Hangup", 1, Channel=two)
+            assert get(ami.events("ChanSpyStop")[-1], "SpyerChannel") == two
+        else:
+            assert two in sim.channels() and ami.events("ChanSpyStop") == []
+        assert not call.ended.is_set() and call.agent_channel in sim.channels()
+        call.hangup()
+        await asyncio.wait_for(call.ended.wait(), 30)
+        await ami.wait_event("Hangup", 10, Channel=two)
+        await until(lambda: sim.channels() == [], 5, "every channel gone")
+        await until(
+            lambda: next(m.status for m in sim.queue_members("ordinary")) == 1,
+            5,
+            "seat1 NOT_INUSE again",
+        )
+        await ami.close()

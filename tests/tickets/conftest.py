@@ -59,7 +59,7 @@ def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 def desk_config(**incidents: Any) -> Config:
     return Config(
-        site=SiteConfig(name="Group IT Service Desk", timezone="Asia/Shanghai"),
+        site=SiteConfig(name="Group IT Service Desk", timezone="Asia/Shanghai", language="en"),
         web=WebConfig(public_url="https://desk.example.com/"),
         seats=(
             SeatConfig(id="seat1", name="Seat 1", tier="ordinary", interface="PJSIP/seat1"),

@@ -107,6 +107,28 @@ async def test_a_ringing_call_attached_before_any_incident_exists(
     assert await timeline.contact_count(first.number) == 2
 
 
+async def test_a_ringing_call_is_checked_against_the_incidents_caller_by_its_number(
+    store: IncidentStore, directory: CallerDirectory, timeline: IncidentTimeline
+) -> None:
+    await zhangsan(directory)
+    first = await store.create_from_call(facts("c.1"))
+    manual = await store.create(actor="E1", summary="VPN", caller_number="13900139000")
+    # No call row yet: the live call's number decides. Another caller's number is refused ...
+    with pytest.raises(InvalidInputError, match="another caller"):
+        await timeline.attach_call("c.9", first.number, "seat2", caller_number="13700137000")
+    with pytest.raises(InvalidInputError, match="another caller"):
+        await timeline.attach_call("c.9", manual.number, "seat2", caller_number="13800138000")
+    assert await timeline.attached_incident("c.9") is None
+    # ... one of the caller's phones, in any spelling, is the same caller
+    result = await timeline.attach_call(
+        "c.9", first.number, "seat2", caller_number="+86 138 0013 8000"
+    )
+    assert result.number == first.number and not result.already
+    # unknown numbers (withheld) are left to the agent
+    other = await timeline.attach_call("c.10", manual.number, "seat2", caller_number="")
+    assert other.number == manual.number
+
+
 async def test_an_incident_opened_after_a_ringing_attach_is_withdrawn_by_attaching_again(
     store: IncidentStore, directory: CallerDirectory, timeline: IncidentTimeline, clock: FakeClock
 ) -> None:

@@ -21,13 +21,23 @@ from ctid.calls.control import (
     CallMoved,
     DialStarted,
 )
+from ctid.calls.seat_desk import SeatToday, SeatView
+from ctid.calls.seat_state import SeatState as SeatStateWord
 from ctid.calls.spy import (
     SpyMode,
 )
 from ctid.calls.spy_control import (
     ListenInStarted,
 )
-from ctid.config import Config, IncidentConfig, SeatConfig, SiteConfig, WebConfig
+from ctid.config import (
+    Config,
+    IncidentConfig,
+    LunchConfig,
+    LunchGroupConfig,
+    SeatConfig,
+    SiteConfig,
+    WebConfig,
+)
 from ctid.core.actor import (
     Actor,
 )
@@ -38,7 +48,8 @@ from ctid.core.errors import (
     StateConflictError,
 )
 from ctid.db import create_engine, session_factory, upgrade
-from ctid.reports.render import KPI_COLUMNS
+from ctid.i18n import Translator
+from ctid.reports.render import GROUP_WORDS, KPI_COLUMNS
 from ctid.reports.tables import (
     AgentMonthLine,
     AgentMonthTable,
@@ -49,6 +60,7 @@ from ctid.reports.tables import (
 from ctid.rotation.admin import (
     HolidaysImported,
     LunchOverrideRow,
+    LunchWeekRow,
     RosterSeatRow,
     RosterView,
     SeatChanges,
@@ -93,9 +105,10 @@ USERS = {
 }
 
 
-def make_config(tmp_path: Path, **web: Any) -> Config:
+def make_config(tmp_path: Path, language: Literal["zh_CN", "en"] = "en", **web: Any) -> Config:
+    """The tests' config; pages speak English unless a test asks for the site default zh_CN."""
     return Config(
-        site=SiteConfig(name="IT Service Desk", data_dir=tmp_path),
+        site=SiteConfig(name="IT Service Desk", data_dir=tmp_path, language=language),
         web=WebConfig(
             listen_host="127.0.0.1",
             listen_port=0,
@@ -115,6 +128,12 @@ def make_config(tmp_path: Path, **web: Any) -> Config:
         ),
         incidents=IncidentConfig(
             second_line_groups={"network": "net@example.com", "desktop": "pc@example.com"}
+        ),
+        lunch=LunchConfig(
+            groups=(
+                LunchGroupConfig(name="A", seats=("seat1", "seat3")),
+                LunchGroupConfig(name="B", seats=("seat2", "seat4")),
+            )
         ),
     )
 
@@ -507,6 +526,10 @@ class FakeRoster:
     imports: list[tuple[str, str]] = field(default_factory=list)
     refuse: str | None = None
     """The next change is refused with this message (as the plan check would)."""
+    plans: list[tuple[list[RosterSeatRow], dict[str, str | None], str]] = field(
+        default_factory=list
+    )
+    week_groups: dict[str, str] = field(default_factory=dict)
 
     def _maybe_refuse(self) -> None:
         if self.refuse is not None:
@@ -519,6 +542,18 @@ class FakeRoster:
             overrides=tuple(self.overrides),
             lunch_groups=("A", "B"),
             plan_text="week      dates          on duty at lunch\n2026-W48  11-23 – 11-27  A: seat1, seat3\n",
+            staff=(("E1001", "Li Wei"), ("E1003", "Wang Fang"), ("E1002", "Zhang Min")),
+            weeks=tuple(
+                LunchWeekRow(
+                    week=f"2026-W{48 + i}",
+                    monday=date(2026, 11, 23) + timedelta(days=7 * i),
+                    friday=date(2026, 11, 27) + timedelta(days=7 * i),
+                    scheduled="AB"[i % 2],
+                    on_duty=self.week_groups.get(f"2026-W{48 + i}", "AB"[i % 2]),
+                )
+                for i in range(weeks)
+            ),
+            group_seats=(("A", ("seat1", "seat3")), ("B", ("seat2", "seat4"))),
             desk={
                 "mode": "open",
                 "lunch_group": None,
@@ -556,10 +591,75 @@ class FakeRoster:
         self._maybe_refuse()
         self.removed.append(key)
 
+    async def save_plan(
+        self, seats: Sequence[RosterSeatRow], weeks: Mapping[str, str | None], actor: Actor
+    ) -> None:
+        self._maybe_refuse()
+        self.plans.append((list(seats), dict(weeks), actor.employee_id))
+        self.seats = list(seats)
+        for week, group in weeks.items():
+            if group:
+                self.week_groups[week] = group
+
     async def import_holidays(self, text: str, actor: Actor, source: str) -> HolidaysImported:
         self._maybe_refuse()
         self.imports.append((text, source))
         return HolidaysImported(text.count("\n") + 1, 0, 0)
+
+
+@dataclass
+class FakeSeatStates:
+    """SeatStatePort fake: seat views in a dict; records every change; supervisors may end any
+    pause, agents not an `rna` one (as `SeatDesk` decides)."""
+
+    clock: FakeClock
+    views_by_seat: dict[str, SeatView] = field(default_factory=dict)
+    changes: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+
+    def add(self, seat: str, state: str, reason: str | None = None, **kw: Any) -> SeatView:
+        view = SeatView(
+            seat=seat,
+            name=kw.pop("name", f"Seat {seat[-1]}"),
+            tier=kw.pop("tier", "expert" if seat in ("seat3", "seat4") else "ordinary"),
+            employee_id=kw.pop("employee_id", None),
+            agent_name=kw.pop("agent_name", None),
+            state=SeatStateWord(state),
+            reason=reason,
+            since=kw.pop("since", self.now()),
+            wrapup_ends_at=None,
+            wrapup_extended=False,
+            call_id=None,
+            today=kw.pop("today", SeatToday()),
+        )
+        self.views_by_seat[seat] = view
+        return view
+
+    def now(self) -> float:
+        return self.clock.utcnow().timestamp()
+
+    async def views(self, seat_ids: Sequence[str]) -> Sequence[SeatView]:
+        return [self.views_by_seat[s] for s in seat_ids if s in self.views_by_seat]
+
+    async def set_state(
+        self, actor: Actor, seat_id: str, state: str, reason: str | None
+    ) -> SeatView:
+        view = self.views_by_seat.get(seat_id)
+        if view is None:
+            raise RecordMissingError(f"no seat {seat_id}")
+        if view.reason == "rna" and actor.role != "supervisor":
+            raise StateConflictError("only a supervisor puts a seat paused for missed calls back")
+        self.changes.append((actor.employee_id, seat_id, state, reason))
+        view = replace(
+            view,
+            state=SeatStateWord(state),
+            reason=reason if state == "paused" else None,
+            since=self.now(),
+        )
+        self.views_by_seat[seat_id] = view
+        return view
+
+    async def wrapup(self, actor: Actor, seat_id: str, action: str) -> SeatView:
+        raise StateConflictError(f"{seat_id} is not in wrap-up")
 
 
 def kpi_line(key: str, **values: float | int | None) -> KpiLine:
@@ -594,9 +694,10 @@ class FakeReports:
             incidents_by_type=(("fault", "hardware", 5), ("consultation", None, 2)),
         )
 
-    async def kpis_csv(self, start: date, end: date, by: str) -> str:
+    async def kpis_csv(self, start: date, end: date, by: str, t: Translator | None = None) -> str:
         self.asked.append(("csv", start, end, by))
-        return f"{by},offered\nseat1,10\ntotal,14\n"
+        head = f"{t.gettext(GROUP_WORDS[by])},{t.gettext('offered')}" if t else f"{by},offered"
+        return f"{head}\nseat1,10\ntotal,14\n"
 
     async def agent_month(self, month: str) -> AgentMonthTable:
         self.asked.append(
@@ -612,7 +713,7 @@ class FakeReports:
         )
         return AgentMonthTable(month=month, timezone="Asia/Shanghai", seats=(), staff=(line,))
 
-    async def agent_month_csv(self, month: str) -> str:
+    async def agent_month_csv(self, month: str, t: Translator | None = None) -> str:
         return "key,name,incidents_handled\nE1001,Li Wei,42\n"
 
 
@@ -664,6 +765,7 @@ class Env:
     links: FakeLinks
     roster: FakeRoster
     reports: FakeReports
+    seat_states: FakeSeatStates
 
     @property
     def base(self) -> str:
@@ -689,9 +791,13 @@ def make_env(
 ) -> Callable[..., Any]:
     """`async with make_env(**web_config) as env:` — a running WebServer with fresh fakes."""
 
-    def _make(**web: Any) -> _EnvContext:
+    def _make(language: Literal["zh_CN", "en"] = "en", **web: Any) -> _EnvContext:
         return _EnvContext(
-            make_config(tmp_path, **web), sessions=sessions, clock=clock, hasher=hasher, hub=hub
+            make_config(tmp_path, language, **web),
+            sessions=sessions,
+            clock=clock,
+            hasher=hasher,
+            hub=hub,
         )
 
     return _make
@@ -717,6 +823,7 @@ class _EnvContext:
         self.links = FakeLinks(clock)
         self.roster = FakeRoster()
         self.reports = FakeReports()
+        self.seat_states = FakeSeatStates(clock)
         self.hub = hub
         self.sessions = sessions
         self.clock = clock
@@ -734,6 +841,7 @@ class _EnvContext:
                 links=self.links,
                 roster=self.roster,
                 reports=self.reports,
+                seat_states=self.seat_states,
             ),
             auth=Authenticator(sessions, clock, ttl_s=config.web.session_ttl_s, hasher=hasher),
             clock=clock,
@@ -757,6 +865,7 @@ class _EnvContext:
             links=self.links,
             roster=self.roster,
             reports=self.reports,
+            seat_states=self.seat_states,
         )
 
     async def __aexit__(self, *exc: object) -> None:
@@ -851,9 +960,10 @@ class Client:
         *,
         csrf: str | None = None,
         origin: str | None = "",
+        headers: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
         """A plain HTML form post: the CSRF token goes in the `csrf_token` field."""
-        h = {}
+        h = dict(headers or {})
         if origin == "":
             h["Origin"] = self.env.origin
         elif origin is not None:

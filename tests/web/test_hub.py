@@ -123,6 +123,28 @@ async def test_supervisor_channel_is_separate_and_keeps_the_wallboard() -> None:
     hub.publish_supervisor(wallboard_frame({"waiting": 2, "answered_in_3_rings": "96%"}))
     sup = hub.subscribe_supervisor()
     assert (await _next(sup))["data"] == {"waiting": 2, "answered_in_3_rings": "96%"}
+    assert await _next(sup) == {"v": 1, "type": "alerts", "alerts": []}
     assert seat.pending() == 0
     hub.publish("seat1", _pop("seat1", "c1"))
     assert sup.pending() == 0
+
+
+def _alert(n: int) -> dict[str, object]:
+    return {"v": 1, "type": "alert", "kind": "ring_missed", "message": f"miss {n}", "at": n}
+
+
+async def test_the_last_alerts_are_kept_for_a_new_wallboard() -> None:
+    hub = PopHub(alerts_kept=3)
+    live = hub.subscribe_supervisor()
+    assert await _next(live) == {"v": 1, "type": "alerts", "alerts": []}
+    for n in range(5):
+        hub.publish_supervisor(_alert(n))
+    assert [(await _next(live))["message"] for _ in range(5)] == [f"miss {n}" for n in range(5)]
+    hub.publish_supervisor(wallboard_frame({"waiting": 0}))  # not an alert: not kept with them
+    reloaded = hub.subscribe_supervisor()
+    assert (await _next(reloaded))["type"] == "wallboard"
+    kept = await _next(reloaded)
+    assert kept["type"] == "alerts"
+    assert kept["alerts"] == [_alert(2), _alert(3), _alert(4)]  # the last three, oldest first
+    assert hub.alerts() == [_alert(2), _alert(3), _alert(4)]
+    assert reloaded.pending() == 0

@@ -83,7 +83,24 @@ async def test_anonymous_users_are_sent_to_login(env: Env, clients: Callable[[],
     assert refused.status == 401
 
 
-async def test_ops_edit_a_seat_and_see_the_plan_check_refusal_inline(
+def _plan_form(**changes: str) -> dict[str, str]:
+    fields = {}
+    for n, (tier, staff) in enumerate(
+        (("ordinary", "E1001"), ("ordinary", "E1002"), ("expert", ""), ("expert", "")), start=1
+    ):
+        fields |= {
+            f"name:seat{n}": f"Seat {n}",
+            f"tier:seat{n}": tier,
+            f"interface:seat{n}": f"PJSIP/s{n}",
+            f"staffed_by:seat{n}": staff,
+            f"active:seat{n}": "1",
+        }
+    fields |= {f"week:2026-W{48 + i}": "AB"[i % 2] for i in range(4)}
+    fields |= changes
+    return fields
+
+
+async def test_ops_save_the_whole_plan_with_one_save_and_see_a_refusal_inline(
     env: Env, clients: Callable[[], Client]
 ) -> None:
     env.roster.seats[2] = RosterSeatRow(
@@ -94,30 +111,35 @@ async def test_ops_edit_a_seat_and_see_the_plan_check_refusal_inline(
         html = await page.text()
     assert page.status == 200
     assert XSS not in html and "&lt;svg onload=alert(1)&gt;" in html
-    assert "2026-W48" in html and "mode: open" in html
-    fields = {
-        "name": "Seat 1",
-        "tier": "ordinary",
-        "interface": "PJSIP/s1",
-        "staffed_by": "E1003",
-        "active": "1",
-    }
-    ok = await ops.post_form("/ops/roster/seats/seat1", fields)
-    assert (ok.status, ok.headers["Location"]) == (303, "/ops/roster?done=seat")
-    [(seat, changes, by)] = env.roster.changes
-    assert (seat, changes.staffed_by, changes.active, by) == ("seat1", "E1003", True, "O7001")
+    assert 'data-week="2026-W48"' in html and "Desk open" in html
+    # Staff are chosen by name from a list; tiers from a list; one form for everything.
+    assert '<option value="E1003">Wang Fang (E1003)</option>' in html
+    assert html.count('id="plan-form"') == 1 and html.count('id="plan-save"') == 1
+    ok = await ops.post_form(
+        "/ops/roster/plan", _plan_form(**{"staffed_by:seat1": "E1003", "week:2026-W49": "A"})
+    )
+    assert (ok.status, ok.headers["Location"]) == (303, "/ops/roster?done=plan")
+    [(seats, weeks, by)] = env.roster.plans
+    assert by == "O7001" and [s.staffed_by for s in seats] == ["E1003", "E1002", None, None]
+    assert weeks == {"2026-W48": "A", "2026-W49": "A", "2026-W50": "A", "2026-W51": "B"}
     env.roster.refuse = UNCOVERED
-    refused = await ops.post_form("/ops/roster/seats/seat3", {**fields, "tier": "ordinary"})
+    refused = await ops.post_form("/ops/roster/plan", _plan_form(**{"tier:seat3": "ordinary"}))
     assert refused.status == 400
     html = await refused.text()
-    assert 'data-error="seat:seat3"' in html and "leaves the expert tier" in html
-    bad = await ops.post_form("/ops/roster/seats/seat1", {**fields, "tier": "boss"})
+    assert 'data-error="plan"' in html and "leaves the expert tier" in html
+    # The page keeps what the user chose, so nothing typed is lost.
+    assert (
+        '<option value="ordinary" selected>Ordinary</option>' in html.split('name="tier:seat3"')[1]
+    )
+    bad = await ops.post_form("/ops/roster/plan", _plan_form(**{"tier:seat1": "boss"}))
     assert bad.status == 400 and "tier must be ordinary or expert" in await bad.text()
-    no_csrf = await ops.post_form("/ops/roster/seats/seat1", fields, csrf="")
+    unknown = await ops.post_form("/ops/roster/plan", _plan_form(**{"week:2026-W48": "Z"}))
+    assert unknown.status == 400 and "choose a lunch group" in await unknown.text()
+    no_csrf = await ops.post_form("/ops/roster/plan", _plan_form(), csrf="")
     assert no_csrf.status == 403
     sup = await _login(clients, "S9001")
-    assert (await sup.post_form("/ops/roster/seats/seat1", fields)).status == 403
-    assert len(env.roster.changes) == 1
+    assert (await sup.post_form("/ops/roster/plan", _plan_form())).status == 403
+    assert len(env.roster.plans) == 1
 
 
 async def test_ops_manage_lunch_overrides_and_import_holidays(
@@ -133,10 +155,6 @@ async def test_ops_manage_lunch_overrides_and_import_holidays(
     day = await ops.post_form("/ops/roster/lunch/day", {"day": "2026-12-03", "group": "B"})
     assert day.status == 303
     assert env.roster.days == [(date(2026, 12, 3), "B", None)]
-    week = await ops.post_form("/ops/roster/lunch/week", {"week": "2026-W51", "group": "A"})
-    assert week.status == 303 and env.roster.weeks == [("2026-W51", "A")]
-    bad_week = await ops.post_form("/ops/roster/lunch/week", {"week": "next week", "group": "A"})
-    assert bad_week.status == 400 and "not an ISO week" in await bad_week.text()
     bad_day = await ops.post_form("/ops/roster/lunch/day", {"day": "3/12", "group": "A"})
     assert bad_day.status == 400
     env.roster.refuse = UNCOVERED
@@ -209,7 +227,8 @@ async def test_csv_downloads_are_attachments(env: Env, clients: Callable[[], Cli
             'attachment; filename="ctid-kpis-2026-11-01-2026-11-30-by-seat.csv"'
         )
         assert resp.headers["X-Content-Type-Options"] == "nosniff"
-        assert await resp.text() == "seat,offered\nseat1,10\ntotal,14\n"
+        # UTF-8 with a byte-order mark (Excel), headers in the request's language.
+        assert await resp.read() == b"\xef\xbb\xbfseat,offered\nseat1,10\ntotal,14\n"
     async with await ops.get("/reports/agent-month?month=2026-10") as page:
         html = await page.text()
     assert page.status == 200 and "Li Wei" in html and ">42<" in html
@@ -219,6 +238,15 @@ async def test_csv_downloads_are_attachments(env: Env, clients: Callable[[], Cli
         )
     async with await ops.get("/reports/agent-month?month=2026-13") as bad:
         assert bad.status == 400
+
+
+async def test_a_chinese_csv_opens_in_excel(env: Env, clients: Callable[[], Client]) -> None:
+    ops = await _login(clients, "O7001")
+    zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+    async with await ops.get("/reports.csv?from=2026-11-01&to=2026-11-30&by=seat", headers=zh) as r:
+        data = await r.read()
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert data[3:].decode("utf-8").splitlines()[0] == "坐席,呼入"
 
 
 # ------------------------------------------------------------------------------ listen-in API

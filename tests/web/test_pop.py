@@ -110,7 +110,7 @@ def test_answer_starts_the_talk_timer_with_cap_warnings_and_the_sop_script() -> 
         ("greet", 10),
         ("confirm_caller", 60),
         ("diagnose", 180),
-        ("guided_fix", 600),
+        ("guided_fix", 230),
         ("dispatch", 120),
     ]
     assert frame["incident"] == {"number": "INC-20261123-0001"}

@@ -137,6 +137,7 @@ async def test_supervisor_channel_gets_the_wallboard(
     await sup.login("S9001")
     ws = await _connected(sup, "/ws/supervisor")
     assert (await _frame(ws))["data"] == {"waiting": 1}
+    assert (await _frame(ws))["alerts"] == []  # the kept alerts (none yet)
     env.hub.publish_supervisor(wallboard_frame({"waiting": 0}))
     assert (await _frame(ws))["data"] == {"waiting": 0}
     await ws.close()

@@ -189,10 +189,16 @@ class Originator:
                 self._originate_supervisor_local(lexten, app, data, cid, report)
                 return
         elif tech.upper() == "PJSIP" and resource in cfg.supervisor_endpoints:
-            if not app and context == "ctid-spy":
-                # contrib's [ctid-spy]: ChanSpy(${CTID_SPY_CHANNEL},${CTID_SPY_OPTIONS})
+            dial_local = ""
+            if not app and context == "ctid-spy" and re.fullmatch(r"spy[0-9]+", exten):
+                # contrib's [ctid-spy] spy<id>: Dial(Local/spy<id>@ctid-spy-run/n), ;2 spies
+                dial_local = exten
+            elif not app and context == "ctid-spy":
+                # the older [ctid-spy] of the pjsip_spy_* recordings: ChanSpy on the phone itself
                 app, data = "ChanSpy", "${CTID_SPY_CHANNEL},${CTID_SPY_OPTIONS}"
-            self._originate_supervisor_pjsip(resource, app, data, cid, variables, report)
+            self._originate_supervisor_pjsip(
+                resource, app, data, cid, variables, report, dial_local=dial_local
+            )
             return
         report(False, None, 0)
 
@@ -264,9 +270,11 @@ class Originator:
         cid: tuple[str, str],
         variables: list[tuple[str, str]],
         report: Report,
+        dial_local: str = "",
     ) -> None:
         """A supervisor's own phone (pjsip_spy_*): it rings `supervisor_answer_s`, answers, then
-        runs the application (ChanSpy, with `${…}` taken from the Originate's variables)."""
+        runs the application (ChanSpy, with `${…}` taken from the Originate's variables), or
+        with `dial_local` Dials the Local channel whose `;2` runs ChanSpy."""
         pbx = self.engine.pbx
         spy = self.engine.spy
         name = self.config.endpoint_names.get(endpoint)
@@ -293,7 +301,9 @@ class Originator:
             pbx.cached_dsc(device_of(chan), "INUSE")
             pbx.dial_event("DialEnd", None, chan, [("DialStatus", "ANSWER")])
             report(True, chan, 4)
-            if app.lower() == "chanspy":
+            if dial_local:
+                spy.dial_local_spy(chan, dial_local)
+            elif app.lower() == "chanspy":
                 spy.start_spy(chan, pbx.substitute(chan, data))
 
         pbx.later(self.config.supervisor_answer_s, answer)

@@ -1,15 +1,21 @@
 """app_chanspy: a spy channel scans for its target, ChanSpyStart/Stop, and how the spy leg ends
-(its own Hangup, the target going away, the lab supervisor phone giving up).
+(its own Hangup, the target going away, the lab supervisor phone giving up); and contrib's
+[ctid-spy] path, where the supervisor's phone Dials `Local/spy<id>@ctid-spy-run/n` whose `;2`
+runs ChanSpy, so hanging up the phone frees it even while ChanSpy lingers on a silent call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 
 from ctid.asterisk.simulator.core import PbxCore
-from ctid.asterisk.simulator.model import Chan, ChanSpyLeg, device_of, num_text
-from ctid.asterisk.simulator.wire import PRIV_CALL
+from ctid.asterisk.simulator.model import Bridge, Chan, ChanSpyLeg, device_of, num_text
+from ctid.asterisk.simulator.wire import PRIV_CALL, UP
+
+SPY_RUN_CONTEXT = "ctid-spy-run"
+"""contrib's context whose Local `;2` runs ChanSpy (see contrib/asterisk/extensions.conf)."""
 
 SPY_SCAN_S = 0.1
 """ChanSpy waits 100 ms (ast_waitfordigit) before each scan for channels."""
@@ -85,6 +91,9 @@ class ChanSpy:
     def _spy_exit(self, spyer: Chan) -> None:
         """ChanSpy returned: the originated spy channel hangs up (cause 0, as recorded); a Hangup
         it ignored while the call was silent is carried out now (pjsip_spy_silent)."""
+        if spyer.role == "spyrun_two":
+            self._spyrun_two_exit(spyer, 16)
+            return
         if spyer.spy is not None and spyer.spy.hangup_pending:
             self.pbx.soft_hangup_request(spyer, 16)
         other = spyer.other
@@ -103,6 +112,12 @@ class ChanSpy:
 
     def spy_hangup(self, chan: Chan, cause: int) -> None:
         """The spy's own side is hung up (Hangup action on it, or its phone gave up)."""
+        if chan.role in ("spyrun_phone", "spyrun_one"):
+            self._spyrun_phone_hangup(chan, cause)
+            return
+        if chan.role == "spyrun_two":
+            self._spyrun_two_hangup(chan, cause)
+            return
         spyer = chan if chan.spy is not None else chan.other
         if spyer is None or spyer.spy is None:
             self.pbx.plain_hangup(chan, cause)
@@ -178,3 +193,111 @@ class ChanSpy:
         two.task = None
         if two.alive:
             self.spy_hangup(two, 16)
+
+    # ------------------------------------------------------------ [ctid-spy]: Dial a Local
+
+    def dial_local_spy(self, phone: Chan, exten: str) -> None:
+        """The answered supervisor phone runs `Dial(Local/<exten>@ctid-spy-run/n)`. Dial copies
+        the phone's `__` variables to `;1` (ast_channel_inherit_variables), core_unreal copies
+        all of `;1`'s to `;2` (neither emits VarSet); the `;2` runs ChanSpy, which answers it, so
+        Dial answers and bridges the phone with `;1`. Shapes as the Local seat phones of the
+        first recording set (Newchannel ;1/;2, LocalBridge, DialBegin/End, BridgeEnter)."""
+        pbx = self.pbx
+        dialstring = f"{exten}@{SPY_RUN_CONTEXT}/n"
+        phone.role = "spyrun_phone"
+        phone.context, phone.exten = "ctid-spy", exten
+        target = pbx.substitute(phone, "${CTID_SPY_CHANNEL}")
+        pbx.newexten(phone, "NoOp", f"ctid listen-in {exten} on {target}", 1)
+        pbx.newexten(phone, "Dial", f"Local/{dialstring}", 2)
+        one, two = pbx.new_local_pair(exten, SPY_RUN_CONTEXT, linkedid=phone.linkedid)
+        one.role, two.role = "spyrun_one", "spyrun_two"
+        pbx.varset(one, "DIALEDPEERNUMBER", dialstring)
+        inherited = {k: v for k, v in phone.vars.items() if k.startswith("_")}
+        one.vars.update(inherited)
+        two.vars.update(inherited)
+        pbx.newexten(one, "AppDial", "(Outgoing Line)")
+        cid = (phone.cid_num, phone.cid_name)
+        if cid != ("", ""):
+            one.cid_num, one.cid_name = cid
+            pbx.newcallerid(one)
+            two.cid_num, two.cid_name = cid
+            pbx.newcallerid(two)
+            two.conn_num, two.conn_name = cid
+            pbx.newconnectedline(two)
+        pbx.local_bridge(one, two, SPY_RUN_CONTEXT, exten, optimize=False)
+        pbx.dial_event("DialBegin", phone, one, [("DialString", dialstring)])
+        data = pbx.substitute(two, "${CTID_SPY_CHANNEL},${CTID_SPY_OPTIONS}")
+        pbx.newexten(two, "ChanSpy", data, 1)
+        pbx.newstate(two, UP)  # ChanSpy answers its channel
+        pbx.newstate(one, UP)
+        pbx.dial_event("DialEnd", phone, one, [("DialStatus", "ANSWER")])
+        device = device_of(one)
+        pbx.dsc(device, "INUSE")
+        pbx.dsc(device, "INUSE")
+        bridge = Bridge(str(uuid.UUID(int=pbx.rng.getrandbits(128), version=4)))
+        pbx.ev("BridgeCreate", PRIV_CALL, bridge.block())
+        for chan in (phone, one):
+            bridge.chans.append(chan)
+            chan.bridge = bridge
+            pbx.ev("BridgeEnter", PRIV_CALL, bridge.block() + chan.block())
+        self.start_spy(two, data)
+
+    def _spyrun_phone_hangup(self, chan: Chan, cause: int) -> None:
+        """The phone (or `;1`) is hung up: the bridge dissolves, app_dial hangs up `;1`, whose
+        owner-side hangup queues a hangup on `;2` (HangupRequest, unreal_hangup), then the phone
+        hangs up. `;2` is left to ChanSpy: it ends now with audio, or lingers (silent call)."""
+        pbx = self.pbx
+        bridge = chan.bridge
+        phone = chan if chan.role == "spyrun_phone" else None
+        one = chan if chan.role == "spyrun_one" else None
+        if bridge is not None:
+            for member in list(bridge.chans):
+                if member.role == "spyrun_phone":
+                    phone = member
+                elif member.role == "spyrun_one":
+                    one = member
+            for member in list(bridge.chans):
+                bridge.chans.remove(member)
+                member.bridge = None
+                pbx.ev("BridgeLeave", PRIV_CALL, bridge.block() + member.block())
+            pbx.ev("BridgeDestroy", PRIV_CALL, bridge.block())
+        if one is not None and one.alive:
+            two = one.other
+            if two is not None and two.alive:
+                pbx.hangup_request(two, cause)
+            pbx.hangup_event(one, cause)
+            pbx.dsc(device_of(one), "NOT_INUSE")
+            pbx.dsc(device_of(one), "NOT_INUSE")
+            if two is not None and two.alive:
+                self._spyrun_two_hangup(two, cause)
+        if phone is not None and phone.alive:
+            pbx.hangup_event(phone, cause)
+            pbx.cached_dsc(device_of(phone), "NOT_INUSE")
+
+    def _spyrun_two_hangup(self, two: Chan, cause: int) -> None:
+        """`;2` is asked to hang up while inside ChanSpy: app_chanspy leaves its loop, then waits
+        in ast_audiohook_detach() for a frame of the spied channel (pjsip_spy_silent)."""
+        spy = two.spy
+        if spy is None:
+            self._spyrun_two_exit(two, cause)
+            return
+        if spy.hangup_pending:
+            return
+        spy.hangup_pending = True
+        target = spy.target
+        if target is not None and not self._carries_audio(target):
+            return  # lingers until the spied call has audio or ends
+        self.pbx.later(0.002, self._end_spy_leg, spy)
+
+    def _spyrun_two_exit(self, two: Chan, cause: int) -> None:
+        """ChanSpy returned on `;2` (or never ran): `;2` hangs up, and with it `;1`, the bridge
+        and the phone, if they are still there."""
+        pbx = self.pbx
+        if not two.alive:
+            return
+        one = two.other
+        if one is not None and one.alive:
+            pbx.hangup_request(one, cause)
+        pbx.hangup_event(two, cause)
+        if one is not None and one.alive:
+            self._spyrun_phone_hangup(one, cause)

@@ -73,6 +73,9 @@ class PbxCore:
         self.rng = random.Random(0)
         self._avail_dirty: set[str] = set()
         self.spy_gone: Callable[[ChanSpyLeg], None] = _no_spy
+        self.wedged: set[str] = set()
+        """Channel-name prefixes whose hangup requests are taken but never carried out (a test
+        knob: a channel stuck in its driver)."""
         self.queue_log = QueueLog(cfg.queue_log_path, self.epoch_int)
         self.queue_log.queue_start()
         """ChanSpy's hook: a spied channel is gone (set by `ChanSpy`)."""
@@ -451,7 +454,10 @@ class PbxCore:
             return chan.exten
         if upper == "CONTEXT":
             return chan.context
-        return chan.vars.get(name)
+        for stored in (name, "_" + name, "__" + name):  # `__X` is read as X, as Asterisk does
+            if stored in chan.vars:
+                return chan.vars[stored]
+        return None
 
     def substitute(self, chan: Chan, text: str) -> str:
         out = []

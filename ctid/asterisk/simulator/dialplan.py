@@ -319,6 +319,8 @@ class Dialplan:
 
     def hangup_channel(self, chan: Chan, cause: int | None) -> None:
         """Hangup action / AbsoluteTimeout / AGI HANGUP <chan> on any channel."""
+        if any(chan.name.startswith(prefix) for prefix in self.pbx.wedged):
+            return  # a channel stuck in its driver: the request is taken, nothing happens
         call = chan.call
         role = chan.role
         if call is not None and not call.ended:
@@ -340,7 +342,14 @@ class Dialplan:
                     call, att, cause if cause is not None else 0, "NOANSWER", far_first=False
                 )
                 return
-        if chan.spy is not None or role in ("spy_one", "spy_two", "spy_pjsip"):
+        if chan.spy is not None or role in (
+            "spy_one",
+            "spy_two",
+            "spy_pjsip",
+            "spyrun_phone",
+            "spyrun_one",
+            "spyrun_two",
+        ):
             self.spy.spy_hangup(chan, cause if cause is not None else 16)
             return
         self.pbx.plain_hangup(chan, cause if cause is not None else 16)

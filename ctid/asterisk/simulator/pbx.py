@@ -210,6 +210,14 @@ class PbxSimulator:
         client sees frames — and multi-byte UTF-8 characters — split across reads."""
         self._server.fragment = size
 
+    def wedge_hangups(self, prefix: str, wedged: bool = True) -> None:
+        """Channels whose name starts with `prefix` take Hangup requests (`Success`) but never
+        end, like a channel stuck in its driver (tests the "leg cannot be ended" path)."""
+        if wedged:
+            self.engine.pbx.wedged.add(prefix)
+        else:
+            self.engine.pbx.wedged.discard(prefix)
+
     def refuse_logins(self, refuse: bool) -> None:
         self._actions.refuse_logins = refuse
 
@@ -376,8 +384,11 @@ def _background_mix() -> list[tuple[str, bytes]]:
 
 
 def _first_wins(pairs: Pairs) -> dict[str, str]:
-    """An action's headers as Asterisk reads them: the first of a repeated header wins."""
+    """An action's headers as Asterisk reads them: the first of a repeated header wins, except
+    `Variable`, which Asterisk reads from every header (joined here by `,`, its own separator)."""
     out: dict[str, str] = {}
     for name, value in pairs:
+        if name == "Variable" and name in out:
+            out[name] += f",{value}"
         out.setdefault(name, value)
     return out
