@@ -331,7 +331,14 @@ def cmd_callers_import(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    from ctid.app.queue_log import run_reconcile, since_day
+    import hashlib
+    import hmac
+
+    from ctid.app.secrets import site_secret
+    from ctid.core.clock import SystemClock
+    from ctid.tickets.queue_log_follow import run_reconcile, since_day
+    from ctid.tickets.reconcile import ReconcileReport
+    from ctid.tickets.writes import CallWriter
 
     cfg = _load(args)
     path = args.queue_log or cfg.asterisk.queue_log
@@ -343,7 +350,16 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"ctid reconcile: --since {args.since!r} is not YYYY-MM-DD", file=sys.stderr)
         return EXIT_USAGE
-    report = asyncio.run(run_reconcile(cfg, path, since))
+    report = ReconcileReport()
+
+    async def work(sessions: Any) -> int:
+        clock = SystemClock(cfg.site.timezone)
+        secret = hmac.new(site_secret(cfg), b"ctid-tickets-links", hashlib.sha256).digest()
+        store = CallWriter.build(sessions, clock, cfg, link_secret=secret)
+        report.merge(await run_reconcile(cfg, sessions, clock, store, path, since))
+        return EXIT_OK
+
+    asyncio.run(_with_sessions(cfg, work))
     for call_id in report.added:
         print(f"added {call_id}")
     for call_id in report.completed:

@@ -11,6 +11,7 @@ import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,19 @@ class Entry:
     what: str
 
 
+def _encode(value: object) -> object:
+    """Datetimes in args are kept as `{"$dt": iso}` (and come back as aware datetimes)."""
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _decode(obj: dict[str, Any]) -> object:
+    if set(obj) == {"$dt"}:
+        return datetime.fromisoformat(str(obj["$dt"]))
+    return obj
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
@@ -100,7 +114,7 @@ class JournalFile:
         ).fetchone()
         if row is None:
             return None
-        return Entry(int(row[0]), str(row[1]), json.loads(row[2]), str(row[3]))
+        return Entry(int(row[0]), str(row[1]), json.loads(row[2], object_hook=_decode), str(row[3]))
 
     def remove(self, seq: int) -> None:
         self._db.execute("DELETE FROM entries WHERE seq = ?", (seq,))
@@ -144,6 +158,10 @@ class WriteJournal:
             log.warning("journal_replaying", waiting=self._depth, path=str(path))
             self._wakeup.set()
 
+    def register(self, ops: Mapping[str, ApplyFn]) -> None:
+        """Add ops (their owners are built after the journal; before `run`)."""
+        self._registry.update(ops)
+
     @property
     def backlog(self) -> int:
         """Entries accepted and not yet applied (for /healthz and the logs)."""
@@ -152,7 +170,7 @@ class WriteJournal:
     async def submit(self, op: str, args: Mapping[str, Any], what: str = "") -> int:
         if op not in self._registry:
             raise UnknownOpError(f"no journal op {op!r}")
-        payload = json.dumps(args, ensure_ascii=False, separators=(",", ":"))
+        payload = json.dumps(args, ensure_ascii=False, separators=(",", ":"), default=_encode)
         async with self._lock:  # in order, and the fsync off the event loop
             seq = await asyncio.to_thread(self._file.append, op, payload, what or op)
             self._depth += 1

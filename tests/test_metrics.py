@@ -128,7 +128,7 @@ async def test_the_collector_reads_at_scrape_time_and_keeps_the_last_reading() -
             AmiReading(True, 2, 1234, {"QueueRemove": 3}),
             websocket_clients=5,
             bus_backlog=0,
-            write_backlog={"db-spool": 7},
+            write_backlog={"journal": 7},
             mail=MailReading(outbox=4, failed=1, sent=9, failures=2),
         )
     ]
@@ -149,7 +149,7 @@ async def test_the_collector_reads_at_scrape_time_and_keeps_the_last_reading() -
     assert sample(registry, "ctid_ami_events_total") == 1234
     assert sample(registry, "ctid_ami_action_errors_total", action="QueueRemove") == 3
     assert sample(registry, "ctid_websocket_clients") == 5
-    assert sample(registry, "ctid_db_write_backlog", queue="db-spool") == 7
+    assert sample(registry, "ctid_db_write_backlog", queue="journal") == 7
     assert sample(registry, "ctid_mail_outbox_depth") == 4
     assert sample(registry, "ctid_mail_failures_total") == 2
     assert families["ctid_queue_log_lag_seconds"].samples == []  # no queue_log configured

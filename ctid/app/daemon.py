@@ -24,7 +24,6 @@ from ctid.accounts.sessions import Authenticator
 from ctid.accounts.users import make_hasher
 from ctid.app.health import DaemonHealth
 from ctid.app.metrics import DaemonReadings
-from ctid.app.queue_log import QueueLogReconcile
 from ctid.app.secrets import site_secret
 from ctid.asterisk.actions import AmiPbxControl
 from ctid.asterisk.agi import AgiSession, FastAgiServer
@@ -54,6 +53,7 @@ from ctid.core.events import (
 from ctid.core.ids import Channel
 from ctid.db import check_schema, create_engine
 from ctid.db.engine import session_factory
+from ctid.journal import WriteJournal
 from ctid.mail import OutboxWorker, SmtpMailer
 from ctid.metrics import MetricItem, Metrics, Readings
 from ctid.reports import kpi
@@ -78,11 +78,12 @@ from ctid.tickets.drafts import DeskDrafts
 from ctid.tickets.forms import CallerSearch, IncidentForms
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.intake import CallIntake, IntakeItem
+from ctid.tickets.journal_ops import RETRY_ON, marker, registry
 from ctid.tickets.kb import KnowledgeBase
 from ctid.tickets.keypad import KeypadRatings
 from ctid.tickets.links import Links
 from ctid.tickets.profiles import CallerProfiles
-from ctid.tickets.reconcile import CallReconciler, QueueLogLedger
+from ctid.tickets.queue_log_follow import QueueLogFollower
 from ctid.tickets.timeline import IncidentTimeline
 from ctid.tickets.vocabulary import CATEGORIES
 from ctid.tickets.workflow import IncidentWorkflow
@@ -119,7 +120,6 @@ class Daemon:
         )
         self.sessions = session_factory(self.engine)
         self.secret = site_secret(cfg)
-        self.spool = WriteSpool()
         # Rota work (AMI pause round trips, roster reads) runs in its own task, in order, so the
         # event path never waits for it.
         self.rota_work = WriteSpool()
@@ -133,6 +133,14 @@ class Daemon:
         )
         self.callbacks = CallbackStore(self.sessions, self.clock, cfg)
         self.call_facts = CallFactStore(self.sessions, cfg)
+        self.writer = CallWriter(self.incidents, self.call_facts, self.callbacks)
+        self.journal = WriteJournal(
+            cfg.site.data_dir / "journal.db",
+            registry(self.writer, self.sessions, self.clock),
+            marker(self.sessions),
+            retry_on=RETRY_ON,
+        )
+        """Writes that wait for the database: fsynced on local disk, applied in order, once."""
         self.directory = CallerDirectory(self.sessions, self.clock, cfg)
         self.kb = KnowledgeBase(self.sessions, self.clock)
         self.timeline = IncidentTimeline(self.sessions, self.clock, cfg)
@@ -169,7 +177,7 @@ class Daemon:
             queues=cfg.queues,
         )
         self.rota_follower = RotaFollower(
-            self.seat_board, self.rota, self.rota_work, self.roster, self.spool
+            self.seat_board, self.rota, self.rota_work, self.journal, self.clock
         )
         self.rota_applied = self.rota_follower.applied
         """Set once the rota has been applied after the first resync (tests wait on it)."""
@@ -178,10 +186,11 @@ class Daemon:
             self.incidents,
             self.call_facts,
             self.callbacks,
-            self.spool,
+            self.journal,
             self.bus.publish,
             attached=self.timeline,
         )
+        self.journal.register(self.intake.journal_ops())
         self.attach = CallAttach(self.timeline, self.intake, self.bus.publish)
         self.screens = SeatScreens(
             cfg,
@@ -203,12 +212,12 @@ class Daemon:
             now=self.calls.events_now,
             alerts=self.hub,
         )
-        ledger = QueueLogLedger(self.sessions, self.clock)
         self.queue_log = (
-            QueueLogReconcile(
+            QueueLogFollower.build(
                 cfg,
-                ledger,
-                CallReconciler(CallWriter(self.incidents, self.call_facts, self.callbacks), ledger),
+                self.sessions,
+                self.clock,
+                self.writer,
             )
             if cfg.asterisk.queue_log
             else None
@@ -240,7 +249,13 @@ class Daemon:
                 hub=self.hub,
                 incidents=IncidentForms(self.incidents, self.directory),
                 callers=CallerSearch(self.directory, self.incidents, self.profiles),
-                health=DaemonHealth(self.ami, self.sessions, self.spool, loop_time),
+                health=DaemonHealth(
+                    self.ami,
+                    self.sessions,
+                    self.journal,
+                    self.mail if cfg.smtp.enabled else None,
+                    loop_time,
+                ),
                 spy=SpyControl(self.spy),
                 seats=RosterSeats(self.rota, cfg),
                 workflow=IncidentWorkflow(
@@ -279,7 +294,7 @@ class Daemon:
         self._readings = DaemonReadings(
             ami=self.ami,
             bus=self.bus,
-            write_queues={"db-spool": self.spool, "rota-work": self.rota_work},
+            write_queues={"journal": self.journal, "rota-work": self.rota_work},
             mail=self.mail,
             queue_log=self.queue_log,
             websocket_clients=lambda: self.web.open_sockets,
@@ -359,6 +374,7 @@ class Daemon:
     async def __aenter__(self) -> Daemon:
         stack = self._stack
         stack.push_async_callback(self.engine.dispose)
+        stack.callback(self.journal.close)  # says how many writes wait for the next start
         await check_schema(self.engine, config_path=self._config_path)
         seeded = await self.roster.seed_from_config()
         log.info("roster_loaded", report=str(seeded))
@@ -394,7 +410,7 @@ class Daemon:
             "ami": self.ami.run,
             "agi": self.agi.run,
             "web": self.web.run,
-            "db-spool": self.spool.run,
+            "journal": self.journal.run,
             "rota-work": self.rota_work.run,
             "wallboard": self.screens.run,
             "seat-desk": self.seat_desk.run,
@@ -426,8 +442,16 @@ class Daemon:
                 log.info("ctid_stopping")
             finally:
                 errors = await stop_tasks(tasks, SHUTDOWN_GRACE_S)
+                await self._drain_journal()
             if errors:
                 raise ExceptionGroup("ctid loops failed", errors)
+
+    async def _drain_journal(self) -> None:
+        """On stop: apply what the database takes within the grace; the rest stays on disk."""
+        try:
+            await asyncio.wait_for(self.journal.drain(), SHUTDOWN_GRACE_S)
+        except TimeoutError:
+            log.warning("journal_drain_timed_out", waiting=self.journal.backlog)
 
 
 async def stop_tasks(tasks: list[asyncio.Task[None]], grace_s: float) -> list[Exception]:

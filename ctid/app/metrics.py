@@ -12,11 +12,11 @@ from typing import Protocol
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from ctid.app.queue_log import QueueLogReconcile
 from ctid.asterisk.ami import AmiConnection
 from ctid.core.errors import StoreError
 from ctid.mail import OutboxWorker
 from ctid.metrics import AmiReading, MailReading, QueueLogReading, Readings
+from ctid.tickets.queue_log_follow import QueueLogFollower
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +34,7 @@ class DaemonReadings:
     bus: Backlogged
     write_queues: Mapping[str, Backlogged]
     mail: OutboxWorker
-    queue_log: QueueLogReconcile | None
+    queue_log: QueueLogFollower | None
     websocket_clients: Callable[[], int]
 
     async def __call__(self) -> Readings:

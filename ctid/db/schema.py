@@ -365,8 +365,9 @@ class IncidentNumberCounter(Base):
     last: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
-async def next_incident_seq(db: AsyncSession | AsyncConnection, day: date) -> int:
-    """Hand out the next sequence number for `day` (1, 2, ...), atomically.
+async def next_incident_seq(db: AsyncSession | AsyncConnection, day: date, count: int = 1) -> int:
+    """Hand out the next sequence number for `day` (1, 2, ...), atomically; with `count` > 1 the
+    first of `count` consecutive numbers.
 
     One `INSERT .. ON CONFLICT DO UPDATE .. RETURNING` statement, so two desks creating incidents
     at once never get the same number: PostgreSQL serialises on the row; SQLite on its write
@@ -378,15 +379,19 @@ async def next_incident_seq(db: AsyncSession | AsyncConnection, day: date) -> in
     counter = IncidentNumberCounter
     stmt: postgresql.Insert | sqlite.Insert
     if name == "postgresql":
-        stmt = postgresql.insert(counter).values(day=day, last=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": counter.last + 1})
+        stmt = postgresql.insert(counter).values(day=day, last=count)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["day"], set_={"last": counter.last + count}
+        )
     elif name == "sqlite":
-        stmt = sqlite.insert(counter).values(day=day, last=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["day"], set_={"last": counter.last + 1})
+        stmt = sqlite.insert(counter).values(day=day, last=count)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["day"], set_={"last": counter.last + count}
+        )
     else:  # pragma: no cover - create_engine refuses other backends
         raise StoreError(f"incident numbering does not support the {name} database")
     result = await db.execute(stmt.returning(counter.last))
-    return int(result.scalar_one())
+    return int(result.scalar_one()) - count + 1
 
 
 # --------------------------------------------------------------------------- follow-up work
@@ -660,7 +665,7 @@ class WebSession(Base):
 
 class QueueLogPosition(Base):
     """Where ctid stopped reading an Asterisk queue_log: the file's inode and a byte offset at
-    the start of a line (see ctid.calls.queue_log)."""
+    the start of a line (see ctid.tickets.queue_log)."""
 
     __tablename__ = "queue_log_positions"
 

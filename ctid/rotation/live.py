@@ -1,16 +1,18 @@
 """The rota's view of the live seats, kept from the call story on the bus (`LiveSeatBoard`), and
 the rota work that seat changes start (`RotaFollower`): a lunch that began during a call, a pause
-changed by hand, the apply after each resync, the audit of an automatic pause."""
+changed by hand, the apply after each resync, the audit of an automatic pause (journaled)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol, assert_never
+from collections.abc import Mapping
+from typing import Any, Protocol, assert_never
 
 import structlog
 
 from ctid.config import Config
 from ctid.core.calls import SeatsResynced, SeatState, SeatStateChanged
+from ctid.core.clock import Clock
 from ctid.core.effects import AlertSupervisors
 from ctid.core.ids import SeatId
 from ctid.rotation.enforcer import LiveSeat, RotaEnforcer
@@ -56,8 +58,11 @@ class LiveSeatBoard:
         )
 
 
-class AutoPauseAudit(Protocol):
-    async def record_auto_pause(self, seat: str, message: str) -> None: ...
+class AuditJournal(Protocol):
+    """Where audit rows wait for the database: on local disk before `submit` returns, applied
+    in order, exactly once, by the journal's `audit` op (`ctid.journal` fits)."""
+
+    async def submit(self, op: str, args: Mapping[str, Any], what: str = "") -> int: ...
 
 
 class RotaFollower:
@@ -69,14 +74,14 @@ class RotaFollower:
         board: LiveSeatBoard,
         rota: RotaEnforcer,
         work: WriteSpool,
-        audit: AutoPauseAudit,
-        audit_spool: WriteSpool,
+        journal: AuditJournal,
+        clock: Clock,
     ) -> None:
         self._board = board
         self._rota = rota
         self._work = work
-        self._audit = audit
-        self._audit_spool = audit_spool
+        self._journal = journal
+        self._clock = clock
         self.applied = asyncio.Event()
         """Set once the rota has been applied after the first resync (tests wait on it)."""
 
@@ -101,10 +106,17 @@ class RotaFollower:
                     )
             case AlertSupervisors():
                 if item.kind == "auto_pause" and item.seat:
-                    seat_id, message = item.seat, item.message
-                    await self._audit_spool.submit(
-                        f"audit auto-pause {seat_id}",
-                        lambda: self._audit.record_auto_pause(seat_id, message),
+                    # The supervisor's trail of ctid pausing a seat after missed rings.
+                    await self._journal.submit(
+                        "audit",
+                        {
+                            "at": self._clock.utcnow(),
+                            "actor": "ctid",
+                            "action": "seat_paused",
+                            "target": item.seat,
+                            "detail": {"reason": "rna", "message": item.message},
+                        },
+                        f"audit auto-pause {item.seat}",
                     )
             case _:
                 assert_never(item)

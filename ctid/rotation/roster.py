@@ -247,18 +247,6 @@ class RosterStore:
         self._clock = clock
         self._cfg = cfg
 
-    async def record_auto_pause(self, seat: str, message: str) -> None:
-        """Audit that ctid itself paused a seat after missed rings (the supervisor's trail)."""
-        async with self._sessions.begin() as db:
-            _audit(
-                db,
-                self._clock.utcnow(),
-                "ctid",
-                "seat_paused",
-                seat,
-                {"reason": "rna", "message": message},
-            )
-
     def use_config(self, cfg: Config) -> None:
         """A reloaded config (SIGHUP): hours, lunch groups and the holidays file are read from
         it by the next `rota()`."""

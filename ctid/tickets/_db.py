@@ -189,6 +189,41 @@ async def identify_caller(
     return number, ids[0], caller.name if caller else name
 
 
+Identity = tuple[str | None, int | None, str | None]
+"""(number to store, caller id if exactly one caller has it, name to show)."""
+
+
+async def identify_callers(
+    s: AsyncSession, plan: PhonePlan, wanted: Iterable[tuple[str | None, str | None]]
+) -> list[Identity]:
+    """`identify_caller` for many (raw number, caller-ID name) pairs in one query, in order."""
+    pairs = list(wanted)
+    norms = [normalize_phone(raw or "", plan) for raw, _ in pairs]
+    numbers = sorted({n.number for n in norms if n is not None})
+    owners: dict[str, dict[int, str]] = {}
+    for start in range(0, len(numbers), 500):
+        rows = await s.execute(
+            select(CallerPhone.number_normalized, Caller.id, Caller.name)
+            .join(Caller, CallerPhone.caller_id == Caller.id)
+            .where(CallerPhone.number_normalized.in_(numbers[start : start + 500]))
+        )
+        for number, cid, owner in rows:
+            owners.setdefault(number, {})[int(cid)] = owner
+    out: list[Identity] = []
+    for (raw, cid_name), norm in zip(pairs, norms, strict=True):
+        name = clip(cid_name, 128)
+        if norm is None:
+            out.append((clip(raw, 64), None, name))
+            continue
+        found = owners.get(norm.number, {})
+        if len(found) != 1:
+            out.append((norm.number, None, name))
+        else:
+            ((cid, cname),) = found.items()
+            out.append((norm.number, cid, cname))
+    return out
+
+
 def aware(dt: datetime) -> datetime:
     """`dt` itself, or `InvalidInputError` when it has no time zone."""
     if dt.tzinfo is None or dt.utcoffset() is None:
@@ -262,11 +297,35 @@ def history_row(
 ) -> IncidentHistory:
     """One `incident_history` row (None values left out of `detail`)."""
     return IncidentHistory(
-        incident_id=incident_id,
-        at=at,
-        actor=actor[:ACTOR_MAX],
-        action=action,
-        from_status=from_status,
-        to_status=to_status,
-        detail={k: v for k, v in (detail or {}).items() if v is not None},
+        **history_values(
+            incident_id,
+            at=at,
+            actor=actor,
+            action=action,
+            to_status=to_status,
+            from_status=from_status,
+            detail=detail,
+        )
     )
+
+
+def history_values(
+    incident_id: int,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    to_status: str | None,
+    from_status: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of one `incident_history` row (for bulk inserts)."""
+    return {
+        "incident_id": incident_id,
+        "at": at,
+        "actor": actor[:ACTOR_MAX],
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "detail": {k: v for k, v in (detail or {}).items() if v is not None},
+    }

@@ -3,16 +3,16 @@ per number, worked by an agent until reached, failed or out of attempts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.config import Config
 from ctid.core.clock import Clock
 from ctid.core.errors import TransitionError
-from ctid.db.schema import AuditLog, Callback, CallbackCall, Incident
+from ctid.db.schema import AuditLog, Callback, CallbackCall, CallerPhone, Incident
 from ctid.tickets._db import callback_view, caller_ids_for, write_unit
 from ctid.tickets.directory import phone_plan
 from ctid.tickets.errors import InvalidInputError, TicketNotFoundError, VersionConflictError
@@ -89,6 +89,87 @@ class CallbackStore:
             view = callback_view(row)
         log.info("callback_added", callback_id=view.id, reason=reason, call_id=view.call_id)
         return view
+
+    async def add_callbacks(
+        self, s: AsyncSession, wanted: Sequence[tuple[str, str, str | None]]
+    ) -> list[CallbackView | None]:
+        """`add_callback_for` for many (number, reason, call id) inside the caller's
+        transaction, in a few statements. A number that is not one to call back gives None
+        (logged)."""
+        norms: list[str | None] = []
+        for number, reason, call_id in wanted:
+            if reason not in CALLBACK_REASONS:
+                raise InvalidInputError(f"reason must be one of {', '.join(CALLBACK_REASONS)}")
+            phone = normalize_phone(number, self._plan)
+            if phone is None:
+                log.warning("callback_not_recorded", call_id=call_id, error="not a phone number")
+            norms.append(None if phone is None else phone.number)
+        numbers = sorted({n for n in norms if n is not None})
+        if not numbers:
+            return [None] * len(norms)
+        open_now: dict[str, Callback] = {}
+        for row in await s.scalars(
+            select(Callback)
+            .where(Callback.caller_number.in_(numbers), Callback.status.in_(CALLBACK_ACTIVE))
+            .order_by(Callback.id)
+        ):
+            open_now.setdefault(row.caller_number, row)
+        owners: dict[str, set[int]] = {}
+        for number, cid in await s.execute(
+            select(CallerPhone.number_normalized, CallerPhone.caller_id).where(
+                CallerPhone.number_normalized.in_(numbers)
+            )
+        ):
+            owners.setdefault(number, set()).add(int(cid))
+        now = self._clock.utcnow()
+        new: dict[str, dict[str, object]] = {}
+        for (_, reason, call_id), norm in zip(wanted, norms, strict=True):
+            if norm is None or norm in open_now or norm in new:
+                continue
+            ids = owners.get(norm, set())
+            new[norm] = {
+                "caller_number": norm,
+                "caller_id": min(ids) if len(ids) == 1 else None,
+                "reason": reason,
+                "call_id": clip(call_id, 64),
+                "requested_at": now,
+                "status": "open",
+                "attempts": 0,
+                "updated_at": now,
+            }
+        if new:
+            # Core inserts (executemany): the ORM would insert row by row to read ids back.
+            await s.execute(
+                insert(Callback).execution_options(render_nulls=True), list(new.values())
+            )
+            for row in await s.scalars(
+                select(Callback).where(
+                    Callback.caller_number.in_(list(new)), Callback.status == "open"
+                )
+            ):
+                open_now[row.caller_number] = row
+        # Every reason and call that fed a callback is kept (as `add_callback_for` does).
+        fed = {
+            (open_now[norm].id, reason, clip(call_id, 64))
+            for (_, reason, call_id), norm in zip(wanted, norms, strict=True)
+            if norm is not None
+        }
+        known = set(
+            (
+                await s.execute(
+                    select(
+                        CallbackCall.callback_id, CallbackCall.reason, CallbackCall.call_id
+                    ).where(CallbackCall.callback_id.in_(sorted({cb for cb, _, _ in fed})))
+                )
+            ).tuples()
+        )
+        rows = [
+            {"callback_id": cb, "reason": reason, "call_id": call, "added_at": now}
+            for cb, reason, call in sorted(fed - known, key=str)
+        ]
+        if rows:
+            await s.execute(insert(CallbackCall).execution_options(render_nulls=True), rows)
+        return [None if norm is None else callback_view(open_now[norm]) for norm in norms]
 
     async def list_callbacks(
         self, status: str | Iterable[str] | None = CALLBACK_ACTIVE, limit: int = 200

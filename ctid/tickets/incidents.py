@@ -1,16 +1,17 @@
-"""The incident store: numbering, creation (from every answered call, idempotently), lifecycle
-steps with history, optimistic locking and outbox mail, and signed links. SQLAlchemy stays in
-here; views go out."""
+"""The incident store: numbering, creation (from every answered call, idempotently, one or a
+reconciled chunk at a time), lifecycle steps with history, optimistic locking and outbox mail, and
+signed links. SQLAlchemy stays in here; views go out. Over 700 lines: creation and the lifecycle
+share the row ⇄ state conversions and the numbering, which must not drift apart."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Literal, assert_never
+from typing import Any, Literal, assert_never
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -29,11 +30,14 @@ from ctid.i18n import translator
 from ctid.mail import enqueue_mail
 from ctid.tickets._db import (
     ACTOR_MAX,
+    Identity,
     aware,
     caller_views,
     history_row,
+    history_values,
     history_view,
     identify_caller,
+    identify_callers,
     incident_state,
     incident_view,
     store_state,
@@ -42,6 +46,7 @@ from ctid.tickets._db import (
 from ctid.tickets.actions import (
     Accept,
     Action,
+    Flag,
     Prioritize,
     Rate,
     Reject,
@@ -53,6 +58,7 @@ from ctid.tickets.facts import CallFacts
 from ctid.tickets.lifecycle import (
     DispatchMail,
     EscalationMail,
+    HistoryEntry,
     ResolvedMail,
     Rules,
     SatisfactionMail,
@@ -160,35 +166,11 @@ class IncidentStore:
                 existing = await s.get(Incident, call.incident_id)
                 if existing is not None:
                     return incident_view(existing)
-            number_norm, caller_id, caller_name = await identify_caller(
-                s, self._plan, facts.caller_number, facts.caller_name
-            )
-            option = self._ivr.get(facts.ivr_digit or "")
-            # The IVR's CTID_CATEGORY is its option's request type when the digit is unknown.
-            request_type = option.request_type if option else "fault"
-            if option is None and facts.category in REQUEST_TYPES:
-                request_type = facts.category
-            category = facts.category if facts.category in CATEGORIES else None
+            identity = await identify_caller(s, self._plan, facts.caller_number, facts.caller_name)
+            number_norm, caller_id, caller_name = identity
             now = self._clock.utcnow()
-            number = await self._next_number(s, now)
-            who = caller_name or number_norm or "unknown caller"
-            summary = f"Phone call from {who}" + (f" ({option.label})" if option else "")
             row = Incident(
-                number=number,
-                caller_id=caller_id,
-                caller_number=number_norm,
-                caller_name=caller_name,
-                channel="phone",
-                request_type=request_type,
-                category=category,
-                status="in_progress",
-                summary=summary[:MAX_SUMMARY],
-                owner_seat=seat,
-                owner_employee=clip(facts.answered_by_employee, 32),
-                responded_at=facts.answered_at,
-                flags=[],
-                created_at=now,
-                updated_at=now,
+                **self._call_incident(facts, seat, identity, await self._next_number(s, now), now)
             )
             s.add(row)
             await s.flush()
@@ -212,25 +194,113 @@ class IncidentStore:
                 call.incident_id = row.id
                 if call.caller_id is None:
                     call.caller_id = caller_id
-            s.add(
-                history_row(
-                    row.id,
-                    at=now,
-                    actor=seat,
-                    action="create",
-                    to_status="in_progress",
-                    detail={
-                        "channel": "phone",
-                        "call_id": call_id,
-                        "ivr_digit": facts.ivr_digit,
-                        "ivr_category": facts.category,
-                    },
-                )
-            )
+            s.add(IncidentHistory(**_created(row.id, facts, call_id, seat, now)))
             await s.flush()
             view = incident_view(row)
         log.info("incident_created", number=view.number, call_id=call_id, seat=seat)
         return view
+
+    def _call_incident(
+        self, facts: CallFacts, seat: str, identity: Identity, number: str, now: datetime
+    ) -> dict[str, Any]:
+        """The columns of the incident opened for an answered call."""
+        number_norm, caller_id, caller_name = identity
+        option = self._ivr.get(facts.ivr_digit or "")
+        # The IVR's CTID_CATEGORY is its option's request type when the digit is unknown.
+        request_type = option.request_type if option else "fault"
+        if option is None and facts.category in REQUEST_TYPES:
+            request_type = facts.category
+        category = facts.category if facts.category in CATEGORIES else None
+        who = caller_name or number_norm or "unknown caller"
+        summary = f"Phone call from {who}" + (f" ({option.label})" if option else "")
+        return dict(
+            number=number,
+            caller_id=caller_id,
+            caller_number=number_norm,
+            caller_name=caller_name,
+            channel="phone",
+            request_type=request_type,
+            category=category,
+            status="in_progress",
+            summary=summary[:MAX_SUMMARY],
+            owner_seat=seat,
+            owner_employee=clip(facts.answered_by_employee, 32),
+            responded_at=facts.answered_at,
+            flags=[],
+            created_at=now,
+            updated_at=now,
+        )
+
+    async def create_from_calls(
+        self, s: AsyncSession, calls: Sequence[CallFacts], *, flag: str | None = None
+    ) -> dict[str, IncidentView]:
+        """`create_from_call` for many calls with no incident yet (distinct ids), inside the
+        caller's transaction, in a few statements; each gets `flag` too (as the lifecycle's
+        `flag` step would set it, with its history row). The caller links the call rows."""
+        todo: list[tuple[str, str, CallFacts]] = []
+        for facts in calls:
+            call_id = clip(facts.call_id, 64)
+            seat = clip(facts.answered_by_seat, 64)
+            if call_id is None or seat is None:
+                raise InvalidInputError("call_id and answered_by_seat are required")
+            aware(facts.answered_at)
+            todo.append((call_id, seat, facts))
+        if not todo:
+            return {}
+        now = self._clock.utcnow()
+        day = now.astimezone(self._tz).date()
+        first = await next_incident_seq(s, day, len(todo))
+        who = await identify_callers(
+            s, self._plan, ((f.caller_number, f.caller_name) for _, _, f in todo)
+        )
+        values = [
+            self._call_incident(f, seat, identity, f"{self._prefix}-{day:%Y%m%d}-{seq:04d}", now)
+            for seq, (_, seat, f), identity in zip(
+                range(first, first + len(todo)), todo, who, strict=True
+            )
+        ]
+        flagged: list[HistoryEntry | None] = []
+        for v in values:
+            entry = None
+            if flag is not None:
+                t = transition(
+                    incident_state(Incident(**v), None, version=1),
+                    Flag(flag=flag),
+                    actor="system",
+                    at=now,
+                    rules=self._rules,
+                )
+                v["flags"], entry = list(t.state.flags), t.entry
+            flagged.append(entry)
+        # Core inserts (executemany): the ORM would insert row by row to read each id back.
+        await s.execute(insert(Incident).execution_options(render_nulls=True), values)
+        numbers = [v["number"] for v in values]
+        rows = {
+            row.number: row
+            for row in await s.scalars(select(Incident).where(Incident.number.in_(numbers)))
+        }
+        history: list[dict[str, Any]] = []
+        views: dict[str, IncidentView] = {}
+        for v, entry, (call_id, seat, facts) in zip(values, flagged, todo, strict=True):
+            row = rows[v["number"]]
+            views[call_id] = incident_view(row)
+            history.append(_created(row.id, facts, call_id, seat, now))
+            if entry is not None:
+                history.append(
+                    history_values(
+                        row.id,
+                        at=now,
+                        actor="system",
+                        action=entry.action,
+                        from_status=entry.from_status,
+                        to_status=entry.to_status,
+                        detail=dict(entry.detail),
+                    )
+                )
+        await s.execute(insert(IncidentHistory).execution_options(render_nulls=True), history)
+        for call_id, view in views.items():
+            log.info("incident_created", number=view.number, call_id=call_id, seat=view.owner_seat)
+        return views
 
     async def create(
         self,
@@ -677,6 +747,25 @@ class IncidentStore:
         claims = self.verify_link(token, "survey")
         result = await self.apply(claims.number, Rate(score=score, comment=comment), "caller")
         return result.incident
+
+
+def _created(
+    incident_id: int, facts: CallFacts, call_id: str, seat: str, now: datetime
+) -> dict[str, Any]:
+    """The history row of an incident opened for a call."""
+    return history_values(
+        incident_id,
+        at=now,
+        actor=seat,
+        action="create",
+        to_status="in_progress",
+        detail={
+            "channel": "phone",
+            "call_id": call_id,
+            "ivr_digit": facts.ivr_digit,
+            "ivr_category": facts.category,
+        },
+    )
 
 
 def _actor(actor: str) -> str:

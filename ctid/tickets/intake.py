@@ -1,12 +1,13 @@
 """Intake of calls into tickets: every answered call becomes an incident, every ended call a call
-record, every unserved caller a callback; also the IVR's status lookup and callback requests."""
+record, every unserved caller a callback (each journaled first, applied by the journal's ops
+here); also the IVR's status lookup and callback requests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Protocol, assert_never
+from typing import Any, Protocol, assert_never
 
 import structlog
 
@@ -36,9 +37,15 @@ from ctid.core.effects import (
 )
 from ctid.core.errors import CtidError
 from ctid.core.ids import CallId, SeatId
-from ctid.spool import WriteSpool
+from ctid.journal import ApplyFn
 from ctid.tickets.errors import InvalidInputError
 from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
+from ctid.tickets.journal_ops import (
+    call_facts_args,
+    call_record_args,
+    facts_from_args,
+    record_from_args,
+)
 from ctid.tickets.views import ApplyResult, CallbackView, IncidentView
 
 log = structlog.get_logger(__name__)
@@ -116,6 +123,13 @@ class CallbackQueue(Protocol):
     async def close_callbacks_got_through(self, number: str, call_id: str) -> list[int]: ...
 
 
+class WriteJournal(Protocol):
+    """Where writes wait for the database: on local disk before `submit` returns, applied in
+    order, exactly once, by the ops `CallIntake.journal_ops()` names (`ctid.journal` fits)."""
+
+    async def submit(self, op: str, args: Mapping[str, Any], what: str = "") -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class IvrIncident:
     """An incident's status and owner, for the IVR's status lookup."""
@@ -134,7 +148,8 @@ def _opt(epoch: float | None) -> datetime | None:
 
 class CallIntake:
     """The bus handler `on_item` and the IVR's two ports (`incident_status`, `ivr_callback`).
-    Writes go through the spool, so the event path never waits for the database."""
+    Writes go through the journal: accepted once on local disk, so the event path never waits
+    for the database and a write survives a crash or an outage."""
 
     def __init__(
         self,
@@ -142,7 +157,7 @@ class CallIntake:
         incidents: IncidentIntake,
         records: CallRecords,
         callbacks: CallbackQueue,
-        spool: WriteSpool,
+        journal: WriteJournal,
         tell: Callable[[IncidentOpened | CallAnswerRecalled], None],
         attached: AttachedCalls | None = None,
     ) -> None:
@@ -153,7 +168,7 @@ class CallIntake:
         self._incidents = incidents
         self._records = records
         self._callbacks = callbacks
-        self._spool = spool
+        self._journal = journal
         self._tell = tell
         self._answers: dict[str, RecordAnswer] = {}
         self._numbers: dict[str, str] = {}
@@ -164,6 +179,43 @@ class CallIntake:
         self._attached_to: dict[str, str] = {}
         self.incidents: dict[str, str] = {}
         """call id → incident number, for the calls still live."""
+
+    def journal_ops(self) -> dict[str, ApplyFn]:
+        """The ops this intake journals, by their stable names (entries on disk name them)."""
+        return {
+            "call_incident": self._op_incident,
+            "call_record": self._op_record,
+            "call_callback": self._op_callback,
+            "call_flag": self._op_flag,
+            "callbacks_got_through": self._op_got_through,
+            "call_attach": self._op_attach,
+        }
+
+    async def _op_incident(self, args: Mapping[str, Any]) -> None:
+        await self._create_incident(facts_from_args(args), bool(args.get("recall", False)))
+
+    async def _op_record(self, args: Mapping[str, Any]) -> None:
+        await self._records.record_call(record_from_args(args))
+
+    async def _op_callback(self, args: Mapping[str, Any]) -> None:
+        call_id = args.get("call_id")
+        await self._add_callback(
+            str(args["number"]), str(args["reason"]), None if call_id is None else str(call_id)
+        )
+
+    async def _op_flag(self, args: Mapping[str, Any]) -> None:
+        await self._flag(str(args["call_id"]), str(args["flag"]))
+
+    async def _op_attach(self, args: Mapping[str, Any]) -> None:
+        if self._attached is not None:
+            await self._attached.attach_call(str(args["call_id"]), str(args["number"]), "system")
+
+    async def _op_got_through(self, args: Mapping[str, Any]) -> None:
+        number, call_id = str(args["number"]), str(args["call_id"])
+        try:
+            await self._callbacks.close_callbacks_got_through(number, call_id)
+        except InvalidInputError as exc:
+            log.warning("callback_close_failed", call_id=call_id, error=str(exc))
 
     def live_incidents(self) -> dict[str, str]:
         """call id → incident number, for the calls still live."""
@@ -213,9 +265,11 @@ class CallIntake:
                 self._answers[item.call_id] = item
             case FlagCall():
                 self._flags.setdefault(item.call_id, set()).add(item.flag)
-                # Queued behind the incident's creation, so it finds the incident.
-                await self._spool.submit(
-                    f"flag {item.flag} {item.call_id}", lambda: self._flag(item.call_id, item.flag)
+                # Journaled behind the incident's creation, so it finds the incident.
+                await self._journal.submit(
+                    "call_flag",
+                    {"call_id": item.call_id, "flag": item.flag},
+                    f"flag {item.flag} {item.call_id}",
                 )
             case RequestCallback():
                 await self._callback(item.number, item.reason, item.call_id)
@@ -247,9 +301,12 @@ class CallIntake:
         )
         self._live.add(notice.call_id)
         recall = notice.answer_source == "seat_leg_start"
-        # Written by the spool's task: the pop gets the number when it exists (a few ms later).
-        await self._spool.submit(
-            f"incident for call {notice.call_id}", lambda: self._create_incident(facts, recall)
+        # Applied by the journal's task: the pop gets the number when it lands (a few ms later,
+        # or after a database outage).
+        await self._journal.submit(
+            "call_incident",
+            {**call_facts_args(facts), "recall": recall},
+            f"incident for call {notice.call_id}",
         )
 
     async def _create_incident(self, facts: CallFacts, recall: bool = False) -> None:
@@ -322,22 +379,24 @@ class CallIntake:
                 for a in rec.ring_attempts
             ),
         )
-        await self._spool.submit(f"call {rec.call_id}", lambda: self._records.record_call(record))
+        await self._journal.submit("call_record", call_record_args(record), f"call {rec.call_id}")
         attached = self._attached_to.pop(rec.call_id, None)
         if attached is not None and self._attached is not None:
-            link = self._attached
             # The call row exists now: link it to the incident it was attached to while ringing.
-            await self._spool.submit(
+            await self._journal.submit(
+                "call_attach",
+                {"call_id": rec.call_id, "number": attached},
                 f"link call {rec.call_id}",
-                lambda: link.attach_call(rec.call_id, attached, "system"),
             )
         reason = CALLBACK_FOR_OUTCOME.get(rec.outcome)
         if reason and rec.caller_num:
             await self._callback(rec.caller_num, reason, rec.call_id)
 
     async def _callback(self, number: str, reason: str, call_id: str | None) -> None:
-        await self._spool.submit(
-            f"callback {reason} {call_id}", lambda: self._add_callback(number, reason, call_id)
+        await self._journal.submit(
+            "call_callback",
+            {"number": number, "reason": reason, "call_id": call_id},
+            f"callback {reason} {call_id}",
         )
 
     async def _add_callback(self, number: str, reason: str, call_id: str | None) -> None:
@@ -352,14 +411,11 @@ class CallIntake:
 
     async def _got_through(self, number: str, call_id: str) -> None:
         """The number's open callbacks are done: the caller reached a seat on this call."""
-
-        async def close() -> None:
-            try:
-                await self._callbacks.close_callbacks_got_through(number, call_id)
-            except InvalidInputError as exc:
-                log.warning("callback_close_failed", call_id=call_id, error=str(exc))
-
-        await self._spool.submit(f"callbacks got through {call_id}", close)
+        await self._journal.submit(
+            "callbacks_got_through",
+            {"number": number, "call_id": call_id},
+            f"callbacks got through {call_id}",
+        )
 
     async def _flag(self, call_id: str, flag: str) -> None:
         incident = await self._incidents.incident_for_call(call_id)

@@ -9,6 +9,7 @@ from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any, Protocol
 
+import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,7 +19,10 @@ from ctid.core.errors import StoreError
 from ctid.db.schema import AuditLog
 from ctid.journal import ApplyFn
 from ctid.tickets._db import write_unit
+from ctid.tickets.errors import InvalidInputError
 from ctid.tickets.facts import CallFacts, CallRecordIn, RingAttemptIn
+
+log = structlog.get_logger(__name__)
 
 RETRY_ON: tuple[type[BaseException], ...] = (
     StoreError,
@@ -85,7 +89,7 @@ def call_facts_args(facts: CallFacts) -> dict[str, Any]:
     return out
 
 
-def _record(args: Mapping[str, Any]) -> CallRecordIn:
+def record_from_args(args: Mapping[str, Any]) -> CallRecordIn:
     raw = _unjson(dict(args))
     assert isinstance(raw, dict)
     names = {f.name for f in fields(CallRecordIn)}
@@ -94,7 +98,7 @@ def _record(args: Mapping[str, Any]) -> CallRecordIn:
     return CallRecordIn(**raw)
 
 
-def _facts(args: Mapping[str, Any]) -> CallFacts:
+def facts_from_args(args: Mapping[str, Any]) -> CallFacts:
     raw = _unjson(dict(args))
     assert isinstance(raw, dict)
     names = {f.name for f in fields(CallFacts)}
@@ -107,16 +111,20 @@ def registry(
     """Op name → apply function. Each apply's first write unit carries the entry's mark."""
 
     async def record_call(args: Mapping[str, Any]) -> object:
-        await store.record_call(_record(args))
+        await store.record_call(record_from_args(args))
         return None
 
     async def incident_from_call(args: Mapping[str, Any]) -> object:
-        return await store.create_from_call(_facts(args))
+        return await store.create_from_call(facts_from_args(args))
 
     async def add_callback(args: Mapping[str, Any]) -> object:
-        return await store.add_callback(
-            str(args["number"]), str(args["reason"]), args.get("call_id")
-        )
+        try:
+            return await store.add_callback(
+                str(args["number"]), str(args["reason"]), args.get("call_id")
+            )
+        except InvalidInputError as exc:  # not a number to call back: nothing to write
+            log.warning("callback_not_recorded", call_id=args.get("call_id"), error=str(exc))
+            return None
 
     async def flag_call(args: Mapping[str, Any]) -> object:
         incident = await store.incident_for_call(str(args["call_id"]))

@@ -3,6 +3,8 @@ split stores: what the journal and the queue_log reconciler apply, in one place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.config import Config
@@ -41,6 +43,29 @@ class CallWriter:
 
     async def record_call(self, rec: CallRecordIn) -> None:
         await self.call_facts.record_call(rec)
+
+    async def record_calls(
+        self,
+        s: AsyncSession,
+        recs: Sequence[CallRecordIn],
+        incident_ids: Mapping[str, int] | None = None,
+    ) -> None:
+        await self.call_facts.record_calls(s, recs, incident_ids)
+
+    async def create_from_calls(
+        self, s: AsyncSession, calls: Sequence[CallFacts], *, flag: str | None = None
+    ) -> dict[str, IncidentView]:
+        return await self.incidents.create_from_calls(s, calls, flag=flag)
+
+    async def add_callback_for(
+        self, number: str, reason: str, call_id: str | None = None
+    ) -> CallbackView:
+        return await self.callbacks.add_callback_for(number, reason, call_id)
+
+    async def add_callbacks(
+        self, s: AsyncSession, wanted: Sequence[tuple[str, str, str | None]]
+    ) -> list[CallbackView | None]:
+        return await self.callbacks.add_callbacks(s, wanted)
 
     async def create_from_call(self, facts: CallFacts) -> IncidentView:
         return await self.incidents.create_from_call(facts)

@@ -110,7 +110,7 @@ async def test_counters_and_gauges_move_with_real_calls(tmp_path: Path) -> None:
         assert value(after, "ctid_pop_latency_seconds_count") == rings
         assert value(after, "ctid_event_loop_lag_seconds_count") > 0
         assert value(after, "ctid_websocket_clients") == 0
-        assert ("ctid_db_write_backlog", (("queue", "db-spool"),)) in after
+        assert ("ctid_db_write_backlog", (("queue", "journal"),)) in after
         assert value(after, "ctid_mail_outbox_depth") == 0
         assert value(after, "ctid_queue_log_behind_bytes") == 0
         assert value(after, "ctid_queue_log_lag_seconds") == 0

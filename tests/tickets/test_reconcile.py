@@ -5,6 +5,10 @@ open records are completed; a PBX restart's reused Uniqueid does not merge two c
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
+import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,14 +16,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ctid.app.queue_log import QueueLogReconcile, to_call_in
-from ctid.calls.queue_log import read_calls
 from ctid.cli import main
 from ctid.config import Config
 from ctid.core.clock import FakeClock
 from ctid.db import create_engine
-from ctid.db.schema import Call, Callback, Incident, QueueLogPosition, RingAttempt
+from ctid.db.schema import Call, Callback, Incident, QueueLogCall, QueueLogPosition, RingAttempt
 from ctid.tickets.facts import CallFacts, CallRecordIn
+from ctid.tickets.queue_log import read_calls
+from ctid.tickets.queue_log_follow import QueueLogFollower, to_call_in
 from ctid.tickets.reconcile import CallReconciler, QueueLogLedger
 from ctid.tickets.writes import CallWriter
 from tests.paths import TRANSCRIPTS
@@ -66,7 +70,9 @@ async def rows(url: str) -> list[tuple[object, ...]]:
         await engine.dispose()
 
 
-async def count(url: str, table: type[Callback] | type[Incident] | type[RingAttempt]) -> int:
+async def count(
+    url: str, table: type[Callback] | type[Incident] | type[RingAttempt] | type[QueueLogCall]
+) -> int:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
@@ -229,7 +235,7 @@ async def test_the_follower_keeps_its_position_and_follows_the_file(
     path = tmp_path / "queue_log"
     answered = (PJSIP / "pjsip_answered.queue_log").read_bytes()
     path.write_bytes(answered[:100])  # ENTERQUEUE and half of CONNECT
-    follower = QueueLogReconcile(cfg, ledger, CallReconciler(store, ledger), path=str(path))
+    follower = QueueLogFollower(cfg, ledger, CallReconciler(store, ledger), path=str(path))
     assert (await follower.reconcile_now()).added == []
     with path.open("ab") as fh:
         fh.write(answered[100:])
@@ -245,3 +251,137 @@ async def test_the_follower_keeps_its_position_and_follows_the_file(
     path.write_bytes((PJSIP / "pjsip_abandon_in_queue.queue_log").read_bytes())
     assert (await follower.reconcile_now()).added == ["1796492934.0"]
     assert (await follower.reconcile_now()).added == []
+    # Truncated in place (logrotate's copytruncate): same inode, shorter than the position.
+    inode = path.stat().st_ino
+    cut = (PJSIP / "pjsip_ring_cut_client_first.queue_log").read_bytes()
+    head = cut.index(b"\n") + 1  # its ENTERQUEUE: shorter than the position
+    with path.open("r+b") as fh:
+        fh.truncate(0)
+        fh.write(cut[:head])
+    assert path.stat().st_ino == inode
+    assert (await follower.reconcile_now()).added == []
+    with path.open("ab") as fh:
+        fh.write(cut[head:])
+    assert (await follower.reconcile_now()).added == ["1796492762.0"]
+    assert (await follower.reconcile_now()).added == []
+    async with sessions() as s:
+        pos = await s.get(QueueLogPosition, str(path))
+        assert pos is not None and (pos.inode, pos.offset) == (inode, path.stat().st_size)
+
+
+def generated_log(path: Path, calls: int, *, first: int = 1796400000) -> tuple[int, int]:
+    """`calls` calls in the recorded line shapes, every 7th abandoned (a callback), the rest
+    answered (an incident); returns (answered, abandoned)."""
+    answered = abandoned = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for n in range(calls):
+            t = first + 30 * n
+            cid = f"{t - 2}.{n}"
+            caller = f"138{n:08d}"
+            fh.write(f"{t}|{cid}|ordinary|NONE|ENTERQUEUE||{caller}|1\n")
+            if n % 7 == 3:
+                fh.write(f"{t + 9}|{cid}|ordinary|Seat 2|RINGCANCELED|9000\n")
+                fh.write(f"{t + 9}|{cid}|ordinary|NONE|ABANDON|1|1|9\n")
+                abandoned += 1
+            else:
+                fh.write(f"{t + 4}|{cid}|ordinary|Seat 1|CONNECT|4|{cid}1|4\n")
+                fh.write(f"{t + 24}|{cid}|ordinary|Seat 1|COMPLETECALLER|4|20|1\n")
+                answered += 1
+    return answered, abandoned
+
+
+async def totals(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
+    async with sessions() as s:
+        out = {}
+        for name, table in (
+            ("calls", Call),
+            ("incidents", Incident),
+            ("callbacks", Callback),
+            ("rings", RingAttempt),
+        ):
+            out[name] = int(await s.scalar(select(func.count()).select_from(table)) or 0)
+        linked = select(func.count()).select_from(Call).where(Call.incident_id.is_not(None))
+        out["linked"] = int(await s.scalar(linked) or 0)
+        return out
+
+
+async def test_chunks_repeated_after_a_crash_write_nothing_twice(
+    config_file: Path, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """Chunk by chunk (one transaction each, the ledger marks inside): a run that stopped after
+    some chunks, run again over the whole file, adds only the rest."""
+    cfg = cfg_of(config_file)
+    clock = FakeClock(T0, "Asia/Shanghai")
+    store = CallWriter.build(sessions, clock, cfg, link_secret=SECRET)
+    reconciler = CallReconciler(store, QueueLogLedger(sessions, clock))
+    answered, abandoned = generated_log(tmp_path / "queue_log", 40)
+    calls = [to_call_in(c, cfg) for c in read_calls(str(tmp_path / "queue_log"), None).calls]
+    first = await reconciler.reconcile(calls[:17], chunk=5)  # the run that died after 17
+    assert len(first.added) == 17
+    report = await reconciler.reconcile(calls, chunk=6)
+    assert (len(report.added), report.already) == (23, 17)
+    assert len(report.incidents) + len(first.incidents) == answered
+    assert len(report.callbacks) + len(first.callbacks) == abandoned
+    assert await totals(sessions) == {
+        "calls": 40,
+        "incidents": answered,
+        "callbacks": abandoned,
+        "rings": 40,
+        "linked": answered,
+    }
+    async with sessions() as s:
+        flags = (await s.scalars(select(Incident.flags))).all()
+        numbers = (await s.scalars(select(Incident.number))).all()
+    assert all(f == ["recovered"] for f in flags)
+    assert len(set(numbers)) == answered
+
+
+async def test_a_chunk_the_bulk_path_refuses_is_done_one_call_at_a_time(
+    config_file: Path, sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    cfg = cfg_of(config_file)
+    clock = FakeClock(T0, "Asia/Shanghai")
+    store = CallWriter.build(sessions, clock, cfg, link_secret=SECRET)
+    reconciler = CallReconciler(store, QueueLogLedger(sessions, clock))
+    generated_log(tmp_path / "queue_log", 6)
+    calls = [to_call_in(c, cfg) for c in read_calls(str(tmp_path / "queue_log"), None).calls]
+    # One call with a time that has no zone (a bad value): the chunk's transaction refuses it.
+    bad = calls[1]
+    assert bad.answered_at is not None
+    calls[1] = replace(bad, answered_at=bad.answered_at.replace(tzinfo=None))
+    report = await reconciler.reconcile(calls)
+    assert report.failed == 1
+    assert sorted(report.added) == sorted(c.callid for i, c in enumerate(calls) if i != 1)
+    assert (await totals(sessions))["calls"] == 5
+    again = await reconciler.reconcile(calls)
+    assert (again.added, again.already, again.failed) == ([], 5, 1)
+
+
+def test_ctid_reconcile_killed_mid_file_then_run_again_records_each_call_once(
+    config_file: Path, sqlite_url: str, tmp_path: Path
+) -> None:
+    """`kill -9` of `ctid reconcile` while it writes a long log, then the same command again:
+    every call once, its incident or callback once."""
+    log = tmp_path / "queue_log"
+    answered, abandoned = generated_log(log, 6000)
+    engine_url = sqlite_url
+    cmd = [sys.executable, "-m", "ctid.cli", "reconcile", "--queue-log", str(log)]
+    cmd += ["-c", str(config_file)]
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # Wait (bounded) for the first chunk to commit, then kill it mid-file.
+        for _ in range(3000):
+            if asyncio.run(count(engine_url, QueueLogCall)) > 0:
+                break
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=0.2)
+        child.kill()
+    finally:
+        child.wait()
+    marked = asyncio.run(count(engine_url, QueueLogCall))
+    assert marked > 0
+    assert subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+    assert asyncio.run(count(engine_url, QueueLogCall)) == 6000
+    assert asyncio.run(count(engine_url, Incident)) == answered
+    assert asyncio.run(count(engine_url, Callback)) == abandoned
+    assert len(asyncio.run(rows(engine_url))) == 6000

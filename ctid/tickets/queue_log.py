@@ -4,8 +4,9 @@ position (inode + offset) across rotation and truncation."""
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Literal, Protocol
 
@@ -382,41 +383,103 @@ log): it is closed as lost rather than pinning the read position for ever."""
 
 
 def read_calls(path: str, pos: LogPosition | None, *, since_epoch: int = 0) -> ReadResult:
-    """Read every whole line after `pos` and assemble the calls that ended. A new inode
-    (rotation: the rest of the old file is read first if it is still beside it, e.g.
-    `queue_log.1`) or a file shorter than the offset (truncation) starts again at 0. A partial
-    last line is left for the next read. Bad lines are logged and skipped."""
-    asm = CallAssembler()
-    calls: list[LoggedCall] = []
-    lines = bad = 0
-    with open(path, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        restarted: str | None = None
-        offset = 0
-        if pos is not None:
-            if pos.inode != st.st_ino:
-                restarted = "rotated"
-                old = _rotated_sibling(path, pos.inode)
-                if old is not None:
-                    with open(old, "rb") as ofh:
-                        n, b, _ = _feed(ofh, pos.offset, asm, calls, old, since_epoch)
-                        lines, bad = lines + n, bad + b
-                    # Calls still open continue in the new file; their offsets point into the
-                    # old one, which the position cannot name: they restart at 0 of the new.
-                    asm.rebase_open(0)
-            elif st.st_size < pos.offset:
-                restarted = "truncated"
-            else:
-                offset = pos.offset
-        if restarted:
-            log.info("queue_log_restarted", path=path, why=restarted)
-        n, b, end = _feed(fh, offset, asm, calls, path, since_epoch)
-        lines, bad = lines + n, bad + b
-    calls.extend(asm.close_stale(STALE_OPEN_S))
-    safe = asm.oldest_open_offset()
-    return ReadResult(
-        calls, LogPosition(st.st_ino, end if safe is None else safe), lines, bad, restarted
-    )
+    """Every call the lines after `pos` finish, at once (tests and small files; the reconcilers
+    stream with `QueueLogReader`)."""
+    reader = QueueLogReader(path, pos, since_epoch=since_epoch)
+    calls = list(reader.calls())
+    assert reader.position is not None
+    return ReadResult(calls, reader.position, reader.lines, reader.bad_lines, reader.restarted)
+
+
+class QueueLogReader:
+    """Streams the calls of the whole lines after `pos` as they finish, so memory holds only the
+    calls still open. A new inode (rotation: the rest of the old file is read first if it is
+    still beside it, e.g. `queue_log.1`) or a file shorter than the offset (truncation) starts
+    again at 0. A partial last line is left for the next read. Bad lines are logged and skipped.
+    Once `calls()` is exhausted, `position`, `lines`, `bad_lines` and `restarted` are set."""
+
+    def __init__(self, path: str, pos: LogPosition | None, *, since_epoch: int = 0) -> None:
+        self.path = path
+        self._pos = pos
+        self._since = since_epoch
+        self.lines = 0
+        self.bad_lines = 0
+        self.restarted: str | None = None
+        self.position: LogPosition | None = None
+        self._stream: Iterator[LoggedCall] | None = None
+
+    def take(self, n: int) -> list[LoggedCall]:
+        """The next `n` calls at most (an empty list at the end); may run in a worker thread."""
+        if self._stream is None:
+            self._stream = self.calls()
+        return list(itertools.islice(self._stream, n))
+
+    def calls(self) -> Iterator[LoggedCall]:
+        asm = CallAssembler()
+        pos = self._pos
+        with open(self.path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            offset = 0
+            if pos is not None:
+                if pos.inode != st.st_ino:
+                    self.restarted = "rotated"
+                    old = _rotated_sibling(self.path, pos.inode)
+                    if old is not None:
+                        with open(old, "rb") as ofh:
+                            yield from self._feed(ofh, pos.offset, asm, old)
+                        # Calls still open continue in the new file; their offsets point into
+                        # the old one, which the position cannot name: they restart at 0.
+                        asm.rebase_open(0)
+                elif st.st_size < pos.offset:
+                    self.restarted = "truncated"
+                else:
+                    offset = pos.offset
+            if self.restarted:
+                log.info("queue_log_restarted", path=self.path, why=self.restarted)
+            end = yield from self._feed(fh, offset, asm, self.path)
+        yield from asm.close_stale(STALE_OPEN_S)
+        safe = asm.oldest_open_offset()
+        self.position = LogPosition(st.st_ino, end if safe is None else safe)
+
+    def _feed(
+        self, fh: BinaryIO, offset: int, asm: CallAssembler, path: str
+    ) -> Generator[LoggedCall, None, int]:
+        """Feed whole lines from `offset` on, yielding the calls they finish; returns the end
+        offset (the start of the first line not read)."""
+        fh.seek(offset)
+        at = offset
+        while True:
+            raw = fh.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                break
+            start = at
+            if not raw.endswith(b"\n"):
+                if len(raw) <= MAX_LINE_BYTES:
+                    break  # a line Asterisk is still writing: read it next time
+                while raw and not raw.endswith(b"\n"):  # over-long: skip to its end
+                    at += len(raw)
+                    raw = fh.readline(MAX_LINE_BYTES + 1)
+                if not raw:
+                    at = start
+                    break
+                at += len(raw)
+                self.bad_lines += 1
+                log.warning("queue_log_bad_line", path=path, offset=start, error="line too long")
+                continue
+            at += len(raw)
+            if not raw.strip():
+                continue
+            try:
+                line = parse_line(raw)
+            except QueueLogError as exc:
+                self.bad_lines += 1
+                log.warning("queue_log_bad_line", path=path, offset=start, error=str(exc))
+                continue
+            self.lines += 1
+            if line.epoch < self._since and line.event != "QUEUESTART":
+                continue
+            yield from asm.feed(line, start)
+        return at
 
 
 def _rotated_sibling(path: str, inode: int) -> str | None:
@@ -434,49 +497,3 @@ def _rotated_sibling(path: str, inode: int) -> str | None:
             except OSError:
                 continue
     return None
-
-
-def _feed(
-    fh: BinaryIO,
-    offset: int,
-    asm: CallAssembler,
-    calls: list[LoggedCall],
-    path: str,
-    since_epoch: int,
-) -> tuple[int, int, int]:
-    """Feed whole lines from `offset` on; returns (lines, bad lines, end offset)."""
-    fh.seek(offset)
-    n = bad = 0
-    at = offset
-    while True:
-        raw = fh.readline(MAX_LINE_BYTES + 1)
-        if not raw:
-            break
-        start = at
-        if not raw.endswith(b"\n"):
-            if len(raw) <= MAX_LINE_BYTES:
-                break  # a line Asterisk is still writing: read it next time
-            while raw and not raw.endswith(b"\n"):  # over-long: skip to its end
-                at += len(raw)
-                raw = fh.readline(MAX_LINE_BYTES + 1)
-            if not raw:
-                at = start
-                break
-            at += len(raw)
-            bad += 1
-            log.warning("queue_log_bad_line", path=path, offset=start, error="line too long")
-            continue
-        at += len(raw)
-        if not raw.strip():
-            continue
-        try:
-            line = parse_line(raw)
-        except QueueLogError as exc:
-            bad += 1
-            log.warning("queue_log_bad_line", path=path, offset=start, error=str(exc))
-            continue
-        n += 1
-        if line.epoch < since_epoch and line.event != "QUEUESTART":
-            continue
-        calls.extend(asm.feed(line, start))
-    return n, bad, at

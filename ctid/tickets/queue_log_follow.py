@@ -1,23 +1,28 @@
-"""Wiring of the queue_log witness: the log's calls (ctid.calls.queue_log) as the tickets
-reconciler's inputs (member names → seat ids), by hand (`ctid reconcile`) and as the daemon's
-background loop that follows the file (on start, after each AMI reconnect, every poll)."""
+"""The queue_log witness at work: the log's calls (`ctid.tickets.queue_log`) as the reconciler's
+inputs (member names → seat ids), streamed in chunks by hand (`ctid reconcile`) and by the
+daemon's follower (on start, after each AMI reconnect, every poll)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ctid.calls.queue_log import LoggedCall, LogPosition, ReadResult, read_calls
 from ctid.config import Config
+from ctid.core.clock import Clock
 from ctid.metrics import QueueLogReading
 from ctid.tickets.facts import RingAttemptIn
+from ctid.tickets.journal_ops import RETRY_ON
+from ctid.tickets.queue_log import LoggedCall, LogPosition, QueueLogReader
 from ctid.tickets.reconcile import (
+    CHUNK_CALLS,
     CallReconciler,
+    CallWrites,
     LoggedCallIn,
     QueueLogLedger,
     ReconcileReport,
@@ -120,6 +125,17 @@ def _since_epoch(since: datetime | None) -> int:
     return 0 if since is None else int(since.timestamp())
 
 
+async def _reconcile_stream(
+    cfg: Config, reconciler: CallReconciler, reader: QueueLogReader
+) -> ReconcileReport:
+    """Read the file a chunk of calls at a time (in a worker thread) and reconcile each before
+    reading on, so memory holds one chunk and the calls still open, never the whole file."""
+    report = ReconcileReport()
+    while calls := await asyncio.to_thread(reader.take, CHUNK_CALLS):
+        report.merge(await reconciler.reconcile([to_call_in(c, cfg) for c in calls]))
+    return report
+
+
 async def reconcile_file(
     cfg: Config,
     reconciler: CallReconciler,
@@ -128,24 +144,23 @@ async def reconcile_file(
     since: datetime | None = None,
 ) -> ReconcileReport:
     """The whole file, by hand: the read position is neither used nor moved."""
-    result = await asyncio.to_thread(read_calls, path, None, since_epoch=_since_epoch(since))
-    calls: Iterable[LoggedCall] = result.calls
-    report = await reconciler.reconcile(to_call_in(c, cfg) for c in calls)
+    reader = QueueLogReader(path, None, since_epoch=_since_epoch(since))
+    report = await _reconcile_stream(cfg, reconciler, reader)
     log.info(
         "queue_log_file_reconciled",
         path=path,
-        lines=result.lines,
-        bad_lines=result.bad_lines,
+        lines=reader.lines,
+        bad_lines=reader.bad_lines,
         added=len(report.added),
         completed=len(report.completed),
     )
     return report
 
 
-class QueueLogReconcile:
+class QueueLogFollower:
     """The daemon's follower: `reconcile_now()` reads what was added since the kept position
-    and reconciles it (one at a time); `run()` does so every `poll_s` and whenever `poke()` is
-    called (the composition root pokes after each AMI reconnect)."""
+    and reconciles it; `run()` does so every `poll_s` and whenever `poke()` is called (the
+    composition root pokes after each AMI reconnect)."""
 
     def __init__(
         self,
@@ -172,6 +187,17 @@ class QueueLogReconcile:
         self._pass_began: float | None = None
         self._first_began: float | None = None
 
+    @classmethod
+    def build(
+        cls,
+        cfg: Config,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        store: CallWrites,
+    ) -> QueueLogFollower:
+        ledger = QueueLogLedger(sessions, clock)
+        return cls(cfg, ledger, CallReconciler(store, ledger))
+
     def poke(self) -> None:
         self._wake.set()
 
@@ -182,14 +208,14 @@ class QueueLogReconcile:
                 self._first_began = began
             kept = await self._ledger.load(self.path)
             pos = None if kept is None else LogPosition(kept.inode, kept.offset)
-            read, result = await asyncio.to_thread(_stat_and_read, self.path, pos)
-            report = await self._reconciler.reconcile(
-                to_call_in(c, self._cfg) for c in result.calls
-            )
+            read = await asyncio.to_thread(_stat, self.path)
+            reader = QueueLogReader(self.path, pos)
+            report = await _reconcile_stream(self._cfg, self._reconciler, reader)
+            assert reader.position is not None  # the stream ran to its end
             # Saved after the calls are applied: a crash in between re-reads them, and the
             # ledger makes the second pass a no-op.
-            await self._ledger.save(self.path, result.position)
-            self.position, self._read, self._pass_began = result.position, read, began
+            await self._ledger.save(self.path, reader.position)
+            self.position, self._read, self._pass_began = reader.position, read, began
             self.runs += 1
             self.last = report
             if report.changed:
@@ -230,6 +256,8 @@ class QueueLogReconcile:
                 raise
             except FileNotFoundError:
                 log.warning("queue_log_missing", path=self.path)
+            except RETRY_ON as exc:  # the database is away: the next poll reads the same again
+                log.warning("queue_log_reconcile_deferred", path=self.path, error=str(exc)[:200])
             except Exception:  # one pass is the unit of work: log it, try again next poll
                 log.exception("queue_log_reconcile_failed", path=self.path)
             with contextlib.suppress(TimeoutError):
@@ -237,40 +265,29 @@ class QueueLogReconcile:
             self._wake.clear()
 
 
-def _stat_and_read(path: str, pos: LogPosition | None) -> tuple[tuple[int, int], ReadResult]:
-    """The file's (inode, size) before reading, then the read: every byte below that size is
-    read by the time this returns (read_calls reads to the end)."""
-    st = os.stat(path)
-    return (st.st_ino, st.st_size), read_calls(path, pos)
+def _stat(path: str) -> tuple[int, int] | None:
+    """The file's (inode, size) before a pass reads it: every byte below that size is read by
+    the time the pass ends (the reader reads to the end). None when there is no file yet."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size
 
 
 def since_day(day: str, cfg: Config) -> datetime:
     """`--since YYYY-MM-DD` as the start of that day in the site's zone."""
-    from zoneinfo import ZoneInfo
-
     return datetime.combine(date.fromisoformat(day), time(), tzinfo=ZoneInfo(cfg.site.timezone))
 
 
-async def run_reconcile(cfg: Config, path: str, since: datetime | None) -> ReconcileReport:
-    """`ctid reconcile`: the file against the configured, migrated database."""
-    import hashlib
-    import hmac
-
-    from ctid.app.secrets import site_secret
-    from ctid.core.clock import SystemClock
-    from ctid.db import check_schema, create_engine, session_factory
-    from ctid.tickets.writes import CallWriter
-
-    engine = create_engine(
-        cfg.database_url, sqlite_busy_timeout_ms=cfg.database.sqlite_busy_timeout_ms
-    )
-    try:
-        await check_schema(engine)
-        sessions = session_factory(engine)
-        clock = SystemClock(cfg.site.timezone)
-        secret = hmac.new(site_secret(cfg), b"ctid-tickets-links", hashlib.sha256).digest()
-        store = CallWriter.build(sessions, clock, cfg, link_secret=secret)
-        reconciler = CallReconciler(store, QueueLogLedger(sessions, clock))
-        return await reconcile_file(cfg, reconciler, path, since=since)
-    finally:
-        await engine.dispose()
+async def run_reconcile(
+    cfg: Config,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    store: CallWrites,
+    path: str,
+    since: datetime | None,
+) -> ReconcileReport:
+    """`ctid reconcile`: the file against the database behind `sessions`."""
+    reconciler = CallReconciler(store, QueueLogLedger(sessions, clock))
+    return await reconcile_file(cfg, reconciler, path, since=since)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ctid.calls.queue_log import (
+from ctid.tickets.queue_log import (
     CallAssembler,
     LogPosition,
     QueueLogError,
