@@ -14,11 +14,13 @@ from ctid.calls.seat_state import AGENT_PAUSE_WORDS, STATE_WORDS, SYSTEM_PAUSE_R
 from ctid.config import Config
 from ctid.core.actor import Actor
 from ctid.i18n import N_, Translator
-from ctid.tickets.vocabulary import CATEGORIES, LEVELS, REQUEST_TYPES
-from ctid.tickets.vocabulary_words import (
+from ctid.tickets.vocabulary import (
+    CATEGORIES,
     CATEGORY_WORDS,
     LEVEL_WORDS,
+    LEVELS,
     REQUEST_TYPE_WORDS,
+    REQUEST_TYPES,
     STATUS_WORDS,
 )
 from ctid.web.html import Markup, join, render, tag

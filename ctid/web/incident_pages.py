@@ -1,12 +1,11 @@
-"""The incident workflow pages: the open list with filters, the incident with its history and the
-lifecycle actions its status allows (plain forms carrying CSRF and `expected_version`, so a stale
-page gets a 409), and their JSON twins."""
+"""The open-incident list with filters and its JSON twin, and the lifecycle action API (checked
+field by field, `FieldErrors`; a stale `expected_version` gets a 409). The incident page itself is
+`incident_view.IncidentView`, which routes these handlers and borrows `_apply` and `_detail_json`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,10 +17,6 @@ from ctid.core.actor import (
 )
 from ctid.core.errors import (
     CtidError,
-    RecordMissingError,
-    RequestRefusedError,
-    StateConflictError,
-    TransitionError,
 )
 from ctid.i18n import N_, Translator
 from ctid.tickets.actions import (
@@ -43,16 +38,12 @@ from ctid.tickets.workflow import (
 )
 from ctid.web.edge import (
     Edge,
-    FieldErrors,
-    FieldProblem,
     HttpError,
     RequestContext,
-    form_fields,
     html_response,
     int_field,
     json_response,
     label,
-    see_other,
     str_field,
 )
 from ctid.web.html import Markup, join, render, tag
@@ -61,7 +52,6 @@ from ctid.web.incident_forms import (
     ACTION_LABELS,
     INCIDENT_NUMBER,
     ROLE_ACTIONS,
-    ActionField,
     Choices,
     parse_action_args,
 )
@@ -103,26 +93,8 @@ _LIST_HEADS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Failed:
-    """A submitted action form that was refused field by field: shown again, open, as sent."""
-
-    action: str
-    sent: Mapping[str, str]
-    problems: Mapping[str, FieldProblem]
-
-
-_DETAIL_WORDS: dict[str, str] = {
-    "channel": N_("Channel"),
-    **{f.name: f.label for fields in ACTION_FORMS.values() for f in fields},
-}
-"""The history's detail keys in words: the action forms' own field labels."""
-_HISTORY_ACTIONS = {"create": N_("Recorded"), "update": N_("Updated")}
-"""History steps that are not lifecycle actions."""
-
-
 class IncidentPages:
-    """Routes for `/incidents*` and `/api/incidents/{number}*`."""
+    """The list and action-API handlers `IncidentView.add_routes` routes."""
 
     def __init__(
         self,
@@ -140,16 +112,6 @@ class IncidentPages:
             expert_seats=tuple(s.id for s in cfg.seats if s.tier == "expert"),
             groups=tuple(sorted(cfg.incidents.second_line_groups)),
         )
-
-    def add_routes(self, router: web.UrlDispatcher) -> None:
-        router.add_get("/incidents", self._list_page)
-        router.add_get("/incidents/{number}", self._detail_page)
-        router.add_post("/incidents/{number}/actions", self._action_form)
-        router.add_get("/api/incidents", self._list_api)
-        router.add_get("/api/incidents/{number}", self._detail_api)
-        router.add_post("/api/incidents/{number}/actions", self._action_api)
-
-    # ------------------------------------------------------------------ shared
 
     def _port(self) -> IncidentWorkflowPort:
         if self._workflow is None:
@@ -189,12 +151,6 @@ class IncidentPages:
         )
         shown = {"mine": "1" if mine else "", "seat": seat, "group": group, "status": status}
         return query, shown
-
-    async def _detail(self, number: str) -> IncidentDetail:
-        found = await self._port().detail(number)
-        if found is None:
-            raise HttpError(404, f"no incident {number}")
-        return found
 
     async def _apply(
         self,
@@ -246,63 +202,6 @@ class IncidentPages:
         rows = await self._port().list_open(query)
         return html_response(self._render_list(ctx, rows, shown, translator_of(request)))
 
-    async def _detail_page(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._edge.need(request)
-        number = self._number(request)
-        detail = await self._detail(number)
-        done = request.query.get("done", "")
-        t = translator_of(request)
-        note = (
-            t.gettext("Done: {action}.", action=t.gettext(ACTION_LABELS[done]))
-            if done in ACTION_LABELS
-            else ""
-        )
-        return html_response(self._render_detail(ctx, detail, t, notice=note))
-
-    async def _action_form(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._edge.need(request)
-        number = self._number(request)
-        form = await form_fields(request)
-        action = form.get("action", "")
-        t = translator_of(request)
-        try:
-            version = int_field(form, "expected_version", minimum=1)
-            result, warning = await self._apply(
-                ctx, number, action, form, version, str_field(form, "call_id", 64)
-            )
-        except FieldErrors as exc:
-            detail = await self._detail(number)
-            failed = _Failed(action, form, exc.problems)
-            return html_response(
-                self._render_detail(ctx, detail, t, error=t.gettext(exc.message), failed=failed),
-                400,
-            )
-        except HttpError as exc:
-            if exc.status in (401, 403, 404):
-                raise
-            return await self._detail_with_error(ctx, number, exc.status, exc.message, t)
-        except (RequestRefusedError, StateConflictError, TransitionError) as exc:
-            status = 400 if isinstance(exc, RequestRefusedError) else 409
-            return await self._detail_with_error(ctx, number, status, str(exc), t)
-        if warning:
-            detail = await self._detail(result.number)
-            return html_response(self._render_detail(ctx, detail, t, warning=warning))
-        return see_other(f"/incidents/{result.number}?done={action}")
-
-    async def _detail_with_error(
-        self, ctx: RequestContext, number: str, status: int, message: str, t: Translator
-    ) -> web.Response:
-        # The page is rendered afresh: after a 409 the agent sees what changed, and the forms
-        # carry the current version.
-        try:
-            detail = await self._detail(number)
-        except (HttpError, RecordMissingError):
-            raise HttpError(status, message) from None
-        message = t.gettext(message)
-        if status == 409:
-            message += " " + t.gettext("The page now shows the incident as it is.")
-        return html_response(self._render_detail(ctx, detail, t, error=message), status)
-
     # ------------------------------------------------------------------ JSON twins
 
     async def _list_api(self, request: web.Request) -> web.StreamResponse:
@@ -310,11 +209,6 @@ class IncidentPages:
         query, _ = self._query(request, ctx.actor)
         rows = await self._port().list_open(query)
         return json_response({"incidents": [self._summary_json(r) for r in rows]})
-
-    async def _detail_api(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._edge.need(request)
-        detail = await self._detail(self._number(request))
-        return json_response(self._detail_json(detail, ctx.actor))
 
     async def _action_api(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request)
@@ -531,280 +425,4 @@ class IncidentPages:
             actor=ctx.actor,
             csrf=ctx.session.csrf_token,
             main_class="page wide",
-        )
-
-    def _field(
-        self,
-        f: ActionField,
-        d: IncidentDetail,
-        t: Translator,
-        sent: str | None = None,
-        problem: FieldProblem | None = None,
-    ) -> Markup:
-        required = f.required or None
-        current = {
-            "request_type": d.incident.request_type,
-            "category": d.incident.category or "",
-            "impact": d.incident.impact or "",
-            "urgency": d.incident.urgency or "",
-        }.get(f.name, "")
-        if sent is not None:
-            current = sent
-        invalid = "true" if problem else None
-        match f.kind:
-            case "text":
-                control = tag(
-                    "textarea",
-                    current,
-                    name=f.name,
-                    rows=3,
-                    maxlength=f.limit,
-                    required=required,
-                    aria_invalid=invalid,
-                )
-            case "line":
-                control = tag(
-                    "input",
-                    name=f.name,
-                    value=current or None,
-                    maxlength=f.limit,
-                    required=required,
-                    aria_invalid=invalid,
-                )
-            case "email":
-                control = tag(
-                    "input",
-                    name=f.name,
-                    type="email",
-                    value=current or None,
-                    maxlength=f.limit,
-                    aria_invalid=invalid,
-                )
-            case "live_call":
-                if not d.live_call_id:
-                    return Markup("")
-                return render(
-                    """<label class="check"><input type="checkbox" name="call_live" value="true" checked> $label</label>
-<input type="hidden" name="call_id" value="$call">""",
-                    label=t.gettext(f.label),
-                    call=d.live_call_id,
-                )
-            case _:
-                options = self._choices.options(f.kind) or ()
-                control = self._select(
-                    f.name,
-                    options,
-                    current,
-                    t.gettext("choose…") if f.required else "—",
-                    required=required,
-                    shown=lambda v: words(t, f.kind, v),
-                )
-        mark = (
-            render('<abbr class="req" title="$r">*</abbr>', r=t.gettext("required"))
-            if f.required
-            else ""
-        )
-        return render(
-            "<label><span>$label $mark</span> $control $problem</label>",
-            label=t.gettext(f.label),
-            mark=mark,
-            control=control,
-            problem=tag("span", problem.words(t), class_="field-error", data_field=f.name)
-            if problem
-            else "",
-        )
-
-    def _action_forms(
-        self, ctx: RequestContext, d: IncidentDetail, t: Translator, failed: _Failed | None
-    ) -> Markup:
-        allowed = ROLE_ACTIONS.get(ctx.actor.role, frozenset())
-        actions = [a for a in d.allowed_actions if a in allowed and a in ACTION_FORMS]
-        if not actions:
-            return tag("p", t.gettext("No action for you in this status."), class_="muted")
-        plain: list[Markup] = []
-        detailed: list[Markup] = []
-        for a in actions:
-            hidden = render(
-                """<input type="hidden" name="csrf_token" value="$csrf">
-<input type="hidden" name="expected_version" value="$version">
-<input type="hidden" name="action" value="$action">""",
-                csrf=ctx.session.csrf_token,
-                version=d.incident.version,
-                action=a,
-            )
-            fields = ACTION_FORMS[a]
-            if not fields:
-                plain.append(
-                    render(
-                        """<form method="post" action="/incidents/$number/actions" class="inline" data-action="$action">$hidden<button type="submit">$label</button></form>""",
-                        number=d.incident.number,
-                        action=a,
-                        hidden=hidden,
-                        label=t.gettext(ACTION_LABELS[a]),
-                    )
-                )
-                continue
-            mine = failed if failed is not None and failed.action == a else None
-            detailed.append(
-                render(
-                    """<details class="action" data-action="$action"$open><summary>$label…</summary>
-<form method="post" action="/incidents/$number/actions" class="action-form" data-action="$action">$hidden
-$fields
-<button type="submit">$label</button></form></details>""",
-                    number=d.incident.number,
-                    action=a,
-                    hidden=hidden,
-                    label=t.gettext(ACTION_LABELS[a]),
-                    open=Markup(" open") if mine else "",
-                    fields=join(
-                        (
-                            self._field(
-                                f,
-                                d,
-                                t,
-                                mine.sent.get(f.name) if mine else None,
-                                mine.problems.get(f.name) if mine else None,
-                            )
-                            for f in fields
-                        ),
-                        "\n",
-                    ),
-                )
-            )
-        return render(
-            """<div class="action-buttons">$plain</div>$detailed""",
-            plain=join(plain, " "),
-            detailed=join(detailed, "\n"),
-        )
-
-    def _history(self, d: IncidentDetail, t: Translator) -> Markup:
-        items = []
-        for h in d.history:
-            move = ""
-            if h.to_status and h.from_status != h.to_status:
-                before = words(t, "status", h.from_status) or "–"
-                move = f"{before} → {words(t, 'status', h.to_status)}"
-            detail = "; ".join(
-                f"{t.gettext(_DETAIL_WORDS[k]) if k in _DETAIL_WORDS else label(k)}: "
-                f"{words(t, 'channel', str(v)) if k == 'channel' else v}"
-                for k, v in h.detail.items()
-                if v not in (None, "")
-            )
-            items.append(
-                render(
-                    """<li><span class="muted">$at</span> <strong>$action</strong> $by <span class="move">$move</span><div class="wrap">$detail</div></li>""",
-                    at=t.when(h.at),
-                    action=t.gettext(_HISTORY_ACTIONS.get(h.action) or ACTION_LABELS[h.action])
-                    if h.action in ACTION_LABELS or h.action in _HISTORY_ACTIONS
-                    else label(h.action),
-                    by=t.gettext("by {actor}", actor=h.actor),
-                    move=move,
-                    detail=detail,
-                )
-            )
-        if not items:
-            return tag("p", t.gettext("No history."), class_="muted")
-        return tag("ol", join(items, "\n"), class_="timeline", id="history")
-
-    def _render_detail(
-        self,
-        ctx: RequestContext,
-        d: IncidentDetail,
-        t: Translator,
-        *,
-        error: str = "",
-        warning: str = "",
-        notice: str = "",
-        failed: _Failed | None = None,
-    ) -> Markup:
-        caller = d.caller
-
-        def at(v: datetime | None) -> str:
-            return t.when(v, "short") if v is not None else ""
-
-        owner = " · ".join(
-            x
-            for x in (d.incident.owner_seat, d.incident.owner_employee, d.incident.owner_group)
-            if x
-        )
-        impact = words(t, "level", d.incident.impact) or "–"
-        urgency = words(t, "level", d.incident.urgency) or "–"
-        facts: list[tuple[str, object]] = [
-            (N_("Caller"), d.incident.caller_name or (caller.name if caller else "")),
-            (N_("Phone"), d.incident.caller_number or (", ".join(caller.phones) if caller else "")),
-            (N_("Department"), caller.department if caller else ""),
-            (N_("Office"), caller.office if caller else ""),
-            (N_("Request type"), words(t, "request_type", d.incident.request_type)),
-            (N_("Category"), words(t, "category", d.incident.category)),
-            (N_("Impact × urgency"), f"{impact} × {urgency}"),
-            (N_("Owner"), owner),
-            (N_("Channel"), words(t, "channel", d.incident.channel)),
-            (N_("Opened"), at(d.incident.created_at)),
-            (N_("Last change"), at(d.incident.updated_at)),
-            (N_("Respond by"), at(d.incident.sla_response_due)),
-            (N_("Resolve by"), at(d.incident.sla_resolve_due)),
-            (N_("Resolved"), at(d.incident.resolved_at)),
-            (N_("Closed"), at(d.incident.closed_at)),
-            (N_("Flags"), ", ".join(d.incident.flags)),
-            (
-                N_("Satisfaction"),
-                f"{d.incident.satisfaction}/5 {d.incident.satisfaction_comment or ''}".strip()
-                if d.incident.satisfaction
-                else "",
-            ),
-        ]
-        dl = join(
-            join([tag("dt", t.gettext(k)), tag("dd", v)])
-            for k, v in facts
-            if v not in ("", None, "– × –")
-        )
-        banners = join(
-            [
-                tag("p", error, class_="banner warn", role="alert", id="action-error")
-                if error
-                else "",
-                tag("p", warning, class_="banner warn", role="alert") if warning else "",
-                tag("p", notice, class_="banner info", role="status") if notice else "",
-            ]
-        )
-        main = render(
-            """<section class="card">
-  <div class="inc-head">
-    <h1 class="mono" id="incident-number">$number</h1>
-    <span class="badge st-$status" id="incident-status">$status_label</span>
-    <span class="badge">$priority</span>
-    <span class="muted">$version</span>
-  </div>
-  $banners
-  <h2 class="summary" id="incident-summary">$summary</h2>
-  <dl class="facts">$dl</dl>
-  <h3>$l_description</h3>
-  <div class="prewrap" id="incident-description">$description</div>
-</section>
-<section class="card" id="actions"><h2>$l_actions</h2>$actions</section>
-<section class="card"><h2>$l_history</h2>$history</section>
-<p><a href="/incidents">← $l_open</a></p>""",
-            l_description=t.gettext("Description"),
-            l_actions=t.gettext("Actions"),
-            l_history=t.gettext("History"),
-            l_open=t.gettext("Open incidents"),
-            number=d.incident.number,
-            status=d.incident.status,
-            status_label=words(t, "status", d.incident.status),
-            priority=d.incident.priority or t.gettext("no priority"),
-            version=t.gettext("version {n}", n=d.incident.version),
-            banners=banners,
-            summary=d.incident.summary,
-            dl=dl,
-            description=d.incident.description or "—",
-            actions=self._action_forms(ctx, d, t, failed),
-            history=self._history(d, t),
-        )
-        return layout(
-            t=t,
-            site=self._edge.site(),
-            title=d.incident.number,
-            main=main,
-            actor=ctx.actor,
-            csrf=ctx.session.csrf_token,
         )

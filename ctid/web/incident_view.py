@@ -1,7 +1,9 @@
 """The incident page that leads: its state, SLA clocks, only the actions legal now (the expected
 next step first, one form shown at a time), the timeline of notes, contacts, lifecycle and calls,
 a note form, citing a knowledge article when resolving at first line; and its JSON twin with the
-timeline and clocks. A refused step re-renders the page with what was typed and what changed."""
+timeline and clocks. A refused step re-renders the page with what was typed and what changed;
+a form refused field by field (`FieldErrors`) shows every problem at once, next to its field.
+Over 700 lines because the page's parts (panel, forms, timeline, facts) share one render state."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from ctid.tickets.timeline import TimelineEntry
 from ctid.tickets.workflow import IncidentDetail
 from ctid.web.edge import (
     Edge,
+    FieldErrors,
+    FieldProblem,
     HttpError,
     RequestContext,
     form_fields,
@@ -229,6 +233,10 @@ class IncidentView:
             result, warning = await self._old._apply(
                 ctx, number, action, form, version, str_field(form, "call_id", 64)
             )
+        except FieldErrors as exc:
+            return await self._again(
+                ctx, t, number, 400, t.gettext(exc.message), form, problems=exc.problems
+            )
         except HttpError as exc:
             if exc.status in (401, 403, 404):
                 raise
@@ -267,9 +275,11 @@ class IncidentView:
         status: int,
         message: str,
         form: Mapping[str, str],
+        *,
+        problems: Mapping[str, FieldProblem] | None = None,
     ) -> web.Response:
-        """The page as it is now, the refusal on top, the form as it was typed and, after a
-        conflict, what others did since the page was loaded."""
+        """The page as it is now, the refusal on top, the form as it was typed (each field's
+        problem next to it) and, after a conflict, what others did since the page was loaded."""
         d = await self._detail(number)
         since = None
         if status == 409:
@@ -283,7 +293,14 @@ class IncidentView:
                 since = None
         return html_response(
             await self._render(
-                ctx, t, d, error=message, typed=form, chosen=form.get("action", ""), since=since
+                ctx,
+                t,
+                d,
+                error=message,
+                typed=form,
+                chosen=form.get("action", ""),
+                since=since,
+                problems=problems or {},
             ),
             status,
         )
@@ -348,9 +365,15 @@ class IncidentView:
         return tag("select", join(opts), name=name, required=required or None)
 
     def _field(
-        self, t: Translator, f: ActionField, d: IncidentDetail, typed: Mapping[str, str]
+        self,
+        t: Translator,
+        f: ActionField,
+        d: IncidentDetail,
+        typed: Mapping[str, str],
+        problem: FieldProblem | None,
     ) -> Markup:
         required = f.required or None
+        invalid = "true" if problem else None
         current = typed.get(f.name) or {
             "request_type": d.incident.request_type,
             "category": d.incident.category or "",
@@ -362,14 +385,32 @@ class IncidentView:
         match f.kind:
             case "text":
                 control = tag(
-                    "textarea", current, name=f.name, rows=3, maxlength=f.limit, required=required
+                    "textarea",
+                    current,
+                    name=f.name,
+                    rows=3,
+                    maxlength=f.limit,
+                    required=required,
+                    aria_invalid=invalid,
                 )
             case "line":
                 control = tag(
-                    "input", name=f.name, value=current, maxlength=f.limit, required=required
+                    "input",
+                    name=f.name,
+                    value=current,
+                    maxlength=f.limit,
+                    required=required,
+                    aria_invalid=invalid,
                 )
             case "email":
-                control = tag("input", name=f.name, type="email", value=current, maxlength=f.limit)
+                control = tag(
+                    "input",
+                    name=f.name,
+                    type="email",
+                    value=current,
+                    maxlength=f.limit,
+                    aria_invalid=invalid,
+                )
             case "live_call":
                 if not d.live_call_id:
                     return Markup("")
@@ -388,7 +429,20 @@ class IncidentView:
                 control = self._select(
                     t, f.name, "", choices.options(f.kind) or (), current, f.required
                 )
-        return render("<label>$label $control</label>", label=words, control=control)
+        mark = (
+            render('<abbr class="req" title="$r">*</abbr>', r=t.gettext("required"))
+            if f.required
+            else ""
+        )
+        return render(
+            "<label><span>$label $mark</span> $control $problem</label>",
+            label=words,
+            mark=mark,
+            control=control,
+            problem=tag("span", problem.words(t), class_="field-error", data_field=f.name)
+            if problem
+            else "",
+        )
 
     async def _cite_box(
         self, t: Translator, d: IncidentDetail, kb_query: str, typed: Mapping[str, str]
@@ -418,6 +472,7 @@ class IncidentView:
         chosen: str,
         typed: Mapping[str, str],
         kb_query: str,
+        problems: Mapping[str, FieldProblem],
     ) -> Markup:
         actions = self._actions(ctx, d)
         missing = [
@@ -447,13 +502,25 @@ class IncidentView:
             for f in ACTION_FORMS.get(chosen, ())
             if f.kind in ("text", "line") and typed.get(f.name)
         ]
-        if texts and chosen != current:
-            # The step typed for is not possible any more: keep the words where they can be copied.
+        if (texts or problems) and chosen != current:
+            # The step typed for is not possible any more: keep the words where they can be copied,
+            # and say what was wrong with them, field by field.
+            wrong = [
+                render(
+                    "<li>$field: $problem</li>",
+                    field=t.gettext(FIELD_WORDS.get(f.name, f.label)),
+                    problem=tag("span", p.words(t), class_="field-error", data_field=f.name),
+                )
+                for f in ACTION_FORMS.get(chosen, ())
+                if (p := problems.get(f.name)) is not None
+            ]
             kept = render(
-                """<div class="banner warn" id="typed"><p>$h</p><div class="prewrap">$text</div></div>""",
+                """<div class="banner warn" id="typed"><p>$h</p><div class="prewrap">$text</div>$wrong</div>""",
                 h=t.gettext("What you typed:"),
                 text="\n".join(texts),
+                wrong=tag("ul", join(wrong)) if wrong else "",
             )
+        shown_problems = problems if chosen == current else {}
         number = d.incident.number
         fields = ACTION_FORMS[current]
         extra = Markup("")
@@ -485,7 +552,9 @@ $extra
             csrf=ctx.session.csrf_token,
             version=d.incident.version,
             seen=seen.isoformat(),
-            fields=join((self._field(t, f, d, typed) for f in fields), "\n"),
+            fields=join(
+                (self._field(t, f, d, typed, shown_problems.get(f.name)) for f in fields), "\n"
+            ),
             extra=extra,
             label=t.gettext(ACTION_WORDS[current]),
         )
@@ -584,6 +653,7 @@ $extra
         typed: Mapping[str, str] | None = None,
         kb_query: str = "",
         since: datetime | None = None,
+        problems: Mapping[str, FieldProblem] | None = None,
     ) -> Markup:
         v = d.incident
         typed = typed or {}
@@ -608,7 +678,7 @@ $extra
             ),
             (
                 t.gettext("Impact and urgency"),
-                f"{vocab(t, 'level', v.impact)} / {vocab(t, 'level', v.urgency)}"
+                f"{vocab(t, 'level', v.impact)} × {vocab(t, 'level', v.urgency)}"
                 if v.impact and v.urgency
                 else "",
             ),
@@ -686,7 +756,7 @@ $extra
             desc_h=t.gettext("Description"),
             description=v.description or "—",
             actions_h=t.gettext("What to do"),
-            actions=await self._action_panel(ctx, t, d, chosen, typed, kb_query),
+            actions=await self._action_panel(ctx, t, d, chosen, typed, kb_query, problems or {}),
             timeline_h=t.gettext("Timeline"),
             timeline=self._timeline_html(t, entries, since),
             note_form=note_form,

@@ -14,7 +14,7 @@ from ctid.core.actor import Actor
 from ctid.i18n import N_, Translator
 from ctid.tickets.kb import ArticleVersionView, ArticleView, Author, may_write_articles
 from ctid.tickets.timeline import TimelineEntry
-from ctid.tickets.vocabulary_words import (
+from ctid.tickets.vocabulary import (
     CATEGORY_WORDS,
     LEVEL_WORDS,
     REQUEST_TYPE_WORDS,

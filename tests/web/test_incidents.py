@@ -231,8 +231,8 @@ async def test_every_problem_of_a_form_at_once_next_to_its_field_in_words(
     resp = await c.post_form(f"/incidents/{NUMBER}/actions", sent)
     assert resp.status == 400
     html = await resp.text()
-    # The refused form is open again, with what was typed, and each problem at its field.
-    assert '<details class="action" data-action="dispatch" open>' in html
+    # The refused form is the one shown again, with what was typed, and each problem at its field.
+    assert 'id="action-form" data-action="dispatch"' in html
     assert '<span class="field-error" data-field="group">This is required.</span>' in html
     assert (
         '<span class="field-error" data-field="assignee_email">'
