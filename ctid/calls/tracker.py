@@ -831,6 +831,16 @@ class CallTracker:
         seat = self._seat_for_interface(ev.interface)
         if seat is None:
             return
+        member = seat.members.get(ev.queue)
+        if (
+            member is not None
+            and seat.device_status == ev.status
+            and member.status == ev.status
+            and member.paused == ev.paused
+            and member.reason == ev.paused_reason
+            and member.in_call == ev.in_call
+        ):
+            return  # a repeat (Asterisk sends one per queue and per device change): view as is
         member = self._member(seat, ev.queue)
         if ev.paused and not member.paused:
             seat.last_paused = ev.queue
