@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import structlog
 from _stream import event_stream, start_server
 
-from ctid.asterisk.ami_protocol import AmiProtocol
+from ctid.asterisk.ami_protocol import AmiProtocol, LinkStats
 from ctid.asterisk.frame import Frame
-from ctid.asterisk.translate import translate
+from ctid.asterisk.translate import TRANSLATED_EVENTS, translate
 from ctid.bus import EventBus
 from ctid.calls.service import CALL_INPUT, BusItem, CallService
 from ctid.config import parse_config
@@ -69,20 +69,25 @@ async def run_ctid(port: int, expected: int, mix: str) -> tuple[float, float]:
     calls = CallService(cfg, NullPbx(), bus.publish, bus.publish_next, wall_epoch=time.time)
     bus.subscribe(calls.handle, *CALL_INPUT)
     loop = asyncio.get_running_loop()
-    frames = 0
+    read_at = 0.0
+    stats = LinkStats()
+
+    def on_read() -> None:
+        # What the daemon's callbacks do: the clock once per socket read, translate per frame.
+        nonlocal read_at
+        read_at = calls.events_now()
 
     def on_frame(frame: Frame) -> None:
-        # What the daemon's frame callback does.
-        nonlocal frames
-        frames += 1
-        event = translate(frame, calls.events_now())
+        event = translate(frame, read_at)
         if event is not None:
             bus.publish(event)
 
     start, cpu = time.perf_counter(), time.process_time()
     runner = asyncio.create_task(bus.run())
     transport, proto = await loop.create_connection(
-        lambda: AmiProtocol(on_frame), "127.0.0.1", port
+        lambda: AmiProtocol(on_frame, stats, events=TRANSLATED_EVENTS, on_read=on_read),
+        "127.0.0.1",
+        port,
     )
     await proto.lost
     await bus.drain()
@@ -90,7 +95,7 @@ async def run_ctid(port: int, expected: int, mix: str) -> tuple[float, float]:
     runner.cancel()
     transport.close()
     calls.close()
-    assert frames == expected, (frames, expected)
+    assert stats.events_total == expected, (stats.events_total, expected)
     return expected / elapsed, expected / cpu
 
 

@@ -43,13 +43,13 @@ from screenpop_latency import (
 )
 from startup import config_toml, fill
 
+from ctid.accounts.sessions import Authenticator
 from ctid.accounts.users import add_user, make_hasher
 from ctid.config import parse_config
 from ctid.core.clock import SystemClock
 from ctid.db import create_engine
 from ctid.db.engine import session_factory
-from ctid.web.auth import Authenticator
-from ctid.web.server import SESSION_COOKIE
+from ctid.web.middleware import SESSION_COOKIE
 
 POP_BUDGET_MS = 5.0
 RSS_BUDGET_MB = 150.0

@@ -283,13 +283,27 @@ def test_queue_entry_and_transfers() -> None:
 
 
 class _Recording(Frame):
-    """A frame that notes every header read through `get` (translate's only accessor)."""
+    """A frame that notes every header read through `get` and the dict of `headers` (translate's
+    only accessors)."""
 
     seen: ClassVar[set[str]] = set()
 
     def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
         _Recording.seen.add(name)
         return super().get(name, default)
+
+    def headers(self) -> dict[str, str]:
+        return _RecordingDict(super().headers())
+
+
+class _RecordingDict(dict[str, str]):
+    def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
+        _Recording.seen.add(name)
+        return super().get(name, default)
+
+    def __getitem__(self, name: str) -> str:
+        _Recording.seen.add(name)
+        return super().__getitem__(name)
 
 
 def test_read_headers_lists_every_header_translate_reads() -> None:

@@ -29,7 +29,7 @@ from ctid.asterisk.actions import AmiPbxControl
 from ctid.asterisk.agi import AgiSession, FastAgiServer
 from ctid.asterisk.ami import AmiConnection
 from ctid.asterisk.frame import Frame
-from ctid.asterisk.translate import translate
+from ctid.asterisk.translate import TRANSLATED_EVENTS, translate
 from ctid.bus import EventBus
 from ctid.calls.control import CallControl, OriginateWatch
 from ctid.calls.ivr import run_ivr
@@ -159,7 +159,15 @@ class Daemon:
         self.hub = PopHub(
             alerts_kept=cfg.wallboard.alerts_kept, on_publish=self.metrics.pops.frame_published
         )
-        self.ami = AmiConnection(cfg.ami, self._on_frame, on_login=self._on_login)
+        self._read_at = 0.0  # when the frames being delivered arrived, on the events' clock
+        self.ami = AmiConnection(
+            cfg.ami,
+            self._on_frame,
+            on_login=self._on_login,
+            # Events translate has no handler for are never built: half of a busy PBX's stream.
+            events=TRANSLATED_EVENTS,
+            on_read=self._on_read,
+        )
         self.pbx = AmiPbxControl(self.ami)
         self.calls = CallService(
             cfg,
@@ -301,8 +309,12 @@ class Daemon:
         )
         self._stack = AsyncExitStack()
 
+    def _on_read(self) -> None:
+        # One clock read per socket read: its frames arrived together.
+        self._read_at = self.calls.events_now()
+
     def _on_frame(self, frame: Frame) -> None:
-        event = translate(frame, self.calls.events_now())
+        event = translate(frame, self._read_at)
         if event is not None:
             if type(event) is AgentRang:  # the pop-latency clock starts at the frame's receipt
                 self.metrics.pops.agent_called(event.linkedid)

@@ -28,6 +28,8 @@ LIST_ACTIONS = frozenset({"coreshowchannels", "queuestatus", "queuesummary"})
 """Actions whose answer is an event list even before the response says `EventList: start`."""
 
 _TERM = "\r\n\r\n"
+_EVENT = "Event: "
+_EVENT_LEN = len(_EVENT)
 
 
 class FrameTooLargeError(AmiError):
@@ -50,6 +52,7 @@ class AmiFrameParser:
         "_repaired",
         "_tail",
         "_want_banner",
+        "ignored",
         "version",
     )
 
@@ -65,8 +68,12 @@ class AmiFrameParser:
         self._repaired = 0
         self.version: str | None = None
         """The protocol version from the banner (`11.0.0`), once seen."""
+        self.ignored = 0
+        """Event frames left unbuilt because their name was not wanted (see `feed`)."""
 
-    def feed(self, data: bytes) -> list[Frame]:
+    def feed(self, data: bytes, wanted: frozenset[str] | None = None) -> list[Frame]:
+        """The whole frames completed by `data`. With `wanted`, an event frame whose name is not
+        in it is never built, only counted in `ignored`: its name is all ctid would read."""
         text = self._decode(data)
         if not text:
             return []
@@ -100,7 +107,7 @@ class AmiFrameParser:
         self._pending_len = len(rest)
         self._tail = text[-3:]
         frames: list[Frame] = []
-        _parse_into(frames, chunks)
+        self.ignored += _parse_into(frames, chunks, wanted)
         return frames
 
     def _crlf(self, text: str) -> str:
@@ -144,12 +151,31 @@ class AmiFrameParser:
         return text
 
 
-def _parse_into(frames: list[Frame], chunks: list[str]) -> None:
+def _parse_into(frames: list[Frame], chunks: list[str], wanted: frozenset[str] | None) -> int:
+    """Append the frames of `chunks`; events named outside `wanted` are only counted (returned)."""
+    ignored = 0
     for chunk in chunks:
         # A chunk of nothing but stray blank lines is no frame. Headers are split lazily (most
         # events are ones ctid ignores by name: see `Frame.from_chunk`).
-        if chunk.strip("\r\n") and (": " in chunk or ":" in chunk):
-            frames.append(Frame.from_chunk(chunk.strip("\r\n")))
+        text = chunk.strip("\r\n")
+        if text and ":" in text:
+            if wanted is not None and text.startswith(_EVENT):
+                # `ignored_event`, inlined: this runs for every frame on the wire.
+                end = text.find("\r\n")
+                if (text[_EVENT_LEN:end] if end >= 0 else text[_EVENT_LEN:]) not in wanted:
+                    ignored += 1
+                    continue
+            frames.append(Frame.from_chunk(text))
+    return ignored
+
+
+def ignored_event(chunk: str, wanted: frozenset[str]) -> bool:
+    """True for the raw text of an event frame whose name (its first line) is not in `wanted`:
+    such a frame is counted but never built. Anything else (responses, odd first lines) is kept."""
+    if not chunk.startswith(_EVENT):
+        return False
+    end = chunk.find("\r\n")
+    return chunk[len(_EVENT) : end if end >= 0 else None] not in wanted
 
 
 def encode_action(name: str, action_id: str, fields: Sequence[tuple[str, str]]) -> bytes:
@@ -203,11 +229,11 @@ class LinkStats:
     """Counters shared by every link of one connection (read by `AmiConnection.health`)."""
 
     last_event_at: float | None = None
+    events_total: int = 0
+    """Every event received, including the ones dropped by name before they were built."""
     events_per_s: float = 0.0
     window_start: float | None = None
     window_events: int = 0
-    events_total: int = 0
-    """Events received since the connection was built (for a Prometheus counter)."""
     refused: dict[str, int] = field(default_factory=dict)
     """`Response: Error` answers by action name."""
 
@@ -224,8 +250,16 @@ class AmiProtocol(asyncio.Protocol):
         stats: LinkStats | None = None,
         *,
         max_frame_chars: int = MAX_FRAME_CHARS,
+        events: frozenset[str] | None = None,
+        on_read: Callable[[], None] | None = None,
     ) -> None:
+        """`events`: the only event names `on_frame` wants (None: all). The others are counted
+        but never built, except while an action is in flight (its list items and end-of-list
+        events must reach it whatever their names). `on_read` is called once per socket read
+        that carries frames, before the first of them (to read a clock once per read)."""
         self._on_frame = on_frame
+        self._on_read = on_read
+        self._events = events
         self._stats = stats if stats is not None else LinkStats()
         self._parser = AmiFrameParser(max_frame_chars)
         self._pending: dict[str, PendingAction] = {}
@@ -247,18 +281,24 @@ class AmiProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._close_reason is not None:
             return
+        pending = self._pending
+        abandoned = self._abandoned
+        parser = self._parser
+        ignored = parser.ignored
         try:
-            frames = self._parser.feed(data)
+            frames = parser.feed(data, None if pending or abandoned else self._events)
         except FrameTooLargeError as exc:
             log.error("ami_frame_too_large", reason=str(exc))
             self.abort(f"frame too large: {exc}")
             return
+        events = parser.ignored - ignored
         if not frames:
+            if events:
+                self._count(events)
             return
-        pending = self._pending
-        abandoned = self._abandoned
         on_frame = self._on_frame
-        events = 0
+        if self._on_read is not None:
+            self._on_read()
         for frame in frames:
             if pending or abandoned:
                 aid = frame.action_id

@@ -103,6 +103,11 @@ class Frame(Mapping[str, str]):
             raise LookupError(name)
         return value
 
+    def headers(self) -> dict[str, str]:
+        """Every header, first occurrence winning, as one dict split once: for code that reads
+        many headers of one frame (`translate`). The dict is the frame's own: do not change it."""
+        return self._headers()
+
     def __getitem__(self, name: str) -> str:
         return self._headers()[name]
 

@@ -127,22 +127,28 @@ class CallService:
         self.cap = TalkCapPolicy(cfg.talk_cap)
         self.timers = Timers(lambda key: publish(TimerFired(key)))
         self._offset: float | None = None  # events' clock minus loop time
+        self._loop: asyncio.AbstractEventLoop | None = None  # kept: read on every event
         self._tiers = {s.id: s.tier for s in cfg.seats}
         self._interfaces = {s.id: s.interface for s in cfg.seats}
 
     # ------------------------------------------------------------------ clocks
 
+    def _loop_time(self) -> float:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop.time()
+
     def events_now(self) -> float:
         """Now on the events' clock (the PBX's Timestamp epoch)."""
-        loop_now = asyncio.get_running_loop().time()
         if self._offset is None:
             return self._wall_epoch()
-        return loop_now + self._offset
+        return self._loop_time() + self._offset
 
     def _track_clock(self, at: float) -> None:
         # Every event's `at` is on the events' clock (see `ctid.core.events`), so the offset to
         # loop time lets ctid stamp its own facts on that clock between events.
-        self._offset = at - asyncio.get_running_loop().time()
+        self._offset = at - self._loop_time()
 
     # ------------------------------------------------------------------ input
 

@@ -120,6 +120,9 @@ class CallTracker:
         self._ended_calls = Recent(remember)
         self._notices: list[Notice] = []
         self._touched: dict[SeatId, str] = {}
+        # Seats whose queue memberships changed since their view was last computed: the other
+        # seats' views reuse the membership part (most touches are rings, answers and hangups).
+        self._members_changed: set[SeatId] = set(self._seats)
         self._last_at = 0.0
         self._handlers: dict[type[Any], Callable[[Any], None]] = {
             ChannelCreated: self._on_created,
@@ -636,26 +639,36 @@ class CallTracker:
                 activity = "ringing"
                 group = ringing_chan.group
                 call_id = group.call_id if group.is_call else None
-        members = seat.members
-        paused_in = frozenset(q for q, m in members.items() if m.paused)
-        reason = ""
-        if paused_in:
-            last = seat.last_paused
-            if last is not None and last in paused_in:
-                reason = members[last].reason
-            else:
-                reason = next(members[q].reason for q in members if q in paused_in)
-        available = seat.device_status not in UNAVAILABLE_DEVICE_STATES and (
-            not seat.members_known or bool(members)
-        )
+        sid = seat.ref.seat_id
+        if sid in self._members_changed:
+            self._members_changed.discard(sid)
+            members = seat.members
+            paused_in = frozenset(q for q, m in members.items() if m.paused)
+            reason = ""
+            if paused_in:
+                last = seat.last_paused
+                if last is not None and last in paused_in:
+                    reason = members[last].reason
+                else:
+                    reason = next(members[q].reason for q in members if q in paused_in)
+            available = seat.device_status not in UNAVAILABLE_DEVICE_STATES and (
+                not seat.members_known or bool(members)
+            )
+            queues = frozenset(members)
+        else:
+            # `_flush_seats` keeps the last view computed (or one equal to it): its membership
+            # part is still true.
+            last_view = self._views[sid]
+            paused_in, reason = last_view.paused_in, last_view.pause_reason
+            available, queues = last_view.available, last_view.queues
         return SeatState(
-            seat_id=seat.ref.seat_id,
+            seat_id=sid,
             activity=activity,
             call_id=call_id,
             paused=bool(paused_in),
             pause_reason=reason,
             available=available,
-            queues=frozenset(members),
+            queues=queues,
             paused_in=paused_in,
         )
 
@@ -831,6 +844,16 @@ class CallTracker:
         seat = self._seat_for_interface(ev.interface)
         if seat is None:
             return
+        member = seat.members.get(ev.queue)
+        if (
+            member is not None
+            and seat.device_status == ev.status
+            and member.status == ev.status
+            and member.paused == ev.paused
+            and member.reason == ev.paused_reason
+            and member.in_call == ev.in_call
+        ):
+            return  # a repeat (Asterisk sends one per queue and per device change): view as is
         member = self._member(seat, ev.queue)
         if ev.paused and not member.paused:
             seat.last_paused = ev.queue
@@ -839,6 +862,7 @@ class CallTracker:
         member.reason = ev.paused_reason
         member.in_call = ev.in_call
         seat.device_status = ev.status
+        self._members_changed.add(seat.ref.seat_id)
         self._touch(seat, "member_status")
 
     def _on_member_pause(self, ev: QueueMemberPaused) -> None:
@@ -850,6 +874,7 @@ class CallTracker:
         member.reason = ev.reason if ev.paused else ""
         if ev.paused:
             seat.last_paused = ev.queue
+        self._members_changed.add(seat.ref.seat_id)
         self._touch(seat, "paused" if ev.paused else "unpaused")
 
     def _on_member_added(self, ev: QueueMemberAdded) -> None:
@@ -863,6 +888,7 @@ class CallTracker:
         seat.device_status = ev.status
         if ev.paused:
             seat.last_paused = ev.queue
+        self._members_changed.add(seat.ref.seat_id)
         self._touch(seat, "member_added")
 
     def _on_member_removed(self, ev: QueueMemberRemoved) -> None:
@@ -870,6 +896,7 @@ class CallTracker:
         if seat is None:
             return
         seat.members.pop(ev.queue, None)
+        self._members_changed.add(seat.ref.seat_id)
         self._touch(seat, "member_removed")
 
     def _on_spy_start(self, ev: SpyStarted) -> None:
@@ -1011,6 +1038,7 @@ class CallTracker:
             statuses[sid] = snap.status
             if snap.paused and (old is None or not old.paused):
                 seat.last_paused = snap.queue
+        self._members_changed.update(self._seats)
         for sid, seat in self._seats.items():
             seat.members = fresh[sid]
             seat.members_known = True

@@ -4,23 +4,25 @@ database's revision, and refuses to start on a database that is behind (`check_s
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ctid.core.errors import NotMigratedError, StoreError
 from ctid.db.engine import create_engine, display_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+# Alembic (its script loader imports every migration module) is imported only where it is used:
+# `check_schema`, on every daemon start, answers from a version query and the scripts' text.
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +46,8 @@ def sql_dir(package_dir: Path | None = None) -> Path:
 def alembic_config(url: str | None = None, *, scripts: Path | None = None) -> AlembicConfig:
     """An Alembic configuration built in code (no alembic.ini). `url` is only needed when
     Alembic itself has to connect (e.g. `alembic revision --autogenerate` from a shell)."""
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(scripts if scripts is not None else sql_dir()))
     if url is not None:
@@ -54,6 +58,8 @@ def alembic_config(url: str | None = None, *, scripts: Path | None = None) -> Al
 
 def head_revision(scripts: Path | None = None) -> str:
     """The newest revision this version of ctid ships."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config(scripts=scripts)).get_current_head()
     if head is None:  # pragma: no cover - the repo always ships 0001
         raise StoreError("no migration scripts found")
@@ -126,6 +132,9 @@ def _reason(exc: BaseException) -> str:
 async def upgrade(engine_or_url: AsyncEngine | str, *, target: str = "head") -> list[str]:
     """Bring the database up to `target`; returns the revisions applied, oldest first
     (empty when it was already there). Safe to run concurrently from several processes."""
+    from alembic import command
+    from alembic.util.exc import CommandError
+
     async with _engine_for(engine_or_url) as engine:
         cfg = alembic_config()
         applied: list[str] = []
@@ -148,7 +157,43 @@ async def upgrade(engine_or_url: AsyncEngine | str, *, target: str = "head") -> 
 
 
 def _current(sync_conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection=sync_conn).get_current_revision()
+
+
+_REVISION = re.compile(r"^revision(?:\s*:\s*str)?\s*=\s*[\"']([\w-]+)[\"']\s*$", re.M)
+_DOWN = re.compile(r"^down_revision(?:\s*:[^=]*)?\s*=\s*(?:None|[\"']([\w-]+)[\"'])\s*$", re.M)
+
+
+def shipped_head(scripts: Path | None = None) -> str:
+    """`head_revision` read from the scripts' `revision`/`down_revision` lines, without Alembic;
+    anything it cannot read plainly (a merge, an odd line, two heads) is left to Alembic."""
+    try:
+        versions = (scripts if scripts is not None else sql_dir()) / "versions"
+        revisions: set[str] = set()
+        parents: set[str] = set()
+        for path in versions.glob("*.py"):
+            source = path.read_text(encoding="utf-8")
+            revision = _REVISION.findall(source)
+            down = _DOWN.findall(source)
+            if len(revision) != 1 or len(down) != 1:
+                return head_revision(scripts)
+            revisions.add(revision[0])
+            if down[0]:
+                parents.add(down[0])
+    except OSError:
+        return head_revision(scripts)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else head_revision(scripts)
+
+
+def _stamped(sync_conn: Connection) -> list[str] | None:
+    """The rows of Alembic's version table (None: no table, never migrated)."""
+    if not inspect(sync_conn).has_table("alembic_version"):
+        return None
+    rows = sync_conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    return [str(r) for r in rows]
 
 
 async def current_revision(engine_or_url: AsyncEngine | str) -> str | None:
@@ -160,9 +205,14 @@ async def current_revision(engine_or_url: AsyncEngine | str) -> str | None:
 async def check_schema(engine: AsyncEngine, *, config_path: str | None = None) -> None:
     """Raise `NotMigratedError` unless the database is at this ctid's head revision (and
     `StoreError` if it is at a revision this ctid does not know, i.e. a newer ctid migrated it)."""
-    head = head_revision()
+    head = shipped_head()
+    stamped = await _run(engine, _stamped, lock=False)
+    if stamped == [head]:
+        return
+    from alembic.script import ScriptDirectory
+
     current = await current_revision(engine)
-    if current == head:
+    if current == head:  # pragma: no cover - the version query said otherwise a moment ago
         return
     where = display_url(engine.url)
     known = {rev.revision for rev in ScriptDirectory.from_config(alembic_config()).walk_revisions()}

@@ -231,3 +231,20 @@ def test_sql_dir_finds_the_source_checkout() -> None:
 def test_sql_dir_missing_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="migration scripts not found"):
         sql_dir(tmp_path / "ctid")
+
+
+def test_shipped_head_read_without_alembic_is_alembics_head(tmp_path: Path) -> None:
+    from ctid.db.migrate import shipped_head
+
+    assert shipped_head() == head_revision()
+    # A history the plain reading cannot settle (two heads) is left to Alembic, which refuses it.
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    for src in sql_dir().joinpath("versions").glob("*.py"):
+        (versions / src.name).write_text(src.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "env.py").write_text(sql_dir().joinpath("env.py").read_text(encoding="utf-8"))
+    (versions / "9999_side.py").write_text(
+        'revision: str = "9999"\ndown_revision: str | None = "0001"\n', encoding="utf-8"
+    )
+    with pytest.raises(Exception, match="head"):
+        shipped_head(tmp_path)

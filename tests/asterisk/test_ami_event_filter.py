@@ -1,0 +1,138 @@
+"""Events dropped by name before a Frame is built: the set comes from translate's own table, every
+handled name still arrives, an ignored one never does, and list actions still get their frames."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from ctid.asterisk.ami import AmiConnection
+from ctid.asterisk.ami_protocol import AmiFrameParser
+from ctid.asterisk.translate import TRANSLATED_EVENTS, translate
+from tests.asterisk.amifake import (
+    BANNER,
+    TRANSCRIPTS,
+    WAIT,
+    FakeAmi,
+    Recorder,
+    config,
+    parse_frame,
+    reply_block,
+    retarget,
+    running,
+    transcript,
+)
+
+IGNORED = ("Newexten", "DeviceStateChange", "RTCPSent", "FullyBooted", "VarSetX", "newchannel")
+
+
+def stream_of(names: list[str]) -> bytes:
+    return b"".join(f"Event: {n}\r\nUniqueid: {i}.1\r\n\r\n".encode() for i, n in enumerate(names))
+
+
+def mixed_names() -> list[str]:
+    """Every handled name, each between ignored ones."""
+    names: list[str] = []
+    for i, handled in enumerate(sorted(TRANSLATED_EVENTS)):
+        names += [IGNORED[i % len(IGNORED)], handled]
+    return names
+
+
+def test_dropping_by_name_loses_no_event_of_the_recordings() -> None:
+    # Every recorded frame whose name is outside the set translates to nothing anyway, and every
+    # name the set keeps that the recordings hold does become an event somewhere.
+    became: set[str] = set()
+    for path in sorted(TRANSCRIPTS.glob("**/*.jsonl")):
+        for rec in transcript(str(path.relative_to(TRANSCRIPTS))):
+            raw = rec["raw"]
+            if rec["dir"] != "in" or not raw.startswith("Event: "):
+                continue
+            frame = parse_frame(raw)
+            event = translate(frame, 0.0)
+            if frame.event not in TRANSLATED_EVENTS:
+                assert event is None, frame.event
+            elif event is not None:
+                became.add(str(frame.event))
+    assert {"Newchannel", "Hangup", "AgentCalled", "AgentConnect", "VarSet"} <= became
+    for name in IGNORED:
+        assert name not in TRANSLATED_EVENTS
+
+
+def test_parser_builds_only_wanted_events_and_counts_the_rest() -> None:
+    names = mixed_names()
+    parser = AmiFrameParser()
+    frames = parser.feed(BANNER + stream_of(names), TRANSLATED_EVENTS)
+    assert [f.event for f in frames] == sorted(TRANSLATED_EVENTS)
+    assert parser.ignored == len(names) - len(TRANSLATED_EVENTS)
+    # Responses and frames whose first line is not `Event:` are never dropped.
+    more = parser.feed(
+        b"Response: Success\r\nActionID: 1\r\n\r\nUniqueid: 2\r\nEvent: Newexten\r\n\r\n",
+        TRANSLATED_EVENTS,
+    )
+    assert [(f.response, f.get("Uniqueid")) for f in more] == [("Success", None), (None, "2")]
+    assert parser.ignored == len(names) - len(TRANSLATED_EVENTS)
+
+
+def test_without_a_wanted_set_every_event_is_built() -> None:
+    names = mixed_names()
+    parser = AmiFrameParser()
+    assert [f.event for f in parser.feed(BANNER + stream_of(names))] == names
+    assert parser.ignored == 0
+
+
+async def test_connection_delivers_every_handled_name_and_counts_the_ignored() -> None:
+    rec = Recorder()
+    names = mixed_names()
+    async with FakeAmi() as fake:
+        conn = AmiConnection(
+            config(fake.port),
+            rec.on_frame,
+            on_login=rec.on_login,
+            on_link_change=rec.on_link_change,
+            rng=random.Random(7),
+            events=TRANSLATED_EVENTS,
+        )
+        async with running(conn):
+            server = await fake.next_conn()
+            await conn.wait_logged_in(WAIT)
+            await server.send(stream_of(names))  # one write, one (or a few) reads
+            got = []
+            while len(got) < len(TRANSLATED_EVENTS):
+                frame = await rec.next_frame()
+                if frame.event != "FullyBooted":  # sent while the Login was still in flight
+                    got.append(frame)
+            assert [f.event for f in got] == sorted(TRANSLATED_EVENTS)
+            assert all(f.event in TRANSLATED_EVENTS for f in got)
+            # Each handled frame still translates (or is judged) on its own headers.
+            for frame in got:
+                translate(frame, 0.0)
+            # A handled fence after more ignored events: nothing ignored slipped in before it.
+            await server.send(stream_of(["Newexten", "DeviceStateChange", "Hangup"]))
+            fence = await rec.next_frame()
+            assert fence.event == "Hangup"
+            assert rec.frames.empty()
+
+
+async def test_list_action_gets_its_unhandled_end_event_while_filtering() -> None:
+    # CoreShowChannelsComplete is no translated event, yet it must end the action's list.
+    recorded_id, block = reply_block("resync.jsonl", "CoreShowChannels", 0)
+    assert "CoreShowChannelsComplete" not in TRANSLATED_EVENTS
+    rec = Recorder()
+    async with FakeAmi() as fake:
+        conn = AmiConnection(
+            config(fake.port),
+            rec.on_frame,
+            on_login=rec.on_login,
+            on_link_change=rec.on_link_change,
+            rng=random.Random(7),
+            events=TRANSLATED_EVENTS,
+        )
+        async with running(conn):
+            server = await fake.next_conn()
+            await conn.wait_logged_in(WAIT)
+            task = asyncio.create_task(conn.list_action("CoreShowChannels"))
+            sent = await server.next_action()
+            for raw in block:
+                await server.send(retarget(raw, recorded_id, sent.action_id))
+            items = await asyncio.wait_for(task, WAIT)
+            assert items and all(f.event == "CoreShowChannel" for f in items)
