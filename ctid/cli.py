@@ -251,7 +251,7 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    from ctid.app.user_admin import list_users
+    from ctid.accounts.admin import list_users
     from ctid.reports.render import text_table
 
     cfg = _load(args)
@@ -280,8 +280,8 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_users_active(args: argparse.Namespace, active: bool) -> int:
+    from ctid.accounts.admin import set_active
     from ctid.accounts.users import UserError
-    from ctid.app.user_admin import set_active
 
     cfg = _load(args)
     verb = "enabled" if active else "disabled"
