@@ -22,7 +22,7 @@ from ctid.core.errors import AmiActionError, CtidError
 from ctid.core.ids import SeatId
 from ctid.rotation.desk import CurrentRota, state_summary
 from ctid.rotation.plan import DeskState, Mode
-from ctid.rotation.roster import RosterSeat, Rota
+from ctid.rotation.rota import RosterSeat, Rota
 
 log = structlog.get_logger(__name__)
 
