@@ -1,6 +1,7 @@
 """The roster in the database: seats (who staffs them, tier, interface), supervisors, lunch
-overrides and imported holidays; seeded from config on first start, every change audited, and
-the `Rota` snapshot (`ctid.rotation.rota`) built from it for the enforcer and the CLI."""
+overrides and imported holidays; seeded from config on first start, every change audited, and the
+`Rota` snapshot (calendar + rotation + seats + overrides) the enforcer and the CLI act on.
+"""
 
 from __future__ import annotations
 
