@@ -1,12 +1,11 @@
-"""Command line: argv → config → logging → the chosen command; owns ctid's exit codes.
+"""Command line: argv → config → logging → the chosen command; owns ctid's exit codes (listed
+below). Global options (-c, --log-level, --log-format) go before or after any subcommand."""
 
-Exit codes: 0 ok · 1 a check found problems · 2 usage error · 3 database not migrated ·
-65 a file is not what it should be · 66 an input file is missing or unreadable ·
-69 a service or tool ctid needs is unavailable (database, port, pg_dump) · 70 internal error ·
-73 will not overwrite (backup file exists, restore target not empty) · 74 backup/restore failed ·
-78 bad configuration. Global options (-c, --log-level, --log-format) go before or after any
-subcommand.
-"""
+# Exit codes: 0 ok · 1 a check found problems · 2 usage error · 3 database not migrated · 65 a file
+# is not what it should be · 66 an input file is missing or unreadable · 69 a service or tool ctid
+# needs is unavailable (database, port, pg_dump) · 70 internal error · 73 will not overwrite (backup
+# file exists, restore target not empty) · 74 backup/restore failed · 78 bad configuration. Global
+# options (-c, --log-level, --log-format) go before or after any subcommand.
 
 from __future__ import annotations
 
