@@ -1,5 +1,5 @@
-"""Part of the composition root's running state: `DaemonHealth` reports the parts only the root
-holds together (AMI link, database, write-spool backlog) for /healthz."""
+"""`DaemonHealth`: the composition root's health report for /healthz (AMI link, database, the
+write spool's backlog); it composes the daemon's parts, so it lives beside the root."""
 
 from __future__ import annotations
 
