@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from ctid.accounts.users import add_user, make_hasher
 from ctid.app import Daemon
 from ctid.asterisk.simulator import PbxSimulator
 from ctid.config import Config
 from ctid.core.clock import FakeClock
 from ctid.core.ids import CallId, SeatId
 from ctid.db import create_engine, upgrade
+from ctid.web.users import add_user, make_hasher
 from tests.e2e.harness import MONDAY_10, Desk, desk_config, free_port
 from tests.e2e.test_web_e2e import PASSWORD, Browser
 
