@@ -1,12 +1,11 @@
-"""Command line: argv → config → logging → the chosen command; owns ctid's exit codes.
+"""Command line: argv → config → logging → the chosen command; owns ctid's exit codes (listed
+below). Global options (-c, --log-level, --log-format) go before or after any subcommand."""
 
-Exit codes: 0 ok · 1 a check found problems · 2 usage error · 3 database not migrated ·
-65 a file is not what it should be · 66 an input file is missing or unreadable ·
-69 a service or tool ctid needs is unavailable (database, port, pg_dump) · 70 internal error ·
-73 will not overwrite (backup file exists, restore target not empty) · 74 backup/restore failed ·
-78 bad configuration. Global options (-c, --log-level, --log-format) go before or after any
-subcommand.
-"""
+# Exit codes: 0 ok · 1 a check found problems · 2 usage error · 3 database not migrated · 65 a file
+# is not what it should be · 66 an input file is missing or unreadable · 69 a service or tool ctid
+# needs is unavailable (database, port, pg_dump) · 70 internal error · 73 will not overwrite (backup
+# file exists, restore target not empty) · 74 backup/restore failed · 78 bad configuration. Global
+# options (-c, --log-level, --log-format) go before or after any subcommand.
 
 from __future__ import annotations
 
@@ -251,7 +250,7 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    from ctid.app.user_admin import list_users
+    from ctid.accounts.admin import list_users
     from ctid.reports.render import text_table
 
     cfg = _load(args)
@@ -280,8 +279,8 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_users_active(args: argparse.Namespace, active: bool) -> int:
+    from ctid.accounts.admin import set_active
     from ctid.accounts.users import UserError
-    from ctid.app.user_admin import set_active
 
     cfg = _load(args)
     verb = "enabled" if active else "disabled"

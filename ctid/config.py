@@ -1,17 +1,13 @@
-"""ctid's configuration: frozen pydantic models loaded from one TOML file by `load_config`, every
-problem reported at once as `file: key.path: what is wrong (got X)`; secrets may come from CTID_*
-environment variables. Over 700 lines on purpose: the models and every check on them are one unit."""
+"""ctid's configuration: frozen pydantic models loaded from one TOML file by `load_config` (secrets
+may come from CTID_* variables) and the cross-field checks; how problems are told is in
+`config_messages`. May pass ~700 lines: the models and every check on them are one unit."""
 
 from __future__ import annotations
 
-import copy
-import difflib
 import ipaddress
 import os
 import re
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
 from datetime import date, time
 from pathlib import Path
@@ -29,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from ctid.config_messages import field_lines, lenient, renumber, short
 from ctid.core.errors import ConfigError
 
 Tier = Literal["ordinary", "expert"]
@@ -563,21 +560,6 @@ class Config(_Model):
 # --------------------------------------------------------------------------- loading
 
 
-def _fmt_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part
-    return out or "(top level)"
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
     for var, path in ENV_OVERRIDES.items():
         if var in env and env[var] != "":
@@ -746,118 +728,6 @@ def _cross_checks(cfg: Config) -> list[tuple[str, str, object]]:
     return problems
 
 
-def _model_at(loc: tuple[int | str, ...]) -> type[BaseModel] | None:
-    """The model class that owns the keys at `loc` (list indexes and dict keys skipped)."""
-    model: type[BaseModel] = Config
-    pending: list[Any] = []
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        if pending:  # a dict key (e.g. incidents.sla.P1): its value's type is next
-            ann = pending.pop()
-        elif part in model.model_fields:
-            ann = model.model_fields[part].annotation
-        else:
-            return None
-        found = _find_model(ann)
-        if found is None:
-            return None
-        model, is_dict = found
-        if is_dict:
-            pending.append(model)
-    return None if pending else model
-
-
-def _find_model(ann: Any) -> tuple[type[BaseModel], bool] | None:
-    """The first pydantic model inside an annotation, and whether it sits in a dict's values."""
-    if isinstance(ann, type) and issubclass(ann, BaseModel):
-        return ann, False
-    origin = typing.get_origin(ann)
-    args = typing.get_args(ann)
-    if origin is dict and len(args) == 2:
-        inner = _find_model(args[1])
-        return (inner[0], True) if inner else None
-    if origin in (tuple, list, typing.Union, types.UnionType, typing.Annotated):
-        for arg in args:
-            inner = _find_model(arg)
-            if inner is not None:
-                return inner
-    return None
-
-
-def _did_you_mean(loc: tuple[int | str, ...]) -> str:
-    model = _model_at(loc[:-1])
-    if model is None or not isinstance(loc[-1], str):
-        return ""
-    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _field_lines(exc: ValidationError, source: str) -> list[str]:
-    lines = []
-    errors = exc.errors(include_url=False)
-    locs = [tuple(e["loc"]) for e in errors]
-    for err in errors:
-        here = tuple(err["loc"])
-        if err["type"] == "too_short" and any(
-            other[: len(here)] == here and other != here for other in locs
-        ):
-            continue  # a failing item already explains why the list came out short
-        loc = _fmt_loc(here)
-        msg = err["msg"]
-        if err["type"] == "missing":
-            lines.append(f"{source}: {loc}: is required but missing")
-        elif err["type"] == "extra_forbidden":
-            hint = _did_you_mean(here)
-            lines.append(f"{source}: {loc}: is not a known key (got {_short(err['input'])}){hint}")
-        else:
-            msg = msg.removeprefix("Value error, ")
-            lines.append(f"{source}: {loc}: {msg} (got {_short(err['input'])})")
-    return lines
-
-
-def _prune(raw: Any, loc: tuple[int | str, ...], removed: dict[str, list[int]]) -> bool:
-    """Drop what failed at `loc` so the rest can still be validated for cross-field checks: the
-    key itself, or the whole list item when the item cannot stand without it. `removed` keeps,
-    per list path, the original index of each surviving item so messages keep their indexes."""
-    for depth in range(len(loc), 0, -1):
-        parent_loc, key = loc[: depth - 1], loc[depth - 1]
-        node = raw
-        for part in parent_loc:
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                return False
-        if isinstance(key, str) and isinstance(node, dict) and key in node:
-            owner = _model_at(parent_loc)
-            if owner is None:
-                continue  # an entry of a dict-valued key: drop the whole key (its default)
-            if depth < len(loc) or key not in _required(owner):
-                del node[key]
-                return True
-        if isinstance(key, int) and isinstance(node, list) and 0 <= key < len(node):
-            path = _fmt_loc(parent_loc)
-            index = removed.setdefault(path, list(range(len(node))))
-            del node[key]
-            del index[key]
-            return True
-    return False
-
-
-def _required(model: type[BaseModel] | None) -> tuple[str, ...]:
-    if model is None:
-        return ()
-    return tuple(name for name, f in model.model_fields.items() if f.is_required())
-
-
-def _renumber(key: str, removed: dict[str, list[int]]) -> str:
-    for path, index in removed.items():
-        m = re.match(re.escape(path) + r"\[(\d+)\]", key)
-        if m:
-            key = f"{path}[{index[int(m.group(1))]}]" + key[m.end() :]
-    return key
-
-
 def check_config(raw: dict[str, Any], source: str = "config") -> tuple[Config | None, list[str]]:
     """Every problem at once: field problems, then the cross-field ones of what did validate
     (the failing keys are dropped and their defaults used, so one mistake hides no other)."""
@@ -866,34 +736,15 @@ def check_config(raw: dict[str, Any], source: str = "config") -> tuple[Config | 
     try:
         cfg: Config | None = Config.model_validate(raw)
     except ValidationError as exc:
-        lines = _field_lines(exc, source)
-        cfg = _lenient(raw, removed)
+        lines = field_lines(Config, exc, source)
+        cfg = lenient(Config, raw, removed)
     if cfg is None:
         return None, lines
     lines += [
-        f"{source}: {_renumber(k, removed)}: {what} (got {_short(got)})"
+        f"{source}: {renumber(k, removed)}: {what} (got {short(got)})"
         for k, what, got in _cross_checks(cfg)
     ]
     return (cfg if not lines else None), lines
-
-
-def _lenient(raw: dict[str, Any], removed: dict[str, list[int]] | None = None) -> Config | None:
-    """The config with what failed dropped (defaults used), or None when that is not enough."""
-    work = copy.deepcopy(raw)
-    removed = {} if removed is None else removed
-    for _ in range(8):
-        try:
-            return Config.model_validate(work)
-        except ValidationError as exc:
-            pruned = False
-            for err in exc.errors(include_url=False):
-                loc = tuple(err["loc"])
-                target = loc[:-1] if err["type"] == "missing" else loc
-                if target:
-                    pruned |= _prune(work, target, removed)
-            if not pruned:
-                return None
-    return None
 
 
 def parse_config(raw: dict[str, Any], source: str = "config") -> Config:
@@ -953,9 +804,9 @@ def load_config(
         raise ConfigError(problems)
     if cfg is None:
         # Still say what running would need, from the parts that did validate.
-        lenient = _lenient(raw)
-        if lenient is not None:
-            problems += deployment_problems(_relative_to(lenient, source), source, env)
+        lenient_cfg = lenient(Config, raw)
+        if lenient_cfg is not None:
+            problems += deployment_problems(_relative_to(lenient_cfg, source), source, env)
         raise ConfigError(problems)
     cfg = _relative_to(cfg, source)
     if deployment:

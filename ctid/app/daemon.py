@@ -1,8 +1,7 @@
-"""The composition root: builds every concrete object from the config, owns startup and shutdown.
+"""The composition root: builds every concrete object from the config and owns startup and shutdown
+(one `AsyncExitStack` for resources, named loop tasks with a bounded second shutdown phase)."""
 
-One `AsyncExitStack` unwinds resources in reverse; one `TaskGroup` holds the loops. Signals are
-handled only here (`run`); tests drive `Daemon` with their own `stop`/`ready` events.
-"""
+# Signals are handled only here (`run`); tests drive `Daemon` with their own `stop`/`ready` events.
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
-"""`ctid demo`: the whole desk on one machine with nothing else installed — the PBX simulator and
-the daemon on loopback, SQLite in a temporary directory, demo users and callers, and realistic
-traffic (IVR choices, answers at various rings, misses, abandons, a call that hits the cap), a mail
-catcher with a mailbox page, and `--smoke`: a short run that proves the installed package works."""
+"""`ctid demo`: the whole desk on one machine with nothing else installed (PBX simulator and daemon
+on loopback, SQLite in a temporary directory, demo users and callers, realistic traffic, a mail
+catcher); `--smoke` is a short run that proves the installed package works."""
+
+# The traffic has IVR choices, answers at various rings, misses, abandons and a call that hits the
+# cap; the mail catcher has a mailbox page.
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""How `ctid run` lives under a service manager: READY=1 once the database is checked, the web is
-up, AMI is logged in and the first resync applied; the watchdog fed from the loop; SIGHUP reloads
-(`ctid.app.reload`); STOPPING=1 on the way out."""
+"""Part of the composition root's startup/shutdown/reload: how `ctid run` lives under a service
+manager (READY=1 once database, web, AMI login and first resync are up; watchdog; SIGHUP reload;
+STOPPING=1)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""SIGHUP: re-read the config file and apply what can change while calls are up — the roster (and
-lunch groups), service hours, holidays (also `hours.holidays_file`) and the IVR menu; every other
-changed key is logged as needing a restart. A config that does not load changes nothing."""
+"""Part of the composition root's reload: on SIGHUP re-read the config and re-apply what can change
+while calls are up (roster, hours, holidays, IVR) to the parts the root built; other keys need a
+restart, and a config that does not load changes nothing."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The site secret: signs session cookies and e-mailed links. From `web.cookie_secret` (or
-CTID_WEB_SECRET) when set, else generated once and kept in the data directory (mode 0600)."""
+"""Part of the composition root's startup: the site secret the root hands to the web (cookies) and
+the incident store (e-mailed links), from `web.cookie_secret`/CTID_WEB_SECRET or generated once."""
 
 from __future__ import annotations
 

@@ -1,6 +1,5 @@
-"""systemd integration without a dependency: `sd_notify` datagrams to $NOTIFY_SOCKET (READY=1,
-STATUS=, STOPPING=1) and the watchdog ping, sent from an event-loop task so a stuck loop stops it
-and systemd restarts ctid (`WatchdogSec=` in contrib/systemd/ctid.service)."""
+"""Part of the composition root's startup/shutdown: `sd_notify` datagrams (READY=1, STATUS=,
+STOPPING=1) and the watchdog ping from a loop task, without a dependency; only `lifecycle` uses it."""
 
 from __future__ import annotations
 

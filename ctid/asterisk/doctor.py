@@ -1,9 +1,8 @@
-"""`ctid doctor`: lint the PBX's .conf files (manager, queues, extensions, pjsip; parsed with pyst2's
-config parser) and the IVR's sound files against ctid's config.
+"""`ctid doctor`: lint the PBX's .conf files (manager, queues, extensions, pjsip; parsed with
+pyst2's config parser) and the IVR's sound files against ctid's config."""
 
-Each finding names the file, the line where it can be seen, what is wrong and the fix; placeholder
-secrets are warnings that leave the exit code alone.
-"""
+# Each finding names the file, the line where it can be seen, what is wrong and the fix; placeholder
+# secrets are warnings that leave the exit code alone.
 
 from __future__ import annotations
 

@@ -1,12 +1,11 @@
-"""The hotline IVR: the pure routing decision (menu choice + desk state → queue) and the menu
-dialog run over any channel that can play prompts and collect digits (ctid's FastAGI session).
+"""The hotline IVR: the pure routing decision (menu choice + desk state → queue) and the menu dialog
+run over any channel that can play prompts and collect digits (ctid's FastAGI session)."""
 
-Never a dead end: silence replays the menu then takes the default route, invalid keys are
-announced and replayed (max `ivr.max_invalid`) then take the default route, and the routing never
-sends a caller to a tier with nobody on duty. A prompt the PBX cannot play does not stop the menu
-(the channel collects the keys silently); only a hangup ends it. After hours the caller is never
-queued. Digits are untrusted: only 0-9 * # are looked at.
-"""
+# Never a dead end: silence replays the menu then takes the default route, invalid keys are
+# announced and replayed (max `ivr.max_invalid`) then take the default route, and the routing never
+# sends a caller to a tier with nobody on duty. A prompt the PBX cannot play does not stop the menu
+# (the channel collects the keys silently); only a hangup ends it. After hours the caller is never
+# queued. Digits are untrusted: only 0-9 * # are looked at.
 
 from __future__ import annotations
 

@@ -1,11 +1,10 @@
 """Who ended a ring attempt — ctid's three-ring cut, the queue's own ring timeout, the caller, or an
-answer — decided from the order of what the PBX reported (pure; the tracker supplies the facts).
+answer — decided from the order of what the PBX reported (pure; the tracker supplies the facts)."""
 
-The recordings (shared/ami-transcripts/pjsip) give the signatures: ctid's cut → the seat leg's
-DialEnd NOANSWER comes *before* AgentRingNoAnswer and the leg's Hangup has cause 19; the queue's
-timeout → AgentRingNoAnswer comes first, then DialEnd NOANSWER/CANCEL, Hangup cause 0; a caller
-who leaves → the caller's hangup / QueueCallerAbandon while the seat rings, DialEnd CANCEL.
-"""
+# The recordings (shared/ami-transcripts/pjsip) give the signatures: ctid's cut → the seat leg's
+# DialEnd NOANSWER comes *before* AgentRingNoAnswer and the leg's Hangup has cause 19; the queue's
+# timeout → AgentRingNoAnswer comes first, then DialEnd NOANSWER/CANCEL, Hangup cause 0; a caller
+# who leaves → the caller's hangup / QueueCallerAbandon while the seat rings, DialEnd CANCEL.
 
 from __future__ import annotations
 

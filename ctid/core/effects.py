@@ -1,8 +1,6 @@
-"""Effects: what ctid's pure policies decide, as values. Services carry them out through ports.
-
-Names are imperative (`CutRingingLeg`); every policy returns a list of these and every service
-`match`es them exhaustively.
-"""
+"""Effects: what ctid's pure policies decide, as values with imperative names (`CutRingingLeg`);
+every policy returns a list of them and every service carries them out through ports, `match`ing
+them exhaustively."""
 
 from __future__ import annotations
 

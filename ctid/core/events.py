@@ -1,10 +1,10 @@
 """The typed, frozen events ctid acts on: what the PBX reported (made by `asterisk.translate`) and
-the few facts ctid itself adds (`RingingLegCut`, `TalkCapApplied`). Nothing past the AMI adapter
-sees an AMI header name.
+the few facts ctid adds (`RingingLegCut`, `TalkCapApplied`); no AMI header name gets past the
+adapter."""
 
-Every event's `at` is on one clock, the events' clock: PBX epoch seconds. `translate` stamps it
-from the AMI `Timestamp:` header, or with the receive time on that same clock when a frame has none
-(resync list items never do). Loop time never appears in an event; it stays inside timers."""
+# Every event's `at` is on one clock, the events' clock: PBX epoch seconds. `translate` stamps it
+# from the AMI `Timestamp:` header, or with the receive time on that same clock when a frame has
+# none (resync list items never do). Loop time never appears in an event; it stays inside timers.
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""SLA clock arithmetic, pure and stdlib-only so the incident page (ctid.tickets) and the reports
-(ctid.reports) judge an incident the same way: a clock runs from creation, stands still while the
-incident is suspended (and, for resolution, while it is resolved or closed), and stops at the
-response or the resolution."""
+"""SLA clock arithmetic, pure and stdlib-only so the incident page and the reports judge alike: a
+clock runs from creation, stands still while the incident is suspended (for resolution also while
+resolved or closed), and stops at the response or the resolution."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""Incident reports for the duty manager and the CIO (defined in docs/KPIS.md): by request type
-and category, SLA met/breached by priority, the open backlog by age, first- vs second-line
-resolution, first-contact resolution, first-line resolution by knowledge article and the
-categories no article covers — rows as dataclasses, and CSV."""
+"""Incident reports for the duty manager and the CIO (docs/KPIS.md): by request type and category,
+SLA by priority, backlog by age, first- vs second-line and first-contact resolution, knowledge-base
+coverage; rows as dataclasses, and CSV."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from ctid.core.clock import Clock
 from ctid.rotation.plan import DeskState, Mode
-from ctid.rotation.roster import Rota
+from ctid.rotation.rota import Rota
 
 
 class CurrentRota:

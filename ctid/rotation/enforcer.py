@@ -1,9 +1,10 @@
 """Making the PBX follow the plan: the pure decisions (which seats should be paused and why, which
-queue memberships they should have, and the actions that get the live PBX there) and the
-`RotaEnforcer` service that applies them through the queue-control port, idempotently. ctid owns
-queue membership (contrib's queues.conf has no static members); a change the PBX refuses is kept
-as a `RefusedChange` for ops to see until a later apply succeeds or no longer needs it.
-"""
+queue memberships they should have) and the `RotaEnforcer` that applies them idempotently through
+the queue-control port."""
+
+# ctid owns queue membership (contrib's queues.conf has no static members); a change the PBX
+# refuses is kept as a `RefusedChange` for ops to see until a later apply succeeds or no longer
+# needs it.
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from ctid.core.errors import AmiActionError, CtidError
 from ctid.core.ids import SeatId
 from ctid.rotation.desk import CurrentRota, state_summary
 from ctid.rotation.plan import DeskState, Mode
-from ctid.rotation.roster import RosterSeat, Rota
+from ctid.rotation.rota import RosterSeat, Rota
 
 log = structlog.get_logger(__name__)
 

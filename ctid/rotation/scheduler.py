@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from ctid.rotation.calendar import CalendarError
 from ctid.rotation.desk import CurrentRota
 from ctid.rotation.plan import SEARCH_DAYS, Transition, day_transitions
-from ctid.rotation.roster import Rota
+from ctid.rotation.rota import Rota
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,5 @@
-"""The incident store: numbering, creation (from every answered call, idempotently, one or a
-reconciled chunk at a time), lifecycle steps with history, optimistic locking and outbox mail, and
-signed links. SQLAlchemy stays in here; views go out. Over 700 lines: creation and the lifecycle
-share the row ⇄ state conversions and the numbering, which must not drift apart."""
+"""The incident store: numbering, creation from calls, lifecycle steps with history and mail, signed
+links. Over 700 lines: creation and the lifecycle share the row/state conversions and numbering."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""One incident per problem and what happened to it: work notes (internal, or to the caller and
-mailed through the outbox), contacts (a later call attached to an open incident, the automatic
-duplicate withdrawn; an IVR status query), and the timeline that merges notes, lifecycle history
-and calls in time order."""
+"""One incident per problem and what happened to it: work notes (internal, or mailed to the caller),
+contacts (a later call attached, the duplicate withdrawn; an IVR status query), and the timeline of
+notes, lifecycle history and calls."""
 
 from __future__ import annotations
 

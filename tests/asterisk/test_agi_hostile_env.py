@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from ctid.asterisk.agi import AgiEnvReader, AgiSession
+from ctid.asterisk.agi import AgiSession
+from ctid.asterisk.agi_env import AgiEnvReader
 from tests.asterisk.agi_client import FakeAsterisk, env_block
 from tests.asterisk.test_agi import serving
 

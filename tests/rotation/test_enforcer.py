@@ -28,7 +28,7 @@ from ctid.rotation.enforcer import (
     plan_memberships,
     state_interface,
 )
-from ctid.rotation.roster import Rota
+from ctid.rotation.rota import Rota
 
 from ._desk import SHANGHAI, at
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ctid.calls.ivr import DeskView, queue_for
 from ctid.core.clock import FakeClock
 from ctid.rotation.desk import CurrentRota, RotaDeskView, state_summary
-from ctid.rotation.roster import Rota
+from ctid.rotation.rota import Rota
 
 from ._desk import SHANGHAI, at
 from .test_enforcer import CFG, MONDAY, ROTA, desk_config

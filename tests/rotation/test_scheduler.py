@@ -15,7 +15,7 @@ from ctid.core.clock import FakeClock
 from ctid.rotation.calendar import ServiceCalendar
 from ctid.rotation.enforcer import RotaEnforcer
 from ctid.rotation.lunch import NO_OVERRIDES, RotationOverrides
-from ctid.rotation.roster import RosterSeat, Rota
+from ctid.rotation.rota import RosterSeat, Rota
 from ctid.rotation.scheduler import (
     MISFIRE_GRACE_S,
     POLL_JOB,

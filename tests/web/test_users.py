@@ -1,4 +1,5 @@
-"""The user functions the CLI calls (`ctid users add/passwd`) and the HTML escaping helper."""
+"""The user functions the CLI calls (`ctid users add/passwd/list/disable/enable`) and the HTML
+escaping helper."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select
 
+from ctid.accounts.admin import list_users, set_active
 from ctid.accounts.users import (
     UnknownUserError,
     UserError,
@@ -70,6 +72,36 @@ async def test_set_password_changes_it_and_ends_existing_sessions(
     assert (await clients().login("E1001", "a brand new one")).status == 303
     with pytest.raises(UnknownUserError):
         await set_password(env.sessions, "E9999", "whatever123", hasher=hasher)
+
+
+async def test_disabling_a_user_ends_their_sessions_and_enabling_lets_them_back(
+    env: Env, clients: Callable[[], Client], clock: FakeClock
+) -> None:
+    c = clients()
+    await c.login("E1001")
+    assert await set_active(env.sessions, "E1001", False, clock=clock, actor="E0001")
+    async with await c.get("/api/me") as me:
+        assert me.status == 401  # out at once
+    assert (await clients().login("E1001", PASSWORD)).status == 401
+    assert not await set_active(env.sessions, "E1001", False, clock=clock)  # already so
+    row = next(u for u in await list_users(env.sessions) if u.employee_id == "E1001")
+    assert (row.active, row.can_log_in) == (False, False)
+
+    assert await set_active(env.sessions, "E1001", True, clock=clock)
+    assert (await clients().login("E1001", PASSWORD)).status == 303
+    row = next(u for u in await list_users(env.sessions) if u.employee_id == "E1001")
+    assert (row.name, row.active, row.can_log_in) == ("Li Wei", True, True)
+    async with env.sessions() as db:
+        audit = (
+            await db.execute(
+                select(AuditLog.action, AuditLog.actor)
+                .where(AuditLog.target == "E1001", AuditLog.action.like("user_%abled"))
+                .order_by(AuditLog.id)
+            )
+        ).all()
+    assert [tuple(a) for a in audit] == [("user_disabled", "E0001"), ("user_enabled", "cli")]
+    with pytest.raises(UnknownUserError):
+        await set_active(env.sessions, "E9999", False)
 
 
 async def test_a_user_without_a_password_cannot_log_in(

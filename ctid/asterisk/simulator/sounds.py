@@ -1,9 +1,8 @@
-"""The simulated PBX's sounds directory: whether a prompt name can be played and for how long.
+"""The simulated PBX's sounds directory: whether a prompt name can be played and for how long."""
 
-With `SimulatorConfig.sounds_dir` unset every prompt exists and plays `prompt_s`; with it set, a
-prompt is `DIR/<name>.wav` (or another format Asterisk reads) and a WAV plays for its real length,
-as Asterisk's file lookup does. A missing file is what `pjsip_missing_prompt` shows.
-"""
+# With `SimulatorConfig.sounds_dir` unset every prompt exists and plays `prompt_s`; with it set, a
+# prompt is `DIR/<name>.wav` (or another format Asterisk reads) and a WAV plays for its real length,
+# as Asterisk's file lookup does. A missing file is what `pjsip_missing_prompt` shows.
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`ctid users list | disable | enable`: listing web users and switching their login off and on
-(disabling ends every session they have, so a leaver is out at once)."""
+"""Listing web users and switching their login off and on (`ctid users list | disable | enable`);
+disabling ends every session they have, so a leaver is out at once."""
 
 from __future__ import annotations
 
