@@ -98,6 +98,10 @@ ScreenItem = (
 """The bus items the screens read: the call story, the desk effects and opened incidents."""
 
 
+SHUTDOWN_WAIT_S = 5.0
+"""How long `run` waits for its pop lookups to end once cancelled."""
+
+
 class CallerPhone(Protocol):
     @property
     def raw(self) -> str: ...
@@ -611,5 +615,13 @@ class SeatScreens:
                         await self._dirty.wait()
                 await asyncio.sleep(0.5)
         finally:
-            for task in list(self._tasks):
+            pending = list(self._tasks)
+            for task in pending:
                 task.cancel()
+            if pending:
+                # Wait for them (bounded): a lookup cancelled mid-query still closes its database
+                # connection, which must happen before the composition root disposes the engine —
+                # a connection closed after that never finishes and the loop cannot shut down.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SHUTDOWN_WAIT_S):
+                        await asyncio.gather(*pending, return_exceptions=True)
