@@ -17,7 +17,7 @@ from ctid.core.errors import ConfigError, CtidError, RequestRefusedError
 from ctid.core.ids import SeatId
 from ctid.rotation.calendar import CalendarError
 from ctid.rotation.desk import state_summary
-from ctid.rotation.enforcer import RotaEnforcer
+from ctid.rotation.enforcer import RefusedChange, RotaEnforcer
 from ctid.rotation.lunch import IsoWeek, RotationError
 from ctid.rotation.roster import TIERS, RosterError, RosterSeat, RosterStore
 
@@ -92,6 +92,8 @@ class RosterView:
     """Each lunch group and its seats (the page checks lunch cover before saving)."""
     allow_overflow: bool = False
     """A tier missing at lunch is accepted (calls overflow to the other tier)."""
+    refused: tuple[RefusedChange, ...] = ()
+    """Rota changes the PBX refused and that are still wanted (e.g. removing a static member)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,7 @@ class RosterAdmin:
                     )
                 )
         return RosterView(
+            refused=self.rota.refused(),
             seats=tuple(
                 RosterSeatRow(
                     seat_id=s.id,

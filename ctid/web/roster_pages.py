@@ -346,6 +346,7 @@ class RosterPages:
             for d, kind, name in view.holidays
         )
         seat_names = {s.seat_id: s.name for s in view.seats}
+        refused = _refused_changes(view, t, seat_names)
         plan_rules = json.dumps(
             {
                 "groups": {g: list(seats) for g, seats in view.group_seats},
@@ -357,6 +358,7 @@ class RosterPages:
         main = render(
             """<section class="card"><h1>$title</h1>
 $notice
+$refused
 <p id="desk-state">$desk_line</p>
 <form method="post" action="/ops/roster/plan" id="plan-form" novalidate>
 <input type="hidden" name="csrf_token" value="$csrf">
@@ -439,6 +441,7 @@ $holiday_error
             h_day=t.gettext("Day"),
             groups=groups,
             set_day=t.gettext("Set day"),
+            refused=refused,
             l_holidays=t.gettext("Holidays"),
             holiday_error=error("holidays"),
             holidays=holidays,
@@ -457,6 +460,42 @@ $holiday_error
             scripts=["/static/roster.js"],
             script_words=script_messages("roster.js"),
         )
+
+
+_REFUSED_KINDS = {
+    "add": N_("add to queue"),
+    "remove": N_("remove from queue"),
+    "pause": N_("pause"),
+    "unpause": N_("unpause"),
+}
+
+
+def _refused_changes(view: RosterView, t: Translator, names: Mapping[str, str]) -> Markup:
+    """The roster changes the PBX refused (still wanted), with Asterisk's own words: ops must fix
+    the PBX side (e.g. a static `member =>` line) — ctid retries on every apply."""
+    if not view.refused:
+        return Markup("")
+    rows = join(
+        tag(
+            "li",
+            t.gettext(
+                "{seat}: {change}{queue} refused by the PBX: {message} ({attempts}×, last {at})",
+                seat=names.get(r.seat_id, r.seat_id),
+                change=t.gettext(_REFUSED_KINDS.get(r.kind, r.kind)),
+                queue=f" {r.queue}" if r.queue else "",
+                message=r.message,
+                attempts=r.attempts,
+                at=t.clock(r.last_at),
+            ),
+        )
+        for r in view.refused
+    )
+    return render(
+        '<div class="notice error" id="pbx-refused" role="alert"><strong>$head</strong>'
+        '<ul class="lines">$rows</ul></div>',
+        head=t.gettext("The PBX refused these roster changes; fix the PBX side:"),
+        rows=rows,
+    )
 
 
 def _at(value: object) -> str:

@@ -11,6 +11,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from ctid.asterisk.simulator import QueueSpec
+from ctid.i18n import translator
+from ctid.rotation.admin import RosterAdmin
+from ctid.web.roster_pages import _refused_changes
 from tests.e2e.harness import running_desk
 
 pytestmark = pytest.mark.looptime(noop_cycles=20_000)
@@ -67,6 +70,16 @@ async def test_a_static_member_refuses_deactivation_loudly(tmp_path: Path) -> No
                 ("seat2", "remove", "shared", "Member not dynamic"),
             ]
             assert "PJSIP/seat2" in _members(desk, "ordinary")
+            # ...and ops see them on the roster page, in their language, with Asterisk's words.
+            admin = RosterAdmin(desk.daemon.roster, desk.daemon.rota, desk.daemon.clock)
+            view = await admin.view(1)
+            assert view.refused == refused
+            names = {s.seat_id: s.name for s in view.seats}
+            en = str(_refused_changes(view, translator("en"), names))
+            assert 'id="pbx-refused"' in en and en.count("<li>") == 2
+            assert "remove from queue ordinary refused by the PBX: Member not dynamic" in en
+            zh = str(_refused_changes(view, translator("zh_CN"), names))
+            assert "移出队列 ordinary 被交换机拒绝：Member not dynamic" in zh
     ami = [e for e in logs if e["event"] == "ami_action_refused"]
     assert {(e["log_level"], e["action"], e["message"]) for e in ami} == {
         ("error", "QueueRemove", "Member not dynamic")
