@@ -62,6 +62,7 @@ _NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (N_("Incidents"), "/incidents", ("agent", "supervisor", "ops")),
     (N_("Callbacks"), "/callbacks", ("agent", "supervisor")),
     (N_("Callers"), "/callers", ("agent", "supervisor", "ops")),
+    (N_("Knowledge base"), "/kb", ("agent", "supervisor", "ops")),
     (N_("Wallboard"), "/supervisor", ("supervisor", "ops")),
     (N_("Roster"), "/ops/roster", ("ops",)),
     (N_("Reports"), "/reports", ("supervisor", "ops")),
