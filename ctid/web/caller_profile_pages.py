@@ -46,7 +46,7 @@ class CallerProfilePages:
         return need_port(self._r.profiles, "caller profiles")
 
     def _html(
-        self, ctx: RequestContext, title: str, main: Markup, status: int = 200
+        self, t: Translator, ctx: RequestContext, title: str, main: Markup, status: int = 200
     ) -> web.Response:
         return html_response(
             layout(
@@ -56,6 +56,7 @@ class CallerProfilePages:
                 actor=ctx.actor,
                 csrf=ctx.session.csrf_token,
                 main_class="page wide",
+                t=t,
             ),
             status,
         )
@@ -104,7 +105,7 @@ class CallerProfilePages:
         if found is None:
             raise HttpError(404, f"no caller {caller_id}")
         notice = t.gettext("Saved.") if request.query.get("saved") else ""
-        return self._html(ctx, found.caller.name, self._render(ctx, t, found, notice=notice))
+        return self._html(t, ctx, found.caller.name, self._render(ctx, t, found, notice=notice))
 
     def _render(
         self,
@@ -242,7 +243,11 @@ $merge""",
             if found is None:
                 raise HttpError(404, f"no caller {caller_id}") from None
             return self._html(
-                ctx, found.caller.name, self._render(ctx, t, found, error=str(exc), typed=form), 400
+                t,
+                ctx,
+                found.caller.name,
+                self._render(ctx, t, found, error=str(exc), typed=form),
+                400,
             )
         return see_other(f"/callers/{caller_id}?saved=1")
 
@@ -268,4 +273,4 @@ $calls</section>""",
             find=t.gettext("Search"),
             calls=self._calls(t, calls) if number else "",
         )
-        return self._html(ctx, t.gettext("Earlier calls from a number"), main)
+        return self._html(t, ctx, t.gettext("Earlier calls from a number"), main)

@@ -303,4 +303,5 @@ def desk_page(
             "class": "desk-page",
         },
         main_class="page wide",
+        t=t,
     )

@@ -92,6 +92,7 @@ $sections""",
                 actor=ctx.actor,
                 csrf=ctx.session.csrf_token,
                 main_class="page wide",
+                t=t,
             )
         )
 

@@ -44,7 +44,7 @@ class KbPages:
     def _kb(self) -> KnowledgePort:
         return need_port(self._r.kb, "the knowledge base")
 
-    def _page(self, ctx: RequestContext, title: str, main: Markup) -> web.Response:
+    def _page(self, t: Translator, ctx: RequestContext, title: str, main: Markup) -> web.Response:
         return html_response(
             layout(
                 site=self._edge.site(),
@@ -52,6 +52,7 @@ class KbPages:
                 main=main,
                 actor=ctx.actor,
                 csrf=ctx.session.csrf_token,
+                t=t,
             )
         )
 
@@ -122,7 +123,7 @@ $table</section>""",
             new=new,
             table=table,
         )
-        return self._page(ctx, t.gettext("Knowledge base"), main)
+        return self._page(t, ctx, t.gettext("Knowledge base"), main)
 
     # ------------------------------------------------------------------ one article
 
@@ -189,7 +190,7 @@ $table</section>""",
             history=history,
             back=t.gettext("← Knowledge base"),
         )
-        return self._page(ctx, a.title, main)
+        return self._page(t, ctx, a.title, main)
 
     # ------------------------------------------------------------------ writing
 
@@ -260,6 +261,7 @@ $banner<input type="hidden" name="csrf_token" value="$csrf">$version
         lang = "zh" if t.locale.startswith("zh") else "en"
         form = self._form(ctx, t, "/kb/new", {"language": lang})
         return self._page(
+            t,
             ctx,
             t.gettext("New article"),
             render(
@@ -276,6 +278,7 @@ $banner<input type="hidden" name="csrf_token" value="$csrf">$version
         except RequestRefusedError as exc:
             form = self._form(ctx, t, "/kb/new", typed, error=str(exc))
             resp = self._page(
+                t,
                 ctx,
                 t.gettext("New article"),
                 render(
@@ -303,6 +306,7 @@ $banner<input type="hidden" name="csrf_token" value="$csrf">$version
         }
         form = self._form(ctx, t, f"/kb/{a.id}/edit", values, version=a.version)
         return self._page(
+            t,
             ctx,
             a.title,
             render(
@@ -341,6 +345,7 @@ $banner<input type="hidden" name="csrf_token" value="$csrf">$version
                 ctx, t, f"/kb/{article_id}/edit", typed, version=current.version, error=message
             )
             resp = self._page(
+                t,
                 ctx,
                 current.title,
                 render(
