@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,11 @@ class CatalogBuildHook(BuildHookInterface):  # type: ignore[misc]
         spec = importlib.util.spec_from_file_location("_ctid_i18n", root / "ctid" / "i18n.py")
         assert spec is not None and spec.loader is not None
         i18n = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(i18n)
+        sys.modules[spec.name] = i18n  # dataclasses look their module up while it executes
+        try:
+            spec.loader.exec_module(i18n)
+        finally:
+            del sys.modules[spec.name]
         out = Path(tempfile.mkdtemp(prefix="ctid-mo-"))
         for lang_dir in sorted(p for p in (root / "ctid" / "locale").iterdir() if p.is_dir()):
             mo = out / lang_dir.name / "ctid.mo"
