@@ -1,9 +1,5 @@
 """The AMI actions ctid sends, as typed methods over `AmiConnection`: the PBX-control port the
-services use (hang up a leg, pause a member, redirect, originate a spy or callback call).
-
-Values are checked by the connection (CR/LF refused), so a caller-controlled string can never
-inject a header; channel names here come from Asterisk's own events.
-"""
+services use (hang up a leg, pause a member, redirect, originate a spy or callback call)."""
 
 from __future__ import annotations
 
@@ -55,6 +51,9 @@ def chanspy_data(channel: str, mode: ListenMode) -> str:
     return f"{channel},{chanspy_options(mode)}"
 
 
+# No value needs escaping here: the connection refuses CR/LF in every field with
+# `UnsafeValueError` (`ami_protocol.encode_action`), so a caller-controlled string can never inject a header, and
+# the channel names passed in come from Asterisk's own events.
 class AmiPbxControl:
     """PBX control over AMI. Every method raises `AmiError` subclasses on failure."""
 

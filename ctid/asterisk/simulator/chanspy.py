@@ -1,8 +1,6 @@
-"""app_chanspy: a spy channel scans for its target, ChanSpyStart/Stop, and how the spy leg ends
-(its own Hangup, the target going away, the lab supervisor phone giving up); and contrib's
-[ctid-spy] path, where the supervisor's phone Dials `Local/spy<id>@ctid-spy-run/n` whose `;2`
-runs ChanSpy, so hanging up the phone frees it even while ChanSpy lingers on a silent call.
-"""
+"""The simulated app_chanspy: a spy channel scans for its target, ChanSpyStart/Stop, how the spy
+leg ends (its own Hangup, the target going away, the lab supervisor phone giving up), and contrib's
+[ctid-spy] path, where the supervisor's phone Dials a Local whose `;2` runs ChanSpy."""
 
 from __future__ import annotations
 
@@ -195,6 +193,9 @@ class ChanSpy:
             self.spy_hangup(two, 16)
 
     # ------------------------------------------------------------ [ctid-spy]: Dial a Local
+    # The phone Dials `Local/spy<id>@ctid-spy-run/n` and the Local's `;2` runs ChanSpy, so the
+    # phone is never the spying channel: hanging it up frees it even while ChanSpy lingers on `;2`
+    # during a silent call (`_spyrun_phone_hangup`, `_spyrun_two_hangup`).
 
     def dial_local_spy(self, phone: Chan, exten: str) -> None:
         """The answered supervisor phone runs `Dial(Local/<exten>@ctid-spy-run/n)`. Dial copies
