@@ -1,8 +1,6 @@
-"""The roster in the database: seats (who staffs them, tier, interface), supervisors, lunch
-overrides and imported holidays; seeded from config on first start, every change audited, and the
-`Rota` snapshot (calendar + rotation + seats + overrides) the enforcer and the CLI act on.
-(Over 700 lines: the store's edits share one transaction/audit/plan-check core; split only with it.)
-"""
+"""The roster in the database (seats with staff, tier and interface; supervisors; lunch overrides;
+holidays), seeded from config, every change audited, and the `Rota` snapshot built from it.
+Over 700 lines: the store's edits share one transaction/audit/plan-check core, kept as one."""
 
 from __future__ import annotations
 
@@ -371,9 +369,10 @@ class RosterStore:
             return int(value or 0)
 
     async def rota(self) -> Rota:
-        """The rota in force: config hours and lunch groups, the roster's seats, overrides and
-        holidays (plus `hours.holidays_file` when configured). Overrides that name a group no
-        longer configured are skipped with a warning instead of stopping the desk."""
+        """The rota in force, which the enforcer and the CLI act on: config hours and lunch groups,
+        the roster's seats, overrides and holidays (plus `hours.holidays_file` when configured),
+        as calendar + rotation + seats + overrides. Overrides that name a group no longer
+        configured are skipped with a warning instead of stopping the desk."""
         async with self._sessions() as db:
             seats = await self._seats(db)
             overrides = _overrides(await self._override_rows(db))
