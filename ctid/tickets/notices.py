@@ -1,7 +1,6 @@
-"""The text of the mails the incident lifecycle implies (pure): dispatch to a second-line group
-in professional terms, resolution and satisfaction survey to the caller, escalation to the duty
-manager — in the site's language (`Site.t`; catalog mail.po). Plain text only, so
-caller-supplied text can never become markup."""
+"""The text of the mails the incident lifecycle implies (pure): dispatch to a second-line group,
+resolution and satisfaction survey to the caller, escalation to the duty manager;
+all plain text in the site's language."""
 
 from __future__ import annotations
 
@@ -26,6 +25,7 @@ from ctid.tickets.vocabulary import CATEGORY_WORDS, CHANNEL_WORDS, REQUEST_TYPE_
 _LABELS = {**REQUEST_TYPE_WORDS, **CATEGORY_WORDS, **CHANNEL_WORDS}
 
 
+# A mail is plain text only (no HTML part), so caller-supplied text can never become markup.
 @dataclass(frozen=True, slots=True)
 class Mail:
     subject: str
@@ -35,7 +35,8 @@ class Mail:
 @dataclass(frozen=True, slots=True)
 class Site:
     """How mails are signed, where times are shown and in which language they are written
-    (the site's: neither callers nor second-line groups have a language of their own)."""
+    (the site's: neither callers nor second-line groups have a language of their own; the mails'
+    words are in `locale/*/LC_MESSAGES/mail.po`)."""
 
     name: str
     tz: tzinfo
