@@ -1,7 +1,5 @@
-"""The incident reports page for the duty manager and the CIO: incidents by request type and
-category, SLA met/breached by priority, backlog by age, first- vs second-line resolution, FCR,
-first-line resolution by article and the categories with no article — tables, inline-SVG bar
-charts (coloured from app.css, the CSP allows no inline style) and CSV with a BOM."""
+"""The incident reports page for the duty manager and the CIO (`/reports/incidents`): every table
+of `IncidentReportTables` for a period as HTML (most with an inline-SVG bar chart) and as CSV."""
 
 from __future__ import annotations
 

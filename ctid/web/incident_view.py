@@ -1,9 +1,6 @@
-"""The incident page that leads: its state, SLA clocks, only the actions legal now (the expected
-next step first, one form shown at a time), the timeline of notes, contacts, lifecycle and calls,
-a note form, citing a knowledge article when resolving at first line; and its JSON twin with the
-timeline and clocks. A refused step re-renders the page with what was typed and what changed;
-a form refused field by field (`FieldErrors`) shows every problem at once, next to its field.
-Over 700 lines because the page's parts (panel, forms, timeline, facts) share one render state."""
+"""The incident page that leads (state, SLA clocks, the steps legal now, timeline, note form) and
+its JSON twin, with their action and note posts. Over 700 lines because the page's parts (panel,
+forms, timeline, facts) share one render state."""
 
 from __future__ import annotations
 
@@ -234,6 +231,7 @@ class IncidentView:
                 ctx, number, action, form, version, str_field(form, "call_id", 64)
             )
         except FieldErrors as exc:
+            # Refused field by field: every problem is shown at once, each next to its field.
             return await self._again(
                 ctx, t, number, 400, t.gettext(exc.message), form, problems=exc.problems
             )
@@ -474,6 +472,9 @@ class IncidentView:
         kb_query: str,
         problems: Mapping[str, FieldProblem],
     ) -> Markup:
+        """Only the steps legal now for this user, the expected next one first; one form shown at
+        a time (the others as links), the words typed for a step that is gone kept above it, and
+        resolving at first line offers to cite a knowledge article (`_cite_box`)."""
         actions = self._actions(ctx, d)
         missing = [
             t.gettext(w)
@@ -584,6 +585,8 @@ $extra
     def _timeline_html(
         self, t: Translator, entries: Sequence[TimelineEntry], since: datetime | None
     ) -> Markup:
+        """The timeline of notes, contacts, lifecycle steps and calls; after a conflict the
+        entries newer than `since` (when the refused form was loaded) are marked as changed."""
         items = []
         for e in entries:
             if e.kind == "lifecycle":

@@ -1,7 +1,6 @@
-"""The JSON API of the incident records: knowledge articles (`/api/kb`), attaching a call to an
-open incident (`/api/calls/{call_id}/attach`), work notes and citing an article on an incident,
-caller profiles, edits and merges (`/api/callers/{id}`, `/api/callers/merge`), and the earlier
-calls of a number (`/api/callers/by-number`)."""
+"""The JSON API of the incident records: knowledge articles, attaching a call to an open incident,
+work notes and cited articles on an incident, caller profiles, edits and merges, and a number's
+earlier calls (the routes: `RecordApi.add_routes`, docs/web.md)."""
 
 from __future__ import annotations
 
