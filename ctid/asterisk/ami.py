@@ -1,6 +1,5 @@
-"""The supervised AMI connection: connect, log in, resync hook, heartbeat, backoff, actions.
-On panoramisk 1.4 (its ActionID generator) but with ctid's own protocol and supervisor instead of
-its AMIProtocol/Manager, whose framing, send and reconnect code hold the traps of DESIGN.md §3."""
+"""The supervised AMI connection (`AmiConnection`): connect, log in, resync hook, heartbeat,
+backoff, and actions matched to their replies by ActionID, never re-sent after a reconnect."""
 
 from __future__ import annotations
 
@@ -12,6 +11,9 @@ from types import TracebackType
 from typing import Self
 
 import structlog
+
+# Only panoramisk's ActionID generator: the framing, sending and reconnecting of its
+# AMIProtocol/Manager are replaced by ctid's own protocol (`ami_protocol`) and this supervisor.
 from panoramisk.utils import IdGenerator
 
 from ctid.asterisk.ami_protocol import (

@@ -1,1 +1,2 @@
-"""Core vocabulary of ctid: ids, events, effects, clock, ports and errors (stdlib only)."""
+"""Core vocabulary of ctid (stdlib only): ids, the PBX's events, the call story's notices and read
+models, effects, the clock port, errors, the acting person, SLA arithmetic and the desk's words."""

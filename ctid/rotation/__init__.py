@@ -1,1 +1,2 @@
-"""Roster, service calendar, weekly lunch rotation and their scheduling."""
+"""Roster, service calendar and weekly lunch rotation, and making the PBX follow them (enforcer,
+scheduler, the live seat board)."""

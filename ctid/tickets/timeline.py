@@ -1,6 +1,6 @@
-"""One incident per problem and what happened to it: work notes (internal, or mailed to the caller),
-contacts (a later call attached, the duplicate withdrawn; an IVR status query), and the timeline of
-notes, lifecycle history and calls."""
+"""What happens to an incident after it opens (`IncidentTimeline`): work notes (internal, or mailed
+to the caller), contacts (a later call attached so one problem keeps one incident, the duplicate
+withdrawn; an IVR status query), and the timeline of notes, lifecycle history and calls."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Server-side HTML of the shared layout (per-role navigation), login, desktop, caller search,
-wallboard and error pages. Every value goes through `ctid.web.html` escaping; live data arrives as
+"""Server-side HTML of the shared layout (per-role navigation, language switch, the words a page's
+script needs), login, desk, caller search and error pages. Every value goes through `ctid.web.html` escaping; live data arrives as
 JSON over WebSockets and the scripts render it with `textContent` only."""
 
 from __future__ import annotations
