@@ -284,11 +284,16 @@ class Dialplan:
             # (pjsip_abandon_in_queue); the lab's Local caller passes its own cause on
             self.queue_app.abandon(call, cause if one is not None else 0)
             return
-        # still in the dialplan (IVR): the AGI learns it, the channel goes when the AGI ends
+        self._caller_gone_in_ivr(call, cause, "ivr_hangup")
+
+    def _caller_gone_in_ivr(self, call: HotlineCall, cause: int, outcome: str) -> None:
+        """The caller's channel dies still in the dialplan (IVR): the AGI learns it, the channel
+        goes when the AGI ends (at once when no AGI runs)."""
+        two = call.two
         two.dead = True
         two.hangup_cause = cause
         if call.public.outcome is None:
-            call.public.outcome = "ivr_hangup"
+            call.public.outcome = outcome
         if call.in_agi and call.agi is not None:
             self.ivr.deliver_dtmf_hangup(two)
             call.agi.channel_died()
@@ -371,18 +376,8 @@ class Dialplan:
         if call.phase == "queue":
             self.queue_app.abandon_from_pbx(call, cause)
             return
-        # in the IVR
-        if two.dead:
-            return
-        two.dead = True
-        two.hangup_cause = cause
-        if call.public.outcome is None:
-            call.public.outcome = "dropped"
-        if call.in_agi and call.agi is not None:
-            self.ivr.deliver_dtmf_hangup(two)
-            call.agi.channel_died()
-            return
-        self._finish_dead_caller(call)
+        if not two.dead:  # in the IVR
+            self._caller_gone_in_ivr(call, cause, "dropped")
 
     def absolute_timeout(self, chan: Chan, seconds: float) -> None:
         if chan.timeout_handle is not None:
