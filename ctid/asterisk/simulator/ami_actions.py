@@ -8,7 +8,7 @@ import asyncio
 import re
 from collections.abc import Callable
 
-from ctid.asterisk.simulator.ami_lists import ListActions, list_ack, list_done
+from ctid.asterisk.simulator.ami_lists import ListActions, list_ack, list_done, list_item
 from ctid.asterisk.simulator.ami_originate import Originator
 from ctid.asterisk.simulator.ami_server import AmiSession, event_mask_for
 from ctid.asterisk.simulator.config import SimulatorConfig
@@ -105,9 +105,6 @@ class AmiActions:
         s.event_mask = event_mask_for(s.user, header(f, "EventMask") or "on")
         s.respond(f, "Success", [("Events", "On" if s.event_mask else "Off")])
 
-    def _find_channel(self, s: AmiSession, f: Pairs, name: str) -> Chan | None:
-        return self.engine.pbx.channels.get(name)
-
     def _hangup(self, s: AmiSession, f: Pairs) -> None:
         name = header(f, "Channel")
         if not name:
@@ -123,20 +120,10 @@ class AmiActions:
                 s.respond(f, "Error", [("Message", "Regex compile failed on: " + name)])
                 return
             targets = [c for c in engine.pbx.channels.values() if rx.search(c.name)]
-            aid = header(f, "ActionID")
-            s.respond(
-                f, "Success", [("EventList", "start"), ("Message", "Channels hung up will follow")]
-            )
+            list_ack(s, f, "Channels hung up will follow")
             for chan in targets:
-                body: Pairs = [("Event", "ChannelHungup"), ("Channel", chan.name)]
-                if aid:
-                    body.append(("ActionID", aid))
-                s.send(encode(body))
-            done: Pairs = [("Event", "ChannelsHungupListComplete")]
-            if aid:
-                done.append(("ActionID", aid))
-            done += [("EventList", "Complete"), ("ListItems", str(len(targets)))]
-            s.send(encode(done))
+                list_item(s, f, [("Event", "ChannelHungup"), ("Channel", chan.name)])
+            list_done(s, f, "ChannelsHungupListComplete", len(targets))
             for chan in targets:
                 if chan.alive:
                     engine.dialplan.hangup_channel(chan, cause)
@@ -184,39 +171,42 @@ class AmiActions:
         self.engine.dialplan.absolute_timeout(chan, seconds)
         s.respond(f, "Success", [("Message", "Timeout Set")])
 
-    def _getvar(self, s: AmiSession, f: Pairs) -> None:
+    def _variable(self, s: AmiSession, f: Pairs) -> tuple[str, Chan | None] | None:
+        """Getvar/Setvar's `Variable` and the `Channel` it is on (None: a global variable); None
+        once the action has been refused."""
         var = header(f, "Variable")
         if not var:
             s.respond(f, "Error", [("Message", "No variable specified")])
-            return
+            return None
         name = header(f, "Channel")
-        if name:
-            chan = self.engine.pbx.channels.get(name)
-            if chan is None:
-                s.respond(f, "Error", [("Message", "No such channel")])
-                return
+        if not name:
+            return var, None
+        chan = self.engine.pbx.channels.get(name)
+        if chan is None:
+            s.respond(f, "Error", [("Message", "No such channel")])
+            return None
+        return var, chan
+
+    def _getvar(self, s: AmiSession, f: Pairs) -> None:
+        if (target := self._variable(s, f)) is None:
+            return
+        var, chan = target
+        if chan is not None:
             value = self.engine.pbx.get_var(chan, var) or ""
         else:
             value = self.globals.get(var, "")
         s.respond(f, "Success", [("Variable", var), ("Value", value)])
 
     def _setvar(self, s: AmiSession, f: Pairs) -> None:
-        var = header(f, "Variable")
-        if not var:
-            s.respond(f, "Error", [("Message", "No variable specified")])
+        if (target := self._variable(s, f)) is None:
             return
+        var, chan = target
         value = header(f, "Value")
-        name = header(f, "Channel")
-        if name:
-            chan = self.engine.pbx.channels.get(name)
-            if chan is None:
-                s.respond(f, "Error", [("Message", "No such channel")])
-                return
-            s.respond(f, "Success", [("Message", "Variable Set")])
-            self.engine.pbx.set_var(chan, var, value)
-            return
-        self.globals[var] = value
         s.respond(f, "Success", [("Message", "Variable Set")])
+        if chan is not None:
+            self.engine.pbx.set_var(chan, var, value)
+        else:
+            self.globals[var] = value
 
     def _queue_pause(self, s: AmiSession, f: Pairs) -> None:
         interface = header(f, "Interface")
@@ -340,11 +330,9 @@ class AmiActions:
             s.respond(f, "Error", [("Message", "Database entry not found")])
             return
         list_ack(s, f, "Result will follow")
-        aid = header(f, "ActionID")
-        body: Pairs = [("Event", "DBGetResponse"), ("Family", family), ("Key", key), ("Val", value)]
-        if aid:
-            body.append(("ActionID", aid))
-        s.send(encode(body))
+        list_item(
+            s, f, [("Event", "DBGetResponse"), ("Family", family), ("Key", key), ("Val", value)]
+        )
         list_done(s, f, "DBGetComplete", 1)
 
     def _db_del(self, s: AmiSession, f: Pairs) -> None:

@@ -14,6 +14,12 @@ def list_ack(s: AmiSession, f: Pairs, message: str) -> None:
     s.respond(f, "Success", [("EventList", "start"), ("Message", message)])
 
 
+def list_item(s: AmiSession, f: Pairs, body: Pairs) -> None:
+    """One event of a list action's answer, the action's ActionID (if any) after `body`."""
+    aid = header(f, "ActionID")
+    s.send(encode([*body, ("ActionID", aid)] if aid else body))
+
+
 def list_done(s: AmiSession, f: Pairs, event: str, count: int) -> None:
     body: Pairs = [("Event", event)]
     aid = header(f, "ActionID")
@@ -37,8 +43,6 @@ class ListActions:
         engine = self.engine
         want_q = header(f, "Queue")
         want_m = header(f, "Member")
-        aid = header(f, "ActionID")
-        tail: Pairs = [("ActionID", aid)] if aid else []
         list_ack(s, f, "Queue status will follow")
         count = 0
         now = engine.pbx.now()
@@ -46,52 +50,50 @@ class ListActions:
             if want_q and q.name != want_q:
                 continue
             if not want_m:
-                s.send(
-                    encode(
-                        [
-                            ("Event", "QueueParams"),
-                            ("Queue", q.name),
-                            ("Max", "0"),
-                            ("Strategy", q.strategy),
-                            ("Calls", str(len(q.callers))),
-                            ("Holdtime", str(q.holdtime)),
-                            ("TalkTime", str(q.talktime)),
-                            ("Completed", str(q.completed)),
-                            ("Abandoned", str(q.abandoned)),
-                            ("ServiceLevel", "0"),
-                            ("ServicelevelPerf", "0.0"),
-                            ("ServicelevelPerf2", "0.0"),
-                            ("Weight", "0"),
-                            *tail,
-                        ]
-                    )
+                list_item(
+                    s,
+                    f,
+                    [
+                        ("Event", "QueueParams"),
+                        ("Queue", q.name),
+                        ("Max", "0"),
+                        ("Strategy", q.strategy),
+                        ("Calls", str(len(q.callers))),
+                        ("Holdtime", str(q.holdtime)),
+                        ("TalkTime", str(q.talktime)),
+                        ("Completed", str(q.completed)),
+                        ("Abandoned", str(q.abandoned)),
+                        ("ServiceLevel", "0"),
+                        ("ServicelevelPerf", "0.0"),
+                        ("ServicelevelPerf2", "0.0"),
+                        ("Weight", "0"),
+                    ],
                 )
                 count += 1
             for m in q.members:
                 if want_m and want_m not in (m.interface, m.name):
                     continue
-                s.send(encode([("Event", "QueueMember"), *m.status_fields(), *tail]))
+                list_item(s, f, [("Event", "QueueMember"), *m.status_fields()])
                 count += 1
             if not want_m:
                 for pos, entry in enumerate(q.callers, start=1):
                     c = entry.chan
-                    s.send(
-                        encode(
-                            [
-                                ("Event", "QueueEntry"),
-                                ("Queue", q.name),
-                                ("Position", str(pos)),
-                                ("Channel", c.name),
-                                ("Uniqueid", c.uniqueid),
-                                ("CallerIDNum", c.cid_num or "<unknown>"),
-                                ("CallerIDName", c.cid_name or "<unknown>"),
-                                ("ConnectedLineNum", c.conn_num or "<unknown>"),
-                                ("ConnectedLineName", c.conn_name or "<unknown>"),
-                                ("Wait", str(int(now - entry.start))),
-                                ("Priority", "0"),
-                                *tail,
-                            ]
-                        )
+                    list_item(
+                        s,
+                        f,
+                        [
+                            ("Event", "QueueEntry"),
+                            ("Queue", q.name),
+                            ("Position", str(pos)),
+                            ("Channel", c.name),
+                            ("Uniqueid", c.uniqueid),
+                            ("CallerIDNum", c.cid_num or "<unknown>"),
+                            ("CallerIDName", c.cid_name or "<unknown>"),
+                            ("ConnectedLineNum", c.conn_num or "<unknown>"),
+                            ("ConnectedLineName", c.conn_name or "<unknown>"),
+                            ("Wait", str(int(now - entry.start))),
+                            ("Priority", "0"),
+                        ],
                     )
                     count += 1
         list_done(s, f, "QueueStatusComplete", count)
@@ -99,8 +101,6 @@ class ListActions:
     def queue_summary(self, s: AmiSession, f: Pairs) -> None:
         engine = self.engine
         want_q = header(f, "Queue")
-        aid = header(f, "ActionID")
-        tail: Pairs = [("ActionID", aid)] if aid else []
         list_ack(s, f, "Queue summary will follow")
         count = 0
         now = engine.pbx.now()
@@ -110,20 +110,19 @@ class ListActions:
             logged_in = [m for m in q.members if m.status not in (4, 5)]
             available = [m for m in logged_in if m.status in (0, 1) and not m.paused]
             longest = max((int(now - e.start) for e in q.callers), default=0)
-            s.send(
-                encode(
-                    [
-                        ("Event", "QueueSummary"),
-                        ("Queue", q.name),
-                        ("LoggedIn", str(len(logged_in))),
-                        ("Available", str(len(available))),
-                        ("Callers", str(len(q.callers))),
-                        ("HoldTime", str(q.holdtime)),
-                        ("TalkTime", str(q.talktime)),
-                        ("LongestHoldTime", str(longest)),
-                        *tail,
-                    ]
-                )
+            list_item(
+                s,
+                f,
+                [
+                    ("Event", "QueueSummary"),
+                    ("Queue", q.name),
+                    ("LoggedIn", str(len(logged_in))),
+                    ("Available", str(len(available))),
+                    ("Callers", str(len(q.callers))),
+                    ("HoldTime", str(q.holdtime)),
+                    ("TalkTime", str(q.talktime)),
+                    ("LongestHoldTime", str(longest)),
+                ],
             )
             count += 1
         list_done(s, f, "QueueSummaryComplete", count)
