@@ -144,17 +144,7 @@ class Member:
             ("Queue", self.queue),
             ("MemberName", self.name),
             ("Interface", self.interface),
-            ("StateInterface", self.state_interface),
-            ("Membership", "dynamic" if self.dynamic else "static"),
-            ("Penalty", str(self.penalty)),
-            ("CallsTaken", str(self.calls_taken)),
-            ("LastCall", str(self.last_call)),
-            ("LastPause", str(self.last_pause)),
-            ("LoginTime", str(self.login_time)),
-            ("InCall", "1" if self.in_call else "0"),
-            ("Status", str(self.status)),
-            ("Paused", "1" if self.paused else "0"),
-            ("PausedReason", self.reason),
+            *self._state_fields(),
             ("Ringinuse", "1" if self.ringinuse else "0"),
             ("Wrapuptime", "0"),
         ]
@@ -165,6 +155,13 @@ class Member:
             ("Queue", self.queue),
             ("Name", self.name),
             ("Location", self.interface),
+            *self._state_fields(),
+            ("Wrapuptime", "0"),
+        ]
+
+    def _state_fields(self) -> Pairs:
+        """StateInterface to PausedReason: the same in both bodies, in this order."""
+        return [
             ("StateInterface", self.state_interface),
             ("Membership", "dynamic" if self.dynamic else "static"),
             ("Penalty", str(self.penalty)),
@@ -176,7 +173,6 @@ class Member:
             ("Status", str(self.status)),
             ("Paused", "1" if self.paused else "0"),
             ("PausedReason", self.reason),
-            ("Wrapuptime", "0"),
         ]
 
     @property
