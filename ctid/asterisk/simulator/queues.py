@@ -475,23 +475,11 @@ class AppQueue:
         self.pbx.varset(two, "DIALEDTIME_MS", str(dialed_ms))
         self.pbx.varset(two, "ANSWEREDTIME", "0")
         self.pbx.varset(two, "ANSWEREDTIME_MS", "0")
-        self.pbx.varset(two, "ABANDONED", "TRUE")
         pos = q.position(entry)
-        self.pbx.ev_chan(
-            "QueueCallerAbandon",
-            two,
-            [
-                ("Queue", q.name),
-                ("Position", str(pos)),
-                ("OriginalPosition", str(entry.original_position)),
-                ("HoldTime", str(hold)),
-            ],
-            PRIV_AGENT,
-        )
+        self._record_abandoned(call, q, entry, pos, hold)
         self.pbx.queue_log.write(
             q.name, two.uniqueid, "NONE", "ABANDON", pos, entry.original_position, hold
         )
-        q.abandoned += 1
         for att in ringing:
             if att.leg is not None and att.leg.tech == "Local":
                 self.pbx.dsc(device_of(att.leg), "NOT_INUSE")
@@ -536,14 +524,11 @@ class AppQueue:
         call.phase = "dialplan"
         self.pbx.end_dialplan(call, "timeout", soft=False)
 
-    def _leave_empty(self, call: HotlineCall) -> None:
-        """leavewhenempty: record_abandoned (QueueCallerAbandon, ABANDONED=TRUE), EXITEMPTY, and
-        Queue() returns with QUEUESTATUS=LEAVEEMPTY. (No recording; app_queue's exit path.)"""
-        q, entry = call.queue, call.entry
-        assert q is not None and entry is not None
+    def _record_abandoned(
+        self, call: HotlineCall, q: Queue, entry: QueueEntry, pos: int, hold: int
+    ) -> None:
+        """app_queue's record_abandoned: ABANDONED=TRUE, QueueCallerAbandon, the queue's count."""
         two = call.two
-        pos = q.position(entry)
-        hold = self.pbx.epoch_int() - int(entry.start_epoch)
         self.pbx.varset(two, "ABANDONED", "TRUE")
         self.pbx.ev_chan(
             "QueueCallerAbandon",
@@ -557,6 +542,16 @@ class AppQueue:
             PRIV_AGENT,
         )
         q.abandoned += 1
+
+    def _leave_empty(self, call: HotlineCall) -> None:
+        """leavewhenempty: record_abandoned (QueueCallerAbandon, ABANDONED=TRUE), EXITEMPTY, and
+        Queue() returns with QUEUESTATUS=LEAVEEMPTY. (No recording; app_queue's exit path.)"""
+        q, entry = call.queue, call.entry
+        assert q is not None and entry is not None
+        two = call.two
+        pos = q.position(entry)
+        hold = self.pbx.epoch_int() - int(entry.start_epoch)
+        self._record_abandoned(call, q, entry, pos, hold)
         self.pbx.queue_log.write(
             q.name, two.uniqueid, "NONE", "EXITEMPTY", pos, entry.original_position, hold
         )
