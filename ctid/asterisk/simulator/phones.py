@@ -10,7 +10,7 @@ from typing import Protocol
 from ctid.asterisk.simulator.bridged import BridgedCalls
 from ctid.asterisk.simulator.config import PhoneSpec
 from ctid.asterisk.simulator.core import PbxCore
-from ctid.asterisk.simulator.model import Attempt, HotlineCall, Queue, num_text
+from ctid.asterisk.simulator.model import Attempt, Chan, HotlineCall, Queue, num_text
 from ctid.asterisk.simulator.wire import DOWN, RINGING
 
 NEVER_S = 300.0
@@ -37,6 +37,23 @@ class SeatPhones:
         self.bridged = bridged
         self.queue_app = queue_app
 
+    def _agent_called(
+        self, call: HotlineCall, q: Queue, att: Attempt, leg: Chan, dial_string: str
+    ) -> None:
+        """AgentCalled, then DialBegin whose Dest block is the leg as it was before it took the
+        caller as its connected line (and the caller's exten)."""
+        m, two = att.member, call.two
+        stale = leg.block("Dest")
+        leg.conn_num, leg.conn_name = two.cid_num, two.cid_name
+        leg.exten = two.exten
+        self.pbx.dial_event(
+            "AgentCalled",
+            two,
+            leg,
+            [("Queue", q.name), ("Interface", m.interface), ("MemberName", m.name)],
+        )
+        self.pbx.dial_event("DialBegin", two, stale, [("DialString", dial_string)])
+
     def ring_local(
         self, call: HotlineCall, q: Queue, att: Attempt, key: str, phone: PhoneSpec
     ) -> None:
@@ -62,16 +79,7 @@ class SeatPhones:
         self.pbx.newcallerid(far)
         self.pbx.newconnectedline(far)
         self.pbx.local_bridge(leg, far, context, exten, optimize=not iface.endswith("/n"))
-        stale = leg.block("Dest")
-        leg.conn_num, leg.conn_name = two.cid_num, two.cid_name
-        leg.exten = two.exten
-        self.pbx.dial_event(
-            "AgentCalled",
-            two,
-            leg,
-            [("Queue", q.name), ("Interface", m.interface), ("MemberName", m.name)],
-        )
-        self.pbx.dial_event("DialBegin", two, stale, [("DialString", iface)])
+        self._agent_called(call, q, att, leg, iface)
         # the phone's dialplan starts: NoOp, Ringing
         self.pbx.newexten(far, "NoOp", f"phone {exten} rings", 1)
         self.pbx.newexten(far, "Ringing", "", 2)
@@ -119,16 +127,7 @@ class SeatPhones:
         att.leg = leg
         self.pbx.newexten(leg, "AppQueue", "(Outgoing Line)")
         self.pbx.varset(leg, "DIALEDPEERNUMBER", endpoint)
-        stale = leg.block("Dest")
-        leg.conn_num, leg.conn_name = two.cid_num, two.cid_name
-        leg.exten = two.exten
-        self.pbx.dial_event(
-            "AgentCalled",
-            two,
-            leg,
-            [("Queue", q.name), ("Interface", m.interface), ("MemberName", m.name)],
-        )
-        self.pbx.dial_event("DialBegin", two, stale, [("DialString", endpoint)])
+        self._agent_called(call, q, att, leg, endpoint)
         if phone.busy:
             self.pbx.later(0.0, self.queue_app.leg_busy, call, att)
             return
