@@ -101,12 +101,7 @@ class ChanSpy:
         if other is not None and other.alive:
             self.pbx.soft_hangup_request(other, 16)
             self.pbx.hangup_event(other, 0)
-        device = device_of(spyer)
-        if spyer.tech == "Local":
-            self.pbx.dsc(device, "NOT_INUSE")
-            self.pbx.dsc(device, "NOT_INUSE")
-        else:
-            self.pbx.cached_dsc(device, "NOT_INUSE")
+        self._spyer_idle(spyer)
 
     def spy_hangup(self, chan: Chan, cause: int) -> None:
         """The spy's own side is hung up (Hangup action on it, or its phone gave up)."""
@@ -122,14 +117,9 @@ class ChanSpy:
             return
         spy = spyer.spy
         if spyer.tech == "PJSIP" and chan is spyer:
-            self._pjsip_spy_hangup(spy)
+            self._hangup_when_audio(spy)
             return
-        if spy.target is not None:
-            self.spy_target_gone(spy)
-        spy.stopped.set()
-        if spyer.task is not None and spyer.task is not asyncio.current_task():
-            spyer.task.cancel()
-        spyer.task = None
+        self._stop_spying(spy)
         other = spyer.other
         if chan is spyer:
             if other is not None and other.alive:
@@ -142,6 +132,9 @@ class ChanSpy:
             self.pbx.hangup_request(spyer, cause)
             self.pbx.hangup_event(chan, cause)
             self.pbx.hangup_event(spyer, cause)
+        self._spyer_idle(spyer)
+
+    def _spyer_idle(self, spyer: Chan) -> None:
         device = device_of(spyer)
         if spyer.tech == "Local":
             self.pbx.dsc(device, "NOT_INUSE")
@@ -149,10 +142,21 @@ class ChanSpy:
         else:
             self.pbx.cached_dsc(device, "NOT_INUSE")
 
-    def _pjsip_spy_hangup(self, spy: ChanSpyLeg) -> None:
-        """A Hangup of a supervisor phone's ChanSpy leg. app_chanspy only notices it when a frame
-        arrives from the spied call: on a silent call nothing happens until that call ends
-        (pjsip_spy_silent); with audio the leg ends ~2 ms later (pjsip_spy_rtp)."""
+    def _stop_spying(self, spy: ChanSpyLeg) -> None:
+        """ChanSpy leaves its loop now: its target is let go (ChanSpyStop), its task ends."""
+        spyer = spy.spyer
+        if spy.target is not None:
+            self.spy_target_gone(spy)
+        spy.stopped.set()
+        if spyer.task is not None and spyer.task is not asyncio.current_task():
+            spyer.task.cancel()
+        spyer.task = None
+
+    def _hangup_when_audio(self, spy: ChanSpyLeg) -> None:
+        """A Hangup of a channel inside ChanSpy (a supervisor phone's leg, or `;2`). app_chanspy
+        only notices it when a frame arrives from the spied call: on a silent call nothing
+        happens until that call ends (pjsip_spy_silent); with audio the leg ends ~2 ms later
+        (pjsip_spy_rtp)."""
         if spy.hangup_pending:
             return
         spy.hangup_pending = True
@@ -165,12 +169,7 @@ class ChanSpy:
         spyer = spy.spyer
         if not spyer.alive:
             return
-        if spy.target is not None:
-            self.spy_target_gone(spy)
-        spy.stopped.set()
-        if spyer.task is not None and spyer.task is not asyncio.current_task():
-            spyer.task.cancel()
-        spyer.task = None
+        self._stop_spying(spy)
         self._spy_exit(spyer)
 
     def _carries_audio(self, target: Chan) -> bool:
@@ -282,13 +281,7 @@ class ChanSpy:
         if spy is None:
             self._spyrun_two_exit(two, cause)
             return
-        if spy.hangup_pending:
-            return
-        spy.hangup_pending = True
-        target = spy.target
-        if target is not None and not self._carries_audio(target):
-            return  # lingers until the spied call has audio or ends
-        self.pbx.later(0.002, self._end_spy_leg, spy)
+        self._hangup_when_audio(spy)  # lingers until the spied call has audio or ends
 
     def _spyrun_two_exit(self, two: Chan, cause: int) -> None:
         """ChanSpy returned on `;2` (or never ran): `;2` hangs up, and with it `;1`, the bridge
