@@ -198,23 +198,13 @@ class Dialplan:
             self.pbx.newexten(two, "Set", f"{name}={value}", priority)
             self.pbx.set_var(two, name, value)
         self.pbx.newexten(two, "AGI", cfg.agi_url, 4 + len(cfg.dialplan_vars))
-        agi = AgiClientSession(self.pbx, self.ivr, self.hangup_channel, call, two, cfg.agi_url)
-        call.agi = agi
-        call.in_agi = True
         if call.plan.hangup_in_ivr_after_s is not None:
             call.timers.append(
                 self.pbx.later(call.plan.hangup_in_ivr_after_s, self.plan_hangup, call, "ivr")
             )
-        try:
-            status = await agi.run()
-        finally:
-            call.in_agi = False
-            call.agi = None
-        if two.dead:
-            self.pbx.varset(two, "AGISTATUS", "HANGUP")
-            self._finish_dead_caller(call)
+        status = await self._run_agi(call, cfg.agi_url)
+        if status is None:
             return
-        self.pbx.varset(two, "AGISTATUS", status)
         queue = two.vars.get("CTID_QUEUE", cfg.default_queue)
         self.pbx.newexten(two, "NoOp", f"AGISTATUS={status} queue={queue}", 5)
         if two.vars.get("CTID_ROUTE", "").lower() == "hangup":
@@ -244,6 +234,15 @@ class Dialplan:
         self.pbx.varset(two, "QUEUESTATUS", "CONTINUE")
         self.pbx.newexten(two, "GotoIf", '$["${QUEUESTATUS}" != "CONTINUE"]?done', 8)
         self.pbx.newexten(two, "AGI", url, 9)
+        if await self._run_agi(call, url) is None:
+            return
+        self.pbx.newexten(two, "Hangup", "", 10)
+        self.pbx.end_dialplan(call, "answered", soft=True)
+
+    async def _run_agi(self, call: HotlineCall, url: str) -> str | None:
+        """AGI(url) on the caller's dialplan channel, then AGISTATUS; None when the caller hung up
+        meanwhile (its channel is finished by then)."""
+        two = call.two
         agi = AgiClientSession(self.pbx, self.ivr, self.hangup_channel, call, two, url)
         call.agi = agi
         call.in_agi = True
@@ -255,10 +254,9 @@ class Dialplan:
         if two.dead:
             self.pbx.varset(two, "AGISTATUS", "HANGUP")
             self._finish_dead_caller(call)
-            return
+            return None
         self.pbx.varset(two, "AGISTATUS", status)
-        self.pbx.newexten(two, "Hangup", "", 10)
-        self.pbx.end_dialplan(call, "answered", soft=True)
+        return status
 
     def caller_hangs_up(self, call: HotlineCall, cause: int = 16, soft: bool = True) -> None:
         """The caller's own side hangs up (callerside Hangup(), an app ending, a trunk BYE)."""
