@@ -306,25 +306,30 @@ class AmiActions:
         else:
             s.respond(f, "Error", [("Message", "Invalid interface, queuename or penalty")])
 
-    def _db_put(self, s: AmiSession, f: Pairs) -> None:
+    @staticmethod
+    def _db_entry(s: AmiSession, f: Pairs, stop: str = ".") -> tuple[str, str] | None:
+        """The AstDB `Family` and `Key` an action names; None once it has been refused (DBPut's
+        messages end without a full stop, DBGet's and DBDel's with one)."""
         family, key = header(f, "Family"), header(f, "Key")
         if not family:
-            s.respond(f, "Error", [("Message", "No family specified")])
-            return
+            s.respond(f, "Error", [("Message", f"No family specified{stop}")])
+            return None
         if not key:
-            s.respond(f, "Error", [("Message", "No key specified")])
+            s.respond(f, "Error", [("Message", f"No key specified{stop}")])
+            return None
+        return family, key
+
+    def _db_put(self, s: AmiSession, f: Pairs) -> None:
+        if (entry := self._db_entry(s, f, stop="")) is None:
             return
+        family, key = entry
         self.engine.pbx.db[(family, key)] = header(f, "Val")
         s.respond(f, "Success", [("Message", "Updated database successfully")])
 
     def _db_get(self, s: AmiSession, f: Pairs) -> None:
-        family, key = header(f, "Family"), header(f, "Key")
-        if not family:
-            s.respond(f, "Error", [("Message", "No family specified.")])
+        if (entry := self._db_entry(s, f)) is None:
             return
-        if not key:
-            s.respond(f, "Error", [("Message", "No key specified.")])
-            return
+        family, key = entry
         value = self.engine.pbx.db.get((family, key))
         if value is None:
             s.respond(f, "Error", [("Message", "Database entry not found")])
@@ -336,14 +341,9 @@ class AmiActions:
         list_done(s, f, "DBGetComplete", 1)
 
     def _db_del(self, s: AmiSession, f: Pairs) -> None:
-        family, key = header(f, "Family"), header(f, "Key")
-        if not family:
-            s.respond(f, "Error", [("Message", "No family specified.")])
+        if (entry := self._db_entry(s, f)) is None:
             return
-        if not key:
-            s.respond(f, "Error", [("Message", "No key specified.")])
-            return
-        if self.engine.pbx.db.pop((family, key), None) is None:
+        if self.engine.pbx.db.pop(entry, None) is None:
             s.respond(f, "Error", [("Message", "Database entry could not be deleted")])
             return
         s.respond(f, "Success", [("Message", "Key deleted successfully")])
