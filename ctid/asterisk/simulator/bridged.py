@@ -142,12 +142,7 @@ class BridgedCalls:
         if leg.spied_by:
             self._agent_hangup_spied(call, cause)
             return
-        if far is not None and far.alive:
-            self.pbx.soft_hangup_request(far, cause)
-            self.pbx.hangup_request(leg, cause)
-            self.pbx.hangup_event(far, cause)
-        else:
-            self.pbx.hangup_request(leg, cause)
+        self._phone_hangs_up(leg, far, cause)
         self._member_done(call)
         self._complete(call, "agent")
         self.pbx.varset(leg, "BRIDGEPEER", "")
@@ -171,6 +166,16 @@ class BridgedCalls:
         self.pbx.caller_devstate(call)
         self.pbx.finish(call, "answered")
 
+    def _phone_hangs_up(self, leg: Chan, far: Chan | None, cause: int) -> None:
+        """The seat's side hangs up: a Local phone's live far half goes first and asks the leg to
+        follow; without one the leg is asked at once. The leg's own Hangup event comes later."""
+        if far is not None and far.alive:
+            self.pbx.soft_hangup_request(far, cause)
+            self.pbx.hangup_request(leg, cause)
+            self.pbx.hangup_event(far, cause)
+        else:
+            self.pbx.hangup_request(leg, cause)
+
     def _bridge_destroy_quiet(self, call: HotlineCall) -> None:
         bridge = call.bridge
         if bridge is not None:
@@ -183,12 +188,7 @@ class BridgedCalls:
         att = call.agent
         assert att is not None and att.leg is not None
         leg, far, two, one = att.leg, att.far, call.two, call.one
-        if far is not None and far.alive:
-            self.pbx.soft_hangup_request(far, cause)
-            self.pbx.hangup_request(leg, cause)
-            self.pbx.hangup_event(far, cause)
-        else:
-            self.pbx.hangup_request(leg, cause)
+        self._phone_hangs_up(leg, far, cause)
         self.pbx.varset(leg, "BRIDGEPEER", "")
         self.pbx.varset(two, "BRIDGEPEER", "")
         self._bridge_leave(call, leg)
