@@ -147,9 +147,10 @@ class Authenticator:
         # Bound the CPU a burst of logins can take (each Argon2 verify is ~50 ms on a core).
         self._verify_slots = asyncio.Semaphore(2)
 
-    async def prepare(self) -> None:
-        """Start computing the decoy hash (in a worker thread, off the way to ready), so the
-        first failed login costs what later ones do; a login that comes first waits for it."""
+    def prepare(self) -> None:
+        """Start computing the decoy hash (~0.2 s of CPU, in a worker thread; `ctid run` calls
+        this once ready), so the first failed login costs what later ones do. A login that comes
+        first starts it, or waits for it."""
         self._decoy()
 
     def _decoy(self) -> asyncio.Task[str]:

@@ -78,6 +78,7 @@ async def supervise(
             if not stop.is_set():
                 notify.notify("READY=1", f"STATUS=serving {daemon.web.public_url}")
                 log.info("ctid_ready")
+                daemon.web.auth.prepare()  # the login decoy hash, in a thread, once ready
             await stop.wait()
             readiness.cancel()
             notify.notify("STOPPING=1", "STATUS=stopping")
