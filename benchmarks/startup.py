@@ -205,6 +205,7 @@ async def one_run(cfg_path: Path, web_port: int, env: dict[str, str]) -> dict[st
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
         env=env,
+        cwd=cfg_path.parent,  # not the caller's directory: `-m` would import a ctid from there
     )
     assert proc.stderr is not None
     seen: dict[str, float] = {}
