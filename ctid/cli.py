@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import os
 import re
@@ -444,11 +445,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(options))
 
 
+def _started() -> None:
+    """`ctid run` serves: what start-up built lives on, out of the GC's sight (see `main`)."""
+    gc.freeze()
+    gc.enable()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ctid.app import run
 
     cfg = load_config(_config_path(args), deployment=True)
-    asyncio.run(run(cfg, _config_path(args)))
+    on_serving = _started if getattr(args, "resume_gc", False) else None
+    asyncio.run(run(cfg, _config_path(args), on_serving=on_serving))
     return EXIT_OK
 
 
@@ -625,10 +633,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # No cyclic GC while `ctid run` starts (~10 % of its CPU, for nothing): `_started` resumes it.
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        args = build_parser().parse_args(argv)
+        args.resume_gc = gc_was_on and args.handler is cmd_run
+        if gc_was_on and not args.resume_gc:
+            gc.enable()
+        return _dispatch(args)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     from ctid.db.backup import BackupError, BadBackupError, TargetNotEmptyError, ToolMissingError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
     configure_logging(args.log_level, args.log_format)
     handler: Handler = args.handler
     try:

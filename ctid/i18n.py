@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime, format_time, format_timedelta
-from babel.messages.catalog import Catalog
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_decimal, format_percent
+
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
 
 LOCALE_DIR: Final = Path(__file__).resolve().parent / "locale"
 """`<locale>/LC_MESSAGES/<area>.po`: one file per area (desk, wallboard, incidents, …)."""
@@ -76,6 +76,9 @@ def merged_catalog(locale: str) -> Catalog:
     """Every `*.po` of `locale` merged into one catalog (one file per area of the product, so
     people translating different pages never edit the same file). English is the source language
     and has no catalog."""
+    from babel.messages.catalog import Catalog  # only a checkout (no .mo) reads the .po files
+    from babel.messages.pofile import read_po
+
     merged = Catalog(locale=locale, domain=DOMAIN)
     for po in sorted((LOCALE_DIR / locale / "LC_MESSAGES").glob("*.po")):
         with po.open("rb") as fh:
@@ -85,8 +88,39 @@ def merged_catalog(locale: str) -> Catalog:
     return merged
 
 
+class _LazyCatalog(gettext.NullTranslations):
+    """`locale`'s catalog, read on the first word asked for: compiling a checkout's `.po` files
+    costs ~50 ms of CPU, which `ctid run` need not spend before it is ready."""
+
+    def __init__(self, locale: str) -> None:
+        super().__init__()
+        self._locale = locale
+        self._loaded: gettext.NullTranslations | None = None
+
+    def _catalog(self) -> gettext.NullTranslations:
+        if self._loaded is None:
+            self._loaded = _load_translations(self._locale)
+        return self._loaded
+
+    def gettext(self, message: str) -> str:
+        return self._catalog().gettext(message)
+
+    def ngettext(self, msgid1: str, msgid2: str, n: int) -> str:
+        return self._catalog().ngettext(msgid1, msgid2, n)
+
+    def pgettext(self, context: str, message: str) -> str:
+        return self._catalog().pgettext(context, message)
+
+    def npgettext(self, context: str, msgid1: str, msgid2: str, n: int) -> str:
+        return self._catalog().npgettext(context, msgid1, msgid2, n)
+
+
 @cache
 def _translations(locale: str) -> gettext.NullTranslations:
+    return _LazyCatalog(locale)
+
+
+def _load_translations(locale: str) -> gettext.NullTranslations:
     """The compiled catalog of `locale`: the wheel carries `ctid.mo` (built from the `.po`
     files); a checkout compiles them in memory, so there is no build step to forget."""
     mo = LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.mo"
@@ -96,6 +130,8 @@ def _translations(locale: str) -> gettext.NullTranslations:
     catalog = merged_catalog(locale)
     if not len(catalog):
         return gettext.NullTranslations()
+    from babel.messages.mofile import write_mo
+
     buf = io.BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)
     buf.seek(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,42 @@ def test_users_add_without_a_terminal_or_password_stdin(config: Path) -> None:
     assert proc.returncode == 2
     assert "--password-stdin" in one_line(proc)
     assert "no users yet" in ctid(config, "users", "list").stdout  # nothing half-added
+
+
+def test_the_gc_pauses_only_while_ctid_run_starts(
+    config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`ctid run` starts without the cyclic GC and turns it back on once it serves; every other
+    command (and a run that never serves) leaves it as it was."""
+    import gc
+
+    import ctid.app
+    from ctid.cli import main
+
+    seen: list[tuple[str, bool]] = []
+
+    async def serving(cfg: object, path: object, on_serving: Callable[[], None] | None) -> None:
+        seen.append(("starting", gc.isenabled()))
+        assert on_serving is not None
+        on_serving()
+        seen.append(("serving", gc.isenabled()))
+
+    monkeypatch.setenv("CTID_AMI_SECRET", "test-secret")
+    monkeypatch.setattr(ctid.app, "run", serving)
+    try:
+        assert main(["run", "-c", str(config)]) == 0
+    finally:
+        gc.unfreeze()
+    assert seen == [("starting", False), ("serving", True)]
+    assert gc.isenabled()
+
+    assert main(["version"]) == 0
+    assert gc.isenabled()
+    assert main(["run", "-c", str(config.parent / "missing.toml")]) != 0  # never serves
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert main(["version"]) == 0
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()

@@ -143,18 +143,26 @@ class Authenticator:
         self._hasher = hasher
         self.employee_limit = employee_limit or FailureLimiter(5, 900)
         self.ip_limit = ip_limit or FailureLimiter(20, 900)
-        self._dummy_hash: str | None = None
+        self._dummy_hash: asyncio.Task[str] | None = None
         # Bound the CPU a burst of logins can take (each Argon2 verify is ~50 ms on a core).
         self._verify_slots = asyncio.Semaphore(2)
 
-    async def prepare(self) -> None:
-        """Compute the decoy hash now, so the first failed login costs what later ones do."""
-        await self._dummy()
+    def prepare(self) -> None:
+        """Start computing the decoy hash (~0.2 s of CPU, in a worker thread; `ctid run` calls
+        this once ready), so the first failed login costs what later ones do. A login that comes
+        first starts it, or waits for it."""
+        self._decoy()
+
+    def _decoy(self) -> asyncio.Task[str]:
+        if self._dummy_hash is None:
+            self._dummy_hash = asyncio.ensure_future(
+                hash_password(self._hasher, secrets.token_urlsafe(24))
+            )
+        return self._dummy_hash
 
     async def _dummy(self) -> str:
-        if self._dummy_hash is None:
-            self._dummy_hash = await hash_password(self._hasher, secrets.token_urlsafe(24))
-        return self._dummy_hash
+        # shield: a login cancelled while the decoy is computed must not cancel it for the rest
+        return await asyncio.shield(self._decoy())
 
     async def login(self, employee_id: str, password: str, ip: str) -> tuple[str, SessionInfo]:
         """Check the password and open a session; returns (cookie token, session).

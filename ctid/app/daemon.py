@@ -499,8 +499,11 @@ def _kpis_in_thread(cfg: Config, day: date) -> Any:
     return asyncio.run(compute())
 
 
-async def run(cfg: Config, config_path: str | None = None) -> None:
-    """`ctid run`: serve until SIGTERM or SIGINT; SIGHUP reloads (see `ctid.app.lifecycle`)."""
+async def run(
+    cfg: Config, config_path: str | None = None, on_serving: Callable[[], None] | None = None
+) -> None:
+    """`ctid run`: serve until SIGTERM or SIGINT; SIGHUP reloads (see `ctid.app.lifecycle`).
+    `on_serving` is called once the daemon's loops run (the CLI re-enables the GC there)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -509,5 +512,5 @@ async def run(cfg: Config, config_path: str | None = None) -> None:
     from ctid.app.lifecycle import supervise  # sd_notify, watchdog and SIGHUP reload
 
     async with Daemon(cfg, config_path=config_path) as daemon:
-        await supervise(daemon, stop, config_path)
+        await supervise(daemon, stop, config_path, on_serving=on_serving)
     log.info("ctid_stopped")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -29,8 +30,12 @@ async def _first(*events: asyncio.Event) -> None:
             w.cancel()
 
 
-async def _ready(daemon: Daemon, serving: asyncio.Event) -> None:
+async def _ready(
+    daemon: Daemon, serving: asyncio.Event, on_serving: Callable[[], None] | None
+) -> None:
     await serving.wait()
+    if on_serving is not None:
+        on_serving()
     await daemon.rota_applied.wait()  # set after AMI login and the first resync
 
 
@@ -39,8 +44,10 @@ async def supervise(
     stop: asyncio.Event,
     config_path: str | None,
     notifier: Notifier | None = None,
+    on_serving: Callable[[], None] | None = None,
 ) -> None:
-    """Serve `daemon` (already entered) until `stop`, telling systemd how it goes."""
+    """Serve `daemon` (already entered) until `stop`, telling systemd how it goes.
+    `on_serving` is called once its loops run (database checked, web up), before AMI login."""
     notify = notifier or Notifier()
     loop = asyncio.get_running_loop()
     reloads: set[asyncio.Task[object]] = set()
@@ -65,12 +72,13 @@ async def supervise(
             # From the start: a loop stuck before READY is as dead as one stuck after it.
             dog = tg.create_task(notify.watchdog())
             notify.notify("STATUS=database checked, web up; waiting for AMI login and resync")
-            readiness = tg.create_task(_ready(daemon, serving))
+            readiness = tg.create_task(_ready(daemon, serving, on_serving))
             readiness.add_done_callback(lambda _t: ready.set())
             await _first(ready, stop)
             if not stop.is_set():
                 notify.notify("READY=1", f"STATUS=serving {daemon.web.public_url}")
                 log.info("ctid_ready")
+                daemon.web.auth.prepare()  # the login decoy hash, in a thread, once ready
             await stop.wait()
             readiness.cancel()
             notify.notify("STOPPING=1", "STATUS=stopping")

@@ -185,7 +185,6 @@ class WebServer:
             self._secret = resolve_web_secret(self._web, self._cfg.site.data_dir)
         self._login.start(self._secret)
         self._links.start(self._secret)
-        await self.auth.prepare()
         runner = web.AppRunner(
             self.app, handle_signals=False, access_log=None, shutdown_timeout=5.0
         )

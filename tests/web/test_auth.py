@@ -115,6 +115,22 @@ async def test_wrong_password_or_unknown_user_is_the_same_401(
         assert desk.status == 303 and desk.headers["Location"] == "/login"
 
 
+async def test_the_decoy_hash_is_made_once_whether_prepared_or_not(
+    env: Env, clients: Callable[[], Client]
+) -> None:
+    """`ctid run` starts the decoy once ready (`prepare`); a login that comes first waits for it,
+    and a failed and a good login both still answer as before."""
+    auth = env.server.auth
+    auth.prepare()
+    decoy = auth._decoy()
+    auth.prepare()
+    assert auth._decoy() is decoy  # one decoy, however often asked for
+    c = clients()
+    assert (await c.login("E1001", "not the password")).status == 401  # while it may be hashing
+    assert decoy.done()
+    assert (await c.login("E1001")).status == 303
+
+
 async def test_repeated_failures_lock_the_employee_id_even_with_the_right_password(
     env: Env, clients: Callable[[], Client]
 ) -> None:
