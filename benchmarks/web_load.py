@@ -8,6 +8,7 @@ response times, and ctid's RSS (its own process, /proc) while the desktops are c
 Budgets (DESIGN.md §6): pop p99 ≤ 5 ms at 5,000 events/s; RSS ≤ 150 MB with 200 desktops.
 
     python benchmarks/web_load.py [--desktops 200] [--rps 20] [--load 5000] [--calls 200]
+        [--profile FILE]   (cProfile of ctid's main thread, the event loop; top entries printed)
 """
 
 from __future__ import annotations
@@ -154,10 +155,19 @@ async def main_async(args: argparse.Namespace) -> None:
         cfg_path.write_text(
             config_toml(tmp, db_url, sim.ami_port, agi_port, web_port, SEATS) + extra
         )
+        # Under --profile the daemon runs in cProfile (its main thread: the event loop), which
+        # writes FILE when `ctid run` returns after the SIGTERM.
+        launcher = (
+            [
+                "-c",
+                f"import cProfile; from ctid.cli import main; cProfile.run('main()', {args.profile!r})",
+            ]
+            if args.profile
+            else ["-m", "ctid.cli"]
+        )
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "ctid.cli",
+            *launcher,
             "--log-format",
             "json",
             "--log-level",
@@ -226,8 +236,8 @@ async def main_async(args: argparse.Namespace) -> None:
 
     lat = [
         1000 * (at - marks.written[(cid, seat)])
-        for cid, seat, at in seen
-        if (cid, seat) in marks.written
+        for kind, cid, seat, at in seen
+        if kind == "pop" and (cid, seat) in marks.written
     ]
     print(
         f"ctid process: desktops {len(cookies)}; page requests {len(page_results)} at "
@@ -262,6 +272,11 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     for line in errors[:5]:
         print("  ctid logged:", line[:200])
+    if args.profile:
+        import pstats
+
+        print(f"profile of ctid's main thread ({args.profile}), top 30 by own time:")
+        pstats.Stats(args.profile).sort_stats("tottime").print_stats(30)
 
 
 async def incident_numbers(db_url: str) -> list[str]:
@@ -311,6 +326,7 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.3, help="seconds between calls")
     ap.add_argument("--history-calls", type=int, default=100_000)
     ap.add_argument("--incidents", type=int, default=20_000)
+    ap.add_argument("--profile", metavar="FILE", help="run ctid under cProfile, stats to FILE")
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     asyncio.run(main_async(args))

@@ -22,7 +22,6 @@ ALLOWED = {
     "ctid/asterisk/simulator/chanspy.py": "to shorten (docstring 4 lines)",
     "ctid/rotation/roster.py": "to shorten (docstring 4 lines, with its 700 reason)",
     "ctid/tickets/notices.py": "to shorten (docstring 4 lines)",
-    "ctid/web/incident_pages.py": "to shorten (810 lines, no reason given)",
     "ctid/web/incident_report_pages.py": "to shorten (docstring 4 lines)",
     "ctid/web/incident_view.py": "to shorten (docstring 4 lines)",
     "ctid/web/kb_api.py": "to shorten (docstring 4 lines)",
