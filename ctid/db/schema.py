@@ -254,7 +254,6 @@ class Incident(Base):
     """
 
     __tablename__ = "incidents"
-    # The open list's order within a status (also serves every lookup by status alone).
     __table_args__ = (Index(None, "status", "created_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
