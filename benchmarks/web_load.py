@@ -110,6 +110,17 @@ def pages(url: str, token: str, numbers: list[str], rps: float, out: Any, stop: 
     asyncio.run(main())
 
 
+def daemon_args(profile: str | None) -> list[str]:
+    """How to start `ctid`: under --profile in cProfile (its main thread, the event loop), which
+    writes the file when `ctid run` returns after the SIGTERM."""
+    if not profile:
+        return ["-m", "ctid.cli"]
+    return [
+        "-c",
+        f"import cProfile; from ctid.cli import main; cProfile.run('main()', {profile!r})",
+    ]
+
+
 async def login_all(db_url: str, who: list[str]) -> list[str]:
     engine = create_engine(db_url)
     auth = Authenticator(
@@ -143,7 +154,12 @@ async def main_async(args: argparse.Namespace) -> None:
     numbers = await incident_numbers(db_url)
 
     agi_port, web_port = _free_port(), _free_port()
-    extra = "\n[ring]\nmax_rings = 3\nring_cadence_s = 0.5\n"
+    # As in screenpop_latency.py: no wrap-up pause, so every call rings a seat (with the
+    # desk's default wrap-up the answering seats pause after their first call and few pop).
+    extra = (
+        "\n[ring]\nmax_rings = 3\nring_cadence_s = 0.5\n"
+        "\n[desk.wrapup_s]\nordinary = 0\nexpert = 0\n"
+    )
     raw: dict[str, Any] = {
         "seats": SEATS,
         "ami": {"username": "ctid", "secret": "bench-secret"},
@@ -155,19 +171,9 @@ async def main_async(args: argparse.Namespace) -> None:
         cfg_path.write_text(
             config_toml(tmp, db_url, sim.ami_port, agi_port, web_port, SEATS) + extra
         )
-        # Under --profile the daemon runs in cProfile (its main thread: the event loop), which
-        # writes FILE when `ctid run` returns after the SIGTERM.
-        launcher = (
-            [
-                "-c",
-                f"import cProfile; from ctid.cli import main; cProfile.run('main()', {args.profile!r})",
-            ]
-            if args.profile
-            else ["-m", "ctid.cli"]
-        )
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            *launcher,
+            *daemon_args(args.profile),
             "--log-format",
             "json",
             "--log-level",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -64,6 +65,7 @@ _ROW = Snippet(
 )
 _OVERDUE = Markup(' class="overdue"')
 _FILTERS = ("mine", "seat", "group", "status")
+_ROWS_A_TURN = 10
 
 
 class IncidentListPages:
@@ -129,7 +131,7 @@ class IncidentListPages:
         ctx = self._edge.need(request)
         query, shown = self._query(request, ctx.actor)
         page = await self._port().list_open(query)
-        return html_response(self._render(ctx, page, shown, translator_of(request)))
+        return html_response(await self._render(ctx, page, shown, translator_of(request)))
 
     async def list_api(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request)
@@ -161,25 +163,33 @@ class IncidentListPages:
         opts += [tag("option", shown(v), value=v, selected=(v == current) or None) for v in values]
         return tag("select", join(opts), name=name)
 
-    def _rows(self, rows: Sequence[IncidentRow], t: Translator) -> Markup:
+    async def _rows(self, rows: Sequence[IncidentRow], t: Translator) -> Markup:
+        """The table's rows, giving the loop back every `_ROWS_A_TURN` rows: drawing a row (two
+        dates in the reader's language) takes ~0.1 ms, and the pops must not wait for a page."""
         now = self._edge.clock.utcnow()
-        return join(
-            _ROW(
-                number=r.number,
-                status=r.status,
-                status_words=words(t, "status", r.status),
-                priority=r.priority or "–",
-                summary=r.summary,
-                caller=r.caller_name or r.caller_number or "",
-                owner=" · ".join(x for x in (r.owner_seat, r.owner_employee, r.owner_group) if x),
-                opened=t.when(r.created_at, "short"),
-                due=t.when(r.sla_resolve_due, "short") if r.sla_resolve_due else "",
-                due_class=_OVERDUE
-                if r.sla_resolve_due is not None and r.sla_resolve_due < now
-                else "",
+        drawn: list[Markup] = []
+        for i, r in enumerate(rows):
+            if i and i % _ROWS_A_TURN == 0:
+                await asyncio.sleep(0)
+            drawn.append(
+                _ROW(
+                    number=r.number,
+                    status=r.status,
+                    status_words=words(t, "status", r.status),
+                    priority=r.priority or "–",
+                    summary=r.summary,
+                    caller=r.caller_name or r.caller_number or "",
+                    owner=" · ".join(
+                        x for x in (r.owner_seat, r.owner_employee, r.owner_group) if x
+                    ),
+                    opened=t.when(r.created_at, "short"),
+                    due=t.when(r.sla_resolve_due, "short") if r.sla_resolve_due else "",
+                    due_class=_OVERDUE
+                    if r.sla_resolve_due is not None and r.sla_resolve_due < now
+                    else "",
+                )
             )
-            for r in rows
-        )
+        return join(drawn)
 
     def _pager(self, page: IncidentPage, shown: Mapping[str, str], t: Translator) -> Markup:
         links = []
@@ -208,7 +218,7 @@ class IncidentListPages:
             return Markup("")
         return tag("nav", join(links), class_="pager", aria_label=t.gettext("Pages"))
 
-    def _render(
+    async def _render(
         self,
         ctx: RequestContext,
         page: IncidentPage,
@@ -221,7 +231,7 @@ class IncidentListPages:
 <thead><tr>$heads</tr></thead>
 <tbody>$body</tbody></table>""",
                 heads=join(tag("th", t.gettext(h)) for h in _LIST_HEADS),
-                body=self._rows(page.rows, t),
+                body=await self._rows(page.rows, t),
             )
             if page.rows
             else tag("p", t.gettext("No open incident matches."), class_="muted")
