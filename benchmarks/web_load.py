@@ -8,6 +8,7 @@ response times, and ctid's RSS (its own process, /proc) while the desktops are c
 Budgets (DESIGN.md §6): pop p99 ≤ 5 ms at 5,000 events/s; RSS ≤ 150 MB with 200 desktops.
 
     python benchmarks/web_load.py [--desktops 200] [--rps 20] [--load 5000] [--calls 200]
+        [--profile FILE]   (cProfile of ctid's main thread, the event loop; top entries printed)
 """
 
 from __future__ import annotations
@@ -109,6 +110,17 @@ def pages(url: str, token: str, numbers: list[str], rps: float, out: Any, stop: 
     asyncio.run(main())
 
 
+def daemon_args(profile: str | None) -> list[str]:
+    """How to start `ctid`: under --profile in cProfile (its main thread, the event loop), which
+    writes the file when `ctid run` returns after the SIGTERM."""
+    if not profile:
+        return ["-m", "ctid.cli"]
+    return [
+        "-c",
+        f"import cProfile; from ctid.cli import main; cProfile.run('main()', {profile!r})",
+    ]
+
+
 async def login_all(db_url: str, who: list[str]) -> list[str]:
     engine = create_engine(db_url)
     auth = Authenticator(
@@ -142,7 +154,12 @@ async def main_async(args: argparse.Namespace) -> None:
     numbers = await incident_numbers(db_url)
 
     agi_port, web_port = _free_port(), _free_port()
-    extra = "\n[ring]\nmax_rings = 3\nring_cadence_s = 0.5\n"
+    # As in screenpop_latency.py: no wrap-up pause, so every call rings a seat (with the
+    # desk's default wrap-up the answering seats pause after their first call and few pop).
+    extra = (
+        "\n[ring]\nmax_rings = 3\nring_cadence_s = 0.5\n"
+        "\n[desk.wrapup_s]\nordinary = 0\nexpert = 0\n"
+    )
     raw: dict[str, Any] = {
         "seats": SEATS,
         "ami": {"username": "ctid", "secret": "bench-secret"},
@@ -156,8 +173,7 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "ctid.cli",
+            *daemon_args(args.profile),
             "--log-format",
             "json",
             "--log-level",
@@ -226,8 +242,8 @@ async def main_async(args: argparse.Namespace) -> None:
 
     lat = [
         1000 * (at - marks.written[(cid, seat)])
-        for cid, seat, at in seen
-        if (cid, seat) in marks.written
+        for kind, cid, seat, at in seen
+        if kind == "pop" and (cid, seat) in marks.written
     ]
     print(
         f"ctid process: desktops {len(cookies)}; page requests {len(page_results)} at "
@@ -262,6 +278,11 @@ async def main_async(args: argparse.Namespace) -> None:
     )
     for line in errors[:5]:
         print("  ctid logged:", line[:200])
+    if args.profile:
+        import pstats
+
+        print(f"profile of ctid's main thread ({args.profile}), top 30 by own time:")
+        pstats.Stats(args.profile).sort_stats("tottime").print_stats(30)
 
 
 async def incident_numbers(db_url: str) -> list[str]:
@@ -311,6 +332,7 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.3, help="seconds between calls")
     ap.add_argument("--history-calls", type=int, default=100_000)
     ap.add_argument("--incidents", type=int, default=20_000)
+    ap.add_argument("--profile", metavar="FILE", help="run ctid under cProfile, stats to FILE")
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     asyncio.run(main_async(args))

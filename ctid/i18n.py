@@ -166,24 +166,24 @@ class Translator:
     # -- formats -------------------------------------------------------------------------------
 
     def when(self, value: datetime, fmt: str = "medium") -> str:
-        return format_datetime(value, fmt, tzinfo=_zone(self.timezone), locale=self.locale)
+        return format_datetime(value, fmt, tzinfo=_zone(self.timezone), locale=_babel(self.locale))
 
     def day(self, value: date, fmt: str = "medium") -> str:
-        return format_date(value, fmt, locale=self.locale)
+        return format_date(value, fmt, locale=_babel(self.locale))
 
     def clock(self, value: time | datetime, fmt: str = "short") -> str:
-        return format_time(value, fmt, tzinfo=_zone(self.timezone), locale=self.locale)
+        return format_time(value, fmt, tzinfo=_zone(self.timezone), locale=_babel(self.locale))
 
     def duration(self, seconds: float) -> str:
         return format_timedelta(
-            timedelta(seconds=seconds), threshold=1.0, format="short", locale=self.locale
+            timedelta(seconds=seconds), threshold=1.0, format="short", locale=_babel(self.locale)
         )
 
     def number(self, value: float | int) -> str:
-        return format_decimal(value, locale=self.locale)
+        return format_decimal(value, locale=_babel(self.locale))
 
     def percent(self, ratio: float, digits: int = 1) -> str:
-        return format_percent(ratio, format=f"#,##0.{'0' * digits}%", locale=self.locale)
+        return format_percent(ratio, format=f"#,##0.{'0' * digits}%", locale=_babel(self.locale))
 
     def words(self, messages: Iterable[str]) -> Mapping[str, str]:
         """msgid → translation for the strings a page's script needs (sent as JSON)."""
@@ -193,6 +193,12 @@ class Translator:
 @cache
 def _zone(name: str) -> tzinfo:
     return ZoneInfo(name)
+
+
+@cache
+def _babel(locale: str) -> Locale:
+    # Babel parses a locale given as text on every call (half of a date's formatting time).
+    return Locale.parse(locale)
 
 
 def translator(locale: str, timezone: str = "Asia/Shanghai") -> Translator:

@@ -254,6 +254,7 @@ class Incident(Base):
     """
 
     __tablename__ = "incidents"
+    __table_args__ = (Index(None, "status", "created_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(_CODE), nullable=False, unique=True)
@@ -268,7 +269,7 @@ class Incident(Base):
     impact: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
     urgency: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
     priority: Mapped[str | None] = mapped_column(String(_CODE), nullable=True)
-    status: Mapped[str] = mapped_column(String(_CODE), nullable=False, index=True)
+    status: Mapped[str] = mapped_column(String(_CODE), nullable=False)
     summary: Mapped[str] = mapped_column(String(500), nullable=False)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     owner_seat: Mapped[str | None] = mapped_column(String(_ID), nullable=True, index=True)

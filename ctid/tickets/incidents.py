@@ -53,6 +53,7 @@ from ctid.tickets.actions import (
 from ctid.tickets.directory import phone_plan
 from ctid.tickets.errors import InvalidInputError, TicketNotFoundError, VersionConflictError
 from ctid.tickets.facts import CallFacts
+from ctid.tickets.incident_list import IncidentList
 from ctid.tickets.lifecycle import (
     DispatchMail,
     EscalationMail,
@@ -128,6 +129,8 @@ class IncidentStore:
         self._survey_ttl = timedelta(seconds=survey_link_ttl_s)
         self._ivr = {o.digit: o for o in cfg.ivr.options if o.action == "queue"}
         self._numbers = IncidentNumbers(self._prefix)
+        self.listing = IncidentList(sessions, self._numbers.parse)
+        """The open-incident list a page at a time (columns only, keyset-paged)."""
 
     @property
     def rules(self) -> Rules:

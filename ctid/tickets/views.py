@@ -44,6 +44,39 @@ class IncidentView:
     version: int
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentRow:
+    """One line of the open-incident list: only the columns the list shows (read as columns,
+    not as ORM entities; `ctid.tickets.incident_list` selects them in this field order)."""
+
+    id: int
+    number: str
+    status: str
+    request_type: str
+    category: str | None
+    priority: str | None
+    summary: str
+    caller_name: str | None
+    caller_number: str | None
+    owner_seat: str | None
+    owner_employee: str | None
+    owner_group: str | None
+    created_at: datetime
+    updated_at: datetime
+    sla_resolve_due: datetime | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IncidentPage:
+    """A page of the open-incident list, newest first. `newer`/`older`: the incident number to
+    page from (`after=`/`before=`), None when there is no such page."""
+
+    rows: tuple[IncidentRow, ...]
+    newer: str | None = None
+    older: str | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryView:
     at: datetime

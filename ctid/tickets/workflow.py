@@ -3,23 +3,24 @@ one lifecycle step), with its view types."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ctid.core.actor import Actor
 from ctid.core.errors import RequestRefusedError
 from ctid.tickets.directory import CallerDirectory
 from ctid.tickets.forms import CallerRow, caller_row
+from ctid.tickets.incident_list import PAGE_ROWS
 from ctid.tickets.incidents import IncidentStore
 from ctid.tickets.lifecycle import (
     allowed_actions,
 )
-from ctid.tickets.views import HistoryView, IncidentView
+from ctid.tickets.views import HistoryView, IncidentPage, IncidentView
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class IncidentQuery:
-    """Filters of the open-incident list; every given filter must match."""
+    """Filters of the open-incident list (every given filter must match) and which page."""
 
     seat: str | None = None
     group: str | None = None
@@ -27,7 +28,11 @@ class IncidentQuery:
     """Owned by this employee ID (`owner_employee`)."""
     statuses: tuple[str, ...] = ()
     """Empty: every status that is not resolved or closed."""
-    limit: int = 200
+    before: str | None = None
+    """The page just older than this incident number (its `older` link)."""
+    after: str | None = None
+    """The page just newer than this incident number (its `newer` link)."""
+    limit: int = PAGE_ROWS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,17 +73,16 @@ class IncidentWorkflow:
     directory: CallerDirectory
     live_calls: Callable[[], Mapping[str, str]]
 
-    async def list_open(self, query: IncidentQuery) -> Sequence[IncidentView]:
-        views = await self.store.list_open(
+    async def list_open(self, query: IncidentQuery) -> IncidentPage:
+        return await self.store.listing.page(
             owner_seat=query.seat,
             owner_group=query.group,
+            owner_employee=query.employee,
             statuses=query.statuses or None,
-            # The store cannot filter by owner employee: read more, filter here.
-            limit=1000 if query.employee else query.limit,
+            before=query.before,
+            after=query.after,
+            limit=query.limit,
         )
-        if query.employee:
-            views = [v for v in views if v.owner_employee == query.employee][: query.limit]
-        return views
 
     async def detail(self, number: str) -> IncidentDetail | None:
         v = await self.store.get(number)

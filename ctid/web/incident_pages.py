@@ -1,10 +1,10 @@
-"""The open-incident list with filters and its JSON twin, and the lifecycle action API (checked
-field by field, `FieldErrors`; a stale `expected_version` gets a 409). The incident page itself is
-`incident_view.IncidentView`, which routes these handlers and borrows `_apply` and `_detail_json`."""
+"""The lifecycle action API (checked field by field, `FieldErrors`; a stale `expected_version` gets
+a 409) and the incident's JSON. `incident_view.IncidentView` routes it and borrows `_apply` and
+`_detail_json`; the open list is `incident_list`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,35 +18,22 @@ from ctid.core.actor import (
 from ctid.core.errors import (
     CtidError,
 )
-from ctid.i18n import N_, Translator
 from ctid.tickets.actions import (
     ACTIONS,
-)
-from ctid.tickets.views import IncidentView
-from ctid.tickets.vocabulary import (
-    CATEGORY_WORDS,
-    CHANNEL_WORDS,
-    LEVEL_WORDS,
-    REQUEST_TYPE_WORDS,
-    STATUS_WORDS,
-    STATUSES,
 )
 from ctid.tickets.workflow import (
     ActionResult,
     IncidentDetail,
-    IncidentQuery,
 )
 from ctid.web.edge import (
     Edge,
     HttpError,
     RequestContext,
-    html_response,
     int_field,
     json_response,
     label,
     str_field,
 )
-from ctid.web.html import Markup, join, render, tag
 from ctid.web.incident_forms import (
     ACTION_FORMS,
     ACTION_LABELS,
@@ -55,8 +42,6 @@ from ctid.web.incident_forms import (
     Choices,
     parse_action_args,
 )
-from ctid.web.middleware import translator_of
-from ctid.web.pages import layout
 from ctid.web.ports import (
     CallControlPort,
     IncidentWorkflowPort,
@@ -64,37 +49,9 @@ from ctid.web.ports import (
 
 log = structlog.get_logger(__name__)
 
-_WORDS: dict[str, dict[str, str]] = {
-    "status": STATUS_WORDS,
-    "request_type": REQUEST_TYPE_WORDS,
-    "category": CATEGORY_WORDS,
-    "level": LEVEL_WORDS,
-    "channel": CHANNEL_WORDS,
-}
-
-
-def words(t: Translator, kind: str, value: str | None) -> str:
-    """A vocabulary value (`in_progress`) in words (`In progress` / `处理中`)."""
-    if not value:
-        return ""
-    known = _WORDS.get(kind, {}).get(value)
-    return t.gettext(known) if known else label(value)
-
-
-_LIST_HEADS = (
-    N_("Incident no."),
-    N_("Status"),
-    N_("Priority"),
-    N_("Summary"),
-    N_("Caller"),
-    N_("Owner"),
-    N_("Opened"),
-    N_("Resolve by"),
-)
-
 
 class IncidentPages:
-    """The list and action-API handlers `IncidentView.add_routes` routes."""
+    """The action-API handler `IncidentView.add_routes` routes, and the step both forms use."""
 
     def __init__(
         self,
@@ -124,33 +81,6 @@ class IncidentPages:
         if not INCIDENT_NUMBER.match(number):
             raise HttpError(404, "no such incident")
         return number
-
-    def _query(self, request: web.Request, actor: Actor) -> tuple[IncidentQuery, dict[str, str]]:
-        q = request.query
-        mine = q.get("mine", "") in ("1", "on", "true")
-        seat = q.get("seat", "")
-        group = q.get("group", "")
-        status = q.get("status", "")
-        if seat and seat not in self._choices.seats:
-            raise HttpError(400, "seat must be one of " + ", ".join(self._choices.seats))
-        if group and group not in self._choices.groups:
-            raise HttpError(400, f"no second-line group {group[:40]!r}")
-        if status and status not in STATUSES:
-            raise HttpError(400, "status must be one of " + ", ".join(STATUSES))
-        employee = None
-        if mine:
-            if actor.seat_id and not seat:
-                seat = actor.seat_id
-            elif not actor.seat_id:
-                employee = actor.employee_id
-        query = IncidentQuery(
-            seat=seat or None,
-            group=group or None,
-            employee=employee,
-            statuses=(status,) if status else (),
-        )
-        shown = {"mine": "1" if mine else "", "seat": seat, "group": group, "status": status}
-        return query, shown
 
     async def _apply(
         self,
@@ -194,21 +124,7 @@ class IncidentPages:
         log.info("live_call_transferred", call_id=moved.call_id, target=moved.target)
         return result, ""
 
-    # ------------------------------------------------------------------ pages
-
-    async def _list_page(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._edge.need(request)
-        query, shown = self._query(request, ctx.actor)
-        rows = await self._port().list_open(query)
-        return html_response(self._render_list(ctx, rows, shown, translator_of(request)))
-
-    # ------------------------------------------------------------------ JSON twins
-
-    async def _list_api(self, request: web.Request) -> web.StreamResponse:
-        ctx = self._edge.need(request)
-        query, _ = self._query(request, ctx.actor)
-        rows = await self._port().list_open(query)
-        return json_response({"incidents": [self._summary_json(r) for r in rows]})
+    # ------------------------------------------------------------------ JSON
 
     async def _action_api(self, request: web.Request) -> web.StreamResponse:
         ctx = self._edge.need(request)
@@ -236,25 +152,6 @@ class IncidentPages:
                 "warning": warning or None,
             }
         )
-
-    def _summary_json(self, r: IncidentView) -> dict[str, Any]:
-        return {
-            "number": r.number,
-            "status": r.status,
-            "summary": r.summary,
-            "request_type": r.request_type,
-            "category": r.category,
-            "priority": r.priority,
-            "caller_name": r.caller_name,
-            "caller_number": r.caller_number,
-            "owner_seat": r.owner_seat,
-            "owner_employee": r.owner_employee,
-            "owner_group": r.owner_group,
-            "created_at": r.created_at.isoformat(),
-            "updated_at": r.updated_at.isoformat(),
-            "sla_resolve_due": r.sla_resolve_due.isoformat() if r.sla_resolve_due else None,
-            "version": r.version,
-        }
 
     def _detail_json(self, d: IncidentDetail, actor: Actor) -> dict[str, Any]:
         def iso(v: Any) -> Any:
@@ -315,114 +212,3 @@ class IncidentPages:
                 for h in d.history
             ],
         }
-
-    # ------------------------------------------------------------------ rendering
-
-    def _select(
-        self,
-        name: str,
-        values: Sequence[str],
-        current: str,
-        blank: str | None,
-        *,
-        required: bool | None = None,
-        shown: Callable[[str], str] = label,
-    ) -> Markup:
-        opts = [tag("option", blank, value="")] if blank is not None else []
-        opts += [tag("option", shown(v), value=v, selected=(v == current) or None) for v in values]
-        return tag("select", join(opts), name=name, required=required)
-
-    def _render_list(
-        self,
-        ctx: RequestContext,
-        rows: Sequence[IncidentView],
-        shown: Mapping[str, str],
-        t: Translator,
-    ) -> Markup:
-        now = self._edge.clock.utcnow()
-        body = join(
-            tag(
-                "tr",
-                join(
-                    [
-                        tag("td", tag("a", r.number, href=f"/incidents/{r.number}"), class_="mono"),
-                        tag(
-                            "td",
-                            tag(
-                                "span", words(t, "status", r.status), class_=f"badge st-{r.status}"
-                            ),
-                        ),
-                        tag("td", r.priority or "–"),
-                        tag("td", r.summary, class_="wrap"),
-                        tag("td", r.caller_name or r.caller_number or ""),
-                        tag(
-                            "td",
-                            " · ".join(
-                                x for x in (r.owner_seat, r.owner_employee, r.owner_group) if x
-                            ),
-                        ),
-                        tag("td", t.when(r.created_at, "short")),
-                        tag(
-                            "td",
-                            t.when(r.sla_resolve_due, "short") if r.sla_resolve_due else "",
-                            class_="overdue"
-                            if r.sla_resolve_due is not None and r.sla_resolve_due < now
-                            else None,
-                        ),
-                    ]
-                ),
-            )
-            for r in rows
-        )
-        table = (
-            render(
-                """<table class="results" id="incident-list">
-<thead><tr>$heads</tr></thead>
-<tbody>$body</tbody></table>""",
-                heads=join(tag("th", t.gettext(h)) for h in _LIST_HEADS),
-                body=body,
-            )
-            if rows
-            else tag("p", t.gettext("No open incident matches."), class_="muted")
-        )
-        filters = render(
-            """<form method="get" action="/incidents" class="filters">
-  <label class="check"><input type="checkbox" name="mine" value="1"$mine> $l_mine</label>
-  <label>$l_seat $seat</label>
-  <label>$l_group $group</label>
-  <label>$l_status $status</label>
-  <button type="submit">$l_filter</button>
-</form>""",
-            l_mine=t.gettext("Mine"),
-            l_seat=t.gettext("Seat"),
-            l_group=t.gettext("Group"),
-            l_status=t.gettext("Status"),
-            l_filter=t.gettext("Filter"),
-            mine=Markup(" checked") if shown.get("mine") else "",
-            seat=self._select("seat", self._choices.seats, shown.get("seat", ""), t.gettext("any")),
-            group=self._select(
-                "group", self._choices.groups, shown.get("group", ""), t.gettext("any")
-            ),
-            status=self._select(
-                "status",
-                STATUSES,
-                shown.get("status", ""),
-                t.gettext("any open"),
-                shown=lambda v: words(t, "status", v),
-            ),
-        )
-        main = render(
-            """<section class="card"><h1>$title</h1>$filters$table</section>""",
-            title=t.gettext("Open incidents"),
-            filters=filters,
-            table=table,
-        )
-        return layout(
-            t=t,
-            site=self._edge.site(),
-            title=t.gettext("Incidents"),
-            main=main,
-            actor=ctx.actor,
-            csrf=ctx.session.csrf_token,
-            main_class="page wide",
-        )

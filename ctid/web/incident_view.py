@@ -34,6 +34,7 @@ from ctid.web.edge import (
 )
 from ctid.web.html import Markup, join, render, tag
 from ctid.web.incident_forms import ACTION_FORMS, INCIDENT_NUMBER, ROLE_ACTIONS, ActionField
+from ctid.web.incident_list import IncidentListPages
 from ctid.web.incident_pages import IncidentPages
 from ctid.web.pages import layout
 from ctid.web.ports import CallControlPort, IncidentWorkflowPort
@@ -129,8 +130,8 @@ def clock_json(c: SlaClock) -> dict[str, Any]:
 
 
 class IncidentView:
-    """Routes for `/incidents/{number}` (page, actions, notes) and `/api/incidents/{number}`;
-    the open list stays with `IncidentPages`."""
+    """Routes for `/incidents/{number}` (page, actions, notes) and `/api/incidents/{number}`,
+    and the open list's (`incident_list.IncidentListPages`)."""
 
     def __init__(
         self,
@@ -143,10 +144,11 @@ class IncidentView:
         self._workflow = workflow
         self._records = records
         self._old = IncidentPages(edge, workflow, calls)
+        self._list = IncidentListPages(edge, workflow, self._old._choices)
 
     def add_routes(self, router: web.UrlDispatcher) -> None:
-        router.add_get("/incidents", self._old._list_page)
-        router.add_get("/api/incidents", self._old._list_api)
+        router.add_get("/incidents", self._list.list_page)
+        router.add_get("/api/incidents", self._list.list_api)
         router.add_get("/incidents/{number}", self._page)
         router.add_post("/incidents/{number}/actions", self._action)
         router.add_post("/incidents/{number}/notes", self._note)

@@ -21,7 +21,7 @@ from ctid.tickets.callback_list import CallbackRow
 from ctid.tickets.drafts import DraftView
 from ctid.tickets.forms import CallerRow, IncidentDraft, SavedIncident
 from ctid.tickets.links import DispatchRequest, SurveyRequest
-from ctid.tickets.views import IncidentView
+from ctid.tickets.views import IncidentPage
 from ctid.tickets.workflow import ActionResult, IncidentDetail, IncidentQuery
 
 
@@ -114,8 +114,8 @@ class IncidentWorkflowPort(Protocol):
     `RequestRefusedError` (bad argument), `StateConflictError` (stale `expected_version` — the message says
     who changed it — or a step the status does not allow)."""
 
-    async def list_open(self, query: IncidentQuery) -> Sequence[IncidentView]:
-        """Open incidents matching `query`, newest first."""
+    async def list_open(self, query: IncidentQuery) -> IncidentPage:
+        """The page of open incidents matching `query`, newest first."""
         ...
 
     async def detail(self, number: str) -> IncidentDetail | None:

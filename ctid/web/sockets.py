@@ -118,7 +118,12 @@ class PushSockets:
         subscribe: Callable[[], PushSubscription],
         hello: dict[str, object],
     ) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=self._heartbeat, max_msg_size=4096, timeout=3.0)
+        # No permessage-deflate: the hub encodes a frame once for all of a seat's desktops, and
+        # deflating it again per socket (each has its own compressor) would cost the loop once
+        # per receiver for frames of about a kilobyte on the desk's LAN.
+        ws = web.WebSocketResponse(
+            heartbeat=self._heartbeat, max_msg_size=4096, timeout=3.0, compress=False
+        )
         await ws.prepare(request)
         conn = _Socket(ws, ctx.session.session_id)
         self._sockets.add(conn)

@@ -31,7 +31,7 @@ def _tables(conn: Connection) -> set[str]:
     return {t for t in inspect(conn).get_table_names() if is_modelled(t, "table")}
 
 
-ALL = ["0001", "0002", "0003", "0004", "0006", "0007"]
+ALL = ["0001", "0002", "0003", "0004", "0006", "0007", "0008"]
 """Every migration, oldest first."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -82,7 +82,7 @@ from ctid.tickets.links import (
     SurveyRequest,
 )
 from ctid.tickets.tokens import LinkClaims, sign, verify
-from ctid.tickets.views import HistoryView, IncidentView
+from ctid.tickets.views import HistoryView, IncidentPage, IncidentRow, IncidentView
 from ctid.tickets.workflow import (
     ActionResult,
     IncidentDetail,
@@ -294,19 +294,23 @@ class FakeWorkflow:
     clock: FakeClock
     incidents: dict[str, IncidentDetail] = field(default_factory=dict)
     queries: list[IncidentQuery] = field(default_factory=list)
+    newer: str | None = None
+    """The `newer`/`older` cursors every list page answers with."""
+    older: str | None = None
     applied: list[tuple[str, str, str, int, dict[str, str]]] = field(default_factory=list)
 
     def add(self, detail: IncidentDetail) -> IncidentDetail:
         self.incidents[detail.incident.number] = detail
         return detail
 
-    async def list_open(self, query: IncidentQuery) -> Sequence[IncidentView]:
+    async def list_open(self, query: IncidentQuery) -> IncidentPage:
         self.queries.append(query)
-        return [
-            d.incident
+        rows = [
+            IncidentRow(**{f.name: getattr(d.incident, f.name) for f in fields(IncidentRow)})
             for d in self.incidents.values()
             if d.incident.status not in ("resolved", "closed")
         ]
+        return IncidentPage(rows=tuple(rows), newer=self.newer, older=self.older)
 
     async def detail(self, number: str) -> IncidentDetail | None:
         return self.incidents.get(number)
@@ -977,7 +981,7 @@ class Client:
         return resp
 
     async def ws(
-        self, path: str = "/ws/seat", *, origin: str | None = ""
+        self, path: str = "/ws/seat", *, origin: str | None = "", compress: int = 0
     ) -> aiohttp.ClientWebSocketResponse:
         headers = {}
         if origin == "":
@@ -985,7 +989,7 @@ class Client:
         elif origin is not None:
             headers["Origin"] = origin
         ws_url = self.url(path).replace("http://", "ws://", 1)
-        return await self.http.ws_connect(ws_url, headers=headers, autoping=True)
+        return await self.http.ws_connect(ws_url, headers=headers, autoping=True, compress=compress)
 
 
 @pytest.fixture

@@ -82,6 +82,37 @@ async def test_the_list_passes_filters_to_the_port_and_escapes_rows(
     assert [i["number"] for i in data["incidents"]] == [NUMBER]
     assert data["incidents"][0]["summary"] == XSS
     assert env.workflow.queries[-1] == IncidentQuery(employee="S9001")
+    assert (data["prev"], data["next"]) == (None, None)
+
+
+async def test_the_list_pages_keep_the_filters_in_their_links(
+    env: Env, clients: Callable[[], Client]
+) -> None:
+    env.workflow.add(make_incident(NUMBER))
+    c = await _agent(clients)
+    async with await c.get("/incidents?status=new") as page:
+        html = await page.text()
+    # The newest page with nothing older: no pager at all.
+    assert page.status == 200 and 'class="pager"' not in html
+    env.workflow.newer, env.workflow.older = "INC-20261123-0009", "INC-20261123-0002"
+    async with await c.get("/incidents?status=new&group=network&before=INC-20261123-0010") as page:
+        html = await page.text()
+    assert page.status == 200
+    assert env.workflow.queries[-1] == IncidentQuery(
+        group="network", statuses=("new",), before="INC-20261123-0010"
+    )
+    assert 'href="/incidents?group=network&amp;status=new"' in html  # newest
+    assert 'href="/incidents?group=network&amp;status=new&amp;after=INC-20261123-0009"' in html
+    assert 'href="/incidents?group=network&amp;status=new&amp;before=INC-20261123-0002"' in html
+    async with await c.get("/api/incidents?mine=1&after=INC-20261123-0001") as api:
+        data = await api.json()
+    assert env.workflow.queries[-1] == IncidentQuery(seat="seat1", after="INC-20261123-0001")
+    assert data["newer"] == "INC-20261123-0009" and data["older"] == "INC-20261123-0002"
+    assert data["prev"] == "/api/incidents?mine=1&seat=seat1&after=INC-20261123-0009"
+    assert data["next"] == "/api/incidents?mine=1&seat=seat1&before=INC-20261123-0002"
+    for bad in ("before=a%20b", "after=%3Cx%3E", "before=INC-1&after=INC-2"):
+        async with await c.get("/api/incidents?" + bad) as api:
+            assert api.status == 400, bad
 
 
 async def test_the_detail_page_shows_history_and_the_actions_the_role_may_take(

@@ -1,6 +1,6 @@
-"""The roster, incident and reports pages in headless Chromium, in both languages: the roster's
-one Save for the whole plan with the uncovered-tier refusal shown before saving, and a CSV
-download that Excel opens (BOM, Chinese headers). Writes docs/screenshots/<page>-<lang>.png when
+"""The roster, incident list, incident and reports pages in headless Chromium, in both languages:
+the roster's one Save for the whole plan with the uncovered-tier refusal shown before saving, the
+list's pages keeping its filters, and a CSV download that Excel opens (BOM, Chinese headers). Writes docs/screenshots/<page>-<lang>.png when
 CTID_UPDATE_SCREENSHOT=1."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from ctid.tickets.views import HistoryView
+from ctid.tickets.workflow import IncidentQuery
 
 from .conftest import PASSWORD, START, Env, make_incident
 
@@ -97,6 +98,62 @@ async def test_the_roster_saves_the_whole_plan_and_refuses_an_uncovered_tier_fir
     await page.click("#plan-save")
     await expect(page.locator('[data-error="plan"]')).to_contain_text("week 2026-W52")
     await expect(page.locator('tr[data-seat="seat1"] select.staff')).to_have_value("E1003")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+async def test_the_incident_list_pages_keep_the_filters(
+    browser: Browser, env: Env, tmp_path: Path, lang: str
+) -> None:
+    shown = [
+        ("0051", "new", None, "打印机卡纸 / Printer on 12F jams", None, None),
+        ("0050", "assigned", "P3", "VPN 连不上 / VPN drops every hour", "seat1", None),
+        ("0049", "in_progress", "P2", "邮箱满了 / Mailbox full", "seat1", -1),
+        ("0048", "dispatched", "P2", "会议室投影仪无信号 / Projector, room 3", None, 5),
+        ("0047", "suspended", "P4", "新员工账号 / Account for a new hire", "seat2", 30),
+        ("0046", "escalated", "P1", "财务系统登录失败 / Finance app login fails", "seat3", 2),
+    ]
+    for i, (seq, status, priority, summary, seat, due_h) in enumerate(shown):
+        env.workflow.add(
+            make_incident(
+                f"INC-20261123-{seq}",
+                status=status,
+                priority=priority,
+                summary=summary,
+                owner_seat=seat,
+                owner_employee=None,
+                owner_group="desktop" if status == "dispatched" else None,
+                created_at=START - timedelta(minutes=25 * i + 5),
+                sla_resolve_due=START + timedelta(hours=due_h) if due_h is not None else None,
+            )
+        )
+    env.workflow.newer, env.workflow.older = "INC-20261123-0051", "INC-20261123-0046"
+    page = await _login(browser, env, "S9001", lang)
+    zh = lang == "zh-CN"
+    await page.goto(env.base + "/incidents")
+    pager = page.locator("nav.pager")
+    await expect(pager.locator("a")).to_have_text(
+        ["« 最新", "‹ 较新", "较早 ›"] if zh else ["« Newest", "‹ Newer", "Older ›"]
+    )
+    await expect(page.locator("#incident-list tbody tr")).to_have_count(len(shown))
+    await expect(page.locator("#incident-list td.overdue")).to_have_count(1)
+    await _shoot(page, f"incidents-{lang.replace('-', '_')}.png", tmp_path)
+    # (The fake port answers the same rows whatever the filter: what is checked here is the
+    # query the page asks for.)
+    await page.select_option("select[name=status]", "in_progress")
+    await page.click("form.filters button[type=submit]")
+    await page.wait_for_url("**/incidents?*status=in_progress*")
+    assert env.workflow.queries[-1] == IncidentQuery(statuses=("in_progress",))
+    await pager.locator("a[rel=next]").click()
+    await page.wait_for_url("**before=INC-20261123-0046")
+    assert env.workflow.queries[-1] == IncidentQuery(
+        statuses=("in_progress",), before="INC-20261123-0046"
+    )
+    await pager.locator("a[rel=prev]").click()
+    await page.wait_for_url("**after=INC-20261123-0051")
+    assert env.workflow.queries[-1] == IncidentQuery(
+        statuses=("in_progress",), after="INC-20261123-0051"
+    )
+    await expect(page.locator("select[name=status]")).to_have_value("in_progress")
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])

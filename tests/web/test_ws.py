@@ -165,6 +165,21 @@ async def test_a_pop_reaches_only_the_sockets_of_its_seat(
         await ws.close()
 
 
+async def test_frames_go_out_uncompressed_even_when_the_browser_offers_deflate(
+    env: Env, clients: Callable[[], Client]
+) -> None:
+    """The hub encodes a frame once for every desktop of the seat; no socket deflates it again."""
+    c = clients()
+    await c.login("E1001")
+    ws = await c.ws(compress=15)  # what browsers offer: permessage-deflate
+    assert ws.compress == 0
+    assert (await _frame(ws))["type"] == "hello"
+    assert (await _frame(ws))["reason"] == "none"
+    env.hub.publish("seat1", _pop("seat1", "c1"))
+    assert (await _frame(ws))["call_id"] == "c1"
+    await ws.close()
+
+
 async def test_reconnect_gets_the_current_pop_first(
     env: Env, clients: Callable[[], Client]
 ) -> None:
