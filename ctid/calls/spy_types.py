@@ -25,6 +25,8 @@ ended after starting; failed: it never started (refused, not answered, link lost
 END_BOUND_S = 0.8
 """How long stop/switch wait for the PBX's proof that a leg ended (under the 1 s the desk asks)."""
 
+# Why ctid passes ChanSpy a full channel name (with option `u`), never an interface, and why that
+# is exact: docs/architecture.md, "Listening in".
 # `<tech>/<resource>-<8 hex digits>` plus `;1`/`;2` for Local halves: a name Asterisk gave a
 # channel, never an interface. The resource may not hold what ChanSpy's argument parser treats
 # specially (`,` separates arguments; quotes, parentheses and brackets group them).
