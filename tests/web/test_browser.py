@@ -428,7 +428,7 @@ async def test_the_wallboard_shows_live_seat_states_and_listens_in(
         "Missed calls"
     )
     env.hub.publish_supervisor(
-        AlertFrame(kind="ring_miss", message=XSS, seat="seat2", call_id=None, at=now)
+        AlertFrame(kind="ring_missed", message=XSS, seat="seat2", call_id=None, at=now)
     )
     await expect(page.locator("#alerts li").first).to_contain_text(XSS)
 
