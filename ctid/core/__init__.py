@@ -1,1 +1,2 @@
-"""Core vocabulary of ctid: ids, events, effects, clock, ports and errors (stdlib only)."""
+"""Core vocabulary of ctid: ids, events, notices, effects, desktop frames, clock, ports and errors
+(stdlib only)."""

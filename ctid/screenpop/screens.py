@@ -224,7 +224,7 @@ class SeatScreens:
         self.board = LiveBoard(SeatId(s.id) for s in self.cfg.seats)
 
     async def on_item(self, item: ScreenItem) -> None:
-        match item:
+        match item:  # the wallboard's read model first: the wallboard is drawn from it
             case (
                 CallStarted()
                 | CallQueued()
