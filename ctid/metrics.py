@@ -8,7 +8,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, assert_never, get_args
+from typing import TypeAlias, assert_never, get_args
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from ctid.core.calls import CallEnded, CallOutcome, SeatRingEnded
 from ctid.core.effects import AlertSupervisors, NotifySeat, RecordRingMiss
+from ctid.core.frames import PopFrame, SeatFrame
 
 log = structlog.get_logger(__name__)
 
@@ -146,11 +147,11 @@ class PopLatency:
         while len(pending) > _PENDING_POPS:
             pending.popitem(last=False)
 
-    def frame_published(self, seat: str, frame: Mapping[str, Any], delivered: int) -> None:
-        # The frame vocabulary of ctid.screenpop.pop: a `pop` frame in state `ringing` is the pop.
-        if frame.get("type") != "pop" or frame.get("state") != "ringing":
+    def frame_published(self, seat: str, frame: SeatFrame, delivered: int) -> None:
+        # A `PopFrame` in state `ringing` is the pop.
+        if not isinstance(frame, PopFrame) or frame.state != "ringing":
             return
-        started = self._pending.pop(str(frame.get("call_id")), None)
+        started = self._pending.pop(frame.call_id, None)
         if started is not None:
             self.histogram.observe(max(0.0, self._now() - started))
 

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ctid.config import load_config
 from ctid.core.calls import CallEnded, CallRecord, SeatRingEnded
 from ctid.core.effects import AlertSupervisors, NotifySeat, RecordRingMiss
+from ctid.core.frames import IdleFrame
 from ctid.core.ids import CallId, Channel, QueueName, SeatId
 from ctid.metrics import (
     AmiReading,
@@ -25,6 +26,7 @@ from ctid.metrics import (
     Readings,
     ServiceCollector,
 )
+from tests.frames import pop_frame
 
 SEATS = ["seat1", "seat2"]
 
@@ -109,15 +111,17 @@ def test_pop_latency_pairs_an_agent_called_with_its_ringing_pop() -> None:
     pops = PopLatency(registry, lambda: now[0])
     pops.agent_called("1700000000.1")
     now[0] = 10.004
-    pops.frame_published("seat1", {"type": "idle", "call_id": "1700000000.1"}, 1)
-    pops.frame_published("seat1", {"type": "pop", "state": "ringing", "call_id": "other"}, 1)
+    idle = IdleFrame(seat="seat1", reason="missed", call_id="1700000000.1")
+    pops.frame_published("seat1", idle, 1)
+    pops.frame_published("seat1", pop_frame("seat1", "other"), 1)
+    pops.frame_published("seat1", pop_frame("seat1", "1700000000.1", state="talking"), 1)
     assert sample(registry, "ctid_pop_latency_seconds_count") == 0
-    pops.frame_published("seat1", {"type": "pop", "state": "ringing", "call_id": "1700000000.1"}, 0)
+    pops.frame_published("seat1", pop_frame("seat1", "1700000000.1"), 0)
     assert sample(registry, "ctid_pop_latency_seconds_count") == 1
     assert sample(registry, "ctid_pop_latency_seconds_bucket", le="0.005") == 1
     assert sample(registry, "ctid_pop_latency_seconds_bucket", le="0.002") == 0
     # Its later updates (the caller's record loaded) are not a second pop.
-    pops.frame_published("seat1", {"type": "pop", "state": "ringing", "call_id": "1700000000.1"}, 0)
+    pops.frame_published("seat1", pop_frame("seat1", "1700000000.1"), 0)
     assert sample(registry, "ctid_pop_latency_seconds_count") == 1
 
 

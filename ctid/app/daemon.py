@@ -30,6 +30,7 @@ from ctid.asterisk.ami import AmiConnection
 from ctid.asterisk.frame import Frame
 from ctid.asterisk.translate import TRANSLATED_EVENTS, translate
 from ctid.bus import EventBus
+from ctid.calls.call_channels import CallChannels, ChannelItems
 from ctid.calls.control import CallControl, OriginateWatch
 from ctid.calls.ivr import run_ivr
 from ctid.calls.seat_desk import DeskItem, SeatDesk
@@ -38,6 +39,7 @@ from ctid.calls.service import CALL_INPUT, BusItem, CallService, Resync
 from ctid.calls.spy import SpyService
 from ctid.calls.spy_control import SpyControl
 from ctid.calls.spy_store import SqlSpyStore
+from ctid.calls.spy_targets import TalkingSeats, TargetItems
 from ctid.calls.survey import KeypadSurvey, SurveyItems
 from ctid.config import Config
 from ctid.core.clock import Clock, SystemClock, epoch
@@ -205,16 +207,17 @@ class Daemon:
             self.clock,
             self.directory,
             self.incidents,
-            self.calls.tracker,
             desk_summary=self.rota.desk_summary,
             ami_health=self.ami.summary,
             kpis_today=self._kpis_today,
             kb=self.kb,
         )
+        self.talking = TalkingSeats()
+        """Which seat talks on which exact channel (the spy's targets), from the call story."""
         self.spy = SpyService(
             cfg,
             self.pbx,
-            self.calls.tracker,
+            self.talking,
             SqlSpyStore(self.sessions),
             now=self.calls.events_now,
             alerts=self.hub,
@@ -242,8 +245,10 @@ class Daemon:
         )
         self.originates = OriginateWatch()
         """OriginateResponse events for click-to-call (subscribed to the bus in `serve`)."""
+        self.call_channels = CallChannels()
+        """Caller channel → live call, from the call story (the survey and the IVR ask it)."""
         self.survey = KeypadSurvey(
-            cfg, self.calls.tracker, KeypadRatings(self.sessions, self.incidents)
+            cfg, self.call_channels, KeypadRatings(self.sessions, self.incidents)
         )
         self.agi = FastAgiServer(
             cfg.agi, {"ivr": self._ivr, "survey": self.survey.handle}, self._agi_fallback
@@ -366,7 +371,7 @@ class Daemon:
 
     async def _status_queried(self, session: AgiSession, number: str) -> None:
         """The IVR's "incident status" option: a contact on the incident asked about."""
-        call_id = self.calls.tracker.call_of_channel(Channel(session.channel)) or session.uniqueid
+        call_id = self.call_channels.call_of_channel(Channel(session.channel)) or session.uniqueid
         if not call_id:
             return
         try:
@@ -402,10 +407,14 @@ class Daemon:
         await self._stack.aclose()
 
     def _subscribe(self) -> None:
-        """The bus's readers, in order: the call service first (it tells the story), then the
-        spy sessions and click-to-call (they read the same PBX events), then the story's readers."""
+        """The bus's readers, in order: the call service first (it tells the story), the read
+        models the spy and the survey ask (so they are current before anyone acts on an item),
+        then the spy sessions and click-to-call (they read the same PBX events), then the
+        story's readers."""
         bus = self.bus
         bus.subscribe(self.calls.handle, *CALL_INPUT)
+        bus.subscribe(self.talking.on_item, *get_args(TargetItems))
+        bus.subscribe(self.call_channels.on_item, *get_args(ChannelItems))
         bus.subscribe(self.spy.on_event)
         bus.subscribe(self.survey.on_item, *get_args(SurveyItems))
         bus.subscribe(self.originates.on_event, OriginateResponded)

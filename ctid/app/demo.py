@@ -33,13 +33,13 @@ from ctid.app.demo_mail import MailCatcher
 from ctid.asterisk.simulator import PbxSimulator
 from ctid.config import Config, parse_config
 from ctid.core.clock import SystemClock
+from ctid.core.frames import PopFrame
 from ctid.db import create_engine, upgrade
 from ctid.db.engine import session_factory
 from ctid.db.schema import Incident
 from ctid.log import configure_logging
 from ctid.reports import kpi
 from ctid.reports.render import report_output
-from ctid.screenpop.pop import POP
 from ctid.tickets.directory import CallerDirectory
 from ctid.web.demo_mailbox import MailboxPage
 
@@ -397,7 +397,7 @@ async def smoke(daemon: Daemon, sim: PbxSimulator, cfg: Config) -> list[str]:
     async def next_pop(sub: Any) -> None:
         while (text := await sub.get()) is not None:
             frame = json.loads(text)
-            if frame.get("type") == POP:
+            if frame.get("type") == PopFrame.TYPE:
                 pops.append(frame)
                 return
 

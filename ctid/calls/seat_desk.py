@@ -30,6 +30,14 @@ from ctid.core.errors import (
     RequestRefusedError,
     StateConflictError,
 )
+from ctid.core.frames import (
+    AgentPart,
+    SeatFrame,
+    SeatPart,
+    SeatStateFrame,
+    SupervisorFrame,
+    TodayPart,
+)
 from ctid.i18n import Translator, translator
 from ctid.spool import WriteSpool
 
@@ -85,9 +93,9 @@ class SeatLog(Protocol):
 class SeatPush(Protocol):
     """Frames to a seat's desktops and to the supervisors (`PopHub` fits)."""
 
-    def publish(self, seat_id: str, frame: Mapping[str, Any]) -> int: ...
+    def publish(self, seat_id: str, frame: SeatFrame) -> int: ...
 
-    def publish_supervisor(self, frame: Mapping[str, Any]) -> int: ...
+    def publish_supervisor(self, frame: SupervisorFrame) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,34 +507,31 @@ def _iso(epoch_s: float | None) -> str | None:
     return datetime.fromtimestamp(epoch_s, UTC).isoformat().replace("+00:00", "Z")
 
 
-def seat_json(v: SeatView, now: float, t: Translator) -> dict[str, Any]:
+def seat_part(v: SeatView, now: float, t: Translator) -> SeatPart:
     """The documented shape of one seat (`GET /api/seats`, the `seat_state` frame)."""
-    return {
-        "seat": v.seat,
-        "name": v.name,
-        "agent": (
-            {"employee_id": v.employee_id, "name": v.agent_name or v.employee_id}
-            if v.employee_id
-            else None
-        ),
-        "tier": v.tier,
-        "state": v.state.value,
-        "reason": v.reason,
-        "reason_words": pause_words(t, v.reason) if v.reason else None,
-        "since": _iso(v.since),
-        "in_state_s": max(0, int(now - v.since)) if v.since else 0,
-        "wrapup_ends_at": _iso(v.wrapup_ends_at),
-        "wrapup_extended": v.wrapup_extended,
-        "call_id": v.call_id,
-        "today": {
-            "answered": v.today.answered,
-            "missed": v.today.missed,
-            "avg_talk_s": v.today.avg_talk_s,
-        },
-    }
+    return SeatPart(
+        seat=v.seat,
+        name=v.name,
+        agent=AgentPart(v.employee_id, v.agent_name or v.employee_id) if v.employee_id else None,
+        tier=v.tier,
+        state=v.state.value,
+        reason=v.reason,
+        reason_words=pause_words(t, v.reason) if v.reason else None,
+        since=_iso(v.since),
+        in_state_s=max(0, int(now - v.since)) if v.since else 0,
+        wrapup_ends_at=_iso(v.wrapup_ends_at),
+        wrapup_extended=v.wrapup_extended,
+        call_id=v.call_id,
+        today=TodayPart(v.today.answered, v.today.missed, v.today.avg_talk_s),
+    )
 
 
-def seat_frame(v: SeatView, now: float, t: Translator) -> dict[str, Any]:
+def seat_json(v: SeatView, now: float, t: Translator) -> dict[str, Any]:
+    """`seat_part` as JSON-ready data (`GET /api/seats`)."""
+    return seat_part(v, now, t).to_wire()
+
+
+def seat_frame(v: SeatView, now: float, t: Translator) -> SeatStateFrame:
     """The push frame of a seat change (to the seat's desktops and to the supervisors); its
     `reason_words` are in the site's language (pages translate `reason` themselves)."""
-    return {"v": 1, "type": "seat_state", "server_now": now, **seat_json(v, now, t)}
+    return SeatStateFrame(now, seat_part(v, now, t))

@@ -20,6 +20,7 @@ from ctid.core.calls import (
     CallAnswered,
     CallAnswerRecalled,
     CallEnded,
+    CallLeftQueue,
     CallQueued,
     CallStarted,
     CallTransferred,
@@ -177,7 +178,8 @@ class CallService:
         log.info("calls_resynced", calls=len(self.tracker.calls()), notices=len(notices))
         for notice in notices:
             await self._notice(notice)
-        await self._notice(SeatsResynced(now, self.tracker.seats()))
+        live = tuple(c.call_id for c in self.tracker.calls())
+        await self._notice(SeatsResynced(now, self.tracker.seats(), live))
 
     async def _recalled(self, item: CallAnswerRecalled) -> None:
         """The stored answer time of a call found answered after a restart: the talk cap counts
@@ -240,7 +242,12 @@ class CallService:
                     return self.ring.seat_unpaused(notice.seat)
                 return []
             case (
-                CallStarted() | CallQueued() | CallTransferred() | SeatLegEnded() | SeatsResynced()
+                CallStarted()
+                | CallQueued()
+                | CallLeftQueue()
+                | CallTransferred()
+                | SeatLegEnded()
+                | SeatsResynced()
             ):
                 return []
             case _:

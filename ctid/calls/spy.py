@@ -1,56 +1,42 @@
-"""Supervisor listen / whisper / barge: `SpyService` rings a supervisor's own phone into a Local
-channel that runs ChanSpy on one seat's exact channel, follows each session through ChanSpyStart
-and the phone's Hangup, and writes every step to the audit trail through the `SpyStore` port.
-Requests are never re-sent after a reconnect.
-One module (~970 lines): the session table, its locks, the PBX events and the audit writes that
-must stay in order all act on the same `_Session` objects.
-
-Exactness. ChanSpy's first argument is a channel-name *prefix*: `ChanSpy(PJSIP/seat1)` attaches to
-`PJSIP/seat10-…` just as well. ctid never passes an interface; it passes the seat leg's full
-current channel name (from the tracker) together with option `u`, which Asterisk 22 documents as
-"the chanprefix parameter is a channel uniqueid or fully specified channel name": app_chanspy then
-looks the channel up by exact name, iterates only that one channel, exits when it is gone, and
-ignores the keypad "digits then #" channel selection. Even if `u` were dropped the full name stays
-exact, because Asterisk names channels `<tech>/<resource>-<%08x counter>` (Local adds `;1`/`;2`):
-the suffix has a fixed width, so one full name is never a prefix of another channel's name.
-`check_exact_target` refuses anything without that suffix. Finally each ChanSpyStart's spyee is checked
-against the requested channel, and a session that attached anywhere else is hung up at once.
-
-Modes and ending. ctid/calls speaks modes (listen, whisper, barge); the ChanSpy option letters,
-contexts and hangup causes live in `ctid.asterisk.actions` (`start_listen_in`, `end_listen_in`).
-Switching mode ends the old leg and originates again, so each mode is its own audited session.
-
-Two channels per session. The supervisor's phone (`spy_channel`, from the OriginateResponse) is
-never the channel that runs ChanSpy: it Dials a Local channel tagged with the session
-(`Local/spy<id>@ctid-spy-run`) whose `;2` half runs ChanSpy (`chanspy_channel`, from
-ChanSpyStart). Why: app_chanspy leaves its loop on a hangup but then waits in
-ast_audiohook_detach() until the spied channel passes a voice frame or is destroyed (Asterisk
-issue #978), so on a silent call a ChanSpy channel outlives any Hangup (pjsip_spy_silent). Hanging
-up the phone instead ends its Dial and bridge at once. A leg counts as ended only on the PBX's
-proof, the phone channel's Hangup (or ChanSpyStop when ChanSpy ran on the phone itself, the older
-shape), never on the Hangup action's `Success`. The `;2` may linger silently until the spied call
-has audio or ends: it holds no phone; ctid logs it, hangs it up too (best effort) and logs its end.
-Stop and switch wait for the proof for at most `END_BOUND_S`; without it the supervisor (the
-answer and an alert frame) and the log are told, and a switch does not start the new leg: one
-phone never carries two listen-in legs.
-"""
+"""Supervisor listen / whisper / barge: `SpyService` starts, switches and stops listen-in
+sessions on a seat's exact channel, follows them through the PBX's events and audits each step
+(see docs/architecture.md, "Listening in"); its vocabulary is `spy_types`."""
 
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Protocol
 
 import structlog
 
 from ctid.calls.seats import channel_device, interface_device
 from ctid.calls.service import Resync
+from ctid.calls.spy_targets import SeatLeg
+from ctid.calls.spy_types import (
+    END_BOUND_S,
+    AuditValue,
+    NotSupervisorError,
+    SeatNotOnCallError,
+    Session,
+    SpyAudit,
+    SpyLegNotEndedError,
+    SpyPbx,
+    SpyRequestFailedError,
+    SpyRow,
+    SpySessionEndedError,
+    SpyStore,
+    SpyView,
+    SupervisorAlerts,
+    UnknownSpySessionError,
+    check_exact_target,
+    local_tag,
+    spy_caller_id,
+    spy_mode,
+)
 from ctid.config import Config, SupervisorConfig
-from ctid.core.calls import CallState, SeatState
 from ctid.core.errors import (
     AmiActionError,
     AmiDisconnectedError,
@@ -64,27 +50,10 @@ from ctid.core.events import (
     SpyStarted,
     SpyStopped,
 )
+from ctid.core.frames import SpyAlertFrame
 from ctid.core.ids import CallId, Channel, SeatId
 
 log = structlog.get_logger(__name__)
-
-SpyMode = Literal["listen", "whisper", "barge"]
-SPY_MODES: tuple[SpyMode, ...] = ("listen", "whisper", "barge")
-SpyState = Literal["requested", "active", "stopped", "failed"]
-"""requested: Originate sent, ChanSpy not attached yet; active: ChanSpyStart seen; stopped: it
-ended after starting; failed: it never started (refused, not answered, link lost...)."""
-
-END_BOUND_S = 0.8
-"""How long stop/switch wait for the PBX's proof that a leg ended (under the 1 s the desk asks)."""
-
-# `<tech>/<resource>-<8 hex digits>` plus `;1`/`;2` for Local halves: a name Asterisk gave a
-# channel, never an interface. The resource may not hold what ChanSpy's argument parser treats
-# specially (`,` separates arguments; quotes, parentheses and brackets group them).
-_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9_]+/[A-Za-z0-9_.@+:=#*~/\-]+-[0-9a-f]{8}(?:;[12])?$")
-_SPY_LOCAL = re.compile(r"^Local/(spy[0-9]+)@ctid-spy-run-[0-9a-f]{8};2$")
-"""The ChanSpy half of a listen-in's Local channel in contrib's [ctid-spy-run] (which `ctid
-doctor` checks): its extension is the session's tag (see `SpyPbx.start_listen_in`)."""
-_CALLER_ID_UNSAFE = re.compile(r'[<>"\\\x00-\x1f\x7f]')
 
 _KEEP_ENDED = 256
 """Ended sessions kept in memory (for `session()` and for late PBX events), newest first."""
@@ -92,291 +61,15 @@ _KEEP_EARLY = 64
 """OriginateResponse events remembered whose ActionID ctid had not learnt yet."""
 
 
-# --------------------------------------------------------------------------- errors
+class SeatLegs(Protocol):
+    """Which seat talks on which exact channel now (`ctid.calls.spy_targets.TalkingSeats` fits)."""
+
+    def leg(self, seat_id: SeatId) -> SeatLeg | None: ...
 
 
-class SpyError(CtidError):
-    """A spy request was refused or could not be carried out."""
-
-
-class NotSupervisorError(SpyError):
-    """The person is not a configured supervisor with a phone (the web answers 403)."""
-
-
-class SeatNotOnCallError(SpyError):
-    """The seat is unknown or not talking on a live call right now (409)."""
-
-
-class BadSpyModeError(SpyError):
-    """The mode is not listen, whisper or barge (400)."""
-
-
-class UnsafeSpyTargetError(SpyError):
-    """The seat's channel is not a full Asterisk channel name, so ChanSpy could not be exact."""
-
-
-class UnknownSpySessionError(SpyError):
-    """No such spy session (404)."""
-
-
-class SpySessionEndedError(SpyError):
-    """The session has already ended, so it cannot switch mode (409)."""
-
-
-class SpyRequestFailedError(SpyError):
-    """The PBX did not take the request (AMI down, link lost, refused). Never retried: the
-    session is marked failed and the supervisor may ask again."""
-
-    def __init__(self, message: str, session: SpyView) -> None:
-        super().__init__(message)
-        self.session = session
-
-
-class SpyLegNotEndedError(SpyRequestFailedError):
-    """The PBX took the request to end a leg but gave no proof (ChanSpyStop/Hangup) within
-    `END_BOUND_S`; the leg may still run. A switch does not start its new leg."""
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def spy_mode(mode: str) -> SpyMode:
-    """`mode` as a `SpyMode`, or `BadSpyModeError`."""
-    for known in SPY_MODES:
-        if mode == known:
-            return known
-    raise BadSpyModeError(f"mode must be one of {', '.join(SPY_MODES)} (got {mode!r})")
-
-
-def is_exact_channel_name(channel: str) -> bool:
-    """True for a channel name as Asterisk makes them (`PJSIP/seat1-0000002a`,
-    `Local/seat3@phones-0000000e;1`), false for an interface (`PJSIP/seat1`) or anything else."""
-    return bool(_CHANNEL_NAME.match(channel))
-
-
-def check_exact_target(channel: str) -> None:
-    """`UnsafeSpyTargetError` unless `channel` is a full channel name ChanSpy will match exactly."""
-    if not is_exact_channel_name(channel):
-        raise UnsafeSpyTargetError(
-            f"{channel!r} is not a full Asterisk channel name; ChanSpy would treat it as a prefix"
-        )
-
-
-def spy_caller_id(mode: str, seat_name: str, seat_id: str) -> str:
-    """What the supervisor's phone shows when it rings: `"Listen Seat 1" <seat1>`."""
-    name = _CALLER_ID_UNSAFE.sub("", f"{mode.capitalize()} {seat_name}")[:64]
-    number = _CALLER_ID_UNSAFE.sub("", seat_id)
-    return f'"{name}" <{number}>'
-
-
-def _leg(s: _Session) -> Channel | None:
+def _leg(s: Session) -> Channel | None:
     """The channel to hang up to end a session: the phone's, else the ChanSpy channel."""
     return s.spy_channel or s.chanspy
-
-
-def _local_tag(channel: str) -> str | None:
-    """`spy12` for the listen-in half `Local/spy12@ctid-spy-run-0000000a;2`, else None."""
-    m = _SPY_LOCAL.match(channel)
-    return m.group(1) if m else None
-
-
-# --------------------------------------------------------------------------- ports and values
-
-
-class SpyPbx(Protocol):
-    """The PBX actions spying needs (`ctid.asterisk.actions.AmiPbxControl` fits)."""
-
-    async def start_listen_in(
-        self, phone: str, channel: str, mode: SpyMode, caller_id: str, tag: str
-    ) -> str:
-        """Ring `phone` into a listen-in on the exact `channel` through a Local channel whose
-        extension is `tag` (`Local/<tag>@…`); returns the ActionID."""
-        ...
-
-    async def end_listen_in(self, spy_channel: str) -> None:
-        """Ask the PBX to end the leg; its `Success` proves nothing (see the module)."""
-        ...
-
-    async def end_chanspy(self, chanspy_channel: str) -> None:
-        """Best effort: hang up a Local half still inside ChanSpy after its phone hung up."""
-        ...
-
-
-class SupervisorAlerts(Protocol):
-    """Frames to the supervisors' desktops (`ctid.screenpop.hub.PopHub` fits)."""
-
-    def publish_supervisor(self, frame: Mapping[str, Any]) -> int: ...
-
-
-class LiveCalls(Protocol):
-    """Who is talking on which channel (`ctid.calls.tracker.CallTracker` fits)."""
-
-    def seat(self, seat_id: SeatId) -> SeatState: ...
-
-    def call(self, call_id: CallId) -> CallState | None: ...
-
-
-AuditValue: TypeAlias = str | int | bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class SpyAudit:
-    """One audit-log entry: `actor` (employee id) did `action` on seat `target`."""
-
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    detail: Mapping[str, AuditValue]
-
-
-@dataclass(frozen=True, slots=True)
-class SpyRow:
-    """A new `spy_sessions` row."""
-
-    supervisor: str
-    seat_id: str
-    call_id: str
-    mode: SpyMode
-    requested_at: datetime
-
-
-class SpyStore(Protocol):
-    """Where sessions and their audit entries are written (`ctid.calls.spy_store.SqlSpyStore`).
-    Every method raises `StoreError` when the database cannot be used."""
-
-    async def add(self, row: SpyRow, audit: SpyAudit) -> int:
-        """Insert the session and its audit entry in one transaction; return the session id
-        (also added to the entry's detail as `session`)."""
-        ...
-
-    async def set_action(self, session_id: int, action_id: str) -> None: ...
-
-    async def set_spy_channel(self, session_id: int, spy_channel: str) -> None: ...
-
-    async def set_started(
-        self, session_id: int, at: datetime, spy_channel: str, audit: SpyAudit
-    ) -> None:
-        """`started_at` and `spy_channel` (a start also clears `stopped_at`), plus the entry."""
-        ...
-
-    async def set_stopped(self, session_id: int, at: datetime, audit: SpyAudit) -> None: ...
-
-    async def audit(self, entry: SpyAudit) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SpyView:
-    """A spy session as the web sees it (a snapshot)."""
-
-    session_id: int
-    supervisor: str
-    seat_id: SeatId
-    call_id: CallId
-    mode: SpyMode
-    target_channel: Channel
-    state: SpyState
-    requested_at: datetime
-    action_id: str | None = None
-    spy_channel: Channel | None = None
-    """The supervisor phone's channel (hung up to stop; its Hangup proves the end)."""
-    chanspy_channel: Channel | None = None
-    """The channel running ChanSpy (a Local `;2`), from ChanSpyStart."""
-    started_at: datetime | None = None
-    stopped_at: datetime | None = None
-    reason: str = ""
-    """Why it failed or was stopped (empty while it runs)."""
-
-
-class _Session:
-    __slots__ = (
-        "action_id",
-        "call_id",
-        "chanspy",
-        "chanspy_gone",
-        "device",
-        "gone",
-        "hangup_sent",
-        "id",
-        "maybe_sent",
-        "mode",
-        "reason",
-        "requested_at",
-        "seat_id",
-        "spy_channel",
-        "started_at",
-        "state",
-        "stop_by",
-        "stop_reason",
-        "stopped_at",
-        "supervisor",
-        "tag",
-        "target",
-    )
-
-    def __init__(
-        self,
-        session_id: int,
-        supervisor: SupervisorConfig,
-        seat_id: SeatId,
-        call_id: CallId,
-        mode: SpyMode,
-        target: Channel,
-        requested_at: datetime,
-    ) -> None:
-        self.id = session_id
-        self.supervisor = supervisor.employee_id
-        self.device = interface_device(supervisor.phone)
-        self.seat_id = seat_id
-        self.call_id = call_id
-        self.mode: SpyMode = mode
-        self.target = target
-        self.requested_at = requested_at
-        self.state: SpyState = "requested"
-        self.action_id: str | None = None
-        self.spy_channel: Channel | None = None
-        self.chanspy: Channel | None = None  # the Local ;2 running ChanSpy
-        self.chanspy_gone = False  # its Hangup was seen
-        self.tag = f"spy{session_id}"  # the Local channel's extension: Local/spy<id>@…
-        self.started_at: datetime | None = None
-        self.stopped_at: datetime | None = None
-        self.reason = ""
-        self.stop_reason: str | None = None  # ctid asked to end it (stop, switch, superseded...)
-        self.stop_by = ""
-        self.maybe_sent = False  # the Originate failed in a way that does not say it was not run
-        self.hangup_sent = False
-        self.gone = asyncio.Event()  # set when it ended (stopped or failed)
-
-    @property
-    def ended(self) -> bool:
-        return self.state in ("stopped", "failed")
-
-    def view(self) -> SpyView:
-        return SpyView(
-            session_id=self.id,
-            supervisor=self.supervisor,
-            seat_id=self.seat_id,
-            call_id=self.call_id,
-            mode=self.mode,
-            target_channel=self.target,
-            state=self.state,
-            requested_at=self.requested_at,
-            action_id=self.action_id,
-            spy_channel=self.spy_channel,
-            chanspy_channel=self.chanspy,
-            started_at=self.started_at,
-            stopped_at=self.stopped_at,
-            reason=self.reason,
-        )
-
-    def detail(self, **more: AuditValue) -> dict[str, AuditValue]:
-        return {
-            "session": self.id,
-            "call_id": self.call_id,
-            "mode": self.mode,
-            "channel": self.target,
-            **more,
-        }
 
 
 # --------------------------------------------------------------------------- the service
@@ -384,7 +77,7 @@ class _Session:
 
 class SpyService:
     """Starts, switches and stops spy sessions; `on_event` follows them (subscribe it to the bus
-    after the call service, so the tracker has seen each event first).
+    after the call service and the `SeatLegs`, so both have seen each event's story first).
 
     `now` gives epoch seconds on the events' clock (`CallService.events_now`), so request times
     line up with the ChanSpyStart/ChanSpyStop times that come from the PBX's `Timestamp`.
@@ -394,7 +87,7 @@ class SpyService:
         self,
         cfg: Config,
         pbx: SpyPbx,
-        calls: LiveCalls,
+        legs: SeatLegs,
         store: SpyStore,
         *,
         now: Callable[[], float],
@@ -405,17 +98,17 @@ class SpyService:
         self._alerts = alerts
         self._end_bound_s = end_bound_s
         self._pbx = pbx
-        self._calls = calls
+        self._legs = legs
         self._store = store
         self._now = now
         self._supervisors = {s.employee_id: s for s in cfg.supervisors}
         self._devices = {interface_device(s.phone) for s in cfg.supervisors}
-        self._sessions: dict[int, _Session] = {}
-        self._by_action: dict[str, _Session] = {}
-        self._by_spy_channel: dict[Channel, _Session] = {}
-        self._by_chanspy: dict[Channel, _Session] = {}
-        self._by_tag: dict[str, _Session] = {}
-        self._lingering: dict[Channel, _Session] = {}
+        self._sessions: dict[int, Session] = {}
+        self._by_action: dict[str, Session] = {}
+        self._by_spy_channel: dict[Channel, Session] = {}
+        self._by_chanspy: dict[Channel, Session] = {}
+        self._by_tag: dict[str, Session] = {}
+        self._lingering: dict[Channel, Session] = {}
         self._early: dict[str, OriginateResponded] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         # Store writes go out one at a time in the order they were asked for (asyncio.Lock is
@@ -501,7 +194,7 @@ class SpyService:
             raise NotSupervisorError(f"{employee_id!r} is not a supervisor with a configured phone")
         return sup
 
-    def _get(self, session_id: int) -> _Session:
+    def _get(self, session_id: int) -> Session:
         s = self._sessions.get(session_id)
         if s is None:
             raise UnknownSpySessionError(f"no spy session {session_id}")
@@ -511,21 +204,14 @@ class SpyService:
         return self._locks.setdefault(supervisor_id, asyncio.Lock())
 
     def _target(self, seat_id: str) -> tuple[CallId, Channel]:
-        """The seat's live call and the seat leg's exact channel, from the tracker."""
-        seat_cfg = self._cfg.seat(seat_id)
-        if seat_cfg is None:
+        """The seat's live call and its own leg's exact channel (ChanSpy's target), as the
+        call story told it (`SeatLegs`)."""
+        if self._cfg.seat(seat_id) is None:
             raise SeatNotOnCallError(f"no seat {seat_id!r} is configured")
-        seat = self._calls.seat(SeatId(seat_id))
-        call = self._calls.call(seat.call_id) if seat.call_id is not None else None
-        if (
-            seat.activity != "on_call"
-            or call is None
-            or call.answered_by != seat_id
-            or call.seat_channel is None
-            or call.seat_channel not in call.channels
-        ):
+        leg = self._legs.leg(SeatId(seat_id))
+        if leg is None:
             raise SeatNotOnCallError(f"seat {seat_id} is not on a live call")
-        return call.call_id, call.seat_channel
+        return leg.call_id, leg.channel
 
     async def _start(
         self, sup: SupervisorConfig, seat_id: str, mode: str, *, switched_from: int | None
@@ -556,7 +242,7 @@ class SpyService:
                 SpyRow(sup.employee_id, seat_id, call_id, mode_, requested_at),
                 SpyAudit(requested_at, sup.employee_id, "spy_requested", seat_id, detail),
             )
-        s = _Session(session_id, sup, SeatId(seat_id), call_id, mode_, channel, requested_at)
+        s = Session(session_id, sup, SeatId(seat_id), call_id, mode_, channel, requested_at)
         self._remember(s)
         self._by_tag[s.tag] = s
         log.info(
@@ -591,7 +277,7 @@ class SpyService:
                 await self._apply_originate(s, early)
         return s.view()
 
-    async def _request_stop(self, s: _Session, actor: str, reason: str) -> None:
+    async def _request_stop(self, s: Session, actor: str, reason: str) -> None:
         """Ask the PBX to end the leg and wait (bounded) for the proof that it ended. A leg
         still ringing the supervisor has no channel yet: it is hung up as soon as one is known."""
         if s.ended:
@@ -613,7 +299,7 @@ class SpyService:
             raise
         await self._await_end(s)
 
-    async def _await_end(self, s: _Session) -> None:
+    async def _await_end(self, s: Session) -> None:
         """The PBX's proof (the phone channel's Hangup) within the bound, or the
         supervisor and the log are told and `SpyLegNotEndedError` is raised."""
         try:
@@ -646,18 +332,13 @@ class SpyService:
         await self._save(s, "end_unconfirmed", partial(self._store.audit, entry))
         if self._alerts is not None:
             self._alerts.publish_supervisor(
-                {
-                    "type": "spy_alert",
-                    "session": s.id,
-                    "supervisor": s.supervisor,
-                    "seat": s.seat_id,
-                    "mode": s.mode,
-                    "message": why,
-                }
+                SpyAlertFrame(
+                    session=s.id, supervisor=s.supervisor, seat=s.seat_id, mode=s.mode, message=why
+                )
             )
         raise SpyLegNotEndedError(why, s.view())
 
-    async def _hangup(self, s: _Session, *, raise_errors: bool) -> None:
+    async def _hangup(self, s: Session, *, raise_errors: bool) -> None:
         """One Hangup per leg, whoever asks first (a stop and a ChanSpyStart may both want it
         while the other waits on the store). The leg is the phone's channel; only when its
         OriginateResponse was lost, the ChanSpy channel (its end reaches the phone through Dial)."""
@@ -691,7 +372,7 @@ class SpyService:
             return
         await self._apply_originate(s, ev)
 
-    async def _apply_originate(self, s: _Session, ev: OriginateResponded) -> None:
+    async def _apply_originate(self, s: Session, ev: OriginateResponded) -> None:
         if ev.response != "Success":
             if not s.ended:
                 await self._end_unstarted(
@@ -706,7 +387,7 @@ class SpyService:
         if s.stop_reason is not None and s.state == "requested":
             await self._hangup(s, raise_errors=False)
 
-    def _match_spyer(self, ev: SpyStarted) -> _Session | None:
+    def _match_spyer(self, ev: SpyStarted) -> Session | None:
         """The session this ChanSpy belongs to: by the Local channel's tag (`Local/spy<id>@…`),
         by a known channel, or (ChanSpy on the phone itself, before its OriginateResponse) the
         newest requested session of the supervisor whose phone this is, or a session whose
@@ -715,7 +396,7 @@ class SpyService:
         known = self._by_chanspy.get(spyer) or self._by_spy_channel.get(spyer)
         if known is not None:
             return known
-        tag = _local_tag(spyer)
+        tag = local_tag(spyer)
         if tag is not None:
             return self._by_tag.get(tag)
         device = channel_device(spyer)
@@ -733,7 +414,7 @@ class SpyService:
     async def _on_spy_started(self, ev: SpyStarted) -> None:
         s = self._match_spyer(ev)
         if s is None:
-            if channel_device(ev.spyer_channel) in self._devices or _local_tag(ev.spyer_channel):
+            if channel_device(ev.spyer_channel) in self._devices or local_tag(ev.spyer_channel):
                 log.warning(
                     "spy_not_requested_by_ctid", spyer=ev.spyer_channel, spyee=ev.spyee_channel
                 )
@@ -742,13 +423,11 @@ class SpyService:
             return  # a repeated ChanSpyStart
         if s.chanspy is None:
             self._set_chanspy(s, ev.spyer_channel)
-        if s.spy_channel is None and _local_tag(ev.spyer_channel) is None:
+        if s.spy_channel is None and local_tag(ev.spyer_channel) is None:
             self._set_spy_channel(s, ev.spyer_channel)  # ChanSpy runs on the phone itself
         await self._mark_started(s, self._time(ev.at), ev.spyee_channel)
 
-    async def _mark_started(
-        self, s: _Session, at: datetime, spyee: str, **more: AuditValue
-    ) -> None:
+    async def _mark_started(self, s: Session, at: datetime, spyee: str, **more: AuditValue) -> None:
         leg = _leg(s)
         assert leg is not None
         late = s.state == "failed"
@@ -823,7 +502,7 @@ class SpyService:
             # the ChanSpy channel is the only proof there is.
             await self._leg_hung_up(s, ev)
 
-    async def _leg_hung_up(self, s: _Session, ev: ChannelHungUp) -> None:
+    async def _leg_hung_up(self, s: Session, ev: ChannelHungUp) -> None:
         at = self._time(ev.at)
         if s.state == "active":
             await self._finish(s, at, "phone channel hung up")
@@ -833,7 +512,7 @@ class SpyService:
                 s, at, f"spy channel hung up before ChanSpyStart (cause {ev.cause})"
             )
 
-    async def _after_phone_gone(self, s: _Session) -> None:
+    async def _after_phone_gone(self, s: Session) -> None:
         """The phone is free; a ChanSpy channel still running (silent spied call) lingers
         without a phone: logged, tracked until its Hangup and hung up too, best effort."""
         chanspy = s.chanspy
@@ -863,7 +542,7 @@ class SpyService:
                 c
                 for c in snap.channels
                 if c.application.lower() == "chanspy"
-                and (c.channel == s.chanspy or _local_tag(c.channel) == s.tag)
+                and (c.channel == s.chanspy or local_tag(c.channel) == s.tag)
             ]
             if s.chanspy is None and spying:
                 self._set_chanspy(s, spying[0].channel)
@@ -893,7 +572,7 @@ class SpyService:
                 spyee = spying[0].application_data.split(",", 1)[0]
                 await self._mark_started(s, now, spyee, seen_at_resync=True)
 
-    async def _finish(self, s: _Session, at: datetime, how: str) -> None:
+    async def _finish(self, s: Session, at: datetime, how: str) -> None:
         s.state = "stopped"
         s.stopped_at = at
         s.reason = s.stop_reason or "pbx"
@@ -910,14 +589,14 @@ class SpyService:
         self._prune()
         await self._save(s, "stopped", partial(self._store.set_stopped, s.id, at, entry))
 
-    async def _end_unstarted(self, s: _Session, at: datetime, why: str) -> None:
+    async def _end_unstarted(self, s: Session, at: datetime, why: str) -> None:
         """It ended before ChanSpy attached: stopped if ctid asked for that, else failed."""
         if s.stop_reason is not None:
             await self._finish(s, at, why)
         else:
             await self._fail(s, at, why)
 
-    async def _fail(self, s: _Session, at: datetime, why: str) -> None:
+    async def _fail(self, s: Session, at: datetime, why: str) -> None:
         s.state = "failed"
         s.stopped_at = at
         s.reason = why
@@ -927,7 +606,7 @@ class SpyService:
         self._prune()
         await self._save(s, "failed", partial(self._store.set_stopped, s.id, at, entry))
 
-    async def _save(self, s: _Session, step: str, write: Callable[[], Awaitable[None]]) -> None:
+    async def _save(self, s: Session, step: str, write: Callable[[], Awaitable[None]]) -> None:
         """A store write after the request was sent: a database problem is logged, never
         allowed to undo or repeat what the PBX already does."""
         try:
@@ -938,14 +617,14 @@ class SpyService:
 
     # ------------------------------------------------------------------ internals: bookkeeping
 
-    def _remember(self, s: _Session) -> None:
+    def _remember(self, s: Session) -> None:
         self._sessions[s.id] = s
 
-    def _set_spy_channel(self, s: _Session, channel: Channel) -> None:
+    def _set_spy_channel(self, s: Session, channel: Channel) -> None:
         s.spy_channel = channel
         self._by_spy_channel[channel] = s
 
-    def _set_chanspy(self, s: _Session, channel: Channel) -> None:
+    def _set_chanspy(self, s: Session, channel: Channel) -> None:
         s.chanspy = channel
         self._by_chanspy[channel] = s
 

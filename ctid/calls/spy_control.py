@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ctid.calls.spy import (
+from ctid.calls.spy import SpyService
+from ctid.calls.spy_types import (
     BadSpyModeError,
     NotSupervisorError,
     SeatNotOnCallError,
     SpyMode,
     SpyRequestFailedError,
-    SpyService,
     SpySessionEndedError,
     SpyView,
     UnknownSpySessionError,

@@ -1,4 +1,4 @@
-"""`SqlSpyStore`: the `ctid.calls.spy.SpyStore` port over SQLAlchemy — one `spy_sessions` row per
+"""`SqlSpyStore`: the `ctid.calls.spy_types.SpyStore` port over SQLAlchemy — one `spy_sessions` row per
 session and an `audit_log` entry for each step, written in the same transaction."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ctid.calls.spy import SpyAudit, SpyRow
+from ctid.calls.spy_types import SpyAudit, SpyRow
 from ctid.core.errors import StoreError
 from ctid.db.schema import AuditLog
 from ctid.db.schema import SpySession as SpySessionRow

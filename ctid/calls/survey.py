@@ -83,7 +83,7 @@ class SurveyChannel(Protocol):
 
 
 class CallLookup(Protocol):
-    """Which live call a channel belongs to (`ctid.calls.tracker.CallTracker` fits)."""
+    """Which live call a channel belongs to (`ctid.calls.call_channels.CallChannels` fits)."""
 
     def call_of_channel(self, channel: Channel) -> CallId | None: ...
 
@@ -145,8 +145,8 @@ class KeypadSurvey:
             self._facts.popitem(last=False)
 
     def call_of(self, session: SurveyChannel) -> CallId | None:
-        """The caller channel's call: by channel while the tracker knows it, else its Uniqueid
-        (a trunk caller's channel is the call's first, so its Uniqueid is the Linkedid)."""
+        """The caller channel's call: by channel while the call is live, else its Uniqueid (a
+        trunk caller's channel is the call's first, so its Uniqueid is the Linkedid)."""
         found = self._calls.call_of_channel(Channel(session.channel))
         if found is not None:
             return found

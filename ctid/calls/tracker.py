@@ -37,6 +37,7 @@ from ctid.core.calls import (
     AnswerSource,
     CallAnswered,
     CallEnded,
+    CallLeftQueue,
     CallQueued,
     CallStarted,
     CallState,
@@ -373,8 +374,15 @@ class CallTracker:
             return
         group.is_call = True
         self._calls[group.call_id] = group
+        caller = caller_chan(group)
         self._notices.append(
-            CallStarted(group.call_id, group.started_at, group.caller_num, group.caller_name)
+            CallStarted(
+                group.call_id,
+                group.started_at,
+                group.caller_num,
+                group.caller_name,
+                caller.name if caller is not None else None,
+            )
         )
         for chan in group.channels.values():
             if chan.seat is not None:
@@ -759,6 +767,7 @@ class CallTracker:
         group = self._group_of(ev.uniqueid, ev.linkedid)
         if group is None:
             return
+        was_waiting = group.in_queue
         group.in_queue = False
         # On answer Asterisk sends DialEnd(ANSWER), then QueueCallerLeave, then AgentConnect, all
         # on the caller's channel: an attempt being answered survives this, the others are over.
@@ -766,16 +775,21 @@ class CallTracker:
         self._finish_open(group, ev.at, "other_answered" if answering else "caller_left")
         if not answering and group.answered_at is None:
             group.left_unanswered = True
+            if was_waiting and group.is_call:
+                self._notices.append(CallLeftQueue(group.call_id, ev.at))
 
     def _on_abandon(self, ev: CallerAbandoned) -> None:
         group = self._group_of(ev.uniqueid, ev.linkedid)
         if group is None:
             return
         group.abandoned = True
+        was_waiting = group.in_queue
         group.in_queue = False
         for attempt in group.attempts:
             if attempt.outcome is None:
                 self._finish(group, attempt, ev.at, "caller_left")
+        if was_waiting and group.is_call and group.answered_at is None:
+            self._notices.append(CallLeftQueue(group.call_id, ev.at))
 
     def _on_agent_rang(self, ev: AgentRang) -> None:
         caller = self._chan_of(ev.channel, ev.uniqueid, ev.linkedid, ev.at)
@@ -1008,7 +1022,21 @@ class CallTracker:
                 )
             self._answer(group, attempt, answered.created_at, None, source="seat_leg_start")
         elif answered is None and group.answered_at is None:
+            was_waiting = group.in_queue
             group.in_queue = in_queue is not None
+            if group.in_queue and not was_waiting:
+                # Found waiting (it joined while ctid was not listening): told like a join.
+                entry = waits.get(in_queue[0].uniqueid) if in_queue is not None else None
+                self._notices.append(
+                    CallQueued(
+                        group.call_id,
+                        group.queued_at if group.queued_at is not None else now,
+                        queue_name,
+                        entry.position if entry is not None else 0,
+                    )
+                )
+            elif was_waiting and not group.in_queue:
+                self._notices.append(CallLeftQueue(group.call_id, now))
             for chan, snap in items:
                 seat = chan.seat
                 if seat is None or chan.uniqueid in group.by_leg:

@@ -144,6 +144,8 @@ class CallStarted:
     at: float
     caller_num: str
     caller_name: str
+    caller_channel: Channel | None = None
+    """The caller's channel as known now (the IVR runs on it), if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,15 @@ class CallQueued:
     at: float
     queue: QueueName
     position: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallLeftQueue:
+    """The caller left the queue unanswered (gave up, timed out, or a resync found it gone from
+    the queue) while the call goes on or ends; an answer says `CallAnswered` instead."""
+
+    call_id: CallId
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,10 +260,13 @@ class SeatStateChanged:
 
 @dataclass(frozen=True, slots=True)
 class SeatsResynced:
-    """Every seat's state after a resync: from now on the seats' real state is known."""
+    """Every seat's state after a resync: from now on the seats' real state is known. `calls`
+    are the live calls: a read model drops any other it still holds (the resync's notices have
+    already told each call's end, answer or ring)."""
 
     at: float
     seats: tuple[SeatState, ...]
+    calls: tuple[CallId, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +291,7 @@ class IncidentOpened:
 Notice: TypeAlias = (
     CallStarted
     | CallQueued
+    | CallLeftQueue
     | SeatRingStarted
     | SeatRingEnded
     | CallAnswered

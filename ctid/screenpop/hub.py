@@ -5,14 +5,23 @@ subscriber whose bounded queue overflows (a slow browser must never slow the dae
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
-from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Literal
 
 import structlog
 
-from ctid.screenpop.pop import IDLE, POP, WALLBOARD, idle_frame
+from ctid.core.frames import (
+    AlertFrame,
+    AlertsFrame,
+    IdleFrame,
+    PopFrame,
+    SeatFrame,
+    SupervisorFrame,
+    WallboardFrame,
+    to_json,
+)
+from ctid.screenpop.pop import idle_frame
 
 log = structlog.get_logger(__name__)
 
@@ -20,16 +29,9 @@ DEFAULT_QUEUE_FRAMES = 64
 """A desktop gets a handful of frames per call; 64 unsent frames means it is not reading."""
 
 DEFAULT_ALERTS_KEPT = 50
-ALERT = "alert"
-ALERTS = "alerts"
 
 _State = Literal["open", "dropped", "closed"]
-PublishObserver = Callable[[str, Mapping[str, Any], int], None]
-
-
-def _dumps(frame: Mapping[str, Any]) -> str:
-    # Chinese names stay readable on the wire; the browser parses JSON, never HTML.
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+PublishObserver = Callable[[str, SeatFrame, int], None]
 
 
 class Subscription:
@@ -85,23 +87,23 @@ class Subscription:
 
 
 class _Channel:
-    __slots__ = ("call_id", "name", "snapshot", "state", "subs")
+    __slots__ = ("name", "pop", "snapshot", "subs")
 
     def __init__(self, name: str) -> None:
         self.name = name
         # A dict keeps subscription order and gives O(1) removal.
         self.subs: dict[Subscription, None] = {}
         self.snapshot: str | None = None
-        self.state: str | None = None
-        self.call_id: str | None = None
+        """The kept frame as sent (the seat's pop, the supervisors' wallboard)."""
+        self.pop: PopFrame | None = None
 
 
 class PopHub:
     """Per-seat channels plus one supervisor channel.
 
     `publish` serialises the frame once and hands the same text to every subscriber of that seat
-    (O(subscribers of the seat)); a frame of type `pop` becomes the seat's snapshot and one of
-    type `idle` clears it. New subscribers get the snapshot first, so a reload loses no pop.
+    (O(subscribers of the seat)); a `PopFrame` becomes the seat's snapshot and an `IdleFrame`
+    clears it. New subscribers get the snapshot first, so a reload loses no pop.
     The supervisor channel also keeps its last `alerts_kept` alert frames (a ring buffer): a new
     wallboard gets them in one `alerts` frame, so a reload still shows what happened.
     """
@@ -117,7 +119,7 @@ class PopHub:
         for the seat's sockets (the pop-latency metric listens here)."""
         if queue_frames < 1:
             raise ValueError("queue_frames must be >= 1")
-        self._alerts: deque[str] = deque(maxlen=max(1, alerts_kept))
+        self._alerts: deque[AlertFrame] = deque(maxlen=max(1, alerts_kept))
         self._limit = queue_frames
         self._on_publish = on_publish
         self._seats: dict[str, _Channel] = {}
@@ -131,31 +133,28 @@ class PopHub:
             ch = self._seats[seat_id] = _Channel(seat_id)
         return ch
 
-    def publish(self, seat_id: str, frame: Mapping[str, Any]) -> int:
+    def publish(self, seat_id: str, frame: SeatFrame) -> int:
         """Deliver `frame` to the desktops of `seat_id` only; returns how many got it."""
         ch = self._seat(seat_id)
-        data = _dumps(frame)
-        kind = frame.get("type")
-        if kind == POP:
+        data = to_json(frame)
+        if isinstance(frame, PopFrame):
             ch.snapshot = data
-            ch.state = str(frame.get("state"))
-            ch.call_id = str(frame.get("call_id"))
-        elif kind == IDLE:
-            ch.snapshot = ch.state = ch.call_id = None
+            ch.pop = frame
+        elif isinstance(frame, IdleFrame):
+            ch.snapshot = ch.pop = None
         sent = self._fan_out(ch, data)
         if self._on_publish is not None:
             self._on_publish(seat_id, frame, sent)
         return sent
 
-    def publish_supervisor(self, frame: Mapping[str, Any]) -> int:
-        """Deliver `frame` to the supervisors' desktops; a `wallboard` frame is kept, and so
-        are the last alerts."""
-        data = _dumps(frame)
-        kind = frame.get("type")
-        if kind == WALLBOARD:
+    def publish_supervisor(self, frame: SupervisorFrame) -> int:
+        """Deliver `frame` to the supervisors' desktops; a `WallboardFrame` is kept, and so are
+        the last `AlertFrame`s."""
+        data = to_json(frame)
+        if isinstance(frame, WallboardFrame):
             self._supervisor.snapshot = data
-        elif kind == ALERT:
-            self._alerts.append(data)
+        elif isinstance(frame, AlertFrame):
+            self._alerts.append(frame)
         return self._fan_out(self._supervisor, data)
 
     def _fan_out(self, ch: _Channel, data: str) -> int:
@@ -179,18 +178,18 @@ class PopHub:
         """A new desktop for `seat_id`. Its first frame is always the seat's state: the current
         pop, or an `idle` frame with reason `none`, so a reconnect knows what to show at once."""
         ch = self._seat(seat_id)
-        first = ch.snapshot or _dumps(idle_frame(seat_id=seat_id, reason="none"))
+        first = ch.snapshot or to_json(idle_frame(seat_id=seat_id, reason="none"))
         return self._subscribe(ch, first)
 
     def subscribe_supervisor(self) -> Subscription:
         """A new supervisor desktop; its first frames are the last wallboard frame, if any, and
-        `{"type": "alerts", "alerts": [...]}` with the kept alerts, oldest first."""
-        kept = '{"v":1,"type":"alerts","alerts":[' + ",".join(self._alerts) + "]}"
+        an `AlertsFrame` with the kept alerts, oldest first."""
+        kept = to_json(AlertsFrame(tuple(self._alerts)))
         return self._subscribe(self._supervisor, self._supervisor.snapshot, kept)
 
-    def alerts(self) -> list[dict[str, Any]]:
-        """The kept alerts, oldest first (copies)."""
-        return [json.loads(a) for a in self._alerts]
+    def alerts(self) -> tuple[AlertFrame, ...]:
+        """The kept alerts, oldest first."""
+        return tuple(self._alerts)
 
     def _subscribe(self, ch: _Channel, *first: str | None) -> Subscription:
         sub = Subscription(ch, self._limit)
@@ -200,13 +199,10 @@ class PopHub:
         ch.subs[sub] = None
         return sub
 
-    def snapshot(self, seat_id: str) -> dict[str, Any] | None:
-        """The seat's current pop frame (a copy), or None when the seat shows no call."""
+    def snapshot(self, seat_id: str) -> PopFrame | None:
+        """The seat's current pop frame, or None when the seat shows no call."""
         ch = self._seats.get(seat_id)
-        if ch is None or ch.snapshot is None:
-            return None
-        value: dict[str, Any] = json.loads(ch.snapshot)
-        return value
+        return None if ch is None else ch.pop
 
     def subscribers(self, seat_id: str) -> int:
         ch = self._seats.get(seat_id)
@@ -218,8 +214,8 @@ class PopHub:
     def finish_wrapup(self, seat_id: str, call_id: str, incident_number: str) -> bool:
         """The agent saved the incident of `call_id`: if that call is the seat's wrap-up pop,
         clear it (an `idle` frame with reason `saved`). Returns whether it did."""
-        ch = self._seats.get(seat_id)
-        if ch is None or ch.state != "wrapup" or ch.call_id != call_id:
+        pop = self._seats[seat_id].pop if seat_id in self._seats else None
+        if pop is None or pop.state != "wrapup" or pop.call_id != call_id:
             return False
         self.publish(
             seat_id,

@@ -1,42 +1,36 @@
-"""The screen-pop model (pure): what a seat's desktop shows while a call rings, talks and wraps up,
-built from plain inputs into versioned JSON-ready frames. Caller-controlled text stays data (JSON
-strings); the desktop renders it with `textContent` only."""
+"""The screen-pop model (pure): what a seat's desktop shows while a call rings, talks and wraps
+up, built from plain inputs into `ctid.core.frames.PopFrame`s. Caller-controlled text stays data
+(JSON strings); the desktop renders it with `textContent` only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Final, Literal
+from typing import Final
 
 from ctid.config import TalkCapConfig
 from ctid.core.events import clean_caller_text
-
-FRAME_VERSION: Final = 1
-POP: Final = "pop"
-"""A frame of this type is the seat's current state: the hub keeps it for a reconnect."""
-IDLE: Final = "idle"
-"""A frame of this type ends the seat's current state (missed, saved, cleared), or says on
-connect that there is none."""
-CAP_WARNING: Final = "cap_warning"
-WALLBOARD: Final = "wallboard"
-"""Supervisor channel frames of this type are kept as the wallboard snapshot."""
+from ctid.core.frames import (
+    CallerPart,
+    CandidatePart,
+    CapWarningFrame,
+    ContactPart,
+    EndedPart,
+    FormPart,
+    IdleFrame,
+    IdleReason,
+    IncidentPart,
+    IvrPart,
+    NewCallerPart,
+    PopFrame,
+    PopMatch,
+    PopState,
+    SopStep,
+    TalkPart,
+)
 
 RECENT_CONTACTS_MAX: Final = 5
 OPEN_INCIDENTS_MAX: Final = 10
 CANDIDATES_MAX: Final = 10
-
-PopState = Literal["ringing", "talking", "wrapup"]
-IdleReason = Literal["none", "missed", "saved", "cleared"]
-
-
-@dataclass(frozen=True, slots=True)
-class SopStep:
-    """One step of the call script, with the time budget DOMAIN.md gives it."""
-
-    key: str
-    label: str
-    budget_s: int
-    prompt: str
-
 
 SOP_STEPS: Final[tuple[SopStep, ...]] = (
     SopStep(
@@ -191,153 +185,134 @@ def _text(value: str, limit: int = 128) -> str:
     return clean_caller_text(value, limit)
 
 
-def _card(card: CallerCard) -> dict[str, Any]:
-    return {
-        "caller_id": card.caller_id,
-        "name": _text(card.name),
-        "phone": _text(card.phone, 64),
-        "employee_id": _text(card.employee_id, 32),
-        "department": _text(card.department),
-        "office": _text(card.office),
-        "vip": card.vip,
-    }
+def _card(card: CallerCard) -> CallerPart:
+    return CallerPart(
+        caller_id=card.caller_id,
+        name=_text(card.name),
+        phone=_text(card.phone, 64),
+        employee_id=_text(card.employee_id, 32),
+        department=_text(card.department),
+        office=_text(card.office),
+        vip=card.vip,
+    )
 
 
-def _incident(line: IncidentLine) -> dict[str, Any]:
-    return {
-        "number": line.number,
-        "summary": _text(line.summary, 200),
-        "status": line.status,
-        "priority": line.priority,
-        "opened_at": line.opened_at,
-    }
+def _incident(line: IncidentLine) -> IncidentPart:
+    return IncidentPart(
+        number=line.number,
+        summary=_text(line.summary, 200),
+        status=line.status,
+        priority=line.priority,
+        opened_at=line.opened_at,
+    )
 
 
-def _contact(line: ContactLine) -> dict[str, Any]:
-    return {
-        "at": line.at,
-        "channel": line.channel,
-        "summary": _text(line.summary, 200),
-        "incident_number": line.incident_number,
-    }
+def _contact(line: ContactLine) -> ContactPart:
+    return ContactPart(
+        at=line.at,
+        channel=line.channel,
+        summary=_text(line.summary, 200),
+        incident_number=line.incident_number,
+    )
 
 
-def _form(ring: RingInput, match: CallerMatch | None) -> dict[str, Any]:
+def _form(ring: RingInput, match: CallerMatch | None) -> FormPart:
     """The incident form's prefill: the one matched caller, else what the caller ID says."""
     request_type = ring.ivr.request_type if ring.ivr else ""
     if match is not None:
         card = match.card
-        return {
-            "caller_id": card.caller_id,
-            "caller_name": _text(card.name),
-            "phone": _text(card.phone or ring.number, 64),
-            "department": _text(card.department),
-            "office": _text(card.office),
-            "request_type": request_type,
-        }
-    return {
-        "caller_id": None,
-        "caller_name": _text(ring.cid_name),
-        "phone": _text(ring.number, 64),
-        "department": "",
-        "office": "",
-        "request_type": request_type,
-    }
+        return FormPart(
+            caller_id=card.caller_id,
+            caller_name=_text(card.name),
+            phone=_text(card.phone or ring.number, 64),
+            department=_text(card.department),
+            office=_text(card.office),
+            request_type=request_type,
+        )
+    return FormPart(
+        caller_id=None,
+        caller_name=_text(ring.cid_name),
+        phone=_text(ring.number, 64),
+        department="",
+        office="",
+        request_type=request_type,
+    )
 
 
-def to_frame(pop: Pop) -> dict[str, Any]:
-    """The JSON-ready frame the seat's desktop renders (and the hub keeps as the seat's state)."""
+def to_frame(pop: Pop) -> PopFrame:
+    """The frame the seat's desktop renders (and the hub keeps as the seat's state)."""
     ring = pop.ring
     matches = ring.matches
     one = matches[0] if len(matches) == 1 else None
-    kind = "one" if one else ("several" if matches else "none")
-    frame: dict[str, Any] = {
-        "v": FRAME_VERSION,
-        "type": POP,
-        "state": pop.state,
-        "seat": ring.seat_id,
-        "call_id": ring.call_id,
-        "number": _text(ring.number, 64),
-        "cid_name": _text(ring.cid_name),
-        "queue": ring.queue,
-        "ivr": (
-            {
-                "digit": ring.ivr.digit,
-                "label": ring.ivr.label,
-                "request_type": ring.ivr.request_type,
-            }
-            if ring.ivr
-            else None
-        ),
-        "entered_at": ring.entered_at,
-        "waited_s": (
-            max(0.0, ring.rang_at - ring.entered_at) if ring.entered_at is not None else None
-        ),
-        "rang_at": ring.rang_at,
-        "ring_deadline_at": ring.ring_deadline_at,
-        "match": kind,
-        "caller": _card(one.card) if one else None,
-        "open_incidents": (
-            [_incident(i) for i in one.open_incidents[:OPEN_INCIDENTS_MAX]] if one else []
-        ),
-        "recent_contacts": (
-            [_contact(c) for c in one.recent_contacts[:RECENT_CONTACTS_MAX]] if one else []
-        ),
-        "candidates": (
-            [
-                {**_card(m.card), "open_incidents": len(m.open_incidents)}
-                for m in matches[:CANDIDATES_MAX]
-            ]
-            if kind == "several"
-            else []
-        ),
-        "new_caller": (
-            {"name": _text(ring.cid_name), "phone": _text(ring.number, 64)}
-            if kind == "none"
-            else None
-        ),
-        "form": _form(ring, one),
-        "talk": None,
-        "sop": [],
-        "incident": {"number": pop.incident_number} if pop.incident_number else None,
-        "ended": None,
-    }
+    kind: PopMatch = "one" if one else ("several" if matches else "none")
+    talk = None
     if pop.talk is not None:
         t = pop.talk
-        frame["talk"] = {
-            "started_at": t.started_at,
-            "cap_at": t.cap_at,
-            "warn_at": list(t.warn_at),
-            "action": t.action,
-        }
-        frame["sop"] = [
-            {"key": s.key, "label": s.label, "budget_s": s.budget_s, "prompt": s.prompt}
-            for s in SOP_STEPS
-        ]
+        talk = TalkPart(
+            started_at=t.started_at, cap_at=t.cap_at, warn_at=t.warn_at, action=t.action
+        )
+    ended = None
     if pop.state == "wrapup" and pop.ended_at is not None:
         started = pop.talk.started_at if pop.talk else None
-        frame["ended"] = {
-            "at": pop.ended_at,
-            "talk_s": max(0.0, pop.ended_at - started) if started is not None else 0.0,
-            "answered": pop.talk is not None,
-        }
-    return frame
+        ended = EndedPart(
+            at=pop.ended_at,
+            talk_s=max(0.0, pop.ended_at - started) if started is not None else 0.0,
+            answered=pop.talk is not None,
+        )
+    ivr = ring.ivr
+    return PopFrame(
+        state=pop.state,
+        seat=ring.seat_id,
+        call_id=ring.call_id,
+        number=_text(ring.number, 64),
+        cid_name=_text(ring.cid_name),
+        queue=ring.queue,
+        ivr=IvrPart(ivr.digit, ivr.label, ivr.request_type) if ivr else None,
+        entered_at=ring.entered_at,
+        waited_s=(
+            max(0.0, ring.rang_at - ring.entered_at) if ring.entered_at is not None else None
+        ),
+        rang_at=ring.rang_at,
+        ring_deadline_at=ring.ring_deadline_at,
+        match=kind,
+        caller=_card(one.card) if one else None,
+        open_incidents=(
+            tuple(_incident(i) for i in one.open_incidents[:OPEN_INCIDENTS_MAX]) if one else ()
+        ),
+        recent_contacts=(
+            tuple(_contact(c) for c in one.recent_contacts[:RECENT_CONTACTS_MAX]) if one else ()
+        ),
+        candidates=(
+            tuple(
+                CandidatePart(_card(m.card), len(m.open_incidents))
+                for m in matches[:CANDIDATES_MAX]
+            )
+            if kind == "several"
+            else ()
+        ),
+        new_caller=(
+            NewCallerPart(_text(ring.cid_name), _text(ring.number, 64)) if kind == "none" else None
+        ),
+        form=_form(ring, one),
+        talk=talk,
+        sop=SOP_STEPS if talk is not None else (),
+        incident_number=pop.incident_number or None,
+        ended=ended,
+    )
 
 
 def cap_warning_frame(
     *, seat_id: str, call_id: str, at: float, cap_at: float, action: str
-) -> dict[str, Any]:
+) -> CapWarningFrame:
     """A talk-cap warning (remaining_s == 0: the cap is reached and `action` applies)."""
-    return {
-        "v": FRAME_VERSION,
-        "type": CAP_WARNING,
-        "seat": seat_id,
-        "call_id": call_id,
-        "at": at,
-        "cap_at": cap_at,
-        "remaining_s": max(0.0, cap_at - at),
-        "action": action,
-    }
+    return CapWarningFrame(
+        seat=seat_id,
+        call_id=call_id,
+        at=at,
+        cap_at=cap_at,
+        remaining_s=max(0.0, cap_at - at),
+        action=action,
+    )
 
 
 def idle_frame(
@@ -347,19 +322,12 @@ def idle_frame(
     call_id: str = "",
     incident_number: str = "",
     caller: str = "",
-) -> dict[str, Any]:
+) -> IdleFrame:
     """The seat has no call on screen any more; `caller` names who it was (for a missed call)."""
-    return {
-        "v": FRAME_VERSION,
-        "type": IDLE,
-        "seat": seat_id,
-        "reason": reason,
-        "call_id": call_id,
-        "incident_number": incident_number,
-        "caller": _text(caller),
-    }
-
-
-def wallboard_frame(data: dict[str, str | int | float]) -> dict[str, Any]:
-    """A wallboard update for the supervisor channel (kept as its snapshot): name → figure."""
-    return {"v": FRAME_VERSION, "type": WALLBOARD, "data": dict(data)}
+    return IdleFrame(
+        seat=seat_id,
+        reason=reason,
+        call_id=call_id,
+        incident_number=incident_number,
+        caller=_text(caller),
+    )

@@ -18,16 +18,15 @@ from ctid.core.calls import (
     CallAnswered,
     CallAnswerRecalled,
     CallEnded,
+    CallLeftQueue,
     CallQueued,
     CallStarted,
-    CallState,
     CallTransferred,
     IncidentOpened,
     SeatLegEnded,
     SeatRingEnded,
     SeatRingStarted,
     SeatsResynced,
-    SeatState,
     SeatStateChanged,
 )
 from ctid.core.clock import Clock
@@ -39,6 +38,15 @@ from ctid.core.effects import (
     RecordRingMiss,
     RequestCallback,
 )
+from ctid.core.frames import (
+    AlertFrame,
+    ArticlePart,
+    SolvedPart,
+    SuggestionsFrame,
+    WallboardFrame,
+)
+from ctid.core.ids import SeatId
+from ctid.screenpop.board import LiveBoard
 from ctid.screenpop.hub import PopHub
 from ctid.screenpop.pop import (
     CallerCard,
@@ -78,6 +86,7 @@ KPI_EVERY_S = 30.0
 ScreenItem = (
     CallStarted
     | CallQueued
+    | CallLeftQueue
     | SeatRingStarted
     | SeatRingEnded
     | CallAnswered
@@ -155,14 +164,6 @@ class CallerHistory(Protocol):
     async def for_caller(self, caller_id: int, limit: int = 10) -> Sequence[IncidentRow]: ...
 
 
-class LiveCalls(Protocol):
-    """Every live call and seat now, for the wallboard (the call tracker fits)."""
-
-    def calls(self) -> tuple[CallState, ...]: ...
-
-    def seats(self) -> tuple[SeatState, ...]: ...
-
-
 class ArticleHint(Protocol):
     """A knowledge article as the pop suggests it (the tickets' `ArticleView` fits)."""
 
@@ -197,20 +198,16 @@ class KnowledgeHints(Protocol):
     ) -> Sequence[SolvedHint]: ...
 
 
-SUGGESTIONS = "suggestions"
-"""Frame type of the pop's knowledge-base follow-up (never the seat's snapshot)."""
-
-
 @dataclass
 class SeatScreens:
-    """The bus handler `on_item` and the wallboard loop `run`, over the push hub."""
+    """The bus handler `on_item` and the wallboard loop `run`, over the push hub. The wallboard
+    is drawn from `board`, the read model the same notices keep."""
 
     cfg: Config
     hub: PopHub
     clock: Clock
     directory: CallerDirectory
     history: CallerHistory
-    live: LiveCalls
     desk_summary: Callable[[], Mapping[str, object]]
     ami_health: Callable[[], Mapping[str, object]]
     kpis_today: Callable[[date], Awaitable[Any]]
@@ -221,8 +218,28 @@ class SeatScreens:
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _kpis: dict[str, object] = field(default_factory=dict)
     _dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    board: LiveBoard = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.board = LiveBoard(SeatId(s.id) for s in self.cfg.seats)
 
     async def on_item(self, item: ScreenItem) -> None:
+        match item:  # the wallboard's read model first: the wallboard is drawn from it
+            case (
+                CallStarted()
+                | CallQueued()
+                | CallLeftQueue()
+                | SeatRingStarted()
+                | SeatRingEnded()
+                | CallAnswered()
+                | CallAnswerRecalled()
+                | CallEnded()
+                | SeatStateChanged()
+                | SeatsResynced()
+            ):
+                self.board.apply(item)
+            case _:
+                pass
         match item:
             case SeatRingStarted():
                 self.ringing(item)
@@ -238,7 +255,7 @@ class SeatScreens:
                 self.incident_opened(item)
             case CallEnded():
                 self.ended(item)
-            case SeatStateChanged() | SeatsResynced():
+            case SeatStateChanged() | SeatsResynced() | CallQueued() | CallLeftQueue():
                 self._dirty.set()
             case AlertSupervisors():
                 self.alert(item)
@@ -246,7 +263,6 @@ class SeatScreens:
                 self.notify(item)
             case (
                 CallStarted()
-                | CallQueued()
                 | CallTransferred()
                 | RecordRingMiss()
                 | RecordAnswer()
@@ -380,19 +396,15 @@ class SeatScreens:
             return
         self.hub.publish(
             seat,
-            {
-                "type": SUGGESTIONS,
-                "seat": seat,
-                "call_id": ring.call_id,
-                "request_type": request_type,
-                "articles": [
-                    {"id": a.id, "title": a.title, "category": a.category} for a in articles
-                ],
-                "solved_before": [
-                    {"number": i.number, "summary": i.summary, "resolution": i.resolution or ""}
-                    for i in solved
-                ],
-            },
+            SuggestionsFrame(
+                seat=seat,
+                call_id=ring.call_id,
+                request_type=request_type,
+                articles=tuple(ArticlePart(a.id, a.title, a.category) for a in articles),
+                solved_before=tuple(
+                    SolvedPart(i.number, i.summary, i.resolution or "") for i in solved
+                ),
+            ),
         )
 
     def ring_ended(self, notice: SeatRingEnded) -> None:
@@ -492,15 +504,13 @@ class SeatScreens:
 
     def alert(self, effect: AlertSupervisors) -> None:
         self.hub.publish_supervisor(
-            {
-                "v": 1,
-                "type": "alert",
-                "kind": effect.kind,
-                "message": effect.message,
-                "seat": effect.seat,
-                "call_id": effect.call_id,
-                "at": self.clock.utcnow().timestamp(),
-            }
+            AlertFrame(
+                kind=effect.kind,
+                message=effect.message,
+                seat=effect.seat,
+                call_id=effect.call_id,
+                at=self.clock.utcnow().timestamp(),
+            )
         )
 
     def notify(self, effect: NotifySeat) -> None:
@@ -520,62 +530,15 @@ class SeatScreens:
 
     # ------------------------------------------------------------------ wallboard
 
-    def wallboard(self) -> dict[str, Any]:
-        tracker = self.live
-        names = {s.id: s for s in self.cfg.seats}
-        seats = []
-        calls = {c.call_id: c for c in tracker.calls()}
-        for state in tracker.seats():
-            call = calls.get(state.call_id) if state.call_id else None
-            status = {"idle": "available", "unavailable": "offline"}.get(state.status, state.status)
-            ring = (
-                next(
-                    (a for a in call.ring_attempts if a.seat == state.seat_id and a.end is None),
-                    None,
-                )
-                if call
-                else None
-            )
-            cfg_seat = names.get(state.seat_id)
-            seats.append(
-                {
-                    "seat_id": state.seat_id,
-                    "name": cfg_seat.name if cfg_seat else state.seat_id,
-                    "tier": cfg_seat.tier if cfg_seat else "",
-                    "status": status,
-                    "pause_reason": state.pause_reason if state.paused else "",
-                    "ring_started_at": ring.start if ring else None,
-                    "ring_deadline_at": ring.start + self.cfg.ring.deadline_s if ring else None,
-                    "talk_started_at": call.answered_at
-                    if call and state.activity == "on_call"
-                    else None,
-                    "cap_at": call.answered_at + self.cfg.talk_cap.talk_cap_s
-                    if call and call.answered_at and state.activity == "on_call"
-                    else None,
-                    "caller": (call.caller_name or call.caller_num) if call else "",
-                    "call_id": state.call_id or "",
-                    "channel": (call.seat_channel or "") if call else "",
-                }
-            )
-        queues: dict[str, list[dict[str, Any]]] = {q.name: [] for q in self.cfg.queues}
-        for call in calls.values():
-            if call.phase in ("queued", "ringing") and call.queue:
-                queues.setdefault(call.queue, []).append(
-                    {
-                        "caller": call.caller_name or call.caller_num,
-                        "since": call.queued_at or call.started_at,
-                    }
-                )
-        return {
-            "v": 1,
-            "type": "wallboard",
-            "at": self.clock.utcnow().timestamp(),
-            "seats": seats,
-            "queues": [{"name": n, "waiting": w} for n, w in queues.items()],
-            "kpis": dict(self._kpis),
-            "desk": dict(self.desk_summary()),
-            "ami": dict(self.ami_health()),
-        }
+    def wallboard(self) -> WallboardFrame:
+        return WallboardFrame(
+            at=self.clock.utcnow().timestamp(),
+            seats=self.board.tiles(self.cfg),
+            queues=self.board.queues(self.cfg),
+            kpis=dict(self._kpis),
+            desk=dict(self.desk_summary()),
+            ami=dict(self.ami_health()),
+        )
 
     async def _refresh_kpis(self) -> None:
         try:

@@ -10,8 +10,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from ctid.calls.spy import SPY_MODES, SpyMode
 from ctid.calls.spy_control import ListenInStarted
+from ctid.calls.spy_types import SPY_MODES, SpyMode
 from ctid.i18n import N_, Translator
 from ctid.tickets.forms import IncidentDraft
 from ctid.tickets.vocabulary import (

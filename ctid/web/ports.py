@@ -10,8 +10,8 @@ from typing import Literal, Protocol
 
 from ctid.calls.control import CallMoved, DialStarted
 from ctid.calls.seat_desk import SeatView
-from ctid.calls.spy import SpyMode
 from ctid.calls.spy_control import ListenInStarted
+from ctid.calls.spy_types import SpyMode
 from ctid.config import SeatConfig
 from ctid.core.actor import Actor
 from ctid.i18n import Translator

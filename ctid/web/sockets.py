@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from ctid.core.clock import Clock
+from ctid.core.frames import HelloFrame, to_json
 from ctid.web.edge import HttpError, RequestContext, seat_for
 from ctid.web.middleware import context
 from ctid.web.ports import PushSource, PushSubscription, SeatDirectory
@@ -101,14 +101,24 @@ class PushSockets:
         seat = seat_for(self._seats, ctx, request.query.get("seat"))
         if seat is None:
             raise HttpError(403, "you are not assigned to a seat")
-        return await self._serve(request, ctx, lambda: self._hub.subscribe(seat), {"seat": seat})
+        return await self._serve(
+            request,
+            ctx,
+            lambda: self._hub.subscribe(seat),
+            lambda now, expires: HelloFrame(server_now=now, session_expires_at=expires, seat=seat),
+        )
 
     async def _ws_supervisor(self, request: web.Request) -> web.StreamResponse:
         ctx = self._ws_auth(request)
         if ctx.actor.role not in WALLBOARD_ROLES:
             raise HttpError(403, "not allowed for your role")
         return await self._serve(
-            request, ctx, self._hub.subscribe_supervisor, {"channel": "supervisor"}
+            request,
+            ctx,
+            self._hub.subscribe_supervisor,
+            lambda now, expires: HelloFrame(
+                server_now=now, session_expires_at=expires, channel="supervisor"
+            ),
         )
 
     async def _serve(
@@ -116,7 +126,7 @@ class PushSockets:
         request: web.Request,
         ctx: RequestContext,
         subscribe: Callable[[], PushSubscription],
-        hello: dict[str, object],
+        hello: Callable[[float, float], HelloFrame],
     ) -> web.StreamResponse:
         # No permessage-deflate: the hub encodes a frame once for all of a seat's desktops, and
         # deflating it again per socket (each has its own compressor) would cost the loop once
@@ -132,16 +142,7 @@ class PushSockets:
         code, reason = 1000, ""
         try:
             now = self._clock.utcnow()
-            await ws.send_str(
-                json.dumps(
-                    {
-                        "type": "hello",
-                        **hello,
-                        "server_now": now.timestamp(),
-                        "session_expires_at": ctx.session.expires_at.timestamp(),
-                    }
-                )
-            )
+            await ws.send_str(to_json(hello(now.timestamp(), ctx.session.expires_at.timestamp())))
             reader = asyncio.create_task(self._read(ws), name="ws-read")
             sender = asyncio.create_task(self._forward(ws, sub), name="ws-forward")
             stopper = asyncio.create_task(conn.stop.wait(), name="ws-stop")

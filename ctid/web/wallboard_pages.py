@@ -1,7 +1,6 @@
-"""The wallboard page (`/supervisor`): seat cards with agent, state and time in state, today's
-counts per seat, the desk's service level, loss rate and longest wait against the configured
-thresholds, lunch duty, pause/unpause and listen-in. Live data comes from `/ws/supervisor` and
-`GET /api/seats`; `static/supervisor.js` renders it with the words embedded here."""
+"""The wallboard page (`/supervisor`): seat cards, the desk's figures against their thresholds,
+lunch duty, pause/unpause and listen-in, with the words `static/supervisor.js` renders the live
+data in (from `/ws/supervisor` and `GET /api/seats`)."""
 
 from __future__ import annotations
 
@@ -80,7 +79,10 @@ def wallboard_page(
     can_pause: bool,
     today: date,
 ) -> Markup:
-    """`seats` are (id, name, tier) so the board has its shape before the first frame."""
+    """One card per seat (agent, state and time in it, today's answered/missed/average talk), the
+    desk's tiles (service level, loss rate, longest wait against the configured thresholds,
+    today's counts), lunch duty, and the spy panel. `seats` are (id, name, tier) so the board
+    has its shape before the first frame."""
     tier_words = {"ordinary": t.gettext("Ordinary"), "expert": t.gettext("Expert")}
     cards = join(
         render(

@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from ctid.asterisk.actions import chanspy_data
 from ctid.calls.service import Resync
-from ctid.calls.spy import (
+from ctid.calls.spy import SpyService
+from ctid.calls.spy_targets import TalkingSeats, TargetItems
+from ctid.calls.spy_types import (
     BadSpyModeError,
     NotSupervisorError,
     SeatNotOnCallError,
@@ -25,7 +27,6 @@ from ctid.calls.spy import (
     SpyMode,
     SpyRequestFailedError,
     SpyRow,
-    SpyService,
     SpySessionEndedError,
     UnknownSpySessionError,
     UnsafeSpyTargetError,
@@ -44,6 +45,7 @@ from ctid.core.events import (
     SpyStarted,
     SpyStopped,
 )
+from ctid.core.frames import SpyAlertFrame
 from ctid.core.ids import Channel, UniqueId
 from tests.calls._replay import LAB_SEATS, events
 
@@ -220,6 +222,7 @@ class Rig:
             i for i, e in enumerate(self.events) if getattr(e, "channel", "") == SPYER
         )
         self.tracker = CallTracker(LAB_SEATS)
+        self.targets = TalkingSeats()
         self.pbx = FakePbx()
         self.store = MemoryStore()
         self.clock = NOW
@@ -227,7 +230,7 @@ class Rig:
         self.spy = SpyService(
             lab_config(),
             self.pbx,
-            self.tracker,
+            self.targets,
             self.store,
             now=lambda: self.clock,
             alerts=self,
@@ -235,8 +238,8 @@ class Rig:
         )
         self.pbx.on_end = self.pbx_ends_leg
 
-    def publish_supervisor(self, frame: Any) -> int:
-        self.alerts.append(dict(frame))
+    def publish_supervisor(self, frame: SpyAlertFrame) -> int:
+        self.alerts.append(frame.to_wire())
         return 1
 
     async def pbx_ends_leg(self, channel: str) -> None:
@@ -253,7 +256,9 @@ class Rig:
 
     async def apply(self, ev: Event | Resync) -> None:
         if not isinstance(ev, Resync):
-            self.tracker.apply(ev)
+            for notice in self.tracker.apply(ev):  # the story, as the bus tells it
+                if isinstance(notice, get_args(TargetItems)):
+                    self.targets.on_item(notice)
         await self.spy.on_event(ev)
 
     async def feed(self, keep: Callable[[Event], bool] = lambda e: True) -> None:

@@ -14,6 +14,7 @@ from ctid.calls.tracker import CallTracker, UnknownSeatError
 from ctid.core.calls import (
     CallAnswered,
     CallEnded,
+    CallLeftQueue,
     CallQueued,
     CallRecord,
     CallStarted,
@@ -144,6 +145,16 @@ def test_abandon_is_abandoned_in_queue_and_the_ring_ends_because_the_caller_left
     assert [(a.seat, a.outcome) for a in rec.ring_attempts] == [(S1, "caller_left")]
     assert rec.ring_attempts[0].ring_s == pytest.approx(8.25, abs=0.1)
     assert tracker.seat(S1).activity == "idle"
+    kinds = [type(n) for n in notices if not isinstance(n, SeatStateChanged)]
+    # the caller's leaving the queue is told once (the wallboard stops showing them waiting)
+    assert kinds == [
+        CallStarted,
+        CallQueued,
+        SeatRingStarted,
+        SeatRingEnded,
+        CallLeftQueue,
+        CallEnded,
+    ]
 
 
 def test_enforced_hangup_cuts_seat2_after_two_seconds_and_the_queue_rings_seat1() -> None:

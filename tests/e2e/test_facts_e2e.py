@@ -47,17 +47,18 @@ async def test_transfer_to_the_expert_records_each_seats_leg_and_credits_the_exp
         # seat1's own leg hangs up at once: its desktop leaves "talking" while the call goes on.
         def seat1_wrapped_up() -> bool:
             snap = desk.daemon.hub.snapshot("seat1")
-            return snap is not None and snap["state"] == "wrapup"
+            return snap is not None and snap.state == "wrapup"
 
         await desk.wait_for(seat1_wrapped_up)
         assert not call.ended.is_set()
         assert tracker.seat(S1).activity == "idle"
         await desk.wait_for(lambda: tracker.seat(S3).activity == "on_call")
         snap3 = desk.daemon.hub.snapshot("seat3")
-        assert snap3 is not None and snap3["state"] == "talking" and snap3["call_id"] == cid
+        assert snap3 is not None and snap3.state == "talking" and snap3.call_id == cid
+        assert snap3.talk is not None
         # the caller's 10 minutes count from seat1's answer, on the expert's screen too
-        assert snap3["talk"]["cap_at"] == pytest.approx(first_answer + 600, abs=0.01)
-        assert snap3["talk"]["started_at"] > first_answer + 20
+        assert snap3.talk.cap_at == pytest.approx(first_answer + 600, abs=0.01)
+        assert snap3.talk.started_at > first_answer + 20
         await asyncio.sleep(30)  # the expert talks 30 s
         call.hangup()
         await desk.wait_for(call.ended.is_set)

@@ -123,9 +123,10 @@ async def test_restart_mid_call_brings_back_answer_time_cap_and_the_seats_pop(
                 snap = desk.daemon.hub.snapshot("seat1")
                 return (
                     snap is not None
-                    and snap["state"] == "talking"
-                    and snap["incident"] == {"number": number}
-                    and snap["talk"]["started_at"] == pytest.approx(answered_at, abs=0.01)
+                    and snap.state == "talking"
+                    and snap.incident_number == number
+                    and snap.talk is not None
+                    and snap.talk.started_at == pytest.approx(answered_at, abs=0.01)
                 )
 
             await desk.wait_for(pop_back)

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from ctid.asterisk.simulator import SimCall
-from ctid.calls.spy import (
+from ctid.calls.spy import SpyService
+from ctid.calls.spy_types import (
     END_BOUND_S,
     SpyLegNotEndedError,
     SpyRequestFailedError,
-    SpyService,
     SpyState,
 )
 from ctid.core.events import ChannelCreated, ChannelHungUp

@@ -23,12 +23,10 @@ from ctid.calls.control import (
 )
 from ctid.calls.seat_desk import SeatToday, SeatView
 from ctid.calls.seat_state import SeatState as SeatStateWord
-from ctid.calls.spy import (
-    SpyMode,
-)
 from ctid.calls.spy_control import (
     ListenInStarted,
 )
+from ctid.calls.spy_types import SpyMode
 from ctid.config import (
     Config,
     IncidentConfig,

@@ -20,6 +20,7 @@ from ctid.tickets.forms import (
 from ctid.web.ports import (
     HealthReport,
 )
+from tests.frames import pop_frame
 
 from .conftest import Client, Env
 
@@ -58,9 +59,7 @@ async def test_saving_the_incident_form_goes_through_the_port(
 async def test_saving_the_wrapup_incident_clears_the_seats_pop(
     env: Env, clients: Callable[[], Client]
 ) -> None:
-    env.hub.publish(
-        "seat1", {"type": "pop", "state": "wrapup", "seat": "seat1", "call_id": FORM["call_id"]}
-    )
+    env.hub.publish("seat1", pop_frame("seat1", str(FORM["call_id"]), state="wrapup"))
     c = clients()
     await c.login("E1001")
     ws = await c.ws()

@@ -13,6 +13,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from ctid.config import TalkCapConfig
+from ctid.core.frames import AlertFrame
 from ctid.screenpop import pop
 from ctid.screenpop.pop import (
     CallerCard,
@@ -22,6 +23,7 @@ from ctid.screenpop.pop import (
     IvrChoice,
     RingInput,
 )
+from tests.frames import wallboard_of
 
 from .conftest import PASSWORD, Env
 
@@ -364,20 +366,22 @@ async def test_the_wallboard_shows_live_seat_states_and_listens_in(
     await expect(page.locator("#conn")).to_have_text("live")
     now = env.clock.utcnow().timestamp()
     env.hub.publish_supervisor(
-        _wallboard(
-            now,
-            _seat(
-                "seat1",
-                "on_call",
-                caller=XSS,
-                talk_started_at=now - 125,
-                cap_at=now + 475,
-                call_id="c-1",
-            ),
-            _seat("seat2", "ringing", ring_started_at=now - 6, ring_deadline_at=now + 9),
-            _seat("seat3", "paused", pause_reason="lunch"),
-            _seat("seat4", "available"),
-            waiting=1,
+        wallboard_of(
+            _wallboard(
+                now,
+                _seat(
+                    "seat1",
+                    "on_call",
+                    caller=XSS,
+                    talk_started_at=now - 125,
+                    cap_at=now + 475,
+                    call_id="c-1",
+                ),
+                _seat("seat2", "ringing", ring_started_at=now - 6, ring_deadline_at=now + 9),
+                _seat("seat3", "paused", pause_reason="lunch"),
+                _seat("seat4", "available"),
+                waiting=1,
+            )
         )
     )
     seat1 = page.locator('.seat-card[data-seat="seat1"]')
@@ -400,12 +404,16 @@ async def test_the_wallboard_shows_live_seat_states_and_listens_in(
 
     # The next frame: seat2 answered, seat1 in wrap-up.
     env.hub.publish_supervisor(
-        _wallboard(
-            now,
-            _seat("seat1", "wrap_up"),
-            _seat("seat2", "on_call", caller="Sun Qiang", talk_started_at=now, cap_at=now + 600),
-            _seat("seat3", "paused", pause_reason="rna"),
-            _seat("seat4", "ringing", ring_started_at=now - 16, ring_deadline_at=now - 1),
+        wallboard_of(
+            _wallboard(
+                now,
+                _seat("seat1", "wrap_up"),
+                _seat(
+                    "seat2", "on_call", caller="Sun Qiang", talk_started_at=now, cap_at=now + 600
+                ),
+                _seat("seat3", "paused", pause_reason="rna"),
+                _seat("seat4", "ringing", ring_started_at=now - 16, ring_deadline_at=now - 1),
+            )
         )
     )
     await expect(seat1.locator(".seat-status")).to_have_text("Wrap-up")
@@ -420,7 +428,7 @@ async def test_the_wallboard_shows_live_seat_states_and_listens_in(
         "Missed calls"
     )
     env.hub.publish_supervisor(
-        {"v": 1, "type": "alert", "kind": "ring_missed", "message": XSS, "seat": "seat2", "at": now}
+        AlertFrame(kind="ring_missed", message=XSS, seat="seat2", call_id=None, at=now)
     )
     await expect(page.locator("#alerts li").first).to_contain_text(XSS)
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 
+from ctid.core.frames import AlertFrame, PopFrame
 from ctid.screenpop.hub import PopHub
-from ctid.screenpop.pop import idle_frame, wallboard_frame
+from ctid.screenpop.pop import cap_warning_frame, idle_frame
+from tests.frames import pop_frame, wallboard
 
 
-def _pop(seat: str, call_id: str, state: str = "ringing") -> dict[str, object]:
-    return {"v": 1, "type": "pop", "state": state, "seat": seat, "call_id": call_id}
+def _pop(seat: str, call_id: str, state: str = "ringing") -> PopFrame:
+    return pop_frame(seat, call_id, state=state)
 
 
 async def _next(sub: object) -> dict[str, object]:
@@ -51,7 +53,7 @@ async def test_a_new_subscriber_gets_the_current_pop_first() -> None:
     late = hub.subscribe("seat1")
     first = await _next(late)
     assert (first["call_id"], first["state"]) == ("c1", "talking")
-    assert hub.snapshot("seat1") == first
+    assert hub.snapshot("seat1") == _pop("seat1", "c1", "talking")
     hub.publish("seat1", idle_frame(seat_id="seat1", reason="missed", call_id="c1"))
     assert hub.snapshot("seat1") is None
     assert (await _next(hub.subscribe("seat1")))["reason"] == "none"
@@ -60,7 +62,10 @@ async def test_a_new_subscriber_gets_the_current_pop_first() -> None:
 async def test_a_transient_frame_does_not_replace_the_snapshot() -> None:
     hub = PopHub()
     hub.publish("seat1", _pop("seat1", "c1", "talking"))
-    hub.publish("seat1", {"type": "cap_warning", "call_id": "c1", "remaining_s": 60})
+    hub.publish(
+        "seat1",
+        cap_warning_frame(seat_id="seat1", call_id="c1", at=1.0, cap_at=61.0, action="hangup"),
+    )
     assert (await _next(hub.subscribe("seat1")))["type"] == "pop"
 
 
@@ -120,17 +125,29 @@ async def test_supervisor_channel_is_separate_and_keeps_the_wallboard() -> None:
     hub = PopHub()
     seat = hub.subscribe("seat1")
     await seat.get()
-    hub.publish_supervisor(wallboard_frame({"waiting": 2, "answered_in_3_rings": "96%"}))
+    hub.publish_supervisor(wallboard(offered=2, within_rings_pct=96.0))
     sup = hub.subscribe_supervisor()
-    assert (await _next(sup))["data"] == {"waiting": 2, "answered_in_3_rings": "96%"}
+    assert (await _next(sup))["kpis"] == {"offered": 2, "within_rings_pct": 96.0}
     assert await _next(sup) == {"v": 1, "type": "alerts", "alerts": []}
     assert seat.pending() == 0
     hub.publish("seat1", _pop("seat1", "c1"))
     assert sup.pending() == 0
 
 
-def _alert(n: int) -> dict[str, object]:
-    return {"v": 1, "type": "alert", "kind": "ring_missed", "message": f"miss {n}", "at": n}
+def _alert(n: int) -> AlertFrame:
+    return AlertFrame(kind="ring_miss", message=f"miss {n}", seat=None, call_id=None, at=n)
+
+
+def _alert_wire(n: int) -> dict[str, object]:
+    return {
+        "v": 1,
+        "type": "alert",
+        "kind": "ring_miss",
+        "message": f"miss {n}",
+        "seat": None,
+        "call_id": None,
+        "at": n,
+    }
 
 
 async def test_the_last_alerts_are_kept_for_a_new_wallboard() -> None:
@@ -140,11 +157,11 @@ async def test_the_last_alerts_are_kept_for_a_new_wallboard() -> None:
     for n in range(5):
         hub.publish_supervisor(_alert(n))
     assert [(await _next(live))["message"] for _ in range(5)] == [f"miss {n}" for n in range(5)]
-    hub.publish_supervisor(wallboard_frame({"waiting": 0}))  # not an alert: not kept with them
+    hub.publish_supervisor(wallboard(offered=0))  # not an alert: not kept with them
     reloaded = hub.subscribe_supervisor()
     assert (await _next(reloaded))["type"] == "wallboard"
     kept = await _next(reloaded)
     assert kept["type"] == "alerts"
-    assert kept["alerts"] == [_alert(2), _alert(3), _alert(4)]  # the last three, oldest first
-    assert hub.alerts() == [_alert(2), _alert(3), _alert(4)]
+    assert kept["alerts"] == [_alert_wire(2), _alert_wire(3), _alert_wire(4)]  # oldest first
+    assert hub.alerts() == (_alert(2), _alert(3), _alert(4))
     assert reloaded.pending() == 0

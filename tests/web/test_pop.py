@@ -59,7 +59,7 @@ def _ring(
 
 
 def test_ring_pop_for_a_known_caller_carries_card_incidents_and_last_five_contacts() -> None:
-    frame = pop.to_frame(pop.ringing(_ring(_match(contacts=8))))
+    frame = pop.to_frame(pop.ringing(_ring(_match(contacts=8)))).to_wire()
     assert frame["type"] == "pop" and frame["state"] == "ringing" and frame["v"] == 1
     assert frame["match"] == "one"
     assert frame["caller"]["name"] == "王小明" and frame["caller"]["vip"] is True
@@ -77,7 +77,7 @@ def test_ring_pop_for_a_known_caller_carries_card_incidents_and_last_five_contac
 
 
 def test_several_matches_give_a_chooser_and_no_caller() -> None:
-    frame = pop.to_frame(pop.ringing(_ring(_match(1, "A"), _match(2, "B"))))
+    frame = pop.to_frame(pop.ringing(_ring(_match(1, "A"), _match(2, "B")))).to_wire()
     assert frame["match"] == "several"
     assert frame["caller"] is None
     assert [c["caller_id"] for c in frame["candidates"]] == [1, 2]
@@ -86,7 +86,9 @@ def test_several_matches_give_a_chooser_and_no_caller() -> None:
 
 
 def test_unknown_number_prefills_a_new_caller_form() -> None:
-    frame = pop.to_frame(pop.ringing(_ring(cid_name="Visitor", number="+86 10 5555 0101")))
+    frame = pop.to_frame(
+        pop.ringing(_ring(cid_name="Visitor", number="+86 10 5555 0101"))
+    ).to_wire()
     assert frame["match"] == "none"
     assert frame["new_caller"] == {"name": "Visitor", "phone": "+86 10 5555 0101"}
     assert frame["form"]["phone"] == "+86 10 5555 0101"
@@ -98,7 +100,7 @@ def test_answer_starts_the_talk_timer_with_cap_warnings_and_the_sop_script() -> 
     talking = pop.answered(
         ringing, at=T0 + 8, talk_cap=TalkCapConfig(), incident_number="INC-20261123-0001"
     )
-    frame = pop.to_frame(talking)
+    frame = pop.to_frame(talking).to_wire()
     assert frame["state"] == "talking"
     assert frame["talk"] == {
         "started_at": T0 + 8,
@@ -119,7 +121,9 @@ def test_answer_starts_the_talk_timer_with_cap_warnings_and_the_sop_script() -> 
 
 def test_hangup_turns_the_pop_into_the_incident_with_the_call_attached() -> None:
     talking = pop.answered(pop.ringing(_ring(_match())), at=T0 + 5, talk_cap=TalkCapConfig())
-    frame = pop.to_frame(pop.hung_up(talking, at=T0 + 125, incident_number="INC-20261123-0002"))
+    frame = pop.to_frame(
+        pop.hung_up(talking, at=T0 + 125, incident_number="INC-20261123-0002")
+    ).to_wire()
     assert frame["state"] == "wrapup"
     assert frame["ended"] == {"at": T0 + 125, "talk_s": 120, "answered": True}
     assert frame["incident"] == {"number": "INC-20261123-0002"}
@@ -129,13 +133,15 @@ def test_hangup_turns_the_pop_into_the_incident_with_the_call_attached() -> None
 def test_cap_warning_and_idle_frames() -> None:
     warn = pop.cap_warning_frame(
         seat_id="seat1", call_id="c1", at=T0 + 480, cap_at=T0 + 600, action="hangup"
-    )
+    ).to_wire()
     assert warn["type"] == "cap_warning" and warn["remaining_s"] == 120
     reached = pop.cap_warning_frame(
         seat_id="seat1", call_id="c1", at=T0 + 601, cap_at=T0 + 600, action="notify"
-    )
+    ).to_wire()
     assert reached["remaining_s"] == 0
-    idle = pop.idle_frame(seat_id="seat1", reason="missed", call_id="c1", caller="Li\x07 Lei")
+    idle = pop.idle_frame(
+        seat_id="seat1", reason="missed", call_id="c1", caller="Li\x07 Lei"
+    ).to_wire()
     assert idle == {
         "v": 1,
         "type": "idle",
@@ -157,6 +163,6 @@ def test_cap_warning_and_idle_frames() -> None:
     ],
 )
 def test_caller_text_is_kept_as_plain_data(raw: str, shown: str) -> None:
-    frame = pop.to_frame(pop.ringing(_ring(cid_name=raw)))
+    frame = pop.to_frame(pop.ringing(_ring(cid_name=raw))).to_wire()
     assert frame["cid_name"] == shown
     assert frame["form"]["caller_name"] == shown

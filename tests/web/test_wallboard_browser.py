@@ -15,6 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from ctid.calls.seat_desk import SeatToday
+from tests.frames import alert_of, wallboard_of
 
 from .conftest import PASSWORD, Env
 
@@ -148,7 +149,7 @@ async def test_the_wallboard_steers_in_english(browser: Browser, env: Env, tmp_p
     _staff(env)
     page = await _wallboard(browser, env, "en-US")
     now = env.clock.utcnow().timestamp()
-    env.hub.publish_supervisor(_board(now, loss_rate=4 / 24, within_pct=85.0))
+    env.hub.publish_supervisor(wallboard_of(_board(now, loss_rate=4 / 24, within_pct=85.0)))
     seat1 = page.locator('.seat-card[data-seat="seat1"]')
     seat2 = page.locator('.seat-card[data-seat="seat2"]')
     await expect(seat1.locator(".seat-agent")).to_have_text("李伟 · E1001")
@@ -197,15 +198,17 @@ async def test_the_wallboard_steers_in_english(browser: Browser, env: Env, tmp_p
     # Alerts are kept by the server: a reload shows the last ones again, newest first.
     for n, kind in enumerate(("ring_miss", "auto_pause")):
         env.hub.publish_supervisor(
-            {
-                "v": 1,
-                "type": "alert",
-                "kind": kind,
-                "message": f"seat2 alert {n}",
-                "seat": "seat2",
-                "call_id": "",
-                "at": now - 60 + n,
-            }
+            alert_of(
+                {
+                    "v": 1,
+                    "type": "alert",
+                    "kind": kind,
+                    "message": f"seat2 alert {n}",
+                    "seat": "seat2",
+                    "call_id": "",
+                    "at": now - 60 + n,
+                }
+            )
         )
     await expect(page.locator("#alerts li")).to_have_count(2)
     await page.reload()
@@ -214,7 +217,7 @@ async def test_the_wallboard_steers_in_english(browser: Browser, env: Env, tmp_p
     await expect(page.locator("#alerts li").first).to_contain_text("paused after missed calls")
     await expect(page.locator("#alerts li").last).to_contain_text("let a call ring past 3 rings")
     await expect(page.locator("#alerts-empty")).to_be_hidden()
-    env.hub.publish_supervisor(_board(now, loss_rate=4 / 24, within_pct=85.0))
+    env.hub.publish_supervisor(wallboard_of(_board(now, loss_rate=4 / 24, within_pct=85.0)))
     await expect(seat1.locator(".seat-status")).to_have_text("Talking")
     await _shoot(page, "wallboard-en.png", tmp_path)
 
@@ -224,17 +227,19 @@ async def test_the_wallboard_in_chinese(browser: Browser, env: Env, tmp_path: Pa
     page = await _wallboard(browser, env, "zh-CN")
     await page.goto(env.base + "/lang?to=zh_CN&next=/supervisor")
     now = env.clock.utcnow().timestamp()
-    env.hub.publish_supervisor(_board(now, loss_rate=0.5 / 24, within_pct=95.0))
+    env.hub.publish_supervisor(wallboard_of(_board(now, loss_rate=0.5 / 24, within_pct=95.0)))
     env.hub.publish_supervisor(
-        {
-            "v": 1,
-            "type": "alert",
-            "kind": "auto_pause",
-            "message": "seat2 paused after 2 missed calls",
-            "seat": "seat2",
-            "call_id": "",
-            "at": now - (timedelta(minutes=3).total_seconds()),
-        }
+        alert_of(
+            {
+                "v": 1,
+                "type": "alert",
+                "kind": "auto_pause",
+                "message": "seat2 paused after 2 missed calls",
+                "seat": "seat2",
+                "call_id": "",
+                "at": now - (timedelta(minutes=3).total_seconds()),
+            }
+        )
     )
     await expect(page.locator("h1")).to_have_text("监控大屏")
     seat2 = page.locator('.seat-card[data-seat="seat2"]')

@@ -8,26 +8,17 @@ import base64
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import pytest
 
-from ctid.screenpop.pop import wallboard_frame
 from ctid.web.sockets import CLOSE_SESSION_ENDED
+from tests.frames import pop_frame as _pop
+from tests.frames import wallboard
 
 from .conftest import Client, Env
-
-
-def _pop(seat: str, call_id: str, name: str = "Li Lei", state: str = "ringing") -> dict[str, Any]:
-    return {
-        "v": 1,
-        "type": "pop",
-        "state": state,
-        "seat": seat,
-        "call_id": call_id,
-        "caller": {"name": name},
-    }
 
 
 async def _frame(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
@@ -132,14 +123,14 @@ async def test_a_supervisor_may_follow_any_seat_and_listen_in(
 async def test_supervisor_channel_gets_the_wallboard(
     env: Env, clients: Callable[[], Client]
 ) -> None:
-    env.hub.publish_supervisor(wallboard_frame({"waiting": 1}))
+    env.hub.publish_supervisor(wallboard(offered=1))
     sup = clients()
     await sup.login("S9001")
     ws = await _connected(sup, "/ws/supervisor")
-    assert (await _frame(ws))["data"] == {"waiting": 1}
+    assert (await _frame(ws))["kpis"] == {"offered": 1}
     assert (await _frame(ws))["alerts"] == []  # the kept alerts (none yet)
-    env.hub.publish_supervisor(wallboard_frame({"waiting": 0}))
-    assert (await _frame(ws))["data"] == {"waiting": 0}
+    env.hub.publish_supervisor(wallboard(offered=0))
+    assert (await _frame(ws))["kpis"] == {"offered": 0}
     await ws.close()
 
 
@@ -243,9 +234,7 @@ async def test_a_browser_that_stops_reading_is_dropped_not_the_daemon(
     sent = 0
     # Publish 1 MB frames until the hub gives up on the stuck socket; the live desktop reads.
     while env.hub.dropped == 0 and sent < 400:
-        env.hub.publish(
-            "seat1", {"type": "pop", "state": "ringing", "call_id": f"c{sent}", "pad": big}
-        )
+        env.hub.publish("seat1", replace(_pop("seat1", f"c{sent}"), queue=big))
         sent += 1
         assert (await _frame(live))["call_id"] == f"c{sent - 1}"
     assert env.hub.dropped == 1
