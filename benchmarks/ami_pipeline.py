@@ -27,7 +27,7 @@ from _stream import event_stream, start_server
 
 from ctid.asterisk.ami_protocol import AmiProtocol, LinkStats
 from ctid.asterisk.frame import Frame
-from ctid.asterisk.translate import TRANSLATED_EVENTS, translate
+from ctid.asterisk.translate import EVENT_FILTER, translate
 from ctid.bus import EventBus
 from ctid.calls.service import CALL_INPUT, BusItem, CallService
 from ctid.config import parse_config
@@ -85,7 +85,7 @@ async def run_ctid(port: int, expected: int, mix: str) -> tuple[float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     runner = asyncio.create_task(bus.run())
     transport, proto = await loop.create_connection(
-        lambda: AmiProtocol(on_frame, stats, events=TRANSLATED_EVENTS, on_read=on_read),
+        lambda: AmiProtocol(on_frame, stats, events=EVENT_FILTER, on_read=on_read),
         "127.0.0.1",
         port,
     )

@@ -28,7 +28,7 @@ from ctid.asterisk.actions import AmiPbxControl
 from ctid.asterisk.agi import AgiSession, FastAgiServer
 from ctid.asterisk.ami import AmiConnection
 from ctid.asterisk.frame import Frame
-from ctid.asterisk.translate import TRANSLATED_EVENTS, translate
+from ctid.asterisk.translate import EVENT_FILTER, translate
 from ctid.bus import EventBus
 from ctid.calls.call_channels import CallChannels, ChannelItems
 from ctid.calls.control import CallControl, OriginateWatch
@@ -166,7 +166,7 @@ class Daemon:
             self._on_frame,
             on_login=self._on_login,
             # Events translate has no handler for are never built: half of a busy PBX's stream.
-            events=TRANSLATED_EVENTS,
+            events=EVENT_FILTER,
             on_read=self._on_read,
         )
         self.pbx = AmiPbxControl(self.ami)

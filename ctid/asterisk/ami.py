@@ -18,6 +18,7 @@ from panoramisk.utils import IdGenerator
 
 from ctid.asterisk.ami_protocol import (
     AmiProtocol,
+    EventFilter,
     LinkStats,
     encode_action,
     normalise_fields,
@@ -69,7 +70,7 @@ class AmiConnection:
         on_login: Callable[[], Awaitable[None]] | None = None,
         on_link_change: Callable[[bool], None] | None = None,
         rng: random.Random | None = None,
-        events: frozenset[str] | None = None,
+        events: EventFilter | None = None,
         on_read: Callable[[], None] | None = None,
     ) -> None:
         """`events` and `on_read`: see `AmiProtocol` (the event names `on_frame` wants; a

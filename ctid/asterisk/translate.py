@@ -12,6 +12,7 @@ from typing import TypedDict
 
 import structlog
 
+from ctid.asterisk.ami_protocol import EventFilter
 from ctid.asterisk.frame import Frame
 from ctid.core.events import (
     AgentCompleted,
@@ -670,6 +671,14 @@ _HANDLERS: dict[str, Callable[[Headers, float], Event | None]] = {
 
 TRANSLATED_EVENTS: frozenset[str] = frozenset(_HANDLERS)
 """The AMI `Event:` names that can become a ctid event; every other event is ignored."""
+
+EVENT_FILTER: EventFilter = {name: () for name in _HANDLERS} | {
+    # Only `CTID_*` variables become events (`_varset`): a frame without such a `Variable` line
+    # (in either of the two forms `parse_lines` reads) is dropped before it is built. Most VarSets.
+    "VarSet": ("\r\nVariable: " + CTID_VARIABLE_PREFIX, "\r\nVariable:" + CTID_VARIABLE_PREFIX),
+}
+"""What the AMI reader builds for `translate` (`AmiProtocol(events=...)`): the translated names,
+and for VarSet only the frames that can hold a ctid variable."""
 
 READ_HEADERS: frozenset[str] = frozenset(
     {

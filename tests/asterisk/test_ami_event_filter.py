@@ -8,7 +8,7 @@ import random
 
 from ctid.asterisk.ami import AmiConnection
 from ctid.asterisk.ami_protocol import AmiFrameParser
-from ctid.asterisk.translate import TRANSLATED_EVENTS, translate
+from ctid.asterisk.translate import EVENT_FILTER, TRANSLATED_EVENTS, translate
 from tests.asterisk.amifake import (
     BANNER,
     TRANSCRIPTS,
@@ -27,7 +27,11 @@ IGNORED = ("Newexten", "DeviceStateChange", "RTCPSent", "FullyBooted", "VarSetX"
 
 
 def stream_of(names: list[str]) -> bytes:
-    return b"".join(f"Event: {n}\r\nUniqueid: {i}.1\r\n\r\n".encode() for i, n in enumerate(names))
+    # Every frame carries a ctid variable, so the VarSet in the list is wanted by content too.
+    return b"".join(
+        f"Event: {n}\r\nUniqueid: {i}.1\r\nVariable: CTID_ROUTE\r\n\r\n".encode()
+        for i, n in enumerate(names)
+    )
 
 
 def mixed_names() -> list[str]:
@@ -61,13 +65,13 @@ def test_dropping_by_name_loses_no_event_of_the_recordings() -> None:
 def test_parser_builds_only_wanted_events_and_counts_the_rest() -> None:
     names = mixed_names()
     parser = AmiFrameParser()
-    frames = parser.feed(BANNER + stream_of(names), TRANSLATED_EVENTS)
+    frames = parser.feed(BANNER + stream_of(names), EVENT_FILTER)
     assert [f.event for f in frames] == sorted(TRANSLATED_EVENTS)
     assert parser.ignored == len(names) - len(TRANSLATED_EVENTS)
     # Responses and frames whose first line is not `Event:` are never dropped.
     more = parser.feed(
         b"Response: Success\r\nActionID: 1\r\n\r\nUniqueid: 2\r\nEvent: Newexten\r\n\r\n",
-        TRANSLATED_EVENTS,
+        EVENT_FILTER,
     )
     assert [(f.response, f.get("Uniqueid")) for f in more] == [("Success", None), (None, "2")]
     assert parser.ignored == len(names) - len(TRANSLATED_EVENTS)
@@ -90,7 +94,7 @@ async def test_connection_delivers_every_handled_name_and_counts_the_ignored() -
             on_login=rec.on_login,
             on_link_change=rec.on_link_change,
             rng=random.Random(7),
-            events=TRANSLATED_EVENTS,
+            events=EVENT_FILTER,
         )
         async with running(conn):
             server = await fake.next_conn()
@@ -125,7 +129,7 @@ async def test_list_action_gets_its_unhandled_end_event_while_filtering() -> Non
             on_login=rec.on_login,
             on_link_change=rec.on_link_change,
             rng=random.Random(7),
-            events=TRANSLATED_EVENTS,
+            events=EVENT_FILTER,
         )
         async with running(conn):
             server = await fake.next_conn()
@@ -136,3 +140,44 @@ async def test_list_action_gets_its_unhandled_end_event_while_filtering() -> Non
                 await server.send(retarget(raw, recorded_id, sent.action_id))
             items = await asyncio.wait_for(task, WAIT)
             assert items and all(f.event == "CoreShowChannel" for f in items)
+
+
+def test_content_filter_keeps_every_frame_translate_keeps() -> None:
+    # Every recorded event frame, fed alone to a filtering parser: whatever translate makes an
+    # event of (read unfiltered) is built, and the VarSets it drops mostly are not.
+    dropped_varsets = 0
+    for path in sorted(TRANSCRIPTS.glob("**/*.jsonl")):
+        for rec in transcript(str(path.relative_to(TRANSCRIPTS))):
+            raw = rec["raw"]
+            if rec["dir"] != "in" or not raw.startswith("Event: "):
+                continue
+            parser = AmiFrameParser()
+            built = parser.feed(BANNER + raw.encode("utf-8"), EVENT_FILTER)
+            if translate(parse_frame(raw), 0.0) is not None:
+                assert len(built) == 1, raw
+            elif not built and raw.startswith("Event: VarSet\r\n"):
+                dropped_varsets += 1
+    assert dropped_varsets > 500
+
+
+def test_varset_is_built_only_when_it_can_carry_a_ctid_variable() -> None:
+    def varset(variable_line: str) -> bytes:
+        return f"Event: VarSet\r\nChannel: PJSIP/seat1-0001\r\n{variable_line}\r\nValue: x\r\nUniqueid: 1.1\r\n\r\n".encode()
+
+    parser = AmiFrameParser()
+    frames = parser.feed(
+        BANNER
+        + varset("Variable: BRIDGEPEER")
+        + varset("Variable: CTID_ROUTE")
+        + varset("Variable:CTID_ROUTE")
+        + varset("Variable:  CTID_ROUTE")  # value " CTID_ROUTE": not a ctid variable
+        + varset("Variable: ctid_route"),
+        EVENT_FILTER,
+    )
+    assert [f.get("Variable") for f in frames] == ["CTID_ROUTE", "CTID_ROUTE"]
+    assert parser.ignored == 3
+    assert all(translate(f, 0.0) is not None for f in frames)
+    # A caller's text cannot smuggle a ctid variable past the filter's judgement either:
+    # a kept frame is still judged by translate on its first Variable header.
+    odd = parser.feed(varset("Variable: BRIDGEPEER\r\nCallerIDName: x\r\nVariable: CTID_X"))
+    assert [translate(f, 0.0) for f in odd] == [None]
