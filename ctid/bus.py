@@ -66,45 +66,55 @@ class EventBus(Generic[T]):
             self._routes[kind] = found
         return found
 
-    async def dispatch_one(self, item: T) -> None:
-        call_id = getattr(item, "call_id", None) or getattr(item, "linkedid", None)
-        if call_id:
-            bind_contextvars(call_id=call_id)
-        try:
-            for handler in self._handlers_for(type(item)):
-                try:
-                    result = handler(item)
-                    if result is not None:
-                        await result
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception(
-                        "bus_handler_failed", handler=_name(handler), item=repr(item)[:300]
-                    )
-        finally:
-            if call_id:
-                unbind_contextvars("call_id")
-        self.dispatched += 1
-
-    def _pop(self) -> T | None:
-        if self._next:
-            return self._next.popleft()
-        if self._items:
-            return self._items.popleft()
-        return None
-
     async def drain(self) -> None:
         """Dispatch everything published so far (tests and shutdown)."""
-        while (item := self._pop()) is not None:
-            await self.dispatch_one(item)
+        await self._dispatch_all()
 
     async def run(self) -> None:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while (item := self._pop()) is not None:
-                await self.dispatch_one(item)
+            await self._dispatch_all()
+
+    async def _dispatch_all(self) -> None:
+        # One loop for every item queued (one batch per socket read, as a rule): no coroutine of
+        # its own per item, and the log context changes only when the next item's call does.
+        routes, first, queued = self._routes, self._next, self._items
+        bound: object = None
+        try:
+            while True:
+                if first:  # what the handler before said (`publish_next`) goes first
+                    item = first.popleft()
+                elif queued:
+                    item = queued.popleft()
+                else:
+                    break
+                call_id = getattr(item, "call_id", None) or getattr(item, "linkedid", None)
+                if call_id != bound:
+                    if call_id:
+                        bind_contextvars(call_id=call_id)
+                    else:
+                        unbind_contextvars("call_id")
+                    bound = call_id
+                kind = type(item)
+                handlers = routes.get(kind)
+                if handlers is None:
+                    handlers = self._handlers_for(kind)
+                for handler in handlers:
+                    try:
+                        result = handler(item)
+                        if result is not None:
+                            await result
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception(
+                            "bus_handler_failed", handler=_name(handler), item=repr(item)[:300]
+                        )
+                self.dispatched += 1
+        finally:
+            if bound:
+                unbind_contextvars("call_id")
 
 
 def _name(handler: object) -> str:

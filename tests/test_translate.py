@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import pytest
 
-from ctid.asterisk.frame import Frame
-from ctid.asterisk.translate import READ_HEADERS, TRANSLATED_EVENTS, translate
+from ctid.asterisk.frame import Frame, HeaderKeys, parse_lines
+from ctid.asterisk.translate import READ_HEADERS, READS, TRANSLATED_EVENTS, translate
 from ctid.core.events import (
     CALLER_TEXT_MAX,
     AgentCompleted,
@@ -283,31 +283,42 @@ def test_queue_entry_and_transfers() -> None:
 
 
 class _Recording(Frame):
-    """A frame that notes every header read through `get` and the dict of `headers` (translate's
-    only accessors)."""
+    """A frame that notes, by event, every header read through `get` and the dicts of `headers`
+    and `pick` (translate's only accessors)."""
 
-    seen: ClassVar[set[str]] = set()
+    seen: ClassVar[dict[str, set[str]]] = {}
+
+    def _note(self, name: str) -> None:
+        _Recording.seen.setdefault(str(self.event), set()).add(name)
 
     def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
-        _Recording.seen.add(name)
+        self._note(name)
         return super().get(name, default)
 
     def headers(self) -> dict[str, str]:
-        return _RecordingDict(super().headers())
+        return _RecordingDict(self, super().headers())
+
+    def pick(self, keys: HeaderKeys) -> dict[str, str]:
+        return _RecordingDict(self, super().pick(keys))
 
 
 class _RecordingDict(dict[str, str]):
+    def __init__(self, frame: _Recording, headers: dict[str, str]) -> None:
+        super().__init__(headers)
+        self._frame = frame
+
     def get(self, name: str, default: object = None) -> object:  # type: ignore[override]
-        _Recording.seen.add(name)
+        self._frame._note(name)
         return super().get(name, default)
 
     def __getitem__(self, name: str) -> str:
-        _Recording.seen.add(name)
+        self._frame._note(name)
         return super().__getitem__(name)
 
 
-def test_read_headers_lists_every_header_translate_reads() -> None:
-    _Recording.seen = set()
+def test_reads_lists_every_header_each_handler_reads() -> None:
+    # `Frame.pick` finds only the listed headers: a handler reading another would see it missing.
+    _Recording.seen = {}
     for _, t, frame in incoming():
         translate(_Recording(frame.pairs), t)
     for extra in (
@@ -316,10 +327,20 @@ def test_read_headers_lists_every_header_translate_reads() -> None:
         Frame.of(Event="AttendedTransfer", TransferTargetChannel="x"),
         Frame.of(Event="AttendedTransfer"),
         Frame.of(Event="AgentDump", Uniqueid="1"),
+        Frame.of(Event="QueueMemberPause", Interface="PJSIP/seat1", Reason="old"),
+        Frame.of(Event="QueueMemberPaused", Interface="PJSIP/seat1", PausedReason="new"),
+        Frame.of(Event="QueueMember", Interface="PJSIP/seat1", MemberName="Seat 1"),
+        Frame.of(Event="QueueParams", Queue="support"),
+        Frame.of(Event="QueueSummary", Queue="support"),
+        Frame.of(Event="QueueCallerAbandon", Uniqueid="1"),
     ):
         translate(_Recording(extra.pairs), 0.0)
-    assert _Recording.seen <= READ_HEADERS, _Recording.seen - READ_HEADERS
-    assert {"Linkedid", "DestUniqueid", "RingTime", "Location", "Duration"} <= _Recording.seen
+    assert set(_Recording.seen) == TRANSLATED_EVENTS  # every handler was run
+    for event, names in _Recording.seen.items():
+        assert names <= READS[event], (event, names - READS[event])
+    seen = set().union(*_Recording.seen.values())
+    assert seen <= READ_HEADERS
+    assert {"Linkedid", "DestUniqueid", "RingTime", "Location", "Duration"} <= seen
 
 
 # --------------------------------------------------------------------------- malformed frames
@@ -419,3 +440,26 @@ def test_huge_caller_names_are_truncated() -> None:
 )
 def test_clean_caller_text(raw: str, clean: str) -> None:
     assert clean_caller_text(raw) == clean
+
+
+def test_picking_headers_from_the_text_agrees_with_splitting_every_line() -> None:
+    # The same frames translated twice: read off the wire (`Frame.pick` on the raw text) and built
+    # from their pairs (every line split). Plus the forms `pick` must leave to the full split.
+    raws = [
+        rec["raw"].rstrip("\r\n")
+        for path in sorted(TRANSCRIPTS.glob("**/*.jsonl"))
+        for rec in map(json.loads, path.read_text(encoding="utf-8").splitlines())
+        if rec["dir"] == "in" and rec["raw"].startswith("Event: ")
+    ]
+    hostile = [
+        "Event: Newstate\r\nChannel:PJSIP/seat1-1\r\nUniqueid: 1.1\r\nChannelState: 6",
+        "Event: Newstate\r\nUniqueid:1.1\r\nUniqueid: 2.2\r\nChannelState: 6",
+        "Event: Newstate\r\nUniqueid: 1.1\r\nUniqueid: 2.2\r\nChannelState:6: x\r\nChannelState: 5",
+        "Event: Hangup\r\nUniqueid: 1.1\r\nCause: \r\nCause-txt:",
+        "Event: QueueMemberStatus\r\nInterface: PJSIP/seat1\r\nPaused: 1\r\nPausedReason: a: b",
+        "Event: AgentCalled\r\nUniqueid: 1.1\r\nDestUniqueid: 1.2\r\nQueue: q\r\nX-Queue: not",
+    ]
+    for raw in raws + hostile:
+        wire = Frame.from_chunk(raw)
+        split = Frame(parse_lines(raw))
+        assert translate(wire, 5.0) == translate(split, 5.0), raw

@@ -166,11 +166,14 @@ def _parse_into(frames: list[Frame], chunks: list[str], wanted: EventFilter | No
             if wanted is not None and text.startswith(_EVENT):
                 # This runs for every frame on the wire: kept inline.
                 end = text.find("\r\n")
-                needles = wanted.get(text[_EVENT_LEN:end] if end >= 0 else text[_EVENT_LEN:])
+                name = text[_EVENT_LEN:end] if end >= 0 else text[_EVENT_LEN:]
+                needles = wanted.get(name)
                 if needles is None or (needles and not _contains_any(text, needles)):
                     ignored += 1
                     continue
-            frames.append(Frame.from_chunk(text))
+                frames.append(Frame.from_chunk(text, name))
+            else:
+                frames.append(Frame.from_chunk(text))
     return ignored
 
 

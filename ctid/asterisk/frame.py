@@ -38,15 +38,15 @@ class Frame(Mapping[str, str]):
         return cls(list(headers.items()))
 
     @classmethod
-    def from_chunk(cls, chunk: str) -> Frame:
-        """A frame from its raw text (lines joined by CRLF, without the closing blank line)."""
+    def from_chunk(cls, chunk: str, event: str | None = None) -> Frame:
+        """A frame from its raw text (lines joined by CRLF, without the closing blank line);
+        `event`: its `Event:` line's value when the reader has read it already."""
         self = cls.__new__(cls)
         self._chunk = chunk
         self._first = None  # type: ignore[assignment]
         self._pairs = None
         self._peeked = False
-        event = None
-        if chunk.startswith(_EVENT):
+        if event is None and chunk.startswith(_EVENT):
             end = chunk.find("\r\n")
             event = chunk[len(_EVENT) : end if end >= 0 else None]
         self._event = event
@@ -102,6 +102,28 @@ class Frame(Mapping[str, str]):
         if found != name:
             raise LookupError(name)
         return value
+
+    def pick(self, keys: HeaderKeys) -> dict[str, str]:
+        """`Event` and the headers of `keys` (`header_keys(names)`) that the frame has, first
+        occurrence winning: found in the raw text one by one, which costs far less than splitting every
+        line when a reader wants a few headers of a long frame. Falls back to `headers()` (every
+        header) for a frame built from pairs, or one with a `Name:value` line for a wanted name,
+        whose meaning only the full split settles. Do not change the dict."""
+        chunk = self._chunk
+        if chunk is None or self._first is not None:
+            return self._headers()
+        out = {"Event": self._event} if self._event is not None else {}
+        find = chunk.find
+        for key, name, length in keys:
+            start = find(key)
+            if start < 0:
+                continue  # no line starts with `name:` (line 0 is the `Event:` line)
+            start += length
+            if chunk[start : start + 1] != " ":
+                return self._headers()
+            end = find("\r\n", start)
+            out[name] = chunk[start + 1 : end] if end >= 0 else chunk[start + 1 :]
+        return out
 
     def headers(self) -> dict[str, str]:
         """Every header, first occurrence winning, as one dict split once: for code that reads
@@ -167,6 +189,17 @@ class Frame(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"Frame({self.pairs!r})"
+
+
+HeaderKeys = tuple[tuple[str, str, int], ...]
+"""What `Frame.pick` searches for (`header_keys`): (line start, header name, its length)."""
+
+
+def header_keys(names: tuple[str, ...]) -> HeaderKeys:
+    """Each name as the start of a line after the first, for `Frame.pick`."""
+    if "Event" in names:
+        raise ValueError("Event is the first line: `Frame.pick` always returns it")
+    return tuple(("\r\n" + name + ":", name, len(name) + 3) for name in names)
 
 
 def _split_unique(chunk: str) -> dict[str, str] | None:

@@ -1,0 +1,98 @@
+"""The event bus: wire order, `publish_next` ahead of the queue, typed subscriptions, a failing
+handler costing only its own item, and the item's call id in the log context while it is handled."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+from structlog.testing import capture_logs
+
+from ctid.bus import EventBus
+
+
+@dataclass(frozen=True)
+class Ev:
+    n: int
+    call_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Other:
+    n: int
+    linkedid: str | None = None
+
+
+Item = Ev | Other
+
+
+async def test_items_reach_handlers_in_order_with_notices_right_after_their_cause() -> None:
+    bus: EventBus[Item] = EventBus()
+    seen: list[str] = []
+
+    async def tracker(item: Ev) -> None:
+        seen.append(f"ev{item.n}")
+        if item.n == 1:
+            bus.publish_next(Other(10))
+            bus.publish_next(Other(11))
+
+    def follower(item: Item) -> None:
+        seen.append(f"all{item.n}")
+
+    bus.subscribe(tracker, Ev)
+    bus.subscribe(follower)
+    for n in (1, 2):
+        bus.publish(Ev(n))
+    await bus.drain()
+    assert seen == ["ev1", "all1", "all10", "all11", "ev2", "all2"]
+    assert bus.dispatched == 4 and bus.published == 4 and bus.backlog == 0
+
+
+async def test_a_failing_handler_is_logged_and_the_rest_carry_on() -> None:
+    bus: EventBus[Item] = EventBus()
+    seen: list[int] = []
+
+    def broken(item: Ev) -> None:
+        if item.n == 1:
+            raise RuntimeError("boom")
+
+    bus.subscribe(broken, Ev)
+    bus.subscribe(lambda item: seen.append(item.n), Ev)
+    bus.publish(Ev(1))
+    bus.publish(Ev(2))
+    with capture_logs() as logs:
+        await bus.drain()
+    assert seen == [1, 2]
+    failed = [e for e in logs if e["event"] == "bus_handler_failed"]
+    assert len(failed) == 1 and "Ev(n=1" in failed[0]["item"]
+
+
+async def test_call_id_is_bound_while_its_item_is_handled_and_only_then() -> None:
+    bus: EventBus[Item] = EventBus()
+    contexts: list[object] = []
+
+    def record(item: Item) -> None:
+        contexts.append(structlog.contextvars.get_contextvars().get("call_id"))
+
+    bus.subscribe(record)
+    for item in (Ev(1, "c1"), Ev(2, "c1"), Other(3), Other(4, "l2"), Ev(5, "c3"), Ev(6)):
+        bus.publish(item)
+    await bus.drain()
+    assert contexts == ["c1", "c1", None, "l2", "c3", None]
+    assert "call_id" not in structlog.contextvars.get_contextvars()
+
+
+async def test_run_dispatches_what_is_published_while_it_waits() -> None:
+    bus: EventBus[Item] = EventBus()
+    got: asyncio.Queue[int] = asyncio.Queue()
+    bus.subscribe(lambda item: got.put_nowait(item.n))
+    runner = asyncio.create_task(bus.run())
+    try:
+        bus.publish(Ev(1))
+        assert await asyncio.wait_for(got.get(), 5) == 1
+        bus.publish(Ev(2))
+        assert await asyncio.wait_for(got.get(), 5) == 2
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
