@@ -458,6 +458,9 @@ def test_picking_headers_from_the_text_agrees_with_splitting_every_line() -> Non
         "Event: Hangup\r\nUniqueid: 1.1\r\nCause: \r\nCause-txt:",
         "Event: QueueMemberStatus\r\nInterface: PJSIP/seat1\r\nPaused: 1\r\nPausedReason: a: b",
         "Event: AgentCalled\r\nUniqueid: 1.1\r\nDestUniqueid: 1.2\r\nQueue: q\r\nX-Queue: not",
+        "Event: Newchannel\r\nUniqueid: 1.1\r\nCallerIDName: a\rb\r\nChannelState: 4\r",
+        "Event: Newchannel\r\nUniqueid: 1.1\r\nChannelStateDesc: Ring\r\nChannelState: 4",
+        "Event: Newstate\r\nUniqueid: 1.1\r\nChannel: \r\nChannelState: \r\nLinkedid: ",
     ]
     for raw in raws + hostile:
         wire = Frame.from_chunk(raw)

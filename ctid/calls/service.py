@@ -5,7 +5,7 @@ Everything runs in bus order; timers come back through the bus too."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, assert_never, get_args
 
@@ -153,19 +153,39 @@ class CallService:
 
     # ------------------------------------------------------------------ input
 
-    async def handle(self, item: Event | TimerFired | Resync | CallAnswerRecalled) -> None:
+    def handle(
+        self, item: Event | TimerFired | Resync | CallAnswerRecalled
+    ) -> Awaitable[None] | None:
+        """The bus handler. None when the item is handled already (nearly always); else what is
+        left of it to await: an effect that waits for the PBX (a Hangup, a QueuePause)."""
         if isinstance(item, TimerFired):
-            await self._run(self._on_timer(item.key))
-            return
+            return self._run(self._on_timer(item.key))
         if isinstance(item, Resync):
-            await self.resync(item.channels, item.members, item.entries)
-            return
+            return self.resync(item.channels, item.members, item.entries)
         if isinstance(item, CallAnswerRecalled):
-            await self._recalled(item)
-            return
+            return self._recalled(item)
         self._track_clock(item.at)
-        for notice in self.tracker.apply(item):
-            await self._notice(notice)
+        notices = self.tracker.apply(item)
+        return self._notices(notices, 0) if notices else None
+
+    def _notices(self, notices: list[Notice], start: int) -> Awaitable[None] | None:
+        # Each notice's effects, then the notice told: in order, without a coroutine until an
+        # effect has to wait for the PBX (`_finish` goes on from there).
+        for i in range(start, len(notices)):
+            notice = notices[i]
+            effects = self._decide(notice)
+            for j, effect in enumerate(effects):
+                if not self._apply_now(effect):
+                    return self._finish(notices, i, effects[j:])
+            self._tell(notice)
+        return None
+
+    async def _finish(self, notices: list[Notice], i: int, effects: Sequence[Effect]) -> None:
+        await self._run(effects)
+        self._tell(notices[i])
+        rest = self._notices(notices, i + 1)
+        if rest is not None:
+            await rest
 
     async def resync(
         self,
@@ -207,7 +227,9 @@ class CallService:
     # ------------------------------------------------------------------ decisions
 
     async def _notice(self, notice: Notice) -> None:
-        await self._run(self._decide(notice))
+        effects = self._decide(notice)
+        if effects:
+            await self._run(effects)
         self._tell(notice)
 
     def _decide(self, notice: Notice) -> list[Effect]:
@@ -279,12 +301,39 @@ class CallService:
                 # One effect failing (AMI down, say) must not stop the others.
                 log.error("effect_failed", effect=type(effect).__name__, error=str(exc))
 
-    async def _apply(self, effect: Effect) -> None:
+    def _apply_now(self, effect: Effect) -> bool:
+        """Apply an effect that needs no answer from the PBX; False for one that does (`_apply`)."""
         match effect:
             case StartTimer(key=key, delay_s=delay):
                 self.timers.start(key, delay)
             case CancelTimer(key=key):
                 self.timers.cancel(key)
+            case (
+                AlertSupervisors()
+                | NotifySeat()
+                | RecordRingMiss()
+                | RecordAnswer()
+                | FlagCall()
+                | RequestCallback()
+            ):
+                self._tell(effect)
+            case _:
+                return False
+        return True
+
+    async def _apply(self, effect: Effect) -> None:
+        match effect:
+            case (
+                StartTimer()
+                | CancelTimer()
+                | AlertSupervisors()
+                | NotifySeat()
+                | RecordRingMiss()
+                | RecordAnswer()
+                | FlagCall()
+                | RequestCallback()
+            ):
+                self._apply_now(effect)
             case CutRingingLeg(channel=channel, seat=seat, call_id=call_id):
                 # The note goes on the bus before the Hangup is sent, so the tracker reads it
                 # before the queue's AgentRingNoAnswer that the Hangup causes.
@@ -307,15 +356,6 @@ class CallService:
             case RedirectToQueue(channel=channel, queue=queue, call_id=call_id, why=why):
                 await self._pbx.redirect(channel, TRANSFER_CONTEXT, queue)
                 log.info("call_redirected", call_id=call_id, queue=queue, why=why)
-            case (
-                AlertSupervisors()
-                | NotifySeat()
-                | RecordRingMiss()
-                | RecordAnswer()
-                | FlagCall()
-                | RequestCallback()
-            ):
-                self._tell(effect)
             case _:
                 assert_never(effect)
 
