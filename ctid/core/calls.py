@@ -3,10 +3,10 @@ read models (seat state, call state, call record) they carry. Times are on the e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from ctid.core.ids import CallId, Channel, QueueName, SeatId
+from ctid.core.records import record
 
 Activity = Literal["idle", "ringing", "on_call"]
 SeatStatus = Literal["idle", "ringing", "on_call", "paused", "unavailable"]
@@ -33,7 +33,7 @@ leg's creation (the talk time then includes the ring) and the ring time is unkno
 CallPhase = Literal["ivr", "queued", "ringing", "answered"]
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class SeatState:
     """What a seat is doing. `activity` and `paused` are independent: a seat paused during a call
     is `on_call` and `paused` at once. `paused` means paused in at least one of its queues
@@ -61,7 +61,7 @@ class SeatState:
         return "idle"
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class RingAttempt:
     """One seat ringing for one call. `end`/`outcome`/`ring_s` are None while it still rings."""
 
@@ -78,7 +78,7 @@ class RingAttempt:
     """An answered ring: how long this seat talked (answer → its own leg's end)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CallRecord:
     """Everything known about a call once it has ended. Times are on the events' clock (`at`).
 
@@ -111,7 +111,7 @@ class CallRecord:
     answer_source: AnswerSource = "live"
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CallState:
     """A live call as the tracker sees it now (a snapshot; it does not change under you)."""
 
@@ -136,7 +136,7 @@ class CallState:
 # --------------------------------------------------------------------------- notices
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CallStarted:
     """A hotline call is known (its first channel appeared at `at`)."""
 
@@ -148,7 +148,7 @@ class CallStarted:
     """The caller's channel as known now (the IVR runs on it), if any."""
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CallQueued:
     call_id: CallId
     at: float
@@ -156,7 +156,7 @@ class CallQueued:
     position: int
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CallLeftQueue:
     """The caller left the queue unanswered (gave up, timed out, or a resync found it gone from
     the queue) while the call goes on or ends; an answer says `CallAnswered` instead."""
@@ -165,7 +165,7 @@ class CallLeftQueue:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class SeatRingStarted:
     """A seat started ringing for a call; carries what a screen-pop needs first."""
 
@@ -181,7 +181,7 @@ class SeatRingStarted:
     """When the call reached the PBX (its first channel), for the pop's "waiting since"."""
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class SeatRingEnded:
     call_id: CallId
     seat: SeatId
@@ -191,7 +191,7 @@ class SeatRingEnded:
     ring_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CallAnswered:
     """A seat answered. `ring_s` is how long it rang (None when a resync found the call already
     answered and only the seat leg's age is known, see `AnswerSource`); the ring count is the
@@ -218,7 +218,7 @@ class CallAnswered:
     """When the call was first answered (the talk cap counts from it); `at` if this is it."""
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CallTransferred:
     """`by_seat` (if a seat did it) transferred the call, blind to `exten@context` or attended to
     `target_channel`."""
@@ -232,7 +232,7 @@ class CallTransferred:
     target_channel: Channel
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class SeatLegEnded:
     """The seat's own leg of an answered call hung up (after a transfer the call goes on
     without it): that seat is no longer talking. `talk_s` is its own talk time."""
@@ -244,12 +244,12 @@ class SeatLegEnded:
     talk_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CallEnded:
     record: CallRecord
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class SeatStateChanged:
     seat: SeatId
     at: float
@@ -258,7 +258,7 @@ class SeatStateChanged:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class SeatsResynced:
     """Every seat's state after a resync: from now on the seats' real state is known. `calls`
     are the live calls: a read model drops any other it still holds (the resync's notices have
@@ -269,7 +269,7 @@ class SeatsResynced:
     calls: tuple[CallId, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CallAnswerRecalled:
     """A call found answered by a resync was answered at `at` by `seat`, as ctid stored it live
     before it restarted (told by the tickets intake): a better answer time than the seat
@@ -280,7 +280,7 @@ class CallAnswerRecalled:
     at: float
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class IncidentOpened:
     """The incident for an answered call now exists (told by the tickets intake)."""
 

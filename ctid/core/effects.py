@@ -4,20 +4,20 @@ them exhaustively."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from ctid.core.ids import CallId, Channel, QueueName, SeatId
+from ctid.core.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class RingDeadlineDue:
     """Timer key: the ring deadline of one seat leg."""
 
     channel: Channel
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CapWarningDue:
     """Timer key: a talk-cap warning `point_s` seconds into a call."""
 
@@ -25,7 +25,7 @@ class CapWarningDue:
     point_s: int
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CapDue:
     """Timer key: the talk cap of a call."""
 
@@ -35,7 +35,7 @@ class CapDue:
 TimerKey: TypeAlias = RingDeadlineDue | CapWarningDue | CapDue
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class StartTimer:
     """Call the policy back with `key` after `delay_s` seconds of loop time (replaces a timer with
     the same key)."""
@@ -44,12 +44,12 @@ class StartTimer:
     delay_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CancelTimer:
     key: TimerKey
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class CutRingingLeg:
     """Hang up a seat leg that is still ringing past the deadline, so the queue rings the next."""
 
@@ -58,7 +58,7 @@ class CutRingingLeg:
     channel: Channel
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class PauseSeat:
     """Pause the seat in all of its queues with `reason` (`rna`, `lunch`, `closed`)."""
 
@@ -66,20 +66,20 @@ class PauseSeat:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class UnpauseSeat:
     seat: SeatId
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class HangupChannel:
     call_id: CallId
     channel: Channel
     why: str
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class RedirectToQueue:
     """Move a live caller channel into another queue (AMI Redirect)."""
 
@@ -89,7 +89,7 @@ class RedirectToQueue:
     why: str
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class AlertSupervisors:
     kind: Literal["ring_miss", "auto_pause", "cap_warning", "cap_reached", "ami_link", "other"]
     message: str
@@ -97,7 +97,7 @@ class AlertSupervisors:
     call_id: CallId | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class NotifySeat:
     """Tell the seat's desktop about its call's talk cap: `remaining_s` left (a warning), or the
     cap reached and `action` taken."""
@@ -109,7 +109,7 @@ class NotifySeat:
     action: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class RecordRingMiss:
     call_id: CallId
     seat: SeatId
@@ -117,7 +117,7 @@ class RecordRingMiss:
     consecutive: int
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class RecordAnswer:
     """How fast a call was answered: ring number 1, 2, 3, … and whether it met the rule."""
 
@@ -128,7 +128,7 @@ class RecordAnswer:
     within_rule: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class FlagCall:
     """Mark the call (and its incident) with a flag, e.g. `capped`."""
 
@@ -136,7 +136,7 @@ class FlagCall:
     flag: str
 
 
-@dataclass(frozen=True, slots=True)
+@record()
 class RequestCallback:
     """Put the caller on the callback list so they are not lost."""
 

@@ -8,10 +8,10 @@ adapter."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from ctid.core.ids import Channel, QueueName, UniqueId
+from ctid.core.records import record
 
 CALLER_TEXT_MAX = 128
 """Caller-supplied text (caller ID name/number) is cut to this many characters."""
@@ -33,14 +33,14 @@ def clean_caller_text(value: str, limit: int = CALLER_TEXT_MAX) -> str:
     return "" if kept == "<unknown>" else kept[:limit].strip()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class BaseEvent:
     """Common to all events: when it happened (see the module docstring for the clock)."""
 
     at: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ChannelEvent(BaseEvent):
     """An event about one channel, with Asterisk's correlation ids."""
 
@@ -52,7 +52,7 @@ class ChannelEvent(BaseEvent):
 # --------------------------------------------------------------------------- channel lifecycle
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ChannelCreated(ChannelEvent):
     """`Newchannel`. `state` is Asterisk's numeric ChannelState (4 Ring, 5 Ringing, 6 Up)."""
 
@@ -63,14 +63,14 @@ class ChannelCreated(ChannelEvent):
     exten: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ChannelStateChanged(ChannelEvent):
     """`Newstate`: the channel's numeric state changed (6 = Up = answered)."""
 
     state: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ChannelHungUp(ChannelEvent):
     """`Hangup`: the channel is gone. `cause` is the Q.850 cause (16 normal, 19 no answer, 0 none)."""
 
@@ -78,7 +78,7 @@ class ChannelHungUp(ChannelEvent):
     cause_txt: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ChannelVariableSet(ChannelEvent):
     """`VarSet` of a `CTID_*` variable (every other variable is ignored at the edge). Carries the
     channel's caller ID at that moment, which is how a call first learns who is calling."""
@@ -89,7 +89,7 @@ class ChannelVariableSet(ChannelEvent):
     caller_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class DialEnded(ChannelEvent):
     """`DialEnd` of a dial from `channel` to `dest_channel`; `status` is ANSWER, NOANSWER, CANCEL,
     BUSY... The queue's own events say more; ANSWER here marks a seat leg as being answered."""
@@ -99,14 +99,14 @@ class DialEnded(ChannelEvent):
     status: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class BridgeEntered(ChannelEvent):
     """`BridgeEnter`: the channel joined bridge `bridge_id` (talking to whoever else is in it)."""
 
     bridge_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class BridgeLeft(ChannelEvent):
     """`BridgeLeave`."""
 
@@ -116,7 +116,7 @@ class BridgeLeft(ChannelEvent):
 # --------------------------------------------------------------------------- the queue, caller side
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CallerJoinedQueue(ChannelEvent):
     """`QueueCallerJoin`: `channel` is the caller's channel as the queue sees it."""
 
@@ -127,7 +127,7 @@ class CallerJoinedQueue(ChannelEvent):
     caller_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CallerLeftQueue(ChannelEvent):
     """`QueueCallerLeave`: the caller left the queue (answered, abandoned, or timed out)."""
 
@@ -136,7 +136,7 @@ class CallerLeftQueue(ChannelEvent):
     count: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class CallerAbandoned(ChannelEvent):
     """`QueueCallerAbandon`: the caller hung up while waiting in the queue."""
 
@@ -149,7 +149,7 @@ class CallerAbandoned(ChannelEvent):
 # --------------------------------------------------------------------------- the queue, seat side
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AgentEvent(ChannelEvent):
     """A queue event about one member and one caller. `channel` is the caller's channel and
     `dest_channel` the seat leg; either may be "" when Asterisk had already torn it down (it then
@@ -162,19 +162,19 @@ class AgentEvent(ChannelEvent):
     member_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AgentRang(AgentEvent):
     """`AgentCalled`: the queue started ringing a member; `dest_channel` is the seat leg."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AgentRingUnanswered(AgentEvent):
     """`AgentRingNoAnswer`: the member did not answer (queue timeout, or the leg was cut)."""
 
     ring_time_s: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AgentConnected(AgentEvent):
     """`AgentConnect`: the member answered and is bridged to the caller."""
 
@@ -182,7 +182,7 @@ class AgentConnected(AgentEvent):
     ring_time_s: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AgentCompleted(AgentEvent):
     """`AgentComplete`: a queue call ended; `reason` is who hung up (caller, agent, transfer)."""
 
@@ -191,7 +191,7 @@ class AgentCompleted(AgentEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class AgentDumped(AgentEvent):
     """`AgentDump`: the member hung up on the caller before being connected."""
 
@@ -199,7 +199,7 @@ class AgentDumped(AgentEvent):
 # --------------------------------------------------------------------------- queue members
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class MemberEvent(BaseEvent):
     """An event about one queue member (`interface` as configured in the queue)."""
 
@@ -208,7 +208,7 @@ class MemberEvent(BaseEvent):
     member_name: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class QueueMemberStatusChanged(MemberEvent):
     """`QueueMemberStatus`. `status` is Asterisk's device state number (1 not in use, 2 in use,
     3 busy, 4 invalid, 5 unavailable, 6 ringing, 7 ringinuse, 8 on hold, 0 unknown)."""
@@ -219,7 +219,7 @@ class QueueMemberStatusChanged(MemberEvent):
     in_call: bool
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class QueueMemberPaused(MemberEvent):
     """`QueueMemberPause`: paused or unpaused (`paused`), with the reason given."""
 
@@ -227,7 +227,7 @@ class QueueMemberPaused(MemberEvent):
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class QueueMemberAdded(MemberEvent):
     """`QueueMemberAdded`."""
 
@@ -237,7 +237,7 @@ class QueueMemberAdded(MemberEvent):
     penalty: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class QueueMemberRemoved(MemberEvent):
     """`QueueMemberRemoved`."""
 
@@ -245,7 +245,7 @@ class QueueMemberRemoved(MemberEvent):
 # --------------------------------------------------------------------------- other call events
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class SpyEvent(BaseEvent):
     """ChanSpy on a seat: `spyer_*` is the supervisor's channel, `spyee_*` the channel listened to."""
 
@@ -256,17 +256,17 @@ class SpyEvent(BaseEvent):
     spyee_linkedid: UniqueId
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class SpyStarted(SpyEvent):
     """`ChanSpyStart`."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class SpyStopped(SpyEvent):
     """`ChanSpyStop`."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class OriginateResponded(BaseEvent):
     """`OriginateResponse` of an async Originate: `response` Success/Failure, `reason` the numeric
     outcome (4 answered, 5 busy, 3 no answer, 8 congestion, 0 failed)."""
@@ -278,7 +278,7 @@ class OriginateResponded(BaseEvent):
     reason: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class Transferred(BaseEvent):
     """`BlindTransfer` or `AttendedTransfer`. For a blind transfer `exten@context` is where the
     transferee was sent and the target fields are empty; for an attended one the target is the
@@ -302,7 +302,7 @@ class Transferred(BaseEvent):
 # --------------------------------------------------------------------------- resync snapshots
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class ChannelSnapshot(ChannelEvent):
     """One `CoreShowChannel` item. `duration_s` is how long the channel has existed; `bridge_id`
     is "" when not bridged; `application` is what the channel runs (Queue, AppQueue, AGI...)."""
@@ -318,7 +318,7 @@ class ChannelSnapshot(ChannelEvent):
     exten: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class QueueMemberSnapshot(MemberEvent):
     """One `QueueMember` item of a `QueueStatus` list (`interface` comes from `Location`)."""
 
@@ -329,7 +329,7 @@ class QueueMemberSnapshot(MemberEvent):
     penalty: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class QueueParamsSnapshot(BaseEvent):
     """One `QueueParams` item of a `QueueStatus` list: the queue's counters."""
 
@@ -341,7 +341,7 @@ class QueueParamsSnapshot(BaseEvent):
     abandoned: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class QueueEntrySnapshot(BaseEvent):
     """One `QueueEntry` item of a `QueueStatus` list: a caller waiting (`wait_s` so far)."""
 
@@ -354,7 +354,7 @@ class QueueEntrySnapshot(BaseEvent):
     wait_s: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class QueueSummarySnapshot(BaseEvent):
     """One `QueueSummary` item."""
 
@@ -370,7 +370,7 @@ class QueueSummarySnapshot(BaseEvent):
 # --------------------------------------------------------------------------- facts ctid adds
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class RingingLegCut(BaseEvent):
     """ctid hung up a ringing seat leg itself (the ring deadline passed). Published by the service
     that sent the `Hangup` action once Asterisk accepted it, so the ring attempt ends as `cut`.
@@ -379,7 +379,7 @@ class RingingLegCut(BaseEvent):
     channel: Channel
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record(kw_only=True)
 class TalkCapApplied(BaseEvent):
     """ctid set `AbsoluteTimeout` on a call's channel (the talk-time cap). If the call then ends at
     or after `at + timeout_s`, its record says it was ended by the cap. `at` as for `RingingLegCut`."""
