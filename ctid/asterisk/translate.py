@@ -1,19 +1,31 @@
-"""AMI frame → typed event: the one module that knows AMI event and header names.
-
-Pure and fast (a dict dispatch on the `Event` header, no regexes): most frames on a busy PBX are
-noise (`Newexten`, `VarSet`, `DeviceStateChange`...) and must cost one dict lookup. A malformed
-frame never raises: it is skipped (debug log) or its bad numbers read as 0.
-"""
+"""AMI frame → typed event: the table of the events ctid translates, the headers each reads, and
+their handlers (list items in `translate_lists`). A malformed frame is skipped, never raised."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypedDict
-
-import structlog
 
 from ctid.asterisk.ami_protocol import EventFilter
+from ctid.asterisk.ami_values import (
+    VALUE_MAX,
+    Headers,
+    agent_ids,
+    caller_text,
+    channel_ids,
+    read_at,
+    read_flag,
+    read_float,
+    read_int,
+    skip,
+)
 from ctid.asterisk.frame import Frame, HeaderKeys, header_keys
+from ctid.asterisk.translate_lists import (
+    core_show_channel,
+    queue_entry,
+    queue_member,
+    queue_params,
+    queue_summary,
+)
 from ctid.core.events import (
     AgentCompleted,
     AgentConnected,
@@ -27,20 +39,15 @@ from ctid.core.events import (
     CallerLeftQueue,
     ChannelCreated,
     ChannelHungUp,
-    ChannelSnapshot,
     ChannelStateChanged,
     ChannelVariableSet,
     DialEnded,
     Event,
     OriginateResponded,
-    QueueEntrySnapshot,
     QueueMemberAdded,
     QueueMemberPaused,
     QueueMemberRemoved,
-    QueueMemberSnapshot,
     QueueMemberStatusChanged,
-    QueueParamsSnapshot,
-    QueueSummarySnapshot,
     SpyStarted,
     SpyStopped,
     Transferred,
@@ -48,134 +55,44 @@ from ctid.core.events import (
 )
 from ctid.core.ids import Channel, QueueName, UniqueId
 
-log = structlog.get_logger(__name__)
-
-Headers = dict[str, str]
-"""A handled frame's headers, split once (`Frame.headers`): the handlers read them with plain
-`dict.get`, far cheaper per header than a `Frame` method call."""
-
 CTID_VARIABLE_PREFIX = "CTID_"
 """Only channel variables with this prefix become events; ctid's dialplan and AGI set them."""
 
-_VALUE_MAX = 256
-"""Longest `CTID_*` value kept (they are short routing words; anything longer is not ours)."""
-
-
-# --------------------------------------------------------------------------- header readers
-
-
-def _at(f: Headers, received_at: float) -> float:
-    # Timestamp is epoch seconds with microseconds ("1795358660.825488") when the PBX has
-    # `timestampevents = yes`; list items of action responses never carry one.
-    ts = f.get("Timestamp")
-    if ts:
-        try:
-            return float(ts)
-        except ValueError:
-            pass
-    return received_at
-
-
-def _int(value: str | None) -> int:
-    if not value:
-        return 0
-    try:
-        return int(value)
-    except ValueError:
-        return 0
-
-
-def _float(value: str | None) -> float:
-    if not value:
-        return 0.0
-    try:
-        return float(value)
-    except ValueError:
-        return 0.0
-
-
-def _flag(value: str | None) -> bool:
-    # Paused/InCall are "0"/"1"; some versions and actions say "true"/"yes".
-    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def _hms(value: str | None) -> float:
-    """`Duration: 00:01:05` (hours may exceed 99) → seconds."""
-    if not value:
-        return 0.0
-    total = 0
-    for part in value.split(":"):
-        if not part.isdigit():
-            return 0.0
-        total = total * 60 + int(part)
-    return float(total)
-
-
-def _caller(value: str | None) -> str:
-    return clean_caller_text(value) if value else ""
-
-
-def _skip(f: Headers, why: str) -> None:
-    log.debug("ami_frame_skipped", ami_event=f.get("Event"), why=why)
-
-
-# --------------------------------------------------------------------------- channel events
-
-
-class _ChannelIds(TypedDict):
-    channel: Channel
-    uniqueid: UniqueId
-    linkedid: UniqueId
-
-
-def _channel_ids(f: Headers) -> _ChannelIds | None:
-    """The channel and its correlation ids, which every channel event needs (skipped without a
-    Uniqueid; a missing Linkedid is the channel's own)."""
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
-        return None
-    return {
-        "channel": Channel(f.get("Channel", "")),
-        "uniqueid": UniqueId(uid),
-        "linkedid": UniqueId(f.get("Linkedid") or uid),
-    }
-
 
 def _newchannel(f: Headers, at: float) -> Event | None:
-    ids = _channel_ids(f)
+    ids = channel_ids(f)
     if ids is None:
         return None
     return ChannelCreated(
         at=at,
         **ids,
-        state=_int(f.get("ChannelState")),
-        caller_num=_caller(f.get("CallerIDNum")),
-        caller_name=_caller(f.get("CallerIDName")),
+        state=read_int(f.get("ChannelState")),
+        caller_num=caller_text(f.get("CallerIDNum")),
+        caller_name=caller_text(f.get("CallerIDName")),
         context=f.get("Context", ""),
         exten=f.get("Exten", ""),
     )
 
 
 def _newstate(f: Headers, at: float) -> Event | None:
-    ids = _channel_ids(f)
+    ids = channel_ids(f)
     if ids is None:
         return None
     return ChannelStateChanged(
         at=at,
         **ids,
-        state=_int(f.get("ChannelState")),
+        state=read_int(f.get("ChannelState")),
     )
 
 
 def _hangup(f: Headers, at: float) -> Event | None:
-    ids = _channel_ids(f)
+    ids = channel_ids(f)
     if ids is None:
         return None
     return ChannelHungUp(
         at=at,
         **ids,
-        cause=_int(f.get("Cause")),
+        cause=read_int(f.get("Cause")),
         cause_txt=f.get("Cause-txt", ""),
     )
 
@@ -184,16 +101,16 @@ def _varset(f: Headers, at: float) -> Event | None:
     name = f.get("Variable", "")
     if not name.startswith(CTID_VARIABLE_PREFIX):
         return None  # the overwhelming majority of VarSet frames
-    ids = _channel_ids(f)
+    ids = channel_ids(f)
     if ids is None:
         return None
     return ChannelVariableSet(
         at=at,
         **ids,
         name=name[:64],
-        value=clean_caller_text(f.get("Value", ""), _VALUE_MAX),
-        caller_num=_caller(f.get("CallerIDNum")),
-        caller_name=_caller(f.get("CallerIDName")),
+        value=clean_caller_text(f.get("Value", ""), VALUE_MAX),
+        caller_num=caller_text(f.get("CallerIDNum")),
+        caller_name=caller_text(f.get("CallerIDName")),
     )
 
 
@@ -215,7 +132,7 @@ def _dialend(f: Headers, at: float) -> Event | None:
 
 
 def _bridge_enter(f: Headers, at: float) -> Event | None:
-    ids = _channel_ids(f)
+    ids = channel_ids(f)
     if ids is None:
         return None
     return BridgeEntered(
@@ -226,7 +143,7 @@ def _bridge_enter(f: Headers, at: float) -> Event | None:
 
 
 def _bridge_leave(f: Headers, at: float) -> Event | None:
-    ids = _channel_ids(f)
+    ids = channel_ids(f)
     if ids is None:
         return None
     return BridgeLeft(
@@ -240,65 +157,54 @@ def _bridge_leave(f: Headers, at: float) -> Event | None:
 
 
 def _caller_join(f: Headers, at: float) -> Event | None:
-    ids = _channel_ids(f)
+    ids = channel_ids(f)
     if ids is None:
         return None
     return CallerJoinedQueue(
         at=at,
         **ids,
         queue=QueueName(f.get("Queue", "")),
-        position=_int(f.get("Position")),
-        count=_int(f.get("Count")),
-        caller_num=_caller(f.get("CallerIDNum")),
-        caller_name=_caller(f.get("CallerIDName")),
+        position=read_int(f.get("Position")),
+        count=read_int(f.get("Count")),
+        caller_num=caller_text(f.get("CallerIDNum")),
+        caller_name=caller_text(f.get("CallerIDName")),
     )
 
 
 def _caller_leave(f: Headers, at: float) -> Event | None:
-    ids = _channel_ids(f)
+    ids = channel_ids(f)
     if ids is None:
         return None
     return CallerLeftQueue(
         at=at,
         **ids,
         queue=QueueName(f.get("Queue", "")),
-        position=_int(f.get("Position")),
-        count=_int(f.get("Count")),
+        position=read_int(f.get("Position")),
+        count=read_int(f.get("Count")),
     )
 
 
 def _caller_abandon(f: Headers, at: float) -> Event | None:
-    ids = _channel_ids(f)
+    ids = channel_ids(f)
     if ids is None:
         return None
     return CallerAbandoned(
         at=at,
         **ids,
         queue=QueueName(f.get("Queue", "")),
-        position=_int(f.get("Position")),
-        original_position=_int(f.get("OriginalPosition")),
-        hold_time_s=_float(f.get("HoldTime")),
+        position=read_int(f.get("Position")),
+        original_position=read_int(f.get("OriginalPosition")),
+        hold_time_s=read_float(f.get("HoldTime")),
     )
 
 
 # --------------------------------------------------------------------------- queue, seat side
 
 
-def _agent_ids(f: Headers) -> tuple[str, str, str] | None:
-    """(caller uniqueid, seat-leg uniqueid, linkedid). Either side may be missing: Asterisk leaves
-    out the headers of a channel already torn down (AgentComplete after the caller hung up)."""
-    uid = f.get("Uniqueid", "")
-    dest_uid = f.get("DestUniqueid", "")
-    if not uid and not dest_uid:
-        return None
-    linkedid = f.get("Linkedid") or f.get("DestLinkedid") or uid or dest_uid
-    return uid, dest_uid, linkedid
-
-
 def _agent_called(f: Headers, at: float) -> Event | None:
-    ids = _agent_ids(f)
+    ids = agent_ids(f)
     if ids is None or not ids[0] or not ids[1]:
-        _skip(f, "AgentCalled without both channels")
+        skip(f, "AgentCalled without both channels")
         return None
     return AgentRang(
         at=at,
@@ -314,9 +220,9 @@ def _agent_called(f: Headers, at: float) -> Event | None:
 
 
 def _agent_rna(f: Headers, at: float) -> Event | None:
-    ids = _agent_ids(f)
+    ids = agent_ids(f)
     if ids is None:
-        _skip(f, "no Uniqueid")
+        skip(f, "no Uniqueid")
         return None
     return AgentRingUnanswered(
         at=at,
@@ -329,14 +235,14 @@ def _agent_rna(f: Headers, at: float) -> Event | None:
         interface=f.get("Interface", ""),
         member_name=f.get("MemberName", ""),
         # AgentRingNoAnswer's RingTime is in milliseconds (AgentConnect's is in seconds).
-        ring_time_s=_int(f.get("RingTime")) / 1000.0,
+        ring_time_s=read_int(f.get("RingTime")) / 1000.0,
     )
 
 
 def _agent_connect(f: Headers, at: float) -> Event | None:
-    ids = _agent_ids(f)
+    ids = agent_ids(f)
     if ids is None:
-        _skip(f, "no Uniqueid")
+        skip(f, "no Uniqueid")
         return None
     return AgentConnected(
         at=at,
@@ -348,15 +254,15 @@ def _agent_connect(f: Headers, at: float) -> Event | None:
         queue=QueueName(f.get("Queue", "")),
         interface=f.get("Interface", ""),
         member_name=f.get("MemberName", ""),
-        hold_time_s=_float(f.get("HoldTime")),
-        ring_time_s=_float(f.get("RingTime")),
+        hold_time_s=read_float(f.get("HoldTime")),
+        ring_time_s=read_float(f.get("RingTime")),
     )
 
 
 def _agent_complete(f: Headers, at: float) -> Event | None:
-    ids = _agent_ids(f)
+    ids = agent_ids(f)
     if ids is None:
-        _skip(f, "no Uniqueid")
+        skip(f, "no Uniqueid")
         return None
     return AgentCompleted(
         at=at,
@@ -368,16 +274,16 @@ def _agent_complete(f: Headers, at: float) -> Event | None:
         queue=QueueName(f.get("Queue", "")),
         interface=f.get("Interface", ""),
         member_name=f.get("MemberName", ""),
-        hold_time_s=_float(f.get("HoldTime")),
-        talk_time_s=_float(f.get("TalkTime")),
+        hold_time_s=read_float(f.get("HoldTime")),
+        talk_time_s=read_float(f.get("TalkTime")),
         reason=f.get("Reason", ""),
     )
 
 
 def _agent_dump(f: Headers, at: float) -> Event | None:
-    ids = _agent_ids(f)
+    ids = agent_ids(f)
     if ids is None:
-        _skip(f, "no Uniqueid")
+        skip(f, "no Uniqueid")
         return None
     return AgentDumped(
         at=at,
@@ -398,31 +304,31 @@ def _agent_dump(f: Headers, at: float) -> Event | None:
 def _member_status(f: Headers, at: float) -> Event | None:
     interface = f.get("Interface")
     if not interface:
-        _skip(f, "no Interface")
+        skip(f, "no Interface")
         return None
     return QueueMemberStatusChanged(
         at=at,
         queue=QueueName(f.get("Queue", "")),
         interface=interface,
         member_name=f.get("MemberName", ""),
-        status=_int(f.get("Status")),
-        paused=_flag(f.get("Paused")),
+        status=read_int(f.get("Status")),
+        paused=read_flag(f.get("Paused")),
         paused_reason=f.get("PausedReason", ""),
-        in_call=_flag(f.get("InCall")),
+        in_call=read_flag(f.get("InCall")),
     )
 
 
 def _member_pause(f: Headers, at: float) -> Event | None:
     interface = f.get("Interface")
     if not interface:
-        _skip(f, "no Interface")
+        skip(f, "no Interface")
         return None
     return QueueMemberPaused(
         at=at,
         queue=QueueName(f.get("Queue", "")),
         interface=interface,
         member_name=f.get("MemberName", ""),
-        paused=_flag(f.get("Paused")),
+        paused=read_flag(f.get("Paused")),
         # Asterisk ≥ 13 says PausedReason; older releases said Reason.
         reason=f.get("PausedReason") or f.get("Reason", ""),
     )
@@ -431,24 +337,24 @@ def _member_pause(f: Headers, at: float) -> Event | None:
 def _member_added(f: Headers, at: float) -> Event | None:
     interface = f.get("Interface")
     if not interface:
-        _skip(f, "no Interface")
+        skip(f, "no Interface")
         return None
     return QueueMemberAdded(
         at=at,
         queue=QueueName(f.get("Queue", "")),
         interface=interface,
         member_name=f.get("MemberName", ""),
-        status=_int(f.get("Status")),
-        paused=_flag(f.get("Paused")),
+        status=read_int(f.get("Status")),
+        paused=read_flag(f.get("Paused")),
         paused_reason=f.get("PausedReason", ""),
-        penalty=_int(f.get("Penalty")),
+        penalty=read_int(f.get("Penalty")),
     )
 
 
 def _member_removed(f: Headers, at: float) -> Event | None:
     interface = f.get("Interface")
     if not interface:
-        _skip(f, "no Interface")
+        skip(f, "no Interface")
         return None
     return QueueMemberRemoved(
         at=at,
@@ -464,7 +370,7 @@ def _member_removed(f: Headers, at: float) -> Event | None:
 def _spy(f: Headers, at: float, started: bool) -> Event | None:
     spyee = f.get("SpyeeChannel")
     if not spyee:
-        _skip(f, "no SpyeeChannel")
+        skip(f, "no SpyeeChannel")
         return None
     cls = SpyStarted if started else SpyStopped
     return cls(
@@ -492,7 +398,7 @@ def _originate_response(f: Headers, at: float) -> Event | None:
         response=f.get("Response", ""),
         channel=Channel(f.get("Channel", "")),
         uniqueid=UniqueId(f.get("Uniqueid", "")),
-        reason=_int(f.get("Reason")),
+        reason=read_int(f.get("Reason")),
     )
 
 
@@ -541,98 +447,6 @@ def _attended_transfer(f: Headers, at: float) -> Event | None:
         target_linkedid=UniqueId(target_lid),
         context="",
         exten="",
-    )
-
-
-# --------------------------------------------------------------------------- resync list items
-
-
-def _core_show_channel(f: Headers, at: float) -> Event | None:
-    ids = _channel_ids(f)
-    if ids is None:
-        return None
-    return ChannelSnapshot(
-        at=at,
-        **ids,
-        state=_int(f.get("ChannelState")),
-        application=f.get("Application", ""),
-        application_data=f.get("ApplicationData", "")[:_VALUE_MAX],
-        duration_s=_hms(f.get("Duration")),
-        bridge_id=f.get("BridgeId", ""),
-        caller_num=_caller(f.get("CallerIDNum")),
-        caller_name=_caller(f.get("CallerIDName")),
-        context=f.get("Context", ""),
-        exten=f.get("Exten", ""),
-    )
-
-
-def _queue_member(f: Headers, at: float) -> Event | None:
-    # QueueStatus's list item names the interface `Location` and the member `Name`, unlike the
-    # QueueMember* events (Interface, MemberName).
-    interface = f.get("Location") or f.get("Interface")
-    if not interface:
-        _skip(f, "no Location")
-        return None
-    return QueueMemberSnapshot(
-        at=at,
-        queue=QueueName(f.get("Queue", "")),
-        interface=interface,
-        member_name=f.get("Name") or f.get("MemberName", ""),
-        status=_int(f.get("Status")),
-        paused=_flag(f.get("Paused")),
-        paused_reason=f.get("PausedReason", ""),
-        in_call=_flag(f.get("InCall")),
-        penalty=_int(f.get("Penalty")),
-    )
-
-
-def _queue_params(f: Headers, at: float) -> Event | None:
-    queue = f.get("Queue")
-    if not queue:
-        _skip(f, "no Queue")
-        return None
-    return QueueParamsSnapshot(
-        at=at,
-        queue=QueueName(queue),
-        calls=_int(f.get("Calls")),
-        hold_time_s=_float(f.get("Holdtime")),
-        talk_time_s=_float(f.get("TalkTime")),
-        completed=_int(f.get("Completed")),
-        abandoned=_int(f.get("Abandoned")),
-    )
-
-
-def _queue_entry(f: Headers, at: float) -> Event | None:
-    uid = f.get("Uniqueid")
-    if not uid:
-        _skip(f, "no Uniqueid")
-        return None
-    return QueueEntrySnapshot(
-        at=at,
-        queue=QueueName(f.get("Queue", "")),
-        position=_int(f.get("Position")),
-        channel=Channel(f.get("Channel", "")),
-        uniqueid=UniqueId(uid),
-        caller_num=_caller(f.get("CallerIDNum")),
-        caller_name=_caller(f.get("CallerIDName")),
-        wait_s=_float(f.get("Wait")),
-    )
-
-
-def _queue_summary(f: Headers, at: float) -> Event | None:
-    queue = f.get("Queue")
-    if not queue:
-        _skip(f, "no Queue")
-        return None
-    return QueueSummarySnapshot(
-        at=at,
-        queue=QueueName(queue),
-        logged_in=_int(f.get("LoggedIn")),
-        available=_int(f.get("Available")),
-        callers=_int(f.get("Callers")),
-        hold_time_s=_float(f.get("HoldTime")),
-        talk_time_s=_float(f.get("TalkTime")),
-        longest_hold_s=_float(f.get("LongestHoldTime")),
     )
 
 
@@ -712,7 +526,7 @@ _TABLE: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     ("AttendedTransfer", _attended_transfer, (*_ATTENDED, *_TRANSFEREE)),
     (
         "CoreShowChannel",
-        _core_show_channel,
+        core_show_channel,
         (
             *_CHANNEL,
             "ChannelState",
@@ -727,18 +541,18 @@ _TABLE: tuple[tuple[str, Handler, tuple[str, ...]], ...] = (
     ),
     (
         "QueueMember",
-        _queue_member,
+        queue_member,
         (*_MEMBER, "Location", "Name", "Status", "Paused", "PausedReason", "InCall", "Penalty"),
     ),
     (
         "QueueParams",
-        _queue_params,
+        queue_params,
         ("Queue", "Calls", "Holdtime", "TalkTime", "Completed", "Abandoned"),
     ),
-    ("QueueEntry", _queue_entry, ("Uniqueid", "Queue", "Position", "Channel", *_CALLER_ID, "Wait")),
+    ("QueueEntry", queue_entry, ("Uniqueid", "Queue", "Position", "Channel", *_CALLER_ID, "Wait")),
     (
         "QueueSummary",
-        _queue_summary,
+        queue_summary,
         ("Queue", "LoggedIn", "Available", "Callers", "HoldTime", "TalkTime", "LongestHoldTime"),
     ),
 )
@@ -783,4 +597,4 @@ def translate(frame: Frame, received_at: float) -> Event | None:
         return None  # when the reader did not filter (an action in flight): skip it cheaply
     handler, keys = entry
     headers = frame.pick(keys)
-    return handler(headers, _at(headers, received_at))
+    return handler(headers, read_at(headers, received_at))
