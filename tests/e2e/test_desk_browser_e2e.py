@@ -5,12 +5,13 @@ Chinese, and the screenshots of the desk in both languages (docs/screenshots/)."
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from ctid.accounts.users import add_user
 from tests.e2e.harness import Desk, running_desk
@@ -176,6 +177,44 @@ async def test_b_not_ready_with_a_reason_and_back(browser: Browser, tmp_path: Pa
         assert pauses == [("true", "training"), ("false", "training")]
         members = [m for q in desk.sim.config.queues for m in desk.sim.queue_members(q.name)]
         assert not any(m.interface == "PJSIP/seat1" and m.paused for m in members)
+
+
+async def test_c_a_late_seat_snapshot_never_undoes_a_pushed_state(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # The page asks GET /api/seats when its socket opens; a seat_state frame pushed while that
+    # answer is on its way is newer, and the answer must not draw the older state over it.
+    async with running_desk(tmp_path) as desk:
+        await _users(desk)
+        page = await _login(browser, desk, "E1001")
+        released = asyncio.Event()
+        answered: list[str] = []
+
+        async def hold(route: Route) -> None:
+            response = await route.fetch()  # the server answers now: the seat is ready
+            answered.append(str(await response.text()))
+            await released.wait()  # ... and the page gets that answer only later
+            await route.fulfill(response=response)
+
+        await page.route("**/api/seats", hold)
+        await page.reload()
+        await expect(page.locator("#conn")).to_have_class(re.compile("conn-up"))
+        await desk.wait_for(lambda: bool(answered))
+        assert '"state": "ready"' in answered[0] or '"state":"ready"' in answered[0]
+        # The page shows no seat yet (its snapshot is held): pause the way its button does.
+        status = await page.evaluate(
+            """async () => (await fetch("/api/seats/seat1/state", {
+                method: "POST", credentials: "same-origin",
+                headers: {"Content-Type": "application/json",
+                          "X-CSRF-Token": document.body.dataset.csrf},
+                body: JSON.stringify({state: "paused", reason: "training"})})).status"""
+        )
+        assert status == 200
+        await expect(page.locator("#seat-state")).to_have_text("Paused")
+        released.set()
+        await expect(page.locator("body")).to_have_attribute("data-seat-loads", "1")
+        await expect(page.locator("#seat-state")).to_have_text("Paused")
+        await expect(page.locator("#btn-ready")).to_be_visible()
 
 
 async def test_d_hang_up_and_transfer_from_the_desk(browser: Browser, tmp_path: Path) -> None:

@@ -176,9 +176,16 @@
     tick();
   }
 
+  let seatFrames = 0; // seat_state frames rendered: a snapshot asked for before one is older
+
   async function loadSeat() {
+    const asked = seatFrames;
     const r = await api("GET", "/api/seats");
+    // data-seat-loads counts the answers handled (drawn or not): the browser tests wait on it.
+    document.body.dataset.seatLoads = String(Number(document.body.dataset.seatLoads || 0) + 1);
     if (!r.ok || !Array.isArray(r.body)) return;
+    // A frame pushed while the request was out is newer than this answer: keep it.
+    if (seatFrames !== asked) return;
     const mine = r.body.find((s) => s.seat === seat);
     if (mine) renderSeat(mine);
   }
@@ -715,7 +722,10 @@
       case "seat_state":
         // Seat and pop times are on the events' clock: follow it.
         if (typeof f.server_now === "number") clockOffset = f.server_now - Date.now() / 1000;
-        if (f.seat === seat) renderSeat(f);
+        if (f.seat === seat) {
+          seatFrames += 1;
+          renderSeat(f);
+        }
         break;
       default:
         break;

@@ -392,8 +392,11 @@
     return [resp, out];
   }
 
+  let seatFrames = {}; // seat id -> seat_state frames taken: a snapshot asked for before one is older
+
   async function loadSeats() {
     if (!seatsApi) return;
+    const asked = Object.assign({}, seatFrames);
     try {
       const resp = await fetch("/api/seats", { credentials: "same-origin", headers: { Accept: "application/json" } });
       if (resp.status === 404) {
@@ -413,6 +416,8 @@
         let since = epoch(s.since);
         if (since === null && typeof s.in_state_s === "number") since = fetched - s.in_state_s;
         next[s.seat] = Object.assign({}, s, { since: since });
+        // A frame pushed for this seat while the request was out is newer: keep it.
+        if ((seatFrames[s.seat] || 0) !== (asked[s.seat] || 0) && seatStates[s.seat]) next[s.seat] = seatStates[s.seat];
       }
       seatStates = next;
       renderSeats();
@@ -506,6 +511,7 @@
         let since = epoch(f.since);
         if (since === null && typeof f.in_state_s === "number") since = nowS() - f.in_state_s;
         seatStates[f.seat] = Object.assign({}, seatStates[f.seat] || {}, f, { since: since });
+        seatFrames[f.seat] = (seatFrames[f.seat] || 0) + 1;
         renderSeats();
         break;
       }
