@@ -37,8 +37,6 @@ log = structlog.get_logger(__name__)
 class EventHandlers(TrackerTables):
     """One handler per call event type (`CallTracker.apply` dispatches on the event's type)."""
 
-    # ------------------------------------------------------------------ event handlers
-
     def _on_created(self, ev: ChannelCreated) -> None:
         chan = self._chan_of(ev.channel, ev.uniqueid, ev.linkedid, ev.at)
         if chan is None:
