@@ -14,13 +14,15 @@ from ctid.calls.seats import SeatRef
 from ctid.core.events import (
     BaseEvent,
     ChannelEvent,
+    ChannelSnapshot,
     Event,
     MemberEvent,
+    QueueEntrySnapshot,
     RingingLegCut,
     SpyEvent,
     TalkCapApplied,
 )
-from ctid.core.ids import Channel, SeatId
+from ctid.core.ids import Channel, QueueName, SeatId, UniqueId
 from tests.paths import TRANSCRIPTS
 
 LAB_SEATS = (
@@ -121,3 +123,56 @@ def interleave(evs: Sequence[Event], seed: int) -> list[Event]:
         if not queues[i]:
             queues.pop(i)
     return out
+
+
+@dataclass(frozen=True)
+class RingingAfterRestart:
+    """What a resync finds after a restart: Li Si waiting in `shared` 12 s, seat2 ringing 4 s."""
+
+    caller: ChannelSnapshot
+    leg: ChannelSnapshot
+    entry: QueueEntrySnapshot
+
+
+def ringing_after_restart() -> RingingAfterRestart:
+    caller = ChannelSnapshot(
+        at=0.0,
+        channel=Channel("PJSIP/trunk-00000010"),
+        uniqueid=UniqueId("900.1"),
+        linkedid=UniqueId("900.1"),
+        state=6,
+        application="Queue",
+        application_data="shared,,,,120",
+        duration_s=30,
+        bridge_id="",
+        caller_num="13900000000",
+        caller_name="Li Si",
+        context="hotline",
+        exten="4000",
+    )
+    leg = ChannelSnapshot(
+        at=0.0,
+        channel=Channel("Local/seat2@phones-00000011;1"),
+        uniqueid=UniqueId("900.2"),
+        linkedid=UniqueId("900.1"),
+        state=5,
+        application="AppQueue",
+        application_data="(Outgoing Line)",
+        duration_s=4,
+        bridge_id="",
+        caller_num="13900000000",
+        caller_name="Li Si",
+        context="phones",
+        exten="4000",
+    )
+    entry = QueueEntrySnapshot(
+        at=0.0,
+        queue=QueueName("shared"),
+        position=1,
+        channel=caller.channel,
+        uniqueid=caller.uniqueid,
+        caller_num="13900000000",
+        caller_name="Li Si",
+        wait_s=12,
+    )
+    return RingingAfterRestart(caller, leg, entry)

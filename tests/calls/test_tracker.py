@@ -39,14 +39,13 @@ from ctid.core.events import (
     ChannelStateChanged,
     ChannelVariableSet,
     Event,
-    QueueEntrySnapshot,
     QueueMemberPaused,
     QueueMemberSnapshot,
     Transferred,
 )
 from ctid.core.ids import CallId, Channel, QueueName, SeatId, UniqueId
 
-from ._replay import LAB_SEATS, events, interleave, with_ctid_facts
+from ._replay import LAB_SEATS, events, interleave, ringing_after_restart, with_ctid_facts
 
 S1, S2, S3 = SeatId("seat1"), SeatId("seat2"), SeatId("seat3")
 
@@ -440,46 +439,8 @@ def test_resync_ends_calls_whose_channels_are_gone() -> None:
 
 def test_resync_finds_a_ringing_call_and_a_waiting_caller() -> None:
     now = 1000.0
-    caller = ChannelSnapshot(
-        at=0.0,
-        channel=Channel("PJSIP/trunk-00000010"),
-        uniqueid=UniqueId("900.1"),
-        linkedid=UniqueId("900.1"),
-        state=6,
-        application="Queue",
-        application_data="shared,,,,120",
-        duration_s=30,
-        bridge_id="",
-        caller_num="13900000000",
-        caller_name="Li Si",
-        context="hotline",
-        exten="4000",
-    )
-    leg = ChannelSnapshot(
-        at=0.0,
-        channel=Channel("Local/seat2@phones-00000011;1"),
-        uniqueid=UniqueId("900.2"),
-        linkedid=UniqueId("900.1"),
-        state=5,
-        application="AppQueue",
-        application_data="(Outgoing Line)",
-        duration_s=4,
-        bridge_id="",
-        caller_num="13900000000",
-        caller_name="Li Si",
-        context="phones",
-        exten="4000",
-    )
-    entry = QueueEntrySnapshot(
-        at=0.0,
-        queue=QueueName("shared"),
-        position=1,
-        channel=caller.channel,
-        uniqueid=caller.uniqueid,
-        caller_num="13900000000",
-        caller_name="Li Si",
-        wait_s=12,
-    )
+    found = ringing_after_restart()
+    caller, leg, entry = found.caller, found.leg, found.entry
     tracker = CallTracker(LAB_SEATS)
     notices = tracker.resync([caller, leg], [], now, entries=[entry])
     ring = of_type(notices, SeatRingStarted)

@@ -19,9 +19,9 @@ from ctid.core.calls import (
 )
 from ctid.core.events import ChannelSnapshot, QueueEntrySnapshot, QueueMemberSnapshot
 from ctid.core.frames import BoardQueue, BoardSeat, WaitingCaller
-from ctid.core.ids import Channel, QueueName, SeatId, UniqueId
+from ctid.core.ids import QueueName, SeatId
 from ctid.screenpop.board import BoardItem, LiveBoard
-from tests.calls._replay import LAB_SEATS, events
+from tests.calls._replay import LAB_SEATS, events, ringing_after_restart
 
 CFG: Config = parse_config(
     {
@@ -172,46 +172,8 @@ def test_a_resync_ends_what_vanished_and_a_restart_finds_the_waiting_caller() ->
 
     # A restart: a new daemon, and a caller waiting in `shared` while seat2 rings.
     now = 1000.0
-    caller = ChannelSnapshot(
-        at=0.0,
-        channel=Channel("PJSIP/trunk-00000010"),
-        uniqueid=UniqueId("900.1"),
-        linkedid=UniqueId("900.1"),
-        state=6,
-        application="Queue",
-        application_data="shared,,,,120",
-        duration_s=30,
-        bridge_id="",
-        caller_num="13900000000",
-        caller_name="Li Si",
-        context="hotline",
-        exten="4000",
-    )
-    leg = ChannelSnapshot(
-        at=0.0,
-        channel=Channel("Local/seat2@phones-00000011;1"),
-        uniqueid=UniqueId("900.2"),
-        linkedid=UniqueId("900.1"),
-        state=5,
-        application="AppQueue",
-        application_data="(Outgoing Line)",
-        duration_s=4,
-        bridge_id="",
-        caller_num="13900000000",
-        caller_name="Li Si",
-        context="phones",
-        exten="4000",
-    )
-    entry = QueueEntrySnapshot(
-        at=0.0,
-        queue=QueueName("shared"),
-        position=1,
-        channel=caller.channel,
-        uniqueid=caller.uniqueid,
-        caller_num="13900000000",
-        caller_name="Li Si",
-        wait_s=12,
-    )
+    found = ringing_after_restart()
+    caller, leg, entry = found.caller, found.leg, found.entry
     member = QueueMemberSnapshot(
         at=0.0,
         queue=QueueName("shared"),
