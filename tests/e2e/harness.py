@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import socket
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -138,6 +139,19 @@ class Desk:
         return [dict(frame) for action, frame in self.sim.actions_received if action == name]
 
 
+async def stopped(task: asyncio.Task[None], real_s: float = 120.0) -> None:
+    """Wait for the daemon's `serve` to end, bounded in *real* seconds. Under looptime the fake
+    clock jumps from timer to timer while aiosqlite's thread still works in real time, so a bound
+    on the loop's clock (600 fake seconds pass in a blink) fails a slow but healthy shutdown."""
+    deadline = time.monotonic() + real_s
+    while not task.done():
+        await asyncio.wait({task}, timeout=1.0)
+        if not task.done() and time.monotonic() > deadline:
+            task.cancel()
+            raise TimeoutError(f"the daemon did not stop within {real_s:g} s")
+    task.result()
+
+
 @asynccontextmanager
 async def running_desk(
     tmp: Path,
@@ -180,4 +194,4 @@ async def running_desk(
                 yield desk
             finally:
                 stop.set()
-                await asyncio.wait_for(task, 600)
+                await stopped(task)

@@ -21,7 +21,7 @@ from ctid.config import Config
 from ctid.core.clock import FakeClock
 from ctid.core.ids import CallId, SeatId
 from ctid.db import create_engine, upgrade
-from tests.e2e.harness import MONDAY_10, Desk, desk_config, free_port
+from tests.e2e.harness import MONDAY_10, Desk, desk_config, free_port, stopped
 from tests.e2e.test_web_e2e import PASSWORD, Browser
 
 pytestmark = pytest.mark.looptime(noop_cycles=20_000)
@@ -45,7 +45,7 @@ async def daemon_on(sim: PbxSimulator, cfg: Config, clock: FakeClock) -> AsyncIt
             yield desk
         finally:
             stop.set()
-            await asyncio.wait_for(task, 600)
+            await stopped(task)
 
 
 @asynccontextmanager
