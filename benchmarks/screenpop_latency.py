@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
 import multiprocessing
 import re
 import statistics
@@ -33,8 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import structlog
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _desktops import desktops
 
 from ctid.accounts.users import add_user
 from ctid.app import Daemon
@@ -43,7 +44,6 @@ from ctid.config import parse_config
 from ctid.core.clock import SystemClock
 from ctid.db import create_engine, upgrade
 from ctid.tickets.kb import Author, KnowledgeBase
-from ctid.web.middleware import SESSION_COOKIE
 
 SEATS = [
     {
@@ -71,41 +71,6 @@ def _free_port() -> int:
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def desktops(url: str, cookies: list[tuple[str, str]], out: Any, ready: Any, stop: Any) -> None:
-    """Child process: one WebSocket per (seat, session cookie); records ringing pops."""
-
-    async def one(seat: str, token: str, seen: list[tuple[str, str, str, float]]) -> None:
-        jar = aiohttp.CookieJar(unsafe=True)
-        async with aiohttp.ClientSession(cookie_jar=jar) as http:
-            http.cookie_jar.update_cookies({SESSION_COOKIE: token})
-            async with http.ws_connect(
-                f"{url.replace('http', 'ws')}/ws/seat", headers={"Origin": url}
-            ) as ws:
-                first = True
-                async for msg in ws:
-                    if first:
-                        first = False
-                        ready.put(1)
-                    if msg.type != aiohttp.WSMsgType.TEXT:
-                        continue
-                    now = time.monotonic()
-                    frame = json.loads(msg.data)
-                    if frame.get("type") == "pop" and frame.get("state") == "ringing":
-                        seen.append(("pop", frame["call_id"], frame["seat"], now))
-                    elif frame.get("type") == "suggestions":
-                        seen.append(("suggestions", frame["call_id"], frame["seat"], now))
-
-    async def main() -> None:
-        seen: list[tuple[str, str, str, float]] = []
-        tasks = [asyncio.create_task(one(seat, tok, seen)) for seat, tok in cookies]
-        await asyncio.get_running_loop().run_in_executor(None, stop.get)
-        for t in tasks:
-            t.cancel()
-        out.put(seen)
-
-    asyncio.run(main())
 
 
 @dataclasses.dataclass
@@ -185,6 +150,26 @@ async def unpause_forever(sim: PbxSimulator) -> None:
         await asyncio.sleep(0.1)
 
 
+def spread_line(pops: list[tuple[str, str, float]], written: dict[tuple[str, str], float]) -> str:
+    """Per pop (call, seat): the first of the seat's desktops to get it, and the spread from the
+    first to the last, which is the fan-out (ctid's writes to each socket, and the client's reads)."""
+    first: dict[tuple[str, str], float] = {}
+    last: dict[tuple[str, str], float] = {}
+    for cid, seat, at in pops:
+        if (cid, seat) in written:
+            first[(cid, seat)] = min(first.get((cid, seat), at), at)
+            last[(cid, seat)] = max(last.get((cid, seat), at), at)
+    if not first:
+        return "per pop: no samples"
+    lead = [1000 * (at - written[k]) for k, at in first.items()]
+    spread = [1000 * (last[k] - at) for k, at in first.items()]
+    return (
+        f"per pop ({len(lead)} pops): first desktop p50 {statistics.median(lead):.1f}  "
+        f"p99 {pct(lead, 99):.1f} ms; first → last desktop p50 {statistics.median(spread):.1f}  "
+        f"p99 {pct(spread, 99):.1f} ms"
+    )
+
+
 def verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
 
@@ -211,7 +196,13 @@ async def _seed_articles(sessions: Any, n: int) -> None:
 
 
 async def run(
-    calls: int, n_desktops: int, load: float, interval: float, cadence: float, articles: int
+    calls: int,
+    n_desktops: int,
+    load: float,
+    interval: float,
+    cadence: float,
+    articles: int,
+    client: str,
 ) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ctid-bench-"))
     raw = {
@@ -267,7 +258,8 @@ async def run(
             ctx = multiprocessing.get_context("spawn")
             out, ready_q, stop_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
             child = ctx.Process(
-                target=desktops, args=(str(daemon.web.public_url), cookies, out, ready_q, stop_q)
+                target=desktops,
+                args=(str(daemon.web.public_url), cookies, out, ready_q, stop_q, client),
             )
             child.start()
             for _ in cookies:
@@ -328,6 +320,7 @@ async def run(
         )
     else:
         print("pop latency: no samples (NOT MET)")
+    print(spread_line(pops, written))
     if hint_lat:
         print(
             f"suggestions frame ({articles:,} articles stored) over {len(hint_lat)} frames: "
@@ -362,6 +355,13 @@ def main() -> None:
     ap.add_argument("--desktops", type=int, default=100)
     ap.add_argument("--loads", default="5000,20000", help="background events/s, comma-separated")
     ap.add_argument("--articles", type=int, default=2000, help="knowledge articles stored")
+    ap.add_argument(
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="desktop clients: raw = timestamp when the frame's bytes arrive (default); "
+        "aiohttp = the first client, timestamp after aiohttp hands the message over",
+    )
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     import logging
@@ -370,7 +370,15 @@ def main() -> None:
     print("machine: 2 cores (shared); one fresh daemon and simulator per load level")
     for load in (float(x) for x in args.loads.split(",")):
         asyncio.run(
-            run(args.calls, args.desktops, load, args.interval, args.cadence, args.articles)
+            run(
+                args.calls,
+                args.desktops,
+                load,
+                args.interval,
+                args.cadence,
+                args.articles,
+                args.client,
+            )
         )
     sys.exit(0)
 
