@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import multiprocessing
 import re
@@ -78,7 +79,7 @@ class Marks:
     """CLOCK_MONOTONIC instants the simulator noted: AgentCalled written per (call, seat) and per
     seat channel, and ctid's Hangup received per channel."""
 
-    written: dict[tuple[str, str], float] = dataclasses.field(default_factory=dict)
+    written: dict[tuple[str, str], list[float]] = dataclasses.field(default_factory=dict)
     ring_start: dict[str, float] = dataclasses.field(default_factory=dict)
     hangups: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -109,7 +110,7 @@ def instrumented_simulator(probe: Any, agi_port: int) -> tuple[PbxSimulator, Mar
             if linked and dest:
                 chan = dest.group(1).decode()
                 seat = chan.split("/", 1)[1].split("-", 1)[0]
-                marks.written[(linked.group(1).decode(), seat)] = now
+                marks.written.setdefault((linked.group(1).decode(), seat), []).append(now)
                 marks.ring_start[chan] = now
 
     server.broadcast = timed  # type: ignore[method-assign]
@@ -139,35 +140,65 @@ as "caller left" instead of being cut. Callers still waiting after PATIENCE_S ha
 
 async def unpause_forever(sim: PbxSimulator) -> None:
     """Stand in for a supervisor who puts the never-answering seats back at once, so the queue
-    keeps offering them calls (and ctid keeps cutting them)."""
+    keeps offering them calls (and ctid keeps cutting them). It called a method the engine does
+    not have (`Engine.queue_pause`) and died at ctid's first pause: the task's error went unseen,
+    and the cuts stopped at 2 × rna_pause_after = 40. `stop_supervisor` now raises what it hit."""
     interfaces = {s["interface"] for s in SEATS if s["id"] in NEVER_ANSWER}
     queues = ("ordinary", "expert", "shared")
     while True:
         for q in queues:
             for m in sim.queue_members(q):
                 if m.paused and m.interface in interfaces:
-                    sim.engine.queue_pause(m.interface, q, False, "")
+                    sim.engine.members.queue_pause(m.interface, q, False, "")
         await asyncio.sleep(0.1)
 
 
-def spread_line(pops: list[tuple[str, str, float]], written: dict[tuple[str, str], float]) -> str:
-    """Per pop (call, seat): the first of the seat's desktops to get it, and the spread from the
-    first to the last, which is the fan-out (ctid's writes to each socket, and the client's reads)."""
-    first: dict[tuple[str, str], float] = {}
-    last: dict[tuple[str, str], float] = {}
-    for cid, seat, at in pops:
-        if (cid, seat) in written:
-            first[(cid, seat)] = min(first.get((cid, seat), at), at)
-            last[(cid, seat)] = max(last.get((cid, seat), at), at)
+Written = dict[tuple[str, str], list[float]]
+
+
+def matched(
+    frames: list[tuple[str, str, float]], written: Written
+) -> list[tuple[tuple[str, str, float], float]]:
+    """Each frame (call, seat, arrived) with the `AgentCalled` it answers: the latest one written
+    for that call and seat before it arrived (a call can ring a seat twice: cut, then rung again)."""
+    out = []
+    for cid, seat, at in frames:
+        rung = [t for t in written.get((cid, seat), ()) if t <= at]
+        if rung:
+            out.append(((cid, seat, max(rung)), at))
+    return out
+
+
+def latencies_ms(frames: list[tuple[str, str, float]], written: Written) -> list[float]:
+    return [1000 * (at - key[2]) for key, at in matched(frames, written)]
+
+
+def spread_line(pops: list[tuple[str, str, float]], written: Written) -> str:
+    """Per ring (call, seat, AgentCalled): the first of the seat's desktops to get the pop, and the
+    spread from the first to the last, which is the fan-out (ctid's writes, the client's reads)."""
+    first: dict[tuple[str, str, float], float] = {}
+    last: dict[tuple[str, str, float], float] = {}
+    for key, at in matched(pops, written):
+        first[key] = min(first.get(key, at), at)
+        last[key] = max(last.get(key, at), at)
     if not first:
-        return "per pop: no samples"
-    lead = [1000 * (at - written[k]) for k, at in first.items()]
+        return "per ring: no samples"
+    lead = [1000 * (at - k[2]) for k, at in first.items()]
     spread = [1000 * (last[k] - at) for k, at in first.items()]
     return (
-        f"per pop ({len(lead)} pops): first desktop p50 {statistics.median(lead):.1f}  "
+        f"per ring ({len(lead)} rings): first desktop p50 {statistics.median(lead):.1f}  "
         f"p99 {pct(lead, 99):.1f} ms; first → last desktop p50 {statistics.median(spread):.1f}  "
         f"p99 {pct(spread, 99):.1f} ms"
     )
+
+
+async def stop_supervisor(task: asyncio.Task[None]) -> None:
+    """Cancel `unpause_forever`, raising its error if it had died."""
+    if task.done():
+        task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def verdict(ok: bool) -> str:
@@ -281,7 +312,7 @@ async def run(
                 await asyncio.sleep(interval)
             await asyncio.sleep(8)
             elapsed = time.monotonic() - t0
-            supervisor.cancel()
+            await stop_supervisor(supervisor)
             sim.stop_background_load()
             stop_q.put(1)
             seen = await asyncio.get_running_loop().run_in_executor(None, out.get, True, 60)
@@ -291,10 +322,8 @@ async def run(
             events = daemon.ami.health()
     pops = [(cid, seat, at) for kind, cid, seat, at in seen if kind == "pop"]
     hints = [(cid, seat, at) for kind, cid, seat, at in seen if kind == "suggestions"]
-    lat = [1000 * (at - written[(cid, seat)]) for cid, seat, at in pops if (cid, seat) in written]
-    hint_lat = [
-        1000 * (at - written[(cid, seat)]) for cid, seat, at in hints if (cid, seat) in written
-    ]
+    lat = latencies_ms(pops, written)
+    hint_lat = latencies_ms(hints, written)
     # Per desktop the frames arrive in the order ctid sent them: a suggestions frame seen with no
     # ringing frame before it for that call on that seat would mean the pop waited (or was lost).
     first_pop: dict[tuple[str, str], float] = {}
@@ -307,7 +336,7 @@ async def run(
             cut.append(1000 * (at - (ring_start[chan] + cfg.ring.deadline_s)))
     print(
         f"\nbackground load {load:,.0f} events/s — desktops: {len(cookies)}; calls: {calls} in "
-        f"{elapsed:.0f} s; AgentCalled: {len(written)}; AMI events/s seen by ctid at the end: "
+        f"{elapsed:.0f} s; AgentCalled: {sum(map(len, written.values()))}; AMI events/s seen by ctid at the end: "
         f"{events.events_per_s:,.0f}"
     )
     budget = POP_BUDGET_MS.get(load)
