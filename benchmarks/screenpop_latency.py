@@ -36,9 +36,10 @@ from typing import Any
 import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _desktops import desktops
+from _desktops import Seen, desktops
+from startup import config_toml
 
-from ctid.accounts.users import add_user
+from ctid.accounts.users import add_user, make_hasher
 from ctid.app import Daemon
 from ctid.asterisk.simulator import PbxSimulator
 from ctid.config import parse_config
@@ -226,6 +227,49 @@ async def _seed_articles(sessions: Any, n: int) -> None:
         )
 
 
+async def drive(
+    sim: PbxSimulator,
+    url: str,
+    cookies: list[tuple[str, str]],
+    client: str,
+    load: float,
+    calls: int,
+    interval: float,
+) -> tuple[Seen, float]:
+    """Desktops connected (a child process), background load on, `calls` calls placed; what the
+    desktops saw and how long the calls took."""
+    loop = asyncio.get_running_loop()
+    ctx = multiprocessing.get_context("spawn")
+    out, ready_q, stop_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
+    child = ctx.Process(target=desktops, args=(url, cookies, out, ready_q, stop_q, client))
+    child.start()
+    for _ in cookies:
+        await loop.run_in_executor(None, ready_q.get, True, 120)
+    sim.start_background_load(load)
+    for seat in ("seat1", "seat3"):
+        sim.set_phone(seat, answer_after_s=ANSWER_AFTER_S, talk_s=ANSWERED_TALK_S)
+    for seat in NEVER_ANSWER:  # let it ring: ctid cuts them at the deadline
+        sim.set_phone(seat, answer_after_s=None)
+    supervisor = asyncio.create_task(unpause_forever(sim))
+    t0 = time.monotonic()
+    for i in range(calls):
+        sim.place_call(
+            f"1380013{i:04d}",
+            "Bench",
+            digits="0" if i % 4 == 0 else "2",
+            hangup_after_s=PATIENCE_S,
+        )
+        await asyncio.sleep(interval)
+    await asyncio.sleep(8)
+    elapsed = time.monotonic() - t0
+    await stop_supervisor(supervisor)
+    sim.stop_background_load()
+    stop_q.put(1)
+    seen: Seen = await loop.run_in_executor(None, out.get, True, 60)
+    child.join(30)
+    return seen, elapsed
+
+
 async def run(
     calls: int,
     n_desktops: int,
@@ -234,11 +278,12 @@ async def run(
     cadence: float,
     articles: int,
     client: str,
+    ctid_process: bool,
 ) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ctid-bench-"))
-    raw = {
+    raw: dict[str, Any] = {
         "site": {"data_dir": str(tmp)},
-        "ami": {"username": "ctid", "secret": "bench"},
+        "ami": {"username": "ctid", "secret": "bench-secret"},
         "agi": {"listen_port": 0},
         "web": {"listen_port": 0, "public_url": "http://127.0.0.1:0"},
         "smtp": {"enabled": False},
@@ -253,6 +298,8 @@ async def run(
         # No wrap-up pause: every call should ring a seat (the desk's default pauses after each).
         "desk": {"wrapup_s": {"ordinary": 0, "expert": 0}},
     }
+    from web_load import CHEAP, PASSWORD, daemon_args, keep_reading, login_all, until_healthy
+
     probe = parse_config({**raw, "ami": {**raw["ami"], "port": 5038}})
     engine = create_engine(probe.database_url)
     await upgrade(engine)
@@ -260,66 +307,72 @@ async def run(
 
     sessions = session_factory(engine)
     for s in SEATS:
-        await add_user(sessions, s["staffed_by"], s["name"], "agent", "bench-password-1")
+        await add_user(
+            sessions, s["staffed_by"], s["name"], "agent", PASSWORD, hasher=make_hasher(**CHEAP)
+        )
     await _seed_articles(sessions, articles)
     await engine.dispose()
+    per_seat = max(1, n_desktops // len(SEATS))
+    who = [s for s in SEATS for _ in range(per_seat)]
+    tokens = await login_all(probe.database_url, [s["staffed_by"] for s in who])
+    cookies = [(s["id"], tok) for s, tok in zip(who, tokens, strict=True)]
 
     agi_port = _free_port()
     raw["agi"] = {"listen_port": agi_port}
     probe = parse_config({**raw, "ami": {**raw["ami"], "port": 5038}})
     sim, marks = instrumented_simulator(probe, agi_port)
     written, hangups, ring_start = marks.written, marks.hangups, marks.ring_start
+    events_line = ""
     async with sim:
-        cfg = parse_config({**raw, "ami": {**raw["ami"], "port": sim.ami_port}})
-        daemon = Daemon(cfg, wall_clock_scheduler=False)
-        async with daemon:
-            stop = asyncio.Event()
-            ready = asyncio.Event()
-            serve = asyncio.create_task(daemon.serve(stop, ready))
-            await ready.wait()
-            await daemon.ami.wait_logged_in(30)
-            cookies = []
-            per_seat = max(1, n_desktops // len(SEATS))
-            for s in SEATS:
-                for _ in range(per_seat):
-                    token, _info = await daemon.web.auth.login(
-                        s["staffed_by"], "bench-password-1", "127.0.0.1"
-                    )
-                    cookies.append((s["id"], token))
-            ctx = multiprocessing.get_context("spawn")
-            out, ready_q, stop_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
-            child = ctx.Process(
-                target=desktops,
-                args=(str(daemon.web.public_url), cookies, out, ready_q, stop_q, client),
+        if ctid_process:
+            web_port = _free_port()
+            cfg_path = tmp / "ctid.toml"
+            cfg_path.write_text(
+                config_toml(tmp, probe.database_url, sim.ami_port, agi_port, web_port, SEATS)
+                + f"\n[ring]\nmax_rings = 3\nring_cadence_s = {cadence}\nrna_pause_after = 20\n"
+                + "\n[desk.wrapup_s]\nordinary = 0\nexpert = 0\n"
             )
-            child.start()
-            for _ in cookies:
-                await asyncio.get_running_loop().run_in_executor(None, ready_q.get, True, 60)
-            sim.start_background_load(load)
-            for seat in ("seat1", "seat3"):
-                sim.set_phone(seat, answer_after_s=ANSWER_AFTER_S, talk_s=ANSWERED_TALK_S)
-            for seat in NEVER_ANSWER:  # let it ring: ctid cuts them at the deadline
-                sim.set_phone(seat, answer_after_s=None)
-            supervisor = asyncio.create_task(unpause_forever(sim))
-            t0 = time.monotonic()
-            for i in range(calls):
-                sim.place_call(
-                    f"1380013{i:04d}",
-                    "Bench",
-                    digits="0" if i % 4 == 0 else "2",
-                    hangup_after_s=PATIENCE_S,
-                )
-                await asyncio.sleep(interval)
-            await asyncio.sleep(8)
-            elapsed = time.monotonic() - t0
-            await stop_supervisor(supervisor)
-            sim.stop_background_load()
-            stop_q.put(1)
-            seen = await asyncio.get_running_loop().run_in_executor(None, out.get, True, 60)
-            child.join(30)
-            stop.set()
-            await serve
-            events = daemon.ami.health()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *daemon_args(None),
+                "--log-format",
+                "json",
+                "--log-level",
+                "error",
+                "run",
+                "-c",
+                str(cfg_path),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            assert proc.stderr is not None
+            errors: list[str] = []
+            drain = asyncio.create_task(keep_reading(proc.stderr, errors))
+            url = f"http://127.0.0.1:{web_port}"
+            try:
+                await until_healthy(url)
+                seen, elapsed = await drive(sim, url, cookies, client, load, calls, interval)
+            finally:
+                if proc.returncode is None:
+                    proc.terminate()
+                    await proc.wait()
+                drain.cancel()
+            events_line = f"ctid errors logged: {len(errors)}"
+        else:
+            cfg = parse_config({**raw, "ami": {**raw["ami"], "port": sim.ami_port}})
+            daemon = Daemon(cfg, wall_clock_scheduler=False)
+            async with daemon:
+                stop = asyncio.Event()
+                ready = asyncio.Event()
+                serve = asyncio.create_task(daemon.serve(stop, ready))
+                await ready.wait()
+                await daemon.ami.wait_logged_in(30)
+                url = str(daemon.web.public_url)
+                seen, elapsed = await drive(sim, url, cookies, client, load, calls, interval)
+                stop.set()
+                await serve
+                events = daemon.ami.health()
+            events_line = f"AMI events/s seen by ctid at the end: {events.events_per_s:,.0f}"
     pops = [(cid, seat, at) for kind, cid, seat, at in seen if kind == "pop"]
     hints = [(cid, seat, at) for kind, cid, seat, at in seen if kind == "suggestions"]
     lat = latencies_ms(pops, written)
@@ -333,11 +386,10 @@ async def run(
     cut = []
     for chan, at in hangups.items():
         if chan in ring_start:
-            cut.append(1000 * (at - (ring_start[chan] + cfg.ring.deadline_s)))
+            cut.append(1000 * (at - (ring_start[chan] + probe.ring.deadline_s)))
     print(
         f"\nbackground load {load:,.0f} events/s — desktops: {len(cookies)}; calls: {calls} in "
-        f"{elapsed:.0f} s; AgentCalled: {sum(map(len, written.values()))}; AMI events/s seen by ctid at the end: "
-        f"{events.events_per_s:,.0f}"
+        f"{elapsed:.0f} s; AgentCalled: {sum(map(len, written.values()))}; {events_line}"
     )
     budget = POP_BUDGET_MS.get(load)
     if lat:
@@ -385,6 +437,13 @@ def main() -> None:
     ap.add_argument("--loads", default="5000,20000", help="background events/s, comma-separated")
     ap.add_argument("--articles", type=int, default=2000, help="knowledge articles stored")
     ap.add_argument(
+        "--ctid",
+        choices=("process", "inprocess"),
+        default="process",
+        help="process = `ctid run` as its own process, as in production (default); inprocess = "
+        "the daemon in this script's event loop beside the simulator (the first layout)",
+    )
+    ap.add_argument(
         "--client",
         choices=("raw", "aiohttp"),
         default="raw",
@@ -407,6 +466,7 @@ def main() -> None:
                 args.cadence,
                 args.articles,
                 args.client,
+                args.ctid == "process",
             )
         )
     sys.exit(0)
