@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import os
 import time
@@ -115,7 +116,7 @@ async def _raw(url: str, cookies: list[tuple[str, str]], cookie_name: str, ready
             f"Origin: {url}\r\nCookie: {cookie_name}={token}\r\n\r\n"
         ).encode()
         _t, proto = await loop.create_connection(
-            lambda request=request: _RawDesktop(request, ready), host, port
+            functools.partial(_RawDesktop, request, ready), host, port
         )
         desktops.append(proto)
     return desktops

@@ -1,21 +1,30 @@
 """Screen-pop latency and ring-deadline precision, under load, end to end over loopback.
 
-The PBX simulator and ctid's daemon run here; 100 agent desktops (25 per seat) are WebSocket
-clients in a second process; the simulator streams background events (5,000/s, then 20,000/s: one
-fresh daemon per load level). Measured:
+`ctid run` is its own process (as in production; `--ctid inprocess` puts the daemon in this
+script's event loop, the first layout, where the simulator's own work stalled ctid's loop); the
+PBX simulator and its timing run here; 100 agent desktops (25 per seat) are WebSocket clients in a
+second process; the simulator streams background events (5,000/s, then 20,000/s: one fresh ctid
+per load level). Measured:
 - pop latency: the simulator writing `AgentCalled` → the ringing pop frame arriving at each of that
-  seat's desktops (CLOCK_MONOTONIC is shared by both processes). Budget p99 ≤ 5 ms at 5,000
-  events/s, ≤ 10 ms at 20,000 (DESIGN.md §6).
+  seat's desktops (CLOCK_MONOTONIC is shared by the processes; a pop is matched to the latest
+  `AgentCalled` for its call and seat). Budget p99 ≤ 5 ms at 5,000 events/s, ≤ 10 ms at 20,000
+  (DESIGN.md §6). "Arriving" is when the frame's last byte reaches the desktop's socket and the
+  client's loop sees it (`_desktops.py`, a bare asyncio Protocol; JSON decoded after the run).
+  The first client (`--client aiohttp`) timestamped after aiohttp parsed and handed over each
+  message, one desktop after another in one process: the last of a seat's 25–50 desktops then
+  counted the client's own work for all the others (~2–4 ms at p50). Also printed: per ring, the
+  first desktop's latency and the first → last spread (the fan-out), and ctid's own histograms
+  from `/metrics` (AgentCalled translated → sockets written; event-loop lag).
 - ring-deadline precision: the ring deadline (AgentCalled written + max_rings × cadence) → ctid's
   `Hangup` for that seat leg arriving at the PBX. Budget p99 ≤ 50 ms over ≥ 100 cuts. Seats 2 and 4
-  never answer; ctid cuts them and auto-pauses them, and a supervisor (this script, through the
-  simulator) unpauses them again at once, so every call routed to them is a cut.
+  never answer; ctid cuts them and auto-pauses them after 20 misses, and a supervisor (this script,
+  through the simulator) unpauses them again at once, so every ring of theirs is a cut.
 
 - the pop's knowledge suggestions (`--articles` stored): `AgentCalled` → the `suggestions` frame,
   and that the ringing frame never waits for it (every ringing frame arrives first).
 
     python benchmarks/screenpop_latency.py [--calls 300] [--desktops 100] [--loads 5000,20000]
-        [--articles 2000]
+        [--articles 2000] [--client raw|aiohttp] [--ctid process|inprocess]
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import asyncio
 import contextlib
 import dataclasses
 import multiprocessing
+import os
 import re
 import statistics
 import sys
@@ -227,6 +237,37 @@ async def _seed_articles(sessions: Any, n: int) -> None:
         )
 
 
+async def ctid_view(url: str) -> str:
+    """ctid's own histograms from `/metrics`: `ctid_pop_latency_seconds` (AgentCalled translated →
+    the ringing pop written to the seat's sockets, or queued for the few that have unsent bytes)
+    and the event-loop lag, as the share of samples at or under each bucket."""
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as resp:
+            text = await resp.text()
+    except aiohttp.ClientError as exc:
+        return f"ctid /metrics: {exc!r}"
+    lines = []
+    for name, label in (
+        ("ctid_pop_latency_seconds", "ctid's own pop latency (translate → sockets written)"),
+        ("ctid_event_loop_lag_seconds", "ctid's event-loop lag"),
+    ):
+        buckets = [
+            (float(m.group(1)), float(m.group(2)))
+            for m in re.finditer(rf'^{name}_bucket{{le="([0-9.e+-]+)"}} ([0-9.e+]+)$', text, re.M)
+        ]
+        total = buckets[-1][1] if buckets else 0.0
+        if not total:
+            lines.append(f"{label}: no samples")
+            continue
+        shares = "  ".join(
+            f"≤{1000 * le:g} ms {100 * n / total:.0f} %" for le, n in buckets[:7] if n < total
+        )
+        lines.append(f"{label}, {total:.0f} samples: {shares or 'all in the first bucket'}")
+    return "\n".join(lines)
+
+
 async def drive(
     sim: PbxSimulator,
     url: str,
@@ -235,9 +276,9 @@ async def drive(
     load: float,
     calls: int,
     interval: float,
-) -> tuple[Seen, float]:
+) -> tuple[Seen, float, str]:
     """Desktops connected (a child process), background load on, `calls` calls placed; what the
-    desktops saw and how long the calls took."""
+    desktops saw, how long the calls took, and ctid's own view (`ctid_view`)."""
     loop = asyncio.get_running_loop()
     ctx = multiprocessing.get_context("spawn")
     out, ready_q, stop_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
@@ -267,7 +308,7 @@ async def drive(
     stop_q.put(1)
     seen: Seen = await loop.run_in_executor(None, out.get, True, 60)
     child.join(30)
-    return seen, elapsed
+    return seen, elapsed, await ctid_view(url)
 
 
 async def run(
@@ -351,7 +392,7 @@ async def run(
             url = f"http://127.0.0.1:{web_port}"
             try:
                 await until_healthy(url)
-                seen, elapsed = await drive(sim, url, cookies, client, load, calls, interval)
+                seen, elapsed, view = await drive(sim, url, cookies, client, load, calls, interval)
             finally:
                 if proc.returncode is None:
                     proc.terminate()
@@ -368,7 +409,7 @@ async def run(
                 await ready.wait()
                 await daemon.ami.wait_logged_in(30)
                 url = str(daemon.web.public_url)
-                seen, elapsed = await drive(sim, url, cookies, client, load, calls, interval)
+                seen, elapsed, view = await drive(sim, url, cookies, client, load, calls, interval)
                 stop.set()
                 await serve
                 events = daemon.ami.health()
@@ -402,6 +443,7 @@ async def run(
     else:
         print("pop latency: no samples (NOT MET)")
     print(spread_line(pops, written))
+    print(view)
     if hint_lat:
         print(
             f"suggestions frame ({articles:,} articles stored) over {len(hint_lat)} frames: "
@@ -455,7 +497,12 @@ def main() -> None:
     import logging
 
     logging.getLogger().setLevel(logging.ERROR)
-    print("machine: 2 cores (shared); one fresh daemon and simulator per load level")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; ctid: "
+        f"{'its own process' if args.ctid == 'process' else 'in this process'}; desktops: "
+        f"{args.client} client; one fresh ctid and simulator per load level",
+        flush=True,
+    )
     for load in (float(x) for x in args.loads.split(",")):
         asyncio.run(
             run(

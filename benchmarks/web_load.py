@@ -3,12 +3,15 @@ clients in a second process) and 20 requests/s on the incident pages (a third pr
 PBX simulator (here) streams 5,000 background events/s and places calls.
 
 Measured: the screen-pop latency (`AgentCalled` written by the simulator → the ringing pop frame at
-each of that seat's desktops, CLOCK_MONOTONIC shared by the processes), the incident pages'
-response times, and ctid's RSS (its own process, /proc) while the desktops are connected.
+each of that seat's desktops, CLOCK_MONOTONIC shared by the processes; "at the desktop" is when the
+frame's bytes reach the client's socket, see `_desktops.py`; `--client aiohttp` is the first
+client, which timestamped after aiohttp handed each message over, 50 desktops a seat one after
+another), the incident pages' response times, and ctid's RSS (its own process, /proc) while the
+desktops are connected.
 Budgets (DESIGN.md §6): pop p99 ≤ 5 ms at 5,000 events/s; RSS ≤ 150 MB with 200 desktops.
 
     python benchmarks/web_load.py [--desktops 200] [--rps 20] [--load 5000] [--calls 200]
-        [--profile FILE]   (cProfile of ctid's main thread, the event loop; top entries printed)
+        [--client raw|aiohttp] [--profile FILE]   (cProfile of ctid's main thread, the event loop; top entries printed)
 """
 
 from __future__ import annotations
