@@ -255,16 +255,19 @@ async def ctid_view(url: str) -> str:
     ):
         buckets = [
             (float(m.group(1)), float(m.group(2)))
-            for m in re.finditer(rf'^{name}_bucket{{le="([0-9.e+-]+)"}} ([0-9.e+]+)$', text, re.M)
+            for m in re.finditer(
+                rf'^{name}_bucket{{le="([0-9.e+Inf-]+)"}} ([0-9.e+]+)$', text, re.M
+            )
         ]
         total = buckets[-1][1] if buckets else 0.0
         if not total:
             lines.append(f"{label}: no samples")
             continue
+        upto = next((i for i, (_le, n) in enumerate(buckets) if n >= total), len(buckets) - 1)
         shares = "  ".join(
-            f"≤{1000 * le:g} ms {100 * n / total:.0f} %" for le, n in buckets[:7] if n < total
+            f"≤{1000 * le:g} ms {100 * n / total:.0f} %" for le, n in buckets[: upto + 1]
         )
-        lines.append(f"{label}, {total:.0f} samples: {shares or 'all in the first bucket'}")
+        lines.append(f"{label}, {total:.0f} samples: {shares}")
     return "\n".join(lines)
 
 
