@@ -1,30 +1,40 @@
 """Screen-pop latency and ring-deadline precision, under load, end to end over loopback.
 
-The PBX simulator and ctid's daemon run here; 100 agent desktops (25 per seat) are WebSocket
-clients in a second process; the simulator streams background events (5,000/s, then 20,000/s: one
-fresh daemon per load level). Measured:
+`ctid run` is its own process (as in production; `--ctid inprocess` puts the daemon in this
+script's event loop, the first layout, where the simulator's own work stalled ctid's loop); the
+PBX simulator and its timing run here; 100 agent desktops (25 per seat) are WebSocket clients in a
+second process; the simulator streams background events (5,000/s, then 20,000/s: one fresh ctid
+per load level). Measured:
 - pop latency: the simulator writing `AgentCalled` → the ringing pop frame arriving at each of that
-  seat's desktops (CLOCK_MONOTONIC is shared by both processes). Budget p99 ≤ 5 ms at 5,000
-  events/s, ≤ 10 ms at 20,000 (DESIGN.md §6).
+  seat's desktops (CLOCK_MONOTONIC is shared by the processes; a pop is matched to the latest
+  `AgentCalled` for its call and seat). Budget p99 ≤ 5 ms at 5,000 events/s, ≤ 10 ms at 20,000
+  (DESIGN.md §6). "Arriving" is when the frame's last byte reaches the desktop's socket and the
+  client's loop sees it (`_desktops.py`, a bare asyncio Protocol; JSON decoded after the run).
+  The first client (`--client aiohttp`) timestamped after aiohttp parsed and handed over each
+  message, one desktop after another in one process: the last of a seat's 25–50 desktops then
+  counted the client's own work for all the others (~2–4 ms at p50). Also printed: per ring, the
+  first desktop's latency and the first → last spread (the fan-out), and ctid's own histograms
+  from `/metrics` (AgentCalled translated → sockets written; event-loop lag).
 - ring-deadline precision: the ring deadline (AgentCalled written + max_rings × cadence) → ctid's
   `Hangup` for that seat leg arriving at the PBX. Budget p99 ≤ 50 ms over ≥ 100 cuts. Seats 2 and 4
-  never answer; ctid cuts them and auto-pauses them, and a supervisor (this script, through the
-  simulator) unpauses them again at once, so every call routed to them is a cut.
+  never answer; ctid cuts them and auto-pauses them after 20 misses, and a supervisor (this script,
+  through the simulator) unpauses them again at once, so every ring of theirs is a cut.
 
 - the pop's knowledge suggestions (`--articles` stored): `AgentCalled` → the `suggestions` frame,
   and that the ringing frame never waits for it (every ringing frame arrives first).
 
     python benchmarks/screenpop_latency.py [--calls 300] [--desktops 100] [--loads 5000,20000]
-        [--articles 2000]
+        [--articles 2000] [--client raw|aiohttp] [--ctid process|inprocess]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
-import json
 import multiprocessing
+import os
 import re
 import statistics
 import sys
@@ -33,17 +43,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import structlog
 
-from ctid.accounts.users import add_user
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _desktops import Seen, desktops
+from startup import config_toml
+
+from ctid.accounts.users import add_user, make_hasher
 from ctid.app import Daemon
 from ctid.asterisk.simulator import PbxSimulator
 from ctid.config import parse_config
 from ctid.core.clock import SystemClock
 from ctid.db import create_engine, upgrade
 from ctid.tickets.kb import Author, KnowledgeBase
-from ctid.web.middleware import SESSION_COOKIE
 
 SEATS = [
     {
@@ -73,47 +85,12 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def desktops(url: str, cookies: list[tuple[str, str]], out: Any, ready: Any, stop: Any) -> None:
-    """Child process: one WebSocket per (seat, session cookie); records ringing pops."""
-
-    async def one(seat: str, token: str, seen: list[tuple[str, str, str, float]]) -> None:
-        jar = aiohttp.CookieJar(unsafe=True)
-        async with aiohttp.ClientSession(cookie_jar=jar) as http:
-            http.cookie_jar.update_cookies({SESSION_COOKIE: token})
-            async with http.ws_connect(
-                f"{url.replace('http', 'ws')}/ws/seat", headers={"Origin": url}
-            ) as ws:
-                first = True
-                async for msg in ws:
-                    if first:
-                        first = False
-                        ready.put(1)
-                    if msg.type != aiohttp.WSMsgType.TEXT:
-                        continue
-                    now = time.monotonic()
-                    frame = json.loads(msg.data)
-                    if frame.get("type") == "pop" and frame.get("state") == "ringing":
-                        seen.append(("pop", frame["call_id"], frame["seat"], now))
-                    elif frame.get("type") == "suggestions":
-                        seen.append(("suggestions", frame["call_id"], frame["seat"], now))
-
-    async def main() -> None:
-        seen: list[tuple[str, str, str, float]] = []
-        tasks = [asyncio.create_task(one(seat, tok, seen)) for seat, tok in cookies]
-        await asyncio.get_running_loop().run_in_executor(None, stop.get)
-        for t in tasks:
-            t.cancel()
-        out.put(seen)
-
-    asyncio.run(main())
-
-
 @dataclasses.dataclass
 class Marks:
     """CLOCK_MONOTONIC instants the simulator noted: AgentCalled written per (call, seat) and per
     seat channel, and ctid's Hangup received per channel."""
 
-    written: dict[tuple[str, str], float] = dataclasses.field(default_factory=dict)
+    written: dict[tuple[str, str], list[float]] = dataclasses.field(default_factory=dict)
     ring_start: dict[str, float] = dataclasses.field(default_factory=dict)
     hangups: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -144,7 +121,7 @@ def instrumented_simulator(probe: Any, agi_port: int) -> tuple[PbxSimulator, Mar
             if linked and dest:
                 chan = dest.group(1).decode()
                 seat = chan.split("/", 1)[1].split("-", 1)[0]
-                marks.written[(linked.group(1).decode(), seat)] = now
+                marks.written.setdefault((linked.group(1).decode(), seat), []).append(now)
                 marks.ring_start[chan] = now
 
     server.broadcast = timed  # type: ignore[method-assign]
@@ -174,15 +151,65 @@ as "caller left" instead of being cut. Callers still waiting after PATIENCE_S ha
 
 async def unpause_forever(sim: PbxSimulator) -> None:
     """Stand in for a supervisor who puts the never-answering seats back at once, so the queue
-    keeps offering them calls (and ctid keeps cutting them)."""
+    keeps offering them calls (and ctid keeps cutting them). It called a method the engine does
+    not have (`Engine.queue_pause`) and died at ctid's first pause: the task's error went unseen,
+    and the cuts stopped at 2 × rna_pause_after = 40. `stop_supervisor` now raises what it hit."""
     interfaces = {s["interface"] for s in SEATS if s["id"] in NEVER_ANSWER}
     queues = ("ordinary", "expert", "shared")
     while True:
         for q in queues:
             for m in sim.queue_members(q):
                 if m.paused and m.interface in interfaces:
-                    sim.engine.queue_pause(m.interface, q, False, "")
+                    sim.engine.members.queue_pause(m.interface, q, False, "")
         await asyncio.sleep(0.1)
+
+
+Written = dict[tuple[str, str], list[float]]
+
+
+def matched(
+    frames: list[tuple[str, str, float]], written: Written
+) -> list[tuple[tuple[str, str, float], float]]:
+    """Each frame (call, seat, arrived) with the `AgentCalled` it answers: the latest one written
+    for that call and seat before it arrived (a call can ring a seat twice: cut, then rung again)."""
+    out = []
+    for cid, seat, at in frames:
+        rung = [t for t in written.get((cid, seat), ()) if t <= at]
+        if rung:
+            out.append(((cid, seat, max(rung)), at))
+    return out
+
+
+def latencies_ms(frames: list[tuple[str, str, float]], written: Written) -> list[float]:
+    return [1000 * (at - key[2]) for key, at in matched(frames, written)]
+
+
+def spread_line(pops: list[tuple[str, str, float]], written: Written) -> str:
+    """Per ring (call, seat, AgentCalled): the first of the seat's desktops to get the pop, and the
+    spread from the first to the last, which is the fan-out (ctid's writes, the client's reads)."""
+    first: dict[tuple[str, str, float], float] = {}
+    last: dict[tuple[str, str, float], float] = {}
+    for key, at in matched(pops, written):
+        first[key] = min(first.get(key, at), at)
+        last[key] = max(last.get(key, at), at)
+    if not first:
+        return "per ring: no samples"
+    lead = [1000 * (at - k[2]) for k, at in first.items()]
+    spread = [1000 * (last[k] - at) for k, at in first.items()]
+    return (
+        f"per ring ({len(lead)} rings): first desktop p50 {statistics.median(lead):.1f}  "
+        f"p99 {pct(lead, 99):.1f} ms; first → last desktop p50 {statistics.median(spread):.1f}  "
+        f"p99 {pct(spread, 99):.1f} ms"
+    )
+
+
+async def stop_supervisor(task: asyncio.Task[None]) -> None:
+    """Cancel `unpause_forever`, raising its error if it had died."""
+    if task.done():
+        task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def verdict(ok: bool) -> str:
@@ -210,13 +237,97 @@ async def _seed_articles(sessions: Any, n: int) -> None:
         )
 
 
+async def ctid_view(url: str) -> str:
+    """ctid's own histograms from `/metrics`: `ctid_pop_latency_seconds` (AgentCalled translated →
+    the ringing pop written to the seat's sockets, or queued for the few that have unsent bytes)
+    and the event-loop lag, as the share of samples at or under each bucket."""
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as resp:
+            text = await resp.text()
+    except aiohttp.ClientError as exc:
+        return f"ctid /metrics: {exc!r}"
+    lines = []
+    for name, label in (
+        ("ctid_pop_latency_seconds", "ctid's own pop latency (translate → sockets written)"),
+        ("ctid_event_loop_lag_seconds", "ctid's event-loop lag"),
+    ):
+        buckets = [
+            (float(m.group(1)), float(m.group(2)))
+            for m in re.finditer(
+                rf'^{name}_bucket{{le="([0-9.e+Inf-]+)"}} ([0-9.e+]+)$', text, re.M
+            )
+        ]
+        total = buckets[-1][1] if buckets else 0.0
+        if not total:
+            lines.append(f"{label}: no samples")
+            continue
+        upto = next((i for i, (_le, n) in enumerate(buckets) if n >= total), len(buckets) - 1)
+        shares = "  ".join(
+            f"≤{1000 * le:g} ms {100 * n / total:.0f} %" for le, n in buckets[: upto + 1]
+        )
+        lines.append(f"{label}, {total:.0f} samples: {shares}")
+    return "\n".join(lines)
+
+
+async def drive(
+    sim: PbxSimulator,
+    url: str,
+    cookies: list[tuple[str, str]],
+    client: str,
+    load: float,
+    calls: int,
+    interval: float,
+) -> tuple[Seen, float, str]:
+    """Desktops connected (a child process), background load on, `calls` calls placed; what the
+    desktops saw, how long the calls took, and ctid's own view (`ctid_view`)."""
+    loop = asyncio.get_running_loop()
+    ctx = multiprocessing.get_context("spawn")
+    out, ready_q, stop_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
+    child = ctx.Process(target=desktops, args=(url, cookies, out, ready_q, stop_q, client))
+    child.start()
+    for _ in cookies:
+        await loop.run_in_executor(None, ready_q.get, True, 120)
+    sim.start_background_load(load)
+    for seat in ("seat1", "seat3"):
+        sim.set_phone(seat, answer_after_s=ANSWER_AFTER_S, talk_s=ANSWERED_TALK_S)
+    for seat in NEVER_ANSWER:  # let it ring: ctid cuts them at the deadline
+        sim.set_phone(seat, answer_after_s=None)
+    supervisor = asyncio.create_task(unpause_forever(sim))
+    t0 = time.monotonic()
+    for i in range(calls):
+        sim.place_call(
+            f"1380013{i:04d}",
+            "Bench",
+            digits="0" if i % 4 == 0 else "2",
+            hangup_after_s=PATIENCE_S,
+        )
+        await asyncio.sleep(interval)
+    await asyncio.sleep(8)
+    elapsed = time.monotonic() - t0
+    await stop_supervisor(supervisor)
+    sim.stop_background_load()
+    stop_q.put(1)
+    seen: Seen = await loop.run_in_executor(None, out.get, True, 60)
+    child.join(30)
+    return seen, elapsed, await ctid_view(url)
+
+
 async def run(
-    calls: int, n_desktops: int, load: float, interval: float, cadence: float, articles: int
+    calls: int,
+    n_desktops: int,
+    load: float,
+    interval: float,
+    cadence: float,
+    articles: int,
+    client: str,
+    ctid_process: bool,
 ) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ctid-bench-"))
-    raw = {
+    raw: dict[str, Any] = {
         "site": {"data_dir": str(tmp)},
-        "ami": {"username": "ctid", "secret": "bench"},
+        "ami": {"username": "ctid", "secret": "bench-secret"},
         "agi": {"listen_port": 0},
         "web": {"listen_port": 0, "public_url": "http://127.0.0.1:0"},
         "smtp": {"enabled": False},
@@ -231,6 +342,8 @@ async def run(
         # No wrap-up pause: every call should ring a seat (the desk's default pauses after each).
         "desk": {"wrapup_s": {"ordinary": 0, "expert": 0}},
     }
+    from web_load import CHEAP, PASSWORD, daemon_args, keep_reading, login_all, until_healthy
+
     probe = parse_config({**raw, "ami": {**raw["ami"], "port": 5038}})
     engine = create_engine(probe.database_url)
     await upgrade(engine)
@@ -238,71 +351,76 @@ async def run(
 
     sessions = session_factory(engine)
     for s in SEATS:
-        await add_user(sessions, s["staffed_by"], s["name"], "agent", "bench-password-1")
+        await add_user(
+            sessions, s["staffed_by"], s["name"], "agent", PASSWORD, hasher=make_hasher(**CHEAP)
+        )
     await _seed_articles(sessions, articles)
     await engine.dispose()
+    per_seat = max(1, n_desktops // len(SEATS))
+    who = [s for s in SEATS for _ in range(per_seat)]
+    tokens = await login_all(probe.database_url, [s["staffed_by"] for s in who])
+    cookies = [(s["id"], tok) for s, tok in zip(who, tokens, strict=True)]
 
     agi_port = _free_port()
     raw["agi"] = {"listen_port": agi_port}
     probe = parse_config({**raw, "ami": {**raw["ami"], "port": 5038}})
     sim, marks = instrumented_simulator(probe, agi_port)
     written, hangups, ring_start = marks.written, marks.hangups, marks.ring_start
+    events_line = ""
     async with sim:
-        cfg = parse_config({**raw, "ami": {**raw["ami"], "port": sim.ami_port}})
-        daemon = Daemon(cfg, wall_clock_scheduler=False)
-        async with daemon:
-            stop = asyncio.Event()
-            ready = asyncio.Event()
-            serve = asyncio.create_task(daemon.serve(stop, ready))
-            await ready.wait()
-            await daemon.ami.wait_logged_in(30)
-            cookies = []
-            per_seat = max(1, n_desktops // len(SEATS))
-            for s in SEATS:
-                for _ in range(per_seat):
-                    token, _info = await daemon.web.auth.login(
-                        s["staffed_by"], "bench-password-1", "127.0.0.1"
-                    )
-                    cookies.append((s["id"], token))
-            ctx = multiprocessing.get_context("spawn")
-            out, ready_q, stop_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
-            child = ctx.Process(
-                target=desktops, args=(str(daemon.web.public_url), cookies, out, ready_q, stop_q)
+        if ctid_process:
+            web_port = _free_port()
+            cfg_path = tmp / "ctid.toml"
+            cfg_path.write_text(
+                config_toml(tmp, probe.database_url, sim.ami_port, agi_port, web_port, SEATS)
+                + f"\n[ring]\nmax_rings = 3\nring_cadence_s = {cadence}\nrna_pause_after = 20\n"
+                + "\n[desk.wrapup_s]\nordinary = 0\nexpert = 0\n"
             )
-            child.start()
-            for _ in cookies:
-                await asyncio.get_running_loop().run_in_executor(None, ready_q.get, True, 60)
-            sim.start_background_load(load)
-            for seat in ("seat1", "seat3"):
-                sim.set_phone(seat, answer_after_s=ANSWER_AFTER_S, talk_s=ANSWERED_TALK_S)
-            for seat in NEVER_ANSWER:  # let it ring: ctid cuts them at the deadline
-                sim.set_phone(seat, answer_after_s=None)
-            supervisor = asyncio.create_task(unpause_forever(sim))
-            t0 = time.monotonic()
-            for i in range(calls):
-                sim.place_call(
-                    f"1380013{i:04d}",
-                    "Bench",
-                    digits="0" if i % 4 == 0 else "2",
-                    hangup_after_s=PATIENCE_S,
-                )
-                await asyncio.sleep(interval)
-            await asyncio.sleep(8)
-            elapsed = time.monotonic() - t0
-            supervisor.cancel()
-            sim.stop_background_load()
-            stop_q.put(1)
-            seen = await asyncio.get_running_loop().run_in_executor(None, out.get, True, 60)
-            child.join(30)
-            stop.set()
-            await serve
-            events = daemon.ami.health()
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *daemon_args(None),
+                "--log-format",
+                "json",
+                "--log-level",
+                "error",
+                "run",
+                "-c",
+                str(cfg_path),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            assert proc.stderr is not None
+            errors: list[str] = []
+            drain = asyncio.create_task(keep_reading(proc.stderr, errors))
+            url = f"http://127.0.0.1:{web_port}"
+            try:
+                await until_healthy(url)
+                seen, elapsed, view = await drive(sim, url, cookies, client, load, calls, interval)
+            finally:
+                if proc.returncode is None:
+                    proc.terminate()
+                    await proc.wait()
+                drain.cancel()
+            events_line = f"ctid errors logged: {len(errors)}"
+        else:
+            cfg = parse_config({**raw, "ami": {**raw["ami"], "port": sim.ami_port}})
+            daemon = Daemon(cfg, wall_clock_scheduler=False)
+            async with daemon:
+                stop = asyncio.Event()
+                ready = asyncio.Event()
+                serve = asyncio.create_task(daemon.serve(stop, ready))
+                await ready.wait()
+                await daemon.ami.wait_logged_in(30)
+                url = str(daemon.web.public_url)
+                seen, elapsed, view = await drive(sim, url, cookies, client, load, calls, interval)
+                stop.set()
+                await serve
+                events = daemon.ami.health()
+            events_line = f"AMI events/s seen by ctid at the end: {events.events_per_s:,.0f}"
     pops = [(cid, seat, at) for kind, cid, seat, at in seen if kind == "pop"]
     hints = [(cid, seat, at) for kind, cid, seat, at in seen if kind == "suggestions"]
-    lat = [1000 * (at - written[(cid, seat)]) for cid, seat, at in pops if (cid, seat) in written]
-    hint_lat = [
-        1000 * (at - written[(cid, seat)]) for cid, seat, at in hints if (cid, seat) in written
-    ]
+    lat = latencies_ms(pops, written)
+    hint_lat = latencies_ms(hints, written)
     # Per desktop the frames arrive in the order ctid sent them: a suggestions frame seen with no
     # ringing frame before it for that call on that seat would mean the pop waited (or was lost).
     first_pop: dict[tuple[str, str], float] = {}
@@ -312,11 +430,10 @@ async def run(
     cut = []
     for chan, at in hangups.items():
         if chan in ring_start:
-            cut.append(1000 * (at - (ring_start[chan] + cfg.ring.deadline_s)))
+            cut.append(1000 * (at - (ring_start[chan] + probe.ring.deadline_s)))
     print(
         f"\nbackground load {load:,.0f} events/s — desktops: {len(cookies)}; calls: {calls} in "
-        f"{elapsed:.0f} s; AgentCalled: {len(written)}; AMI events/s seen by ctid at the end: "
-        f"{events.events_per_s:,.0f}"
+        f"{elapsed:.0f} s; AgentCalled: {sum(map(len, written.values()))}; {events_line}"
     )
     budget = POP_BUDGET_MS.get(load)
     if lat:
@@ -328,6 +445,8 @@ async def run(
         )
     else:
         print("pop latency: no samples (NOT MET)")
+    print(spread_line(pops, written))
+    print(view)
     if hint_lat:
         print(
             f"suggestions frame ({articles:,} articles stored) over {len(hint_lat)} frames: "
@@ -362,15 +481,43 @@ def main() -> None:
     ap.add_argument("--desktops", type=int, default=100)
     ap.add_argument("--loads", default="5000,20000", help="background events/s, comma-separated")
     ap.add_argument("--articles", type=int, default=2000, help="knowledge articles stored")
+    ap.add_argument(
+        "--ctid",
+        choices=("process", "inprocess"),
+        default="process",
+        help="process = `ctid run` as its own process, as in production (default); inprocess = "
+        "the daemon in this script's event loop beside the simulator (the first layout)",
+    )
+    ap.add_argument(
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="desktop clients: raw = timestamp when the frame's bytes arrive (default); "
+        "aiohttp = the first client, timestamp after aiohttp hands the message over",
+    )
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     import logging
 
     logging.getLogger().setLevel(logging.ERROR)
-    print("machine: 2 cores (shared); one fresh daemon and simulator per load level")
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; ctid: "
+        f"{'its own process' if args.ctid == 'process' else 'in this process'}; desktops: "
+        f"{args.client} client; one fresh ctid and simulator per load level",
+        flush=True,
+    )
     for load in (float(x) for x in args.loads.split(",")):
         asyncio.run(
-            run(args.calls, args.desktops, load, args.interval, args.cadence, args.articles)
+            run(
+                args.calls,
+                args.desktops,
+                load,
+                args.interval,
+                args.cadence,
+                args.articles,
+                args.client,
+                args.ctid == "process",
+            )
         )
     sys.exit(0)
 

@@ -3,12 +3,15 @@ clients in a second process) and 20 requests/s on the incident pages (a third pr
 PBX simulator (here) streams 5,000 background events/s and places calls.
 
 Measured: the screen-pop latency (`AgentCalled` written by the simulator → the ringing pop frame at
-each of that seat's desktops, CLOCK_MONOTONIC shared by the processes), the incident pages'
-response times, and ctid's RSS (its own process, /proc) while the desktops are connected.
+each of that seat's desktops, CLOCK_MONOTONIC shared by the processes; "at the desktop" is when the
+frame's bytes reach the client's socket, see `_desktops.py`; `--client aiohttp` is the first
+client, which timestamped after aiohttp handed each message over, 50 desktops a seat one after
+another), the incident pages' response times, and ctid's RSS (its own process, /proc) while the
+desktops are connected.
 Budgets (DESIGN.md §6): pop p99 ≤ 5 ms at 5,000 events/s; RSS ≤ 150 MB with 200 desktops.
 
     python benchmarks/web_load.py [--desktops 200] [--rps 20] [--load 5000] [--calls 200]
-        [--profile FILE]   (cProfile of ctid's main thread, the event loop; top entries printed)
+        [--client raw|aiohttp] [--profile FILE]   (cProfile of ctid's main thread, the event loop; top entries printed)
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp
 import structlog
+from _desktops import desktops
 from screenpop_latency import (
     ANSWER_AFTER_S,
     ANSWERED_TALK_S,
@@ -36,9 +40,11 @@ from screenpop_latency import (
     PATIENCE_S,
     SEATS,
     _free_port,
-    desktops,
     instrumented_simulator,
+    latencies_ms,
     pct,
+    spread_line,
+    stop_supervisor,
     unpause_forever,
     verdict,
 )
@@ -194,7 +200,9 @@ async def main_async(args: argparse.Namespace) -> None:
             rss_idle = rss_mb(proc.pid)
             ctx = multiprocessing.get_context("spawn")
             out, ready_q, stop_q = ctx.Queue(), ctx.Queue(), ctx.Queue()
-            child = ctx.Process(target=desktops, args=(url, cookies, out, ready_q, stop_q))
+            child = ctx.Process(
+                target=desktops, args=(url, cookies, out, ready_q, stop_q, args.client)
+            )
             child.start()
             for _ in cookies:
                 await asyncio.get_running_loop().run_in_executor(None, ready_q.get, True, 120)
@@ -224,7 +232,7 @@ async def main_async(args: argparse.Namespace) -> None:
             await asyncio.sleep(5)
             elapsed = time.monotonic() - t0
             rss_peak = max(rss_peak, rss_mb(proc.pid))
-            supervisor.cancel()
+            await stop_supervisor(supervisor)
             sim.stop_background_load()
             pages_stop.put(1)
             page_results = await asyncio.get_running_loop().run_in_executor(
@@ -240,11 +248,8 @@ async def main_async(args: argparse.Namespace) -> None:
                 await proc.wait()
             drain.cancel()
 
-    lat = [
-        1000 * (at - marks.written[(cid, seat)])
-        for kind, cid, seat, at in seen
-        if kind == "pop" and (cid, seat) in marks.written
-    ]
+    pops = [(cid, seat, at) for kind, cid, seat, at in seen if kind == "pop"]
+    lat = latencies_ms(pops, marks.written)
     print(
         f"ctid process: desktops {len(cookies)}; page requests {len(page_results)} at "
         f"{args.rps:g}/s; calls {args.calls} in {elapsed:.0f} s; background load "
@@ -259,6 +264,7 @@ async def main_async(args: argparse.Namespace) -> None:
         )
     else:
         print("pop latency: no samples (NOT MET)")
+    print(spread_line(pops, marks.written))
     for kind in sorted({k for k, _, _ in page_results}):
         times = [1000 * t for k, st, t in page_results if k == kind and st == 200]
         bad = sorted(st for k, st, _ in page_results if k == kind and st != 200)
@@ -332,6 +338,13 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.3, help="seconds between calls")
     ap.add_argument("--history-calls", type=int, default=100_000)
     ap.add_argument("--incidents", type=int, default=20_000)
+    ap.add_argument(
+        "--client",
+        choices=("raw", "aiohttp"),
+        default="raw",
+        help="desktop clients: raw = timestamp when the frame's bytes arrive (default); "
+        "aiohttp = the first client, timestamp after aiohttp hands the message over",
+    )
     ap.add_argument("--profile", metavar="FILE", help="run ctid under cProfile, stats to FILE")
     args = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))

@@ -32,12 +32,15 @@ DEFAULT_ALERTS_KEPT = 50
 
 _State = Literal["open", "dropped", "closed"]
 PublishObserver = Callable[[str, SeatFrame, int], None]
+Sink = Callable[[str], bool]
+"""Writes a frame to its desktop at once; False when it cannot (then the frame is queued)."""
 
 
 class Subscription:
-    """One connected desktop's queue of serialised frames."""
+    """One connected desktop's queue of serialised frames. With a sink (`deliver_to`) a frame
+    offered while nothing is queued goes straight to the sink: no task woken per desktop."""
 
-    __slots__ = ("_channel", "_items", "_limit", "_state", "_wake")
+    __slots__ = ("_channel", "_items", "_limit", "_sink", "_state", "_wake")
 
     def __init__(self, channel: _Channel, limit: int) -> None:
         self._channel = channel
@@ -45,6 +48,7 @@ class Subscription:
         self._limit = limit
         self._state: _State = "open"
         self._wake = asyncio.Event()
+        self._sink: Sink | None = None
 
     @property
     def dropped(self) -> bool:
@@ -68,6 +72,11 @@ class Subscription:
             self._wake.clear()
             await self._wake.wait()
 
+    def deliver_to(self, sink: Sink | None) -> None:
+        """From now on hand frames to `sink` while the queue is empty (so order is kept: what
+        was queued goes first, through `get`); None goes back to queueing everything."""
+        self._sink = sink
+
     def close(self) -> None:
         """Unsubscribe (the desktop went away)."""
         if self._state == "open":
@@ -76,6 +85,8 @@ class Subscription:
         self._wake.set()
 
     def _offer(self, data: str) -> bool:
+        if self._sink is not None and not self._items and self._sink(data):
+            return True
         if len(self._items) >= self._limit:
             self._state = "dropped"
             self._items.clear()

@@ -3,7 +3,7 @@ composition root wires them), in the features' own view types, plus the health r
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, Protocol
@@ -94,6 +94,10 @@ class PushSubscription(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    def deliver_to(self, sink: Callable[[str], bool] | None) -> None:
+        """Hand frames to `sink` (False: queue it instead) while nothing is queued."""
+        ...
 
     @property
     def dropped(self) -> bool: ...

@@ -84,6 +84,34 @@ async def test_a_slow_subscriber_is_dropped_and_the_others_keep_going() -> None:
     assert (await _next(fast))["call_id"] == "c9"
 
 
+async def test_a_sink_takes_frames_once_the_queue_is_empty_and_order_is_kept() -> None:
+    hub = PopHub()
+    sub = hub.subscribe("seat1")  # its first frame (the seat's state) is queued
+    written: list[str] = []
+    accept = [True]
+
+    def sink(data: str) -> bool:
+        if accept[0]:
+            written.append(json.loads(data)["call_id"])
+        return accept[0]
+
+    sub.deliver_to(sink)
+    hub.publish("seat1", _pop("seat1", "c1"))
+    assert written == [] and sub.pending() == 2  # behind the queued frame, not around it
+    assert (await _next(sub))["reason"] == "none"
+    assert (await _next(sub))["call_id"] == "c1"
+    assert hub.publish("seat1", _pop("seat1", "c2")) == 1
+    assert written == ["c2"] and sub.pending() == 0
+    accept[0] = False  # the socket has unsent bytes: queue, and keep queueing behind it
+    hub.publish("seat1", _pop("seat1", "c3"))
+    accept[0] = True
+    hub.publish("seat1", _pop("seat1", "c4"))
+    assert written == ["c2"]
+    assert [(await _next(sub))["call_id"] for _ in range(2)] == ["c3", "c4"]
+    hub.publish("seat1", _pop("seat1", "c5"))
+    assert written == ["c2", "c5"]
+
+
 async def test_get_waits_for_the_next_frame() -> None:
     hub = PopHub()
     sub = hub.subscribe("seat1")

@@ -156,6 +156,29 @@ async def test_a_pop_reaches_only_the_sockets_of_its_seat(
         await ws.close()
 
 
+async def test_a_burst_of_pops_arrives_whole_and_in_order_on_every_socket(
+    env: Env, clients: Callable[[], Client]
+) -> None:
+    """The hub writes to a socket that keeps up directly and queues behind one that has unsent
+    bytes; either way each desktop gets every frame, whole and in order."""
+    a, b = clients(), clients()
+    await a.login("E1001")
+    await b.login("E1001")
+    ws_a, ws_b = await _connected(a), await _connected(b)
+    for ws in (ws_a, ws_b):
+        assert (await _frame(ws))["reason"] == "none"
+    names = ["李" * (i % 40) for i in range(200)]
+    for i, name in enumerate(names):
+        env.hub.publish("seat1", _pop("seat1", f"c{i}", name))
+        if i % 20 == 0:
+            await asyncio.sleep(0)
+    for ws in (ws_a, ws_b):
+        for i, name in enumerate(names):
+            frame = await _frame(ws)
+            assert (frame["call_id"], frame["caller"]["name"]) == (f"c{i}", name)
+        await ws.close()
+
+
 async def test_frames_go_out_uncompressed_even_when_the_browser_offers_deflate(
     env: Env, clients: Callable[[], Client]
 ) -> None:
