@@ -73,3 +73,23 @@ def alert_of(wire: dict[str, Any]) -> AlertFrame:
     frame = AlertFrame(**{k: v for k, v in wire.items() if k not in ("v", "type")})
     assert frame.to_wire() == wire
     return frame
+
+
+def wallboard_seat(seat_id: str, status: str, **kw: Any) -> dict[str, Any]:
+    """One seat of a wallboard frame as the browser receives it (JSON-ready)."""
+    base: dict[str, Any] = {
+        "seat_id": seat_id,
+        "name": f"Seat {seat_id[-1]}",
+        "tier": "expert" if seat_id in ("seat3", "seat4") else "ordinary",
+        "status": status,
+        "pause_reason": "",
+        "ring_started_at": None,
+        "ring_deadline_at": None,
+        "talk_started_at": None,
+        "cap_at": None,
+        "caller": "",
+        "call_id": "",
+        "channel": "",
+    }
+    base.update(kw)
+    return base

@@ -23,7 +23,7 @@ from ctid.screenpop.pop import (
     IvrChoice,
     RingInput,
 )
-from tests.frames import wallboard_of
+from tests.frames import wallboard_of, wallboard_seat
 
 from .conftest import PASSWORD, Env
 
@@ -97,7 +97,7 @@ def _caller(name: str, caller_id: int = 7, **kw: Any) -> CallerMatch:
     )
 
 
-async def test_ring_pop_shows_the_caller_literally_and_only_on_that_seat(
+async def test_ring_pop_shows_the_caller_literally_and_only_on_thatwallboard_seat(
     browser: Browser, env: Env
 ) -> None:
     _, seat1 = await _desk(browser, env, "E1001", init_script=RECORD_NOTIFICATIONS)
@@ -307,25 +307,6 @@ async def _login(browser: Browser, env: Env, employee_id: str) -> tuple[BrowserC
     return context, page
 
 
-def _seat(seat_id: str, status: str, **kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "seat_id": seat_id,
-        "name": f"Seat {seat_id[-1]}",
-        "tier": "expert" if seat_id in ("seat3", "seat4") else "ordinary",
-        "status": status,
-        "pause_reason": "",
-        "ring_started_at": None,
-        "ring_deadline_at": None,
-        "talk_started_at": None,
-        "cap_at": None,
-        "caller": "",
-        "call_id": "",
-        "channel": "",
-    }
-    base.update(kw)
-    return base
-
-
 def _wallboard(now: float, *seats: dict[str, Any], waiting: int = 0) -> dict[str, Any]:
     return {
         "v": 1,
@@ -369,7 +350,7 @@ async def test_the_wallboard_shows_live_seat_states_and_listens_in(
         wallboard_of(
             _wallboard(
                 now,
-                _seat(
+                wallboard_seat(
                     "seat1",
                     "on_call",
                     caller=XSS,
@@ -377,9 +358,11 @@ async def test_the_wallboard_shows_live_seat_states_and_listens_in(
                     cap_at=now + 475,
                     call_id="c-1",
                 ),
-                _seat("seat2", "ringing", ring_started_at=now - 6, ring_deadline_at=now + 9),
-                _seat("seat3", "paused", pause_reason="lunch"),
-                _seat("seat4", "available"),
+                wallboard_seat(
+                    "seat2", "ringing", ring_started_at=now - 6, ring_deadline_at=now + 9
+                ),
+                wallboard_seat("seat3", "paused", pause_reason="lunch"),
+                wallboard_seat("seat4", "available"),
                 waiting=1,
             )
         )
@@ -407,12 +390,14 @@ async def test_the_wallboard_shows_live_seat_states_and_listens_in(
         wallboard_of(
             _wallboard(
                 now,
-                _seat("seat1", "wrap_up"),
-                _seat(
+                wallboard_seat("seat1", "wrap_up"),
+                wallboard_seat(
                     "seat2", "on_call", caller="Sun Qiang", talk_started_at=now, cap_at=now + 600
                 ),
-                _seat("seat3", "paused", pause_reason="rna"),
-                _seat("seat4", "ringing", ring_started_at=now - 16, ring_deadline_at=now - 1),
+                wallboard_seat("seat3", "paused", pause_reason="rna"),
+                wallboard_seat(
+                    "seat4", "ringing", ring_started_at=now - 16, ring_deadline_at=now - 1
+                ),
             )
         )
     )

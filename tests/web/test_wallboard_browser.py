@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from ctid.calls.seat_desk import SeatToday
-from tests.frames import alert_of, wallboard_of
+from tests.frames import alert_of, wallboard_of, wallboard_seat
 
 from .conftest import PASSWORD, Env
 
@@ -24,37 +24,18 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _seat(seat_id: str, status: str, **kw: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "seat_id": seat_id,
-        "name": f"Seat {seat_id[-1]}",
-        "tier": "expert" if seat_id in ("seat3", "seat4") else "ordinary",
-        "status": status,
-        "pause_reason": "",
-        "ring_started_at": None,
-        "ring_deadline_at": None,
-        "talk_started_at": None,
-        "cap_at": None,
-        "caller": "",
-        "call_id": "",
-        "channel": "",
-    }
-    base.update(kw)
-    return base
-
-
 def _board(now: float, *, loss_rate: float, within_pct: float) -> dict[str, Any]:
     return {
         "v": 1,
         "type": "wallboard",
         "at": now,
         "seats": [
-            _seat(
+            wallboard_seat(
                 "seat1", "on_call", caller="Zhou Jie", talk_started_at=now - 125, cap_at=now + 475
             ),
-            _seat("seat2", "paused", pause_reason="rna"),
-            _seat("seat3", "ringing", ring_started_at=now - 6, ring_deadline_at=now + 9),
-            _seat("seat4", "available"),
+            wallboard_seat("seat2", "paused", pause_reason="rna"),
+            wallboard_seat("seat3", "ringing", ring_started_at=now - 6, ring_deadline_at=now + 9),
+            wallboard_seat("seat4", "available"),
         ],
         "queues": [
             {
