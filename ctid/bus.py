@@ -1,8 +1,10 @@
-"""The event bus: one ordered queue and one dispatcher, so every handler sees items in wire order."""
+"""The event bus: one ordered queue and one dispatcher, so every handler sees items in wire order;
+a handler that waits for a disk or a database reads its items in a lane of its own."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -26,6 +28,11 @@ class EventBus(Generic[T]):
     item, so the story keeps its order. A handler that raises is logged with the item and its
     traceback and the rest carry on: one item is the unit of work. While an item is dispatched its
     `call_id` (or `linkedid`) is bound to the log context.
+
+    A handler subscribed `apart` gets its items in a lane: its own queue and task, in the same
+    order, one at a time, so what it waits for (the journal's fsync, a database) never holds the
+    bus — nor the pop of the next call, which the bus dispatches meanwhile. Readers that tell the
+    story (`publish_next`) stay on the bus.
     """
 
     def __init__(self) -> None:
@@ -34,11 +41,17 @@ class EventBus(Generic[T]):
         self._wakeup = asyncio.Event()
         self._subs: list[tuple[Handler[Any], tuple[type, ...]]] = []
         self._routes: dict[type, tuple[Handler[Any], ...]] = {}
+        self._lanes: list[_Lane] = []
         self.published = 0
         self.dispatched = 0
 
-    def subscribe(self, handler: Handler[U], *types: type[U]) -> None:
-        """`handler` gets every item, or only those of `types` (which must be items of `T`)."""
+    def subscribe(self, handler: Handler[U], *types: type[U], apart: bool = False) -> None:
+        """`handler` gets every item, or only those of `types` (which must be items of `T`);
+        `apart`: in a lane of its own (see the class)."""
+        if apart:
+            lane = _Lane(handler)
+            self._lanes.append(lane)
+            handler = lane.put
         self._subs.append((handler, types))
         self._routes.clear()
 
@@ -57,7 +70,7 @@ class EventBus(Generic[T]):
 
     @property
     def backlog(self) -> int:
-        return len(self._items) + len(self._next)
+        return len(self._items) + len(self._next) + sum(len(lane.items) for lane in self._lanes)
 
     def _handlers_for(self, kind: type) -> tuple[Handler[Any], ...]:
         found = self._routes.get(kind)
@@ -67,14 +80,33 @@ class EventBus(Generic[T]):
         return found
 
     async def drain(self) -> None:
-        """Dispatch everything published so far (tests and shutdown)."""
-        await self._dispatch_all()
+        """Dispatch everything published so far, lanes included, and what that publishes in
+        turn (tests and shutdown)."""
+        while True:
+            await self._dispatch_all()
+            busy = [lane for lane in self._lanes if lane.pending]
+            if not busy and not self._items and not self._next:
+                return
+            for lane in busy:
+                await lane.idle.wait()
 
     async def run(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            await self._dispatch_all()
+        """Dispatch until cancelled; then what was read already is handed over, lanes included
+        (bounded by `STOP_DRAIN_S`), before the lanes stop."""
+        try:
+            while True:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                await self._dispatch_all()
+        finally:
+            try:
+                async with asyncio.timeout(STOP_DRAIN_S):
+                    await self.drain()
+            except TimeoutError:
+                log.warning("bus_stop_drain_timed_out", waiting=self.backlog)
+            finally:
+                for lane in self._lanes:
+                    await lane.stop()
 
     async def _dispatch_all(self) -> None:
         # One loop for every item queued (one batch per socket read, as a rule): no coroutine of
@@ -115,6 +147,69 @@ class EventBus(Generic[T]):
         finally:
             if bound:
                 unbind_contextvars("call_id")
+
+
+STOP_DRAIN_S = 3.0
+"""On stop, how long the bus may go on handing over what was read before it."""
+
+
+class _Lane:
+    """One `apart` handler's queue and task (started with the first item): items in order, one
+    at a time; a handler that raises is logged and its lane carries on."""
+
+    def __init__(self, handler: Handler[Any]) -> None:
+        self.handler = handler
+        self.name = _name(handler)
+        self.items: deque[Any] = deque()
+        self.pending = 0
+        """Items put and not yet handled to the end (the one in hand included)."""
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def put(self, item: object) -> None:
+        self.items.append(item)
+        self.pending += 1
+        self.idle.clear()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name=f"ctid-bus-lane-{self.name}"
+            )
+        if not self._wakeup.is_set():
+            self._wakeup.set()
+
+    async def _run(self) -> None:
+        items, handler = self.items, self.handler
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while items:
+                item = items.popleft()
+                call_id = getattr(item, "call_id", None) or getattr(item, "linkedid", None)
+                if call_id:
+                    bind_contextvars(call_id=call_id)
+                else:  # the task's context was copied from the bus's, mid-item maybe
+                    unbind_contextvars("call_id")
+                try:
+                    result = handler(item)
+                    if result is not None:
+                        await result
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("bus_handler_failed", handler=self.name, item=repr(item)[:300])
+                finally:
+                    self.pending -= 1
+                    if not self.pending:
+                        self.idle.set()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def _name(handler: object) -> str:

@@ -36,7 +36,7 @@ from ctid.calls.ivr import run_ivr
 from ctid.calls.seat_desk import DeskItem, SeatDesk
 from ctid.calls.seat_log_store import SqlSeatLog
 from ctid.calls.service import CALL_INPUT, BusItem, CallService, Resync
-from ctid.calls.spy import SpyService
+from ctid.calls.spy import SPY_ITEMS, SpyService
 from ctid.calls.spy_control import SpyControl
 from ctid.calls.spy_store import SqlSpyStore
 from ctid.calls.spy_targets import TalkingSeats, TargetItems
@@ -415,12 +415,13 @@ class Daemon:
         bus.subscribe(self.calls.handle, *CALL_INPUT)
         bus.subscribe(self.talking.on_item, *get_args(TargetItems))
         bus.subscribe(self.call_channels.on_item, *get_args(ChannelItems))
-        bus.subscribe(self.spy.on_event)
+        bus.subscribe(self.spy.on_event, *SPY_ITEMS)
         bus.subscribe(self.survey.on_item, *get_args(SurveyItems))
         bus.subscribe(self.originates.on_event, OriginateResponded)
         bus.subscribe(self.rota_follower.on_item, *get_args(SeatItem))
         bus.subscribe(self.seat_desk.on_item, *get_args(DeskItem))
-        bus.subscribe(self.intake.on_item, *get_args(IntakeItem))
+        # Apart: the intake waits for the journal's fsync, which must not hold the next pop.
+        bus.subscribe(self.intake.on_item, *get_args(IntakeItem), apart=True)
         bus.subscribe(self.screens.on_item, *get_args(ScreenItem))
         bus.subscribe(self.metrics.calls.on_item, *get_args(MetricItem))
 

@@ -55,6 +55,9 @@ from ctid.core.ids import CallId, Channel, SeatId
 
 log = structlog.get_logger(__name__)
 
+SPY_ITEMS: tuple[type, ...] = (OriginateResponded, SpyStarted, SpyStopped, ChannelHungUp, Resync)
+"""The bus items `SpyService.on_event` reads (subscribe it to these)."""
+
 _KEEP_ENDED = 256
 """Ended sessions kept in memory (for `session()` and for late PBX events), newest first."""
 _KEEP_EARLY = 64

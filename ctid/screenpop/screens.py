@@ -223,7 +223,7 @@ class SeatScreens:
     def __post_init__(self) -> None:
         self.board = LiveBoard(SeatId(s.id) for s in self.cfg.seats)
 
-    async def on_item(self, item: ScreenItem) -> None:
+    def on_item(self, item: ScreenItem) -> None:
         match item:  # the wallboard's read model first: the wallboard is drawn from it
             case (
                 CallStarted()
