@@ -29,7 +29,7 @@ from ctid.asterisk.ami_protocol import AmiProtocol, LinkStats
 from ctid.asterisk.frame import Frame
 from ctid.asterisk.translate import EVENT_FILTER, translate
 from ctid.bus import EventBus
-from ctid.calls.service import CALL_INPUT, BusItem, CallService
+from ctid.calls.service import CALL_INPUT, PBX_EFFECTS, BusItem, CallService
 from ctid.config import parse_config
 
 
@@ -68,6 +68,7 @@ async def run_ctid(port: int, expected: int, mix: str) -> tuple[float, float]:
     bus: EventBus[BusItem] = EventBus()
     calls = CallService(cfg, NullPbx(), bus.publish, bus.publish_next, wall_epoch=time.time)
     bus.subscribe(calls.handle, *CALL_INPUT)
+    bus.subscribe(calls.carry_out, *PBX_EFFECTS, apart=True)
     loop = asyncio.get_running_loop()
     read_at = 0.0
     stats = LinkStats()

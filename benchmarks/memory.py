@@ -25,7 +25,7 @@ from ami_pipeline import LAB_SEATS, NullPbx
 from ctid.asterisk.ami_protocol import AmiFrameParser
 from ctid.asterisk.translate import translate
 from ctid.bus import EventBus
-from ctid.calls.service import CALL_INPUT, BusItem, CallService
+from ctid.calls.service import CALL_INPUT, PBX_EFFECTS, BusItem, CallService
 from ctid.config import parse_config
 
 
@@ -44,6 +44,7 @@ async def main_async(calls: int) -> None:
     bus: EventBus[BusItem] = EventBus()
     service = CallService(cfg, NullPbx(), bus.publish, bus.publish_next, wall_epoch=time.time)
     bus.subscribe(service.handle, *CALL_INPUT)
+    bus.subscribe(service.carry_out, *PBX_EFFECTS, apart=True)
     parser = AmiFrameParser()
     parser.feed(BANNER)
     done = 0

@@ -20,7 +20,7 @@ Handler = Callable[[T], Awaitable[None] | None]
 
 
 class EventBus(Generic[T]):
-    """Library callbacks `publish` (cheap, synchronous); `run` hands each item to its handlers.
+    """Library callbacks `publish` (cheap, synchronous); the bus hands each item to its handlers.
 
     Handlers run one item at a time, in subscription order; `subscribe(handler, SomeType, ...)`
     sees only items of those types. What a handler tells the others about the item it is handling
@@ -29,10 +29,16 @@ class EventBus(Generic[T]):
     traceback and the rest carry on: one item is the unit of work. While an item is dispatched its
     `call_id` (or `linkedid`) is bound to the log context.
 
+    `flush` dispatches what is queued at once, in the caller's callback (the AMI reader calls it
+    after each read, so a ringing call's pop does not wait behind the loop's other ready
+    callbacks); `run`, the bus's task, dispatches the rest. A handler returns None when it is done
+    with the item, or an awaitable: then the bus's task awaits it before the item's next handler
+    and the items after it.
+
     A handler subscribed `apart` gets its items in a lane: its own queue and task, in the same
-    order, one at a time, so what it waits for (the journal's fsync, a database) never holds the
-    bus — nor the pop of the next call, which the bus dispatches meanwhile. Readers that tell the
-    story (`publish_next`) stay on the bus.
+    order, one at a time, so what it waits for (the journal's fsync, a database, Asterisk's
+    answer) never holds the bus — nor the pop of the next call. Readers that tell the story
+    (`publish_next`) stay on the bus.
     """
 
     def __init__(self) -> None:
@@ -42,6 +48,10 @@ class EventBus(Generic[T]):
         self._subs: list[tuple[Handler[Any], tuple[type, ...]]] = []
         self._routes: dict[type, tuple[Handler[Any], ...]] = {}
         self._lanes: list[_Lane] = []
+        self._held: _Held | None = None
+        """The item whose handler returned an awaitable, and what is left of it."""
+        self._pumping = False
+        self._dispatching = asyncio.Lock()
         self.published = 0
         self.dispatched = 0
 
@@ -67,6 +77,12 @@ class EventBus(Generic[T]):
         self.published += 1
         if not self._wakeup.is_set():
             self._wakeup.set()
+
+    def flush(self) -> None:
+        """Dispatch what is queued now, in this callback, unless a dispatch is under way (a
+        handler calling this, or an awaitable in hand: then the bus's task goes on)."""
+        if not self._pumping and self._held is None and (self._items or self._next):
+            self._pump()
 
     @property
     def backlog(self) -> int:
@@ -109,12 +125,48 @@ class EventBus(Generic[T]):
                     await lane.stop()
 
     async def _dispatch_all(self) -> None:
-        # One loop for every item queued (one batch per socket read, as a rule): no coroutine of
-        # its own per item, and the log context changes only when the next item's call does.
+        async with self._dispatching:
+            while True:
+                held = self._held
+                if held is not None:
+                    if held.call_id:
+                        bind_contextvars(call_id=held.call_id)
+                    self._pumping = True  # no `flush` while the item's handlers go on
+                    try:
+                        try:
+                            await held.result
+                        except asyncio.CancelledError:
+                            # Stopping: the drain after goes on with the item's next handler.
+                            done = asyncio.get_running_loop().create_future()
+                            done.set_result(None)
+                            held.result = done
+                            raise
+                        except Exception:
+                            log.exception(
+                                "bus_handler_failed",
+                                handler=_name(held.handlers[held.at - 1]),
+                                item=repr(held.item)[:300],
+                            )
+                        self._held = None
+                        self._handle(held.item, held.handlers, held.at, held.call_id)
+                    finally:
+                        self._pumping = False
+                        if held.call_id:
+                            unbind_contextvars("call_id")
+                    if self._held is not None:
+                        continue
+                if not self._items and not self._next:
+                    return
+                self._pump()
+
+    def _pump(self) -> None:
+        # One loop for every item queued: no coroutine of its own per item, and the log context
+        # changes only when the next item's call does. Stops at a handler's awaitable (`_held`).
         routes, first, queued = self._routes, self._next, self._items
         bound: object = None
+        self._pumping = True
         try:
-            while True:
+            while self._held is None:
                 if first:  # what the handler before said (`publish_next`) goes first
                     item = first.popleft()
                 elif queued:
@@ -128,25 +180,52 @@ class EventBus(Generic[T]):
                     else:
                         unbind_contextvars("call_id")
                     bound = call_id
-                kind = type(item)
-                handlers = routes.get(kind)
+                handlers = routes.get(type(item))
                 if handlers is None:
-                    handlers = self._handlers_for(kind)
-                for handler in handlers:
-                    try:
-                        result = handler(item)
-                        if result is not None:
-                            await result
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:
-                        log.exception(
-                            "bus_handler_failed", handler=_name(handler), item=repr(item)[:300]
-                        )
-                self.dispatched += 1
+                    handlers = self._handlers_for(type(item))
+                self._handle(item, handlers, 0, call_id)
         finally:
+            self._pumping = False
             if bound:
                 unbind_contextvars("call_id")
+        if self._held is not None and not self._wakeup.is_set():
+            self._wakeup.set()  # the bus's task awaits it and goes on
+
+    def _handle(
+        self, item: object, handlers: tuple[Handler[Any], ...], start: int, call_id: object
+    ) -> None:
+        """`item`'s handlers from `start`, until one returns an awaitable (kept in `_held`)."""
+        for i in range(start, len(handlers)):
+            handler = handlers[i]
+            try:
+                result = handler(item)
+            except Exception:
+                log.exception("bus_handler_failed", handler=_name(handler), item=repr(item)[:300])
+                continue
+            if result is not None:
+                self._held = _Held(item, handlers, i + 1, result, str(call_id or ""))
+                return
+        self.dispatched += 1
+
+
+class _Held:
+    __slots__ = ("at", "call_id", "handlers", "item", "result")
+
+    def __init__(
+        self,
+        item: object,
+        handlers: tuple[Handler[Any], ...],
+        at: int,
+        result: Awaitable[None],
+        call_id: str,
+    ) -> None:
+        self.item, self.handlers, self.at, self.result, self.call_id = (
+            item,
+            handlers,
+            at,
+            result,
+            call_id,
+        )
 
 
 STOP_DRAIN_S = 3.0

@@ -120,6 +120,16 @@ def _translations(locale: str) -> gettext.NullTranslations:
     return _LazyCatalog(locale)
 
 
+def load_catalogs() -> None:
+    """Read every supported catalog now: `ctid run` calls this in a worker thread once ready, so
+    the first translated word a live call needs (a seat paused for missed calls, say) does not
+    hold the loop while a catalog is read."""
+    for locale in SUPPORTED:
+        catalog = _translations(locale)
+        if isinstance(catalog, _LazyCatalog):
+            catalog._catalog()
+
+
 def _load_translations(locale: str) -> gettext.NullTranslations:
     """The compiled catalog of `locale`: the wheel carries `ctid.mo` (built from the `.po`
     files); a checkout compiles them in memory, so there is no build step to forget."""

@@ -194,3 +194,68 @@ async def test_on_stop_the_bus_hands_over_what_was_read_before_the_lanes_stop() 
     await asyncio.gather(runner, return_exceptions=True)
     assert got == list(range(20))
     assert bus.backlog == 0
+
+
+async def test_flush_dispatches_in_the_callers_callback_and_the_task_goes_on_after_a_wait() -> None:
+    """The AMI reader flushes after each read: the items are handled before `flush` returns, up
+    to a handler that must wait; the bus's task awaits that and goes on in order, and a flush
+    meanwhile leaves the newer items to it."""
+    bus: EventBus[Item] = EventBus()
+    gate = asyncio.Event()
+    seen: list[str] = []
+
+    def first(item: Ev) -> asyncio.Future[None] | None:
+        seen.append(f"first{item.n}")
+        if item.n == 2:
+            return asyncio.ensure_future(gate.wait())  # type: ignore[arg-type]
+        return None
+
+    bus.subscribe(first, Ev)
+    bus.subscribe(lambda item: seen.append(f"second{item.n}"), Ev)
+    runner = asyncio.create_task(bus.run())
+    try:
+        bus.publish(Ev(1))
+        bus.flush()
+        assert seen == ["first1", "second1"]  # before any other callback ran
+        bus.publish(Ev(2))
+        bus.publish(Ev(3))
+        bus.flush()
+        assert seen == ["first1", "second1", "first2"]  # 2 waits; 3 waits behind it
+        bus.publish(Ev(4))
+        bus.flush()  # a wait is in hand: the task goes on, not this flush
+        assert seen == ["first1", "second1", "first2"]
+        gate.set()
+        await bus.drain()
+        assert seen == [
+            "first1",
+            "second1",
+            "first2",
+            "second2",
+            "first3",
+            "second3",
+            "first4",
+            "second4",
+        ]
+        assert bus.dispatched == 4 and bus.backlog == 0
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_a_handler_calling_flush_or_publishing_mid_item_keeps_wire_order() -> None:
+    bus: EventBus[Item] = EventBus()
+    seen: list[str] = []
+
+    def tracker(item: Ev) -> None:
+        seen.append(f"ev{item.n}")
+        if item.n == 1:
+            bus.publish(Ev(3))
+            bus.publish_next(Other(10))
+            bus.flush()  # re-entered: must not dispatch anything out of order
+
+    bus.subscribe(tracker, Ev)
+    bus.subscribe(lambda item: seen.append(f"other{item.n}"), Other)
+    bus.publish(Ev(1))
+    bus.publish(Ev(2))
+    bus.flush()
+    assert seen == ["ev1", "other10", "ev2", "ev3"]

@@ -35,7 +35,7 @@ from ctid.calls.control import CallControl, OriginateWatch
 from ctid.calls.ivr import run_ivr
 from ctid.calls.seat_desk import DeskItem, SeatDesk
 from ctid.calls.seat_log_store import SqlSeatLog
-from ctid.calls.service import CALL_INPUT, BusItem, CallService, Resync
+from ctid.calls.service import CALL_INPUT, PBX_EFFECTS, BusItem, CallService, Resync
 from ctid.calls.spy import SPY_ITEMS, SpyService
 from ctid.calls.spy_control import SpyControl
 from ctid.calls.spy_store import SqlSpyStore
@@ -168,6 +168,8 @@ class Daemon:
             # Events translate has no handler for are never built: half of a busy PBX's stream.
             events=EVENT_FILTER,
             on_read=self._on_read,
+            # The read's events dispatched at once: a pop never waits behind other callbacks.
+            after_read=self.bus.flush,
         )
         self.pbx = AmiPbxControl(self.ami)
         self.calls = CallService(
@@ -413,12 +415,15 @@ class Daemon:
         story's readers."""
         bus = self.bus
         bus.subscribe(self.calls.handle, *CALL_INPUT)
+        # Apart: a Hangup or a QueuePause waits for Asterisk's answer, not the bus.
+        bus.subscribe(self.calls.carry_out, *PBX_EFFECTS, apart=True)
         bus.subscribe(self.talking.on_item, *get_args(TargetItems))
         bus.subscribe(self.call_channels.on_item, *get_args(ChannelItems))
         bus.subscribe(self.spy.on_event, *SPY_ITEMS)
         bus.subscribe(self.survey.on_item, *get_args(SurveyItems))
         bus.subscribe(self.originates.on_event, OriginateResponded)
-        bus.subscribe(self.rota_follower.on_item, *get_args(SeatItem))
+        # Apart: an auto-pause's audit row waits for the journal's fsync.
+        bus.subscribe(self.rota_follower.on_item, *get_args(SeatItem), apart=True)
         bus.subscribe(self.seat_desk.on_item, *get_args(DeskItem))
         # Apart: the intake waits for the journal's fsync, which must not hold the next pop.
         bus.subscribe(self.intake.on_item, *get_args(IntakeItem), apart=True)

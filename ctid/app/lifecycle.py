@@ -15,6 +15,7 @@ import structlog
 
 from ctid.app.reload import reload_config
 from ctid.app.systemd import Notifier
+from ctid.i18n import load_catalogs
 
 if TYPE_CHECKING:
     from ctid.app.daemon import Daemon
@@ -84,8 +85,10 @@ async def supervise(
                 gc.freeze()
                 log.info("ctid_ready", gc_frozen=gc.get_freeze_count())
                 daemon.web.auth.prepare()  # the login decoy hash, in a thread, once ready
+                loop.run_in_executor(None, _load_catalogs)  # the same for the catalogs
             await stop.wait()
             readiness.cancel()
+
             notify.notify("STOPPING=1", "STATUS=stopping")
             dog.cancel()
             for task in list(reloads):
@@ -94,3 +97,10 @@ async def supervise(
         if hup:
             loop.remove_signal_handler(signal.SIGHUP)
         notify.close()
+
+
+def _load_catalogs() -> None:
+    try:
+        load_catalogs()
+    except Exception:  # the words then load on first use, as before
+        log.exception("catalogs_not_loaded")

@@ -72,13 +72,15 @@ class AmiConnection:
         rng: random.Random | None = None,
         events: EventFilter | None = None,
         on_read: Callable[[], None] | None = None,
+        after_read: Callable[[], None] | None = None,
     ) -> None:
-        """`events` and `on_read`: see `AmiProtocol` (the event names `on_frame` wants; a
-        callback once per socket read)."""
+        """`events`, `on_read` and `after_read`: see `AmiProtocol` (the event names `on_frame`
+        wants; callbacks before and after the frames of each socket read)."""
         self._cfg = cfg
         self._on_frame = on_frame
         self._events = events
         self._on_read = on_read
+        self._after_read = after_read
         self._on_login = on_login
         self._on_link_change = on_link_change
         self._rng = rng if rng is not None else random.Random()
@@ -259,7 +261,13 @@ class AmiConnection:
         """One link from connect to loss. True if it got logged in."""
         cfg = self._cfg
         loop = asyncio.get_running_loop()
-        proto = AmiProtocol(self._on_frame, self._stats, events=self._events, on_read=self._on_read)
+        proto = AmiProtocol(
+            self._on_frame,
+            self._stats,
+            events=self._events,
+            on_read=self._on_read,
+            after_read=self._after_read,
+        )
         self._proto = proto
         logged_in = False
         try:

@@ -259,13 +259,16 @@ class AmiProtocol(asyncio.Protocol):
         max_frame_chars: int = MAX_FRAME_CHARS,
         events: EventFilter | None = None,
         on_read: Callable[[], None] | None = None,
+        after_read: Callable[[], None] | None = None,
     ) -> None:
         """`events`: the only events `on_frame` wants (None: all). The others are counted
         but never built, except while an action is in flight (its list items and end-of-list
         events must reach it whatever their names). `on_read` is called once per socket read
-        that carries frames, before the first of them (to read a clock once per read)."""
+        that carries frames, before the first of them (to read a clock once per read), and
+        `after_read` after the last (the daemon dispatches the read's events there)."""
         self._on_frame = on_frame
         self._on_read = on_read
+        self._after_read = after_read
         self._events = events
         self._stats = stats if stats is not None else LinkStats()
         self._parser = AmiFrameParser(max_frame_chars)
@@ -333,6 +336,11 @@ class AmiProtocol(asyncio.Protocol):
                 )
         if events:
             self._count(events)
+        if self._after_read is not None:
+            try:
+                self._after_read()
+            except Exception:  # the bus logs its handlers' errors; this is a last resort
+                log.exception("ami_after_read_failed")
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._close_reason is None:

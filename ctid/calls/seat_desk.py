@@ -244,7 +244,7 @@ class SeatDesk:
 
     # ------------------------------------------------------------------ the call story
 
-    async def on_item(self, item: DeskItem) -> None:
+    def on_item(self, item: DeskItem) -> None:
         match item:
             case SeatsResynced():
                 for live in item.seats:
@@ -292,7 +292,7 @@ class SeatDesk:
                     self._publish(s)
                     return
                 self._start_wrap(s, wrap_s)
-                await self._queue("wrapup pause", self._pause_wrapup(s.seat))
+                self._queue("wrapup pause", self._pause_wrapup(s.seat))
                 self._settle(s, rec.ended_at)
             case _:
                 assert_never(item)
@@ -340,7 +340,7 @@ class SeatDesk:
 
         return work
 
-    async def _queue(self, what: str, work: Work) -> None:
+    def _queue(self, what: str, work: Work) -> None:
         self._work.put_nowait((what, work))
 
     async def run(self) -> None:

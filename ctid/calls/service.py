@@ -44,6 +44,7 @@ from ctid.core.effects import (
     HangupChannel,
     NotifySeat,
     PauseSeat,
+    PbxEffect,
     RecordAnswer,
     RecordRingMiss,
     RedirectToQueue,
@@ -98,10 +99,22 @@ class Resync:
     entries: tuple[QueueEntrySnapshot, ...] = ()
 
 
-BusItem = Event | TimerFired | Resync | Notice | IncidentOpened | CallAnswerRecalled | DeskEffect
-"""Everything on the bus: what the PBX said, timers, resyncs, and the call story told on it."""
+BusItem = (
+    Event
+    | TimerFired
+    | Resync
+    | Notice
+    | IncidentOpened
+    | CallAnswerRecalled
+    | DeskEffect
+    | PbxEffect
+)
+"""Everything on the bus: what the PBX said, timers, resyncs, the call story told on it, and the
+PBX actions it calls for."""
 CALL_INPUT: tuple[type, ...] = (*get_args(Event), TimerFired, Resync, CallAnswerRecalled)
 """The bus items the call service handles (subscribe `handle` to these)."""
+PBX_EFFECTS: tuple[type, ...] = get_args(PbxEffect)
+"""The bus items `CallService.carry_out` handles (subscribe it to these, apart)."""
 
 
 class CallService:
@@ -156,36 +169,24 @@ class CallService:
     def handle(
         self, item: Event | TimerFired | Resync | CallAnswerRecalled
     ) -> Awaitable[None] | None:
-        """The bus handler. None when the item is handled already (nearly always); else what is
-        left of it to await: an effect that waits for the PBX (a Hangup, a QueuePause)."""
+        """The bus handler. None when the item is handled already (all but a resync and a
+        recalled answer, which wait for the PBX): an effect that waits for the PBX is told on the
+        bus and carried out by `carry_out`, in its own lane."""
         if isinstance(item, TimerFired):
-            return self._run(self._on_timer(item.key))
+            for effect in self._on_timer(item.key):
+                self._apply_now(effect)
+            return None
         if isinstance(item, Resync):
             return self.resync(item.channels, item.members, item.entries)
         if isinstance(item, CallAnswerRecalled):
             return self._recalled(item)
         self._track_clock(item.at)
         notices = self.tracker.apply(item)
-        return self._notices(notices, 0) if notices else None
-
-    def _notices(self, notices: list[Notice], start: int) -> Awaitable[None] | None:
-        # Each notice's effects, then the notice told: in order, without a coroutine until an
-        # effect has to wait for the PBX (`_finish` goes on from there).
-        for i in range(start, len(notices)):
-            notice = notices[i]
-            effects = self._decide(notice)
-            for j, effect in enumerate(effects):
-                if not self._apply_now(effect):
-                    return self._finish(notices, i, effects[j:])
+        for notice in notices:  # each notice's effects, then the notice told: in order
+            for effect in self._decide(notice):
+                self._apply_now(effect)
             self._tell(notice)
         return None
-
-    async def _finish(self, notices: list[Notice], i: int, effects: Sequence[Effect]) -> None:
-        await self._run(effects)
-        self._tell(notices[i])
-        rest = self._notices(notices, i + 1)
-        if rest is not None:
-            await rest
 
     async def resync(
         self,
@@ -301,8 +302,9 @@ class CallService:
                 # One effect failing (AMI down, say) must not stop the others.
                 log.error("effect_failed", effect=type(effect).__name__, error=str(exc))
 
-    def _apply_now(self, effect: Effect) -> bool:
-        """Apply an effect that needs no answer from the PBX; False for one that does (`_apply`)."""
+    def _apply_now(self, effect: Effect) -> None:
+        """Apply an effect without waiting: timers and the desk's news at once; what waits for
+        the PBX is told on the bus for `carry_out` (a cut's note first, see `_note_cut`)."""
         match effect:
             case StartTimer(key=key, delay_s=delay):
                 self.timers.start(key, delay)
@@ -317,27 +319,41 @@ class CallService:
                 | RequestCallback()
             ):
                 self._tell(effect)
+            case CutRingingLeg():
+                self._note_cut(effect)
+                self._tell(effect)
+            case PauseSeat() | UnpauseSeat() | HangupChannel() | RedirectToQueue():
+                self._tell(effect)
             case _:
-                return False
-        return True
+                assert_never(effect)
+
+    def _note_cut(self, effect: CutRingingLeg) -> None:
+        # The note goes on the bus before the Hangup is sent, so the tracker reads it before the
+        # queue's AgentRingNoAnswer that the Hangup causes.
+        self._publish(RingingLegCut(at=self.events_now(), channel=effect.channel))
+
+    async def carry_out(self, effect: PbxEffect) -> None:
+        """The bus handler (apart) for the effects that wait for the PBX, in the order told."""
+        try:
+            await self._pbx_action(effect)
+        except CtidError as exc:
+            # One effect failing (AMI down, say) must not stop the others.
+            log.error("effect_failed", effect=type(effect).__name__, error=str(exc))
 
     async def _apply(self, effect: Effect) -> None:
+        """Apply an effect and wait for the PBX's answer (resyncs, requests from the desk)."""
         match effect:
-            case (
-                StartTimer()
-                | CancelTimer()
-                | AlertSupervisors()
-                | NotifySeat()
-                | RecordRingMiss()
-                | RecordAnswer()
-                | FlagCall()
-                | RequestCallback()
-            ):
+            case CutRingingLeg():
+                self._note_cut(effect)
+                await self._pbx_action(effect)
+            case PauseSeat() | UnpauseSeat() | HangupChannel() | RedirectToQueue():
+                await self._pbx_action(effect)
+            case _:
                 self._apply_now(effect)
+
+    async def _pbx_action(self, effect: PbxEffect) -> None:
+        match effect:
             case CutRingingLeg(channel=channel, seat=seat, call_id=call_id):
-                # The note goes on the bus before the Hangup is sent, so the tracker reads it
-                # before the queue's AgentRingNoAnswer that the Hangup causes.
-                self._publish(RingingLegCut(at=self.events_now(), channel=channel))
                 try:
                     await self._pbx.cut_ringing_leg(channel)
                 except AmiActionError as exc:

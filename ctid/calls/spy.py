@@ -169,9 +169,17 @@ class SpyService:
 
     # ------------------------------------------------------------------ events
 
-    async def on_event(self, item: object) -> None:
+    def on_event(self, item: object) -> Awaitable[None] | None:
         """The bus handler: OriginateResponse, ChanSpyStart/Stop, the spy channel's Hangup and
-        the snapshot after each AMI login. Everything else is ignored."""
+        the snapshot after each AMI login. A hangup of a channel no session knows (nearly all of
+        them) is done with at once; the rest returns what the bus awaits."""
+        if isinstance(item, ChannelHungUp) and not (
+            item.channel in self._by_spy_channel or item.channel in self._by_chanspy
+        ):
+            return None
+        return self._on_event(item)
+
+    async def _on_event(self, item: object) -> None:
         try:
             match item:
                 case OriginateResponded():

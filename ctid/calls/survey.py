@@ -124,7 +124,7 @@ class KeypadSurvey:
     def facts(self, call_id: CallId) -> SurveyFacts | None:
         return self._facts.get(call_id)
 
-    async def on_item(self, item: SurveyItems) -> None:
+    def on_item(self, item: SurveyItems) -> None:
         """Remember who answered, a transfer and the talk cap (`FlagCall` `capped`, told whatever
         the cap's action: with `notify` the call goes on and could reach the survey)."""
         match item:

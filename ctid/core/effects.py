@@ -165,3 +165,7 @@ DeskEffect: TypeAlias = (
     AlertSupervisors | NotifySeat | RecordRingMiss | RecordAnswer | FlagCall | RequestCallback
 )
 """The effects that are news for the desk (screens, records), told on the bus after the notice."""
+
+PbxEffect: TypeAlias = CutRingingLeg | PauseSeat | UnpauseSeat | HangupChannel | RedirectToQueue
+"""The effects that wait for the PBX's answer: told on the bus and carried out in order in a lane
+of their own (`CallService.carry_out`), so no round trip to Asterisk holds the bus."""

@@ -372,9 +372,10 @@ class QueueSummarySnapshot(BaseEvent):
 
 @record(kw_only=True)
 class RingingLegCut(BaseEvent):
-    """ctid hung up a ringing seat leg itself (the ring deadline passed). Published by the service
-    that sent the `Hangup` action once Asterisk accepted it, so the ring attempt ends as `cut`.
-    `at` must be on the events' clock (`CallTracker.last_at`)."""
+    """ctid hangs up a ringing seat leg itself (the ring deadline passed). Published by the call
+    service before the `Hangup` action is sent, so the ring attempt ends as `cut` (a Hangup that
+    finds the leg gone already is logged; the queue's own end then wins). `at` must be on the
+    events' clock (`CallTracker.last_at`)."""
 
     channel: Channel
 

@@ -40,7 +40,7 @@ class Subscription:
     """One connected desktop's queue of serialised frames. With a sink (`deliver_to`) a frame
     offered while nothing is queued goes straight to the sink: no task woken per desktop."""
 
-    __slots__ = ("_channel", "_items", "_limit", "_sink", "_state", "_wake")
+    __slots__ = ("_channel", "_items", "_limit", "_sending", "_sink", "_state", "_wake")
 
     def __init__(self, channel: _Channel, limit: int) -> None:
         self._channel = channel
@@ -49,6 +49,9 @@ class Subscription:
         self._state: _State = "open"
         self._wake = asyncio.Event()
         self._sink: Sink | None = None
+        self._sending = False
+        """`get` handed a frame out that the sender has not said `written` of: until then no
+        frame may overtake it through the sink."""
 
     @property
     def dropped(self) -> bool:
@@ -63,14 +66,20 @@ class Subscription:
         return len(self._items)
 
     async def get(self) -> str | None:
-        """The next frame as JSON text; None once the subscription is closed or dropped."""
+        """The next frame as JSON text; None once the subscription is closed or dropped. The
+        sender says `written` once it has written it."""
         while True:
             if self._items:
+                self._sending = True
                 return self._items.popleft()
             if self._state != "open":
                 return None
             self._wake.clear()
             await self._wake.wait()
+
+    def written(self) -> None:
+        """The frame `get` handed out is written: the sink may take frames again."""
+        self._sending = False
 
     def deliver_to(self, sink: Sink | None) -> None:
         """From now on hand frames to `sink` while the queue is empty (so order is kept: what
@@ -85,7 +94,7 @@ class Subscription:
         self._wake.set()
 
     def _offer(self, data: str) -> bool:
-        if self._sink is not None and not self._items and self._sink(data):
+        if self._sink is not None and not self._items and not self._sending and self._sink(data):
             return True
         if len(self._items) >= self._limit:
             self._state = "dropped"

@@ -110,6 +110,19 @@ ScreenItem = (
 SHUTDOWN_WAIT_S = 5.0
 """How long `run` waits for its pop lookups to end once cancelled."""
 
+HINTS_KEPT_S = 60.0
+"""How long the suggestions for one IVR choice are reused: every call with that choice gets the
+same articles (until one is written) and the same solved incidents (at most this old), and the
+loop that pushes the next pop does not run the two queries again for each ring."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Hints:
+    generation: int
+    until: float
+    articles: tuple[ArticlePart, ...]
+    solved: tuple[SolvedPart, ...]
+
 
 class CallerPhone(Protocol):
     @property
@@ -187,7 +200,11 @@ class SolvedHint(Protocol):
 
 
 class KnowledgeHints(Protocol):
-    """Articles and earlier solutions for a ringing call (the knowledge base fits)."""
+    """Articles and earlier solutions for a ringing call (the knowledge base fits);
+    `generation` changes whenever an article is written."""
+
+    @property
+    def generation(self) -> int: ...
 
     async def suggest(
         self, *, request_type: str | None = None, category: str | None = None, limit: int = 5
@@ -217,6 +234,7 @@ class SeatScreens:
     _incidents: dict[str, str] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _kpis: dict[str, object] = field(default_factory=dict)
+    _hints: dict[tuple[str | None, str], _Hints] = field(default_factory=dict)
     _dirty: asyncio.Event = field(default_factory=asyncio.Event)
     board: LiveBoard = field(init=False)
 
@@ -380,14 +398,9 @@ class SeatScreens:
     async def _suggest(self, seat: str, ring: RingInput) -> None:
         """Articles fitting the IVR choice, and incidents solved before, as a `suggestions`
         frame: the ringing frame is out already and never waits for these."""
-        assert self.kb is not None
         request_type = ring.ivr.request_type if ring.ivr else None
         try:
-            articles = await self.kb.suggest(request_type=request_type, limit=5)
-            hint = ring.ivr.label if ring.ivr else ""
-            solved = (
-                await self.kb.solved_before(category=None, text_hint=hint, limit=3) if hint else []
-            )
+            hints = await self._hints_for(request_type, ring.ivr.label if ring.ivr else "")
         except Exception:  # a hint, not the pop: say so in the log and show none
             log.exception("pop_suggest_failed", seat=seat, call_id=ring.call_id)
             return
@@ -400,12 +413,29 @@ class SeatScreens:
                 seat=seat,
                 call_id=ring.call_id,
                 request_type=request_type,
-                articles=tuple(ArticlePart(a.id, a.title, a.category) for a in articles),
-                solved_before=tuple(
-                    SolvedPart(i.number, i.summary, i.resolution or "") for i in solved
-                ),
+                articles=hints.articles,
+                solved_before=hints.solved,
             ),
         )
+
+    async def _hints_for(self, request_type: str | None, hint: str) -> _Hints:
+        """The suggestions for one IVR choice, kept `HINTS_KEPT_S` or until an article changes."""
+        assert self.kb is not None
+        key, now = (request_type, hint), asyncio.get_running_loop().time()
+        kept = self._hints.get(key)
+        if kept is not None and kept.until > now and kept.generation == self.kb.generation:
+            return kept
+        generation = self.kb.generation
+        articles = await self.kb.suggest(request_type=request_type, limit=5)
+        solved = await self.kb.solved_before(category=None, text_hint=hint, limit=3) if hint else []
+        fresh = _Hints(
+            generation,
+            now + HINTS_KEPT_S,
+            tuple(ArticlePart(a.id, a.title, a.category) for a in articles),
+            tuple(SolvedPart(i.number, i.summary, i.resolution or "") for i in solved),
+        )
+        self._hints[key] = fresh
+        return fresh
 
     def ring_ended(self, notice: SeatRingEnded) -> None:
         if notice.reason == "answered":

@@ -219,6 +219,9 @@ class KnowledgeBase:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
         self._sessions = sessions
         self._clock = clock
+        self.generation = 0
+        """Counts the articles written through this instance (readers keep what they derived
+        from the articles until it changes)."""
 
     # ----------------------------------------------------------------------- writing
 
@@ -259,6 +262,7 @@ class KnowledgeBase:
             await s.flush()
             await self._record(s, row, who, now)
             view = _article_view(row)
+        self.generation += 1
         log.info("kb_article_created", article_id=view.id, author=who)
         return view
 
@@ -297,6 +301,7 @@ class KnowledgeBase:
             await s.flush()
             await self._record(s, row, who, now)
             view = _article_view(row)
+        self.generation += 1
         log.info("kb_article_edited", article_id=article_id, version=view.version, author=who)
         return view
 

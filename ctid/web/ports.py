@@ -95,6 +95,10 @@ class PushSubscription(Protocol):
 
     def close(self) -> None: ...
 
+    def written(self) -> None:
+        """The frame `get` handed out is written (frames may take the sink again)."""
+        ...
+
     def deliver_to(self, sink: Callable[[str], bool] | None) -> None:
         """Hand frames to `sink` (False: queue it instead) while nothing is queued."""
         ...

@@ -240,6 +240,7 @@ class PushSockets:
             # A browser that stops reading fills the socket buffer and send blocks: bounded.
             async with asyncio.timeout(self._send_timeout):
                 await ws.send_str(data)
+            sub.written()  # only now may the hub write the next frame straight to the socket
 
     async def _close(self, ws: web.WebSocketResponse, code: int, reason: str) -> None:
         if ws.closed:

@@ -259,7 +259,9 @@ class Rig:
             for notice in self.tracker.apply(ev):  # the story, as the bus tells it
                 if isinstance(notice, get_args(TargetItems)):
                     self.targets.on_item(notice)
-        await self.spy.on_event(ev)
+        pending = self.spy.on_event(ev)
+        if pending is not None:  # None: a hangup no session knows, done with at once
+            await pending
 
     async def feed(self, keep: Callable[[Event], bool] = lambda e: True) -> None:
         for ev in self.events[self.split :]:
@@ -548,7 +550,9 @@ async def test_an_originate_response_that_overtakes_the_action_reply_is_not_lost
     assert ours.action_id == "lab-13"
 
     async def early(action_id: str) -> None:
-        await rig.spy.on_event(ours)  # the bus runs it before `originate_application` returns
+        pending = rig.spy.on_event(ours)  # the bus runs it before `originate_application` returns
+        assert pending is not None
+        await pending
 
     rig.pbx.during = early
     session = await rig.spy.start("S100", "seat3", "listen")

@@ -104,15 +104,15 @@ def answered(call_id: CallId) -> CallAnswered:
 
 async def test_the_facts_follow_the_story() -> None:
     survey = KeypadSurvey(CONFIG, NoCalls(), NoSink())
-    await survey.on_item(answered(CALL))
+    survey.on_item(answered(CALL))
     assert survey.facts(CALL) == SurveyFacts(CALL, answered_by=SEAT)
-    await survey.on_item(FlagCall(CALL, "repeat"))
+    survey.on_item(FlagCall(CALL, "repeat"))
     assert survey.facts(CALL) == SurveyFacts(CALL, answered_by=SEAT)
-    await survey.on_item(FlagCall(CALL, "capped"))
+    survey.on_item(FlagCall(CALL, "capped"))
     assert decide_survey(survey.facts(CALL)) == Skip("capped")
     other = CallId("1795399300.4")
-    await survey.on_item(answered(other))
-    await survey.on_item(
+    survey.on_item(answered(other))
+    survey.on_item(
         CallTransferred(
             call_id=other,
             at=1795399310.0,
@@ -212,7 +212,7 @@ async def test_the_survey_finds_the_call_by_its_caller_channel() -> None:
     channels.on_item(started(CALL, local))
     answer = replace(answered(CALL), caller_channel=Channel(local))
     channels.on_item(answer)
-    await survey.on_item(answer)
+    survey.on_item(answer)
     assert await survey.serve(Session(local, "1795399200.3")) == "scored"
     assert sink.rated == [(CALL, 5)]
     channels.on_item(ended(CALL))
