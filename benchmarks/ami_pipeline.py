@@ -1,5 +1,5 @@
 """AMI pipeline throughput over loopback, through ctid's real path (`AmiProtocol` → translate →
-bus → track → policy); panoramisk's own parser and a bare asyncio frame reader measured in the same
+bus, flushed after each read as the daemon does → track → policy); panoramisk's own parser and a bare asyncio frame reader measured in the same
 run on the same bytes, printed as ratios. Two mixes: the first recordings (Local phones, every event
 class, unfiltered) and the PJSIP ones (SIP phones, the contrib manager user's filters, so mostly
 events ctid handles). Budget (DESIGN.md §6): ≥ 2× panoramisk and ≥ 0.75× the bare reader.
@@ -86,7 +86,9 @@ async def run_ctid(port: int, expected: int, mix: str) -> tuple[float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     runner = asyncio.create_task(bus.run())
     transport, proto = await loop.create_connection(
-        lambda: AmiProtocol(on_frame, stats, events=EVENT_FILTER, on_read=on_read),
+        lambda: AmiProtocol(
+            on_frame, stats, events=EVENT_FILTER, on_read=on_read, after_read=bus.flush
+        ),
         "127.0.0.1",
         port,
     )
