@@ -6,13 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ctid.calls.seat_desk import SeatChange
 from ctid.core.errors import StoreError
 from ctid.db.schema import AuditLog, SeatStateLog, User
+
+_LOG_ROW = insert(SeatStateLog)
+_AUDIT_ROW = insert(AuditLog)
 
 
 class SqlSeatLog:
@@ -23,25 +26,31 @@ class SqlSeatLog:
 
     async def record(self, change: SeatChange) -> None:
         at = datetime.fromtimestamp(change.at, UTC)
+        by = change.by[:64]
         try:
+            # Two prepared Core inserts on the session's connection, not the ORM: a seat changes
+            # state several times per call, and the ORM's flush cost the loop ~1.5 ms each time.
             async with self._sessions() as db, db.begin():
-                db.add(
-                    SeatStateLog(
-                        seat_id=change.seat,
-                        state=change.state.value,
-                        reason=change.reason,
-                        at=at,
-                        by=change.by[:64],
-                    )
+                conn = await db.connection()
+                await conn.execute(
+                    _LOG_ROW,
+                    {
+                        "seat_id": change.seat,
+                        "state": change.state.value,
+                        "reason": change.reason,
+                        "at": at,
+                        "by": by,
+                    },
                 )
-                db.add(
-                    AuditLog(
-                        at=at,
-                        actor=change.by[:64],
-                        action="seat_state",
-                        target=change.seat,
-                        detail={"state": change.state.value, "reason": change.reason},
-                    )
+                await conn.execute(
+                    _AUDIT_ROW,
+                    {
+                        "at": at,
+                        "actor": by,
+                        "action": "seat_state",
+                        "target": change.seat,
+                        "detail": {"state": change.state.value, "reason": change.reason},
+                    },
                 )
         except SQLAlchemyError as exc:
             raise StoreError(f"seat log: {exc}") from exc
