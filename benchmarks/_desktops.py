@@ -22,15 +22,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 Seen = list[tuple[str, str, str, float]]
-"""(kind, call_id, seat, CLOCK_MONOTONIC) per ringing pop ("pop") and suggestions frame."""
+"""(kind, call_id, seat, CLOCK_MONOTONIC) per ringing pop ("pop") and suggestions frame, and an
+"early" entry for a suggestions frame that reached a desktop before that desktop had the call's
+ringing pop (ctid sends the pop first: per desktop, frames arrive in the order sent)."""
 
 
-def _note(seen: Seen, at: float, text: str | bytes) -> None:
+def _note(seen: Seen, at: float, text: str | bytes, popped: set[tuple[str, str]]) -> None:
+    """`popped`: the (call, seat) pops this one desktop has had so far."""
     frame = json.loads(text)
     if frame.get("type") == "pop" and frame.get("state") == "ringing":
         seen.append(("pop", frame["call_id"], frame["seat"], at))
+        popped.add((frame["call_id"], frame["seat"]))
     elif frame.get("type") == "suggestions":
         seen.append(("suggestions", frame["call_id"], frame["seat"], at))
+        if (frame["call_id"], frame["seat"]) not in popped:
+            seen.append(("early", frame["call_id"], frame["seat"], at))
 
 
 class _RawDesktop(asyncio.Protocol):
@@ -144,8 +150,9 @@ def desktops(
         for conn in conns:
             if conn.transport is not None:
                 conn.transport.close()
+            popped: set[tuple[str, str]] = set()
             for at, payload in conn.frames:
-                _note(seen, at, payload)
+                _note(seen, at, payload, popped)
         out.put(seen)
 
     asyncio.run(main())
@@ -165,13 +172,14 @@ def _aiohttp_desktops(
                 f"{url.replace('http', 'ws')}/ws/seat", headers={"Origin": url}
             ) as ws:
                 first = True
+                popped: set[tuple[str, str]] = set()
                 async for msg in ws:
                     if first:
                         first = False
                         ready.put(1)
                     if msg.type != aiohttp.WSMsgType.TEXT:
                         continue
-                    _note(seen, time.monotonic(), msg.data)
+                    _note(seen, time.monotonic(), msg.data, popped)
 
     async def main() -> None:
         seen: Seen = []

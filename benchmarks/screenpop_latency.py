@@ -421,12 +421,11 @@ async def run(
     hints = [(cid, seat, at) for kind, cid, seat, at in seen if kind == "suggestions"]
     lat = latencies_ms(pops, written)
     hint_lat = latencies_ms(hints, written)
-    # Per desktop the frames arrive in the order ctid sent them: a suggestions frame seen with no
-    # ringing frame before it for that call on that seat would mean the pop waited (or was lost).
-    first_pop: dict[tuple[str, str], float] = {}
-    for cid, seat, at in pops:
-        first_pop.setdefault((cid, seat), at)
-    hint_first = sum(1 for cid, seat, at in hints if first_pop.get((cid, seat), at + 1) > at)
+    # Per desktop the frames arrive in the order ctid sent them: a suggestions frame seen on a
+    # desktop before that desktop's ringing frame for the call would mean the pop waited (or was
+    # lost). Compared per desktop: across desktops a fast one's suggestions may well arrive
+    # before a slow one's pop.
+    hint_first = sum(1 for kind, *_ in seen if kind == "early")
     cut = []
     for chan, at in hangups.items():
         if chan in ring_start:
