@@ -72,3 +72,14 @@ def test_translator_reads_the_catalog_and_fills_placeholders() -> None:
     assert en.gettext("Ready") == "Ready"
     assert zh.gettext("Ring {n} of {limit}", n=2, limit=3) == "第 2 声(共 3 声)"
     assert en.gettext("Ring {n} of {limit}", n=2, limit=3) == "Ring 2 of 3"
+
+
+def test_load_catalogs_reads_every_language_now_not_on_the_first_word() -> None:
+    """`ctid run` calls it in a worker thread once ready: the first translated word a live call
+    needs (a seat paused for missed calls) then costs the loop nothing."""
+    from ctid.i18n import SUPPORTED, _LazyCatalog, _translations, load_catalogs
+
+    load_catalogs()
+    for locale in SUPPORTED:
+        catalog = _translations(locale)
+        assert isinstance(catalog, _LazyCatalog) and catalog._loaded is not None
