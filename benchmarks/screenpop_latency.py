@@ -342,7 +342,7 @@ async def run(
         # No wrap-up pause: every call should ring a seat (the desk's default pauses after each).
         "desk": {"wrapup_s": {"ordinary": 0, "expert": 0}},
     }
-    from web_load import CHEAP, PASSWORD, daemon_args, keep_reading, login_all, until_healthy
+    from web_load import CHEAP, PASSWORD, login_all, start_ctid, until_healthy
 
     probe = parse_config({**raw, "ami": {**raw["ami"], "port": 5038}})
     engine = create_engine(probe.database_url)
@@ -376,22 +376,7 @@ async def run(
                 + f"\n[ring]\nmax_rings = 3\nring_cadence_s = {cadence}\nrna_pause_after = 20\n"
                 + "\n[desk.wrapup_s]\nordinary = 0\nexpert = 0\n"
             )
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                *daemon_args(None),
-                "--log-format",
-                "json",
-                "--log-level",
-                "error",
-                "run",
-                "-c",
-                str(cfg_path),
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-            assert proc.stderr is not None
-            errors: list[str] = []
-            drain = asyncio.create_task(keep_reading(proc.stderr, errors))
+            proc, errors, drain = await start_ctid(cfg_path, "error")
             url = f"http://127.0.0.1:{web_port}"
             try:
                 await until_healthy(url)

@@ -127,6 +127,30 @@ def daemon_args(profile: str | None) -> list[str]:
     ]
 
 
+async def start_ctid(
+    cfg_path: Path, log_level: str, profile: str | None = None
+) -> tuple[asyncio.subprocess.Process, list[str], asyncio.Task[None]]:
+    """`ctid run -c cfg_path` as its own process, JSON logs at `log_level` and up collected from
+    its stderr (the list, filled by the task) as it runs."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *daemon_args(profile),
+        "--log-format",
+        "json",
+        "--log-level",
+        log_level,
+        "run",
+        "-c",
+        str(cfg_path),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stderr is not None
+    errors: list[str] = []
+    return proc, errors, asyncio.create_task(keep_reading(proc.stderr, errors))
+
+
 async def login_all(db_url: str, who: list[str]) -> list[str]:
     engine = create_engine(db_url)
     auth = Authenticator(
@@ -177,23 +201,7 @@ async def main_async(args: argparse.Namespace) -> None:
         cfg_path.write_text(
             config_toml(tmp, db_url, sim.ami_port, agi_port, web_port, SEATS) + extra
         )
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *daemon_args(args.profile),
-            "--log-format",
-            "json",
-            "--log-level",
-            "warning",
-            "run",
-            "-c",
-            str(cfg_path),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        assert proc.stderr is not None
-        errors: list[str] = []
-        drain = asyncio.create_task(keep_reading(proc.stderr, errors))
+        proc, errors, drain = await start_ctid(cfg_path, "warning", args.profile)
         url = f"http://127.0.0.1:{web_port}"
         try:
             await until_healthy(url)

@@ -143,7 +143,7 @@ async def test_drain_waits_for_the_lanes_and_what_they_publish_in_turn() -> None
     seen: list[str] = []
 
     async def apart(item: Ev) -> None:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # a wait: the lane's task yields mid-item
         seen.append(f"lane{item.n}")
         bus.publish(Other(item.n * 10))  # as the intake tells IncidentOpened
 
@@ -182,7 +182,7 @@ async def test_on_stop_the_bus_hands_over_what_was_read_before_the_lanes_stop() 
     got: list[int] = []
 
     async def apart(item: Ev) -> None:
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(0)  # a wait: the lane's task yields mid-item
         got.append(item.n)
 
     bus.subscribe(apart, Ev, apart=True)
