@@ -10,6 +10,9 @@ from ctid.core.frames import (
     BoardQueue,
     BoardSeat,
     PopFrame,
+    SeatPart,
+    SeatStateFrame,
+    TodayPart,
     WaitingCaller,
     WallboardFrame,
 )
@@ -44,6 +47,26 @@ def pop_frame(seat: str, call_id: str, name: str = "Li Lei", state: str = "ringi
     if state == "wrapup":
         pop = hung_up(pop, at=T0 + 60)
     return to_frame(pop)
+
+
+def seat_state(seat: str, state: str = "ready", call_id: str | None = None) -> SeatStateFrame:
+    """A `seat_state` frame: `seat` is in `state` (on `call_id`, if given)."""
+    part = SeatPart(
+        seat=seat,
+        name=seat.title(),
+        agent=None,
+        tier="ordinary",
+        state=state,
+        reason=None,
+        reason_words=None,
+        since=None,
+        in_state_s=0,
+        wrapup_ends_at=None,
+        wrapup_extended=False,
+        call_id=call_id,
+        today=TodayPart(answered=0, missed=0, avg_talk_s=0),
+    )
+    return SeatStateFrame(T0, part)
 
 
 def wallboard(**kpis: object) -> WallboardFrame:

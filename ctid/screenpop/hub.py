@@ -17,6 +17,7 @@ from ctid.core.frames import (
     IdleFrame,
     PopFrame,
     SeatFrame,
+    SeatStateFrame,
     SupervisorFrame,
     WallboardFrame,
     to_json,
@@ -118,6 +119,32 @@ class _Channel:
         self.pop: PopFrame | None = None
 
 
+FANOUT_SLICE = 8
+"""Desktops written per loop turn for a frame that is not a ringing pop."""
+
+
+class _Out:
+    """One published frame on its way to the desktops that were subscribed when it was
+    published (`left[at:]` still to go)."""
+
+    __slots__ = ("at", "ch", "data", "frame", "left", "sent", "state_of")
+
+    def __init__(self, ch: _Channel, data: str, frame: SeatFrame | None) -> None:
+        self.ch = ch
+        self.data = data
+        self.frame = frame
+        """The seat frame, for `on_publish` (None on the supervisor channel)."""
+        self.state_of = _state_of(frame) if frame is not None else None
+        self.left = list(ch.subs)
+        self.at = 0
+        self.sent = 0
+
+
+def _state_of(frame: SeatFrame | SupervisorFrame) -> str | None:
+    """The seat a seat-state frame is the whole state of (a newer one replaces it unsent)."""
+    return frame.seat.seat if isinstance(frame, SeatStateFrame) else None
+
+
 class PopHub:
     """Per-seat channels plus one supervisor channel.
 
@@ -126,6 +153,12 @@ class PopHub:
     clears it. New subscribers get the snapshot first, so a reload loses no pop.
     The supervisor channel also keeps its last `alerts_kept` alert frames (a ring buffer): a new
     wallboard gets them in one `alerts` frame, so a reload still shows what happened.
+
+    Only a ringing pop is written to its desktops within `publish`. Every other frame is queued
+    and written `FANOUT_SLICE` desktops per loop turn, in publish order: each frame costs one
+    socket write per desktop (25–50 for a busy seat), and a pop read from AMI meanwhile then waits
+    for one slice, not for the seat frames, wrap-up pops, suggestions and wallboards before it.
+    A ringing pop first finishes what its own channel has queued (each desktop keeps the order).
     """
 
     def __init__(
@@ -144,6 +177,8 @@ class PopHub:
         self._on_publish = on_publish
         self._seats: dict[str, _Channel] = {}
         self._supervisor = _Channel("supervisor")
+        self._queue: deque[_Out] = deque()
+        self._draining = False
         self.published = 0
         self.dropped = 0
 
@@ -154,18 +189,22 @@ class PopHub:
         return ch
 
     def publish(self, seat_id: str, frame: SeatFrame) -> int:
-        """Deliver `frame` to the desktops of `seat_id` only; returns how many got it."""
+        """Deliver `frame` to the desktops of `seat_id` only; returns how many it is for."""
         ch = self._seat(seat_id)
         data = to_json(frame)
         if isinstance(frame, PopFrame):
             ch.snapshot = data
             ch.pop = frame
+            if frame.state == "ringing":
+                self._finish_channel(ch)
+                out = _Out(ch, data, frame)
+                self.published += 1
+                self._send(out, len(out.left))
+                self._done(out)
+                return out.sent
         elif isinstance(frame, IdleFrame):
             ch.snapshot = ch.pop = None
-        sent = self._fan_out(ch, data)
-        if self._on_publish is not None:
-            self._on_publish(seat_id, frame, sent)
-        return sent
+        return self._enqueue(_Out(ch, data, frame))
 
     def publish_supervisor(self, frame: SupervisorFrame) -> int:
         """Deliver `frame` to the supervisors' desktops; a `WallboardFrame` is kept, and so are
@@ -175,24 +214,73 @@ class PopHub:
             self._supervisor.snapshot = data
         elif isinstance(frame, AlertFrame):
             self._alerts.append(frame)
-        return self._fan_out(self._supervisor, data)
+        out = _Out(self._supervisor, data, None)
+        out.state_of = _state_of(frame)
+        return self._enqueue(out)
 
-    def _fan_out(self, ch: _Channel, data: str) -> int:
+    def flush(self) -> None:
+        """Write everything queued now (tests; the loop turns do it otherwise)."""
+        while self._queue:
+            out = self._queue.popleft()
+            self._send(out, len(out.left))
+            self._done(out)
+
+    def _enqueue(self, out: _Out) -> int:
         self.published += 1
-        if not ch.subs:
-            return 0
-        sent = 0
-        slow: list[Subscription] = []
-        for sub in ch.subs:
-            if sub._offer(data):
-                sent += 1
+        if out.state_of is not None:
+            for i, queued in enumerate(self._queue):
+                if queued.ch is out.ch and queued.state_of == out.state_of and not queued.at:
+                    del self._queue[i]  # not started: the newer state replaces it
+                    break
+        self._queue.append(out)
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().call_soon(self._drain)
+        return len(out.left)
+
+    def _drain(self) -> None:
+        self._draining = False
+        budget = FANOUT_SLICE
+        queue = self._queue
+        while queue and budget > 0:
+            out = queue[0]
+            budget -= self._send(out, budget)
+            if out.at >= len(out.left):
+                queue.popleft()
+                self._done(out)
+        if queue:
+            self._draining = True
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _finish_channel(self, ch: _Channel) -> None:
+        """Write what `ch` has queued now (before a ringing pop on it)."""
+        if not any(out.ch is ch for out in self._queue):
+            return
+        mine = [out for out in self._queue if out.ch is ch]
+        self._queue = deque(out for out in self._queue if out.ch is not ch)
+        for out in mine:
+            self._send(out, len(out.left))
+            self._done(out)
+
+    def _send(self, out: _Out, limit: int) -> int:
+        """Offer the frame to up to `limit` more of its desktops; returns how many were tried."""
+        start = out.at
+        end = min(len(out.left), start + limit)
+        for sub in out.left[start:end]:
+            if sub.closed:  # gone since the frame was published
+                continue
+            if sub._offer(out.data):
+                out.sent += 1
             else:
-                slow.append(sub)
-        for sub in slow:
-            del ch.subs[sub]
-            self.dropped += 1
-            log.warning("push_subscriber_dropped", channel=ch.name, queued=self._limit)
-        return sent
+                out.ch.subs.pop(sub, None)
+                self.dropped += 1
+                log.warning("push_subscriber_dropped", channel=out.ch.name, queued=self._limit)
+        out.at = end
+        return end - start
+
+    def _done(self, out: _Out) -> None:
+        if out.frame is not None and self._on_publish is not None:
+            self._on_publish(out.ch.name, out.frame, out.sent)
 
     def subscribe(self, seat_id: str) -> Subscription:
         """A new desktop for `seat_id`. Its first frame is always the seat's state: the current
@@ -247,6 +335,7 @@ class PopHub:
 
     def close(self) -> None:
         """Close every subscription (shutdown): their `get` returns None."""
+        self._queue.clear()
         for ch in (*self._seats.values(), self._supervisor):
             for sub in list(ch.subs):
                 sub.close()

@@ -6,9 +6,9 @@ import asyncio
 import json
 
 from ctid.core.frames import AlertFrame, PopFrame
-from ctid.screenpop.hub import PopHub
+from ctid.screenpop.hub import FANOUT_SLICE, PopHub
 from ctid.screenpop.pop import cap_warning_frame, idle_frame
-from tests.frames import pop_frame, wallboard
+from tests.frames import pop_frame, seat_state, wallboard
 
 
 def _pop(seat: str, call_id: str, state: str = "ringing") -> PopFrame:
@@ -204,3 +204,81 @@ async def test_the_last_alerts_are_kept_for_a_new_wallboard() -> None:
     assert kept["alerts"] == [_alert_wire(2), _alert_wire(3), _alert_wire(4)]  # oldest first
     assert hub.alerts() == (_alert(2), _alert(3), _alert(4))
     assert reloaded.pending() == 0
+
+
+def _drained(sub: object) -> list[dict[str, object]]:
+    """The frames queued for `sub`, taken without waiting."""
+    out = []
+    while sub.pending():  # type: ignore[attr-defined]
+        item = sub._items.popleft()  # type: ignore[attr-defined]
+        out.append(json.loads(item))
+    return out
+
+
+async def test_only_a_ringing_pop_is_written_within_publish_the_rest_follow_in_slices() -> None:
+    hub = PopHub(queue_frames=64)
+    many = [hub.subscribe("seat1") for _ in range(FANOUT_SLICE * 2 + 3)]
+    other = hub.subscribe("seat2")
+    for sub in (*many, other):
+        _drained(sub)
+    assert hub.publish("seat1", seat_state("seat1", "ready")) == len(many)
+    assert all(sub.pending() == 0 for sub in many)  # queued in the hub, not written yet
+    await asyncio.sleep(0)  # one loop turn: one slice of desktops
+    assert sum(sub.pending() for sub in many) == FANOUT_SLICE
+    # a ringing pop elsewhere does not wait for the rest of that fan-out
+    assert hub.publish("seat2", _pop("seat2", "c2")) == 1
+    assert [f["call_id"] for f in _drained(other)] == ["c2"]
+    assert sum(sub.pending() for sub in many) == FANOUT_SLICE
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert all(sub.pending() == 1 for sub in many)
+
+
+async def test_a_ringing_pop_first_finishes_what_its_own_seat_has_queued() -> None:
+    hub = PopHub()
+    subs = [hub.subscribe("seat1") for _ in range(FANOUT_SLICE + 2)]
+    for sub in subs:
+        _drained(sub)
+    hub.publish("seat1", _pop("seat1", "c0", "wrapup"))
+    hub.publish("seat1", seat_state("seat1", "wrapup", "c0"))
+    hub.publish("seat1", _pop("seat1", "c1"))  # within publish: the queued two, then the pop
+    for sub in subs:
+        got = [(f["type"], f.get("state"), f.get("call_id")) for f in _drained(sub)]
+        assert got == [
+            ("pop", "wrapup", "c0"),
+            ("seat_state", "wrapup", "c0"),
+            ("pop", "ringing", "c1"),
+        ]
+
+
+async def test_a_newer_seat_state_replaces_one_not_yet_sent() -> None:
+    hub = PopHub()
+    desk, sup = hub.subscribe("seat1"), hub.subscribe_supervisor()
+    _drained(desk), _drained(sup)
+    hub.publish("seat1", seat_state("seat1", "ringing", "c1"))
+    hub.publish_supervisor(seat_state("seat1", "ringing", "c1"))
+    hub.publish_supervisor(seat_state("seat2", "paused"))
+    hub.publish("seat1", seat_state("seat1", "talking", "c1"))
+    hub.publish_supervisor(seat_state("seat1", "talking", "c1"))
+    await asyncio.sleep(0)
+    assert [f["state"] for f in _drained(desk)] == ["talking"]
+    # per seat: seat2's frame stays, seat1's newer state takes the place of the older one
+    assert [(f["seat"], f["state"]) for f in _drained(sup)] == [
+        ("seat2", "paused"),
+        ("seat1", "talking"),
+    ]
+
+
+async def test_a_queued_frame_goes_to_the_desktops_subscribed_when_it_was_published() -> None:
+    seen: list[tuple[str, str, int]] = []
+    hub = PopHub(on_publish=lambda seat, frame, n: seen.append((seat, frame.TYPE, n)))
+    early, leaving = hub.subscribe("seat1"), hub.subscribe("seat1")
+    _drained(early), _drained(leaving)
+    hub.publish("seat1", seat_state("seat1", "paused"))
+    late = hub.subscribe("seat1")  # after the publish: its snapshot only
+    leaving.close()  # gone before the frame went out: skipped
+    await asyncio.sleep(0)
+    assert [f["type"] for f in _drained(early)] == ["seat_state"]
+    assert [f["reason"] for f in _drained(late)] == ["none"]
+    assert leaving.pending() == 0
+    assert seen == [("seat1", "seat_state", 1)]  # told once it went out, with the count
