@@ -218,13 +218,6 @@ class PopHub:
         out.state_of = _state_of(frame)
         return self._enqueue(out)
 
-    def flush(self) -> None:
-        """Write everything queued now (tests; the loop turns do it otherwise)."""
-        while self._queue:
-            out = self._queue.popleft()
-            self._send(out, len(out.left))
-            self._done(out)
-
     def _enqueue(self, out: _Out) -> int:
         self.published += 1
         if out.state_of is not None:
