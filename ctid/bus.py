@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -208,24 +209,16 @@ class EventBus(Generic[T]):
         self.dispatched += 1
 
 
+@dataclass(slots=True)
 class _Held:
-    __slots__ = ("at", "call_id", "handlers", "item", "result")
+    """An item whose handler `at - 1` returned `result`: the bus's task awaits it and goes on
+    with the handlers from `at`."""
 
-    def __init__(
-        self,
-        item: object,
-        handlers: tuple[Handler[Any], ...],
-        at: int,
-        result: Awaitable[None],
-        call_id: str,
-    ) -> None:
-        self.item, self.handlers, self.at, self.result, self.call_id = (
-            item,
-            handlers,
-            at,
-            result,
-            call_id,
-        )
+    item: object
+    handlers: tuple[Handler[Any], ...]
+    at: int
+    result: Awaitable[None]
+    call_id: str
 
 
 STOP_DRAIN_S = 3.0

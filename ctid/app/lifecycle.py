@@ -88,7 +88,6 @@ async def supervise(
                 loop.run_in_executor(None, _load_catalogs)  # the same for the catalogs
             await stop.wait()
             readiness.cancel()
-
             notify.notify("STOPPING=1", "STATUS=stopping")
             dog.cancel()
             for task in list(reloads):
