@@ -35,6 +35,11 @@ def test_formats_follow_the_locale() -> None:
     assert "2026年12月7日" in zh.when(at)
     assert "Dec 7, 2026" in en.when(at)
     assert zh.clock(at) == "09:05"
+    # Dates are remembered per (instant, format, zone, language): the same instant in another
+    # zone or language is drawn for that zone and language.
+    assert en.when(at, "short") == "12/7/26, 9:05\u202fAM"
+    assert i18n.translator("en", "UTC").when(at, "short") == "12/7/26, 1:05\u202fAM"
+    assert zh.when(at, "short") == "2026/12/7 09:05"
     assert en.number(12345.5) == "12,345.5"
     assert en.percent(0.325) == "32.5%"
     assert zh.percent(0.325) == "32.5%"

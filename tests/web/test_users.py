@@ -137,3 +137,18 @@ def test_html_helper_escapes_everything_but_markup() -> None:
         == '<td class="a&quot;b" data-id="3">&lt;x&gt;</td>'
     )
     assert tag("input", name="q", required=True, hidden=False) == '<input name="q" required>'
+
+
+def test_templates_keep_string_template_syntax() -> None:
+    """`render` fills with `str.format_map` behind `string.Template`'s syntax: literal braces
+    (CSS, scripts) stay as written, `$$` is a dollar, `${name}` works beside letters."""
+    assert (
+        render("a{b}c {{d}} $$5 ${x}y $x", x="<&>") == "a{b}c {{d}} $5 &lt;&amp;&gt;y &lt;&amp;&gt;"
+    )
+    assert render("<style>p{margin:0}</style>$v", v=Markup("<i>")) == (
+        "<style>p{margin:0}</style><i>"
+    )
+    with pytest.raises(KeyError):
+        render("$missing", other=1)
+    with pytest.raises(ValueError, match="invalid placeholder"):
+        render("costs $ 5")
