@@ -4,7 +4,8 @@ PBX simulator (here) streams 5,000 background events/s and places calls.
 
 Measured: the screen-pop latency (`AgentCalled` written by the simulator → the ringing pop frame at
 each of that seat's desktops, CLOCK_MONOTONIC shared by the processes; "at the desktop" is when the
-frame's bytes reach the client's socket, see `_desktops.py`; `--client aiohttp` is the first
+frame's last byte reaches the desktop's socket, the kernel's receive timestamp, see `_desktops.py`;
+the time the desktops' client process read it is printed beside it; `--client aiohttp` is the first
 client, which timestamped after aiohttp handed each message over, 50 desktops a seat one after
 another), the incident pages' response times, and ctid's RSS (its own process, /proc) while the
 desktops are connected.
@@ -43,6 +44,7 @@ from screenpop_latency import (
     instrumented_simulator,
     latencies_ms,
     pct,
+    read_line,
     spread_line,
     stop_supervisor,
     unpause_forever,
@@ -272,6 +274,8 @@ async def main_async(args: argparse.Namespace) -> None:
         )
     else:
         print("pop latency: no samples (NOT MET)")
+    if (line := read_line(seen, marks.written)) is not None:
+        print(line)
     print(spread_line(pops, marks.written))
     for kind in sorted({k for k, _, _ in page_results}):
         times = [1000 * t for k, st, t in page_results if k == kind and st == 200]
