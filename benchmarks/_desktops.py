@@ -33,8 +33,9 @@ from urllib.parse import urlsplit
 
 Seen = list[tuple[str, str, str, float]]
 """(kind, call_id, seat, CLOCK_MONOTONIC) per ringing pop ("pop", at the socket; "pop_read", read
-by the client, raw client only) and suggestions frame, and an "early" entry for a suggestions frame that reached a desktop before that desktop had the call's
-ringing pop (ctid sends the pop first: per desktop, frames arrive in the order sent)."""
+by the client, raw client only) and suggestions frame, and an "early" entry for a suggestions
+frame that reached a desktop before that desktop had the call's ringing pop (ctid sends the pop
+first: per desktop, frames arrive in the order sent)."""
 
 
 def _note(
@@ -58,9 +59,8 @@ def _note(
             seen.append(("early", frame["call_id"], frame["seat"], at))
 
 
-SO_TIMESTAMPNS = getattr(
-    socket, "SO_TIMESTAMPNS", 35
-)  # Linux (asm-generic); not in Python's socket
+# Not in Python's `socket` module; 35 on Linux (asm-generic, x86 and arm alike).
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _ANC = socket.CMSG_SPACE(16)  # one struct timespec
 
 

@@ -34,7 +34,7 @@ class Snippet:
     """A `render` template parsed once, for markup drawn many times a page (a table's rows).
     `string.Template`'s syntax (`$name`, `${name}`, `$$`), filled with `str.format_map`: the
     template is turned into a format string once, so filling it makes no Python call per
-    placeholder (a list row's ten values: 28 → ~10 µs)."""
+    placeholder (a list row's ten values: 28 → 24 µs; escaping the values is the rest)."""
 
     __slots__ = ("_format",)
 
