@@ -343,6 +343,10 @@ class OutboxWorker:
     async def run(self) -> None:
         await self.recover()
         while True:
+            # Cleared before looking, not after: a mail queued while this pass looks (its poke
+            # lands during `send_due` or `next_due_in`) keeps the event set, so the wait below
+            # returns at once instead of sleeping until the next idle poll.
+            self._wakeup.clear()
             try:
                 await self.send_due()
                 wait = await self.next_due_in()
@@ -355,7 +359,6 @@ class OutboxWorker:
                 # A cancel that landed inside the SMTP client or the database driver can be
                 # swallowed there; honour it here, or shutdown would wait for the next mail.
                 raise asyncio.CancelledError
-            self._wakeup.clear()
             # asyncio.timeout, not wait_for (3.11's wait_for can swallow a cancellation).
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):

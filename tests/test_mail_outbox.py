@@ -105,6 +105,41 @@ async def test_a_queued_mail_wakes_the_outbox_at_once(
     assert len(inbox.messages) == 1
 
 
+async def test_a_mail_queued_while_the_outbox_looks_is_not_left_for_the_idle_poll(
+    engine: AsyncEngine, inbox_port: tuple[Inbox, int]
+) -> None:
+    """The lost wake-up: the poke lands while the worker is between finding nothing and going
+    to sleep (here: inside `next_due_in`); the worker must not sleep through it."""
+    inbox, port = inbox_port
+    sessions = session_factory(engine)
+    clock = FakeClock(T0)
+    worker = OutboxWorker(sessions, SmtpMailer(smtp(port)), clock, smtp(port), idle_poll_s=3600)
+    worker.watch(sessions)
+    looked = worker.next_due_in
+    queued = False
+
+    async def next_due_in() -> float:
+        nonlocal queued
+        wait = await looked()  # nothing is due: an hour
+        if not queued:
+            queued = True
+            async with sessions.begin() as s:
+                await enqueue_mail(
+                    s, clock, dedupe_key="k0", to="a@example.com", subject="s", text="t"
+                )
+        return wait
+
+    worker.next_due_in = next_due_in  # type: ignore[method-assign]
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(inbox.arrived.wait(), timeout=30)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=30)
+    assert queued and len(inbox.messages) == 1
+
+
 async def test_a_timeout_after_data_resends_with_the_same_message_id(
     engine: AsyncEngine, inbox_port: tuple[Inbox, int]
 ) -> None:
