@@ -214,6 +214,11 @@ async def test_ready_after_ami_resync_then_watchdog_reload_and_stop(tmp_path: Pa
             sim.refuse_logins(False)
             await notes.wait_for("READY=1")
             assert "ami_logged_in" in out.events()
+            # What start-up built is frozen at READY; the catalogs and Babel's locale data, read
+            # in a thread after it, are frozen in turn (the collector's full passes skip them).
+            ready = await out.wait_event("ctid_ready")
+            loaded = await out.wait_event("ctid_languages_loaded")
+            assert loaded["gc_frozen"] > ready["gc_frozen"] > 0
             web = raw["web"]
             assert isinstance(web, dict)
             url = f"{web['public_url']}/healthz"
