@@ -175,8 +175,8 @@ class ConsolePages:
                 site=self._edge.site(),
                 actor=ctx.actor,
                 csrf=ctx.session.csrf_token,
-                seat_id=seat,
                 seat_ids=self._seats.seat_ids(),
+                t=request_translator(request, self._edge.cfg),
             )
         )
 

@@ -773,4 +773,5 @@ $extra
             main=main,
             actor=ctx.actor,
             csrf=ctx.session.csrf_token,
+            t=t,
         )

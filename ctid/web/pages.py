@@ -18,11 +18,6 @@ from ctid.i18n import N_, Translator, translator
 from ctid.tickets.forms import (
     CallerRow,
 )
-from ctid.tickets.vocabulary import (
-    CATEGORIES,
-    LEVELS,
-    REQUEST_TYPES,
-)
 from ctid.web.html import Markup, attrs, join, render, tag
 
 _LAYOUT = """<!doctype html>
@@ -206,123 +201,38 @@ def _options(values: Sequence[str], blank: str | None = None) -> Markup:
     return join(opts)
 
 
-def _incident_form(csrf: str) -> Markup:
-    return render(
-        """<form id="incident-form" class="incident-form" novalidate>
-  <input type="hidden" name="csrf_token" value="$csrf">
-  <input type="hidden" name="call_id">
-  <input type="hidden" name="caller_id">
-  <input type="hidden" name="number">
-  <div class="grid2">
-    <label>Caller name <input name="caller_name" maxlength="128" required></label>
-    <label>Phone <input name="phone" maxlength="64"></label>
-    <label>Department <input name="department" maxlength="128"></label>
-    <label>Office <input name="office" maxlength="128"></label>
-    <label>Request type <select name="request_type" required>$request_types</select></label>
-    <label>Category <select name="category" required>$categories</select></label>
-    <label>Impact <select name="impact" required>$impact</select></label>
-    <label>Urgency <select name="urgency" required>$urgency</select></label>
-  </div>
-  <label>Summary <input name="summary" maxlength="200" required></label>
-  <label>Description <textarea name="description" rows="5" maxlength="4000"></textarea></label>
-  <div class="actions">
-    <button type="submit" id="save-incident">Save incident</button>
-    <span id="save-status" role="status" aria-live="polite"></span>
-  </div>
-</form>""",
-        csrf=csrf,
-        request_types=_options(REQUEST_TYPES, "—"),
-        categories=_options(CATEGORIES, "—"),
-        impact=_options(LEVELS, "—"),
-        urgency=_options(LEVELS, "—"),
-    )
-
-
-_DESK = """<div id="banner" class="banner" role="alert" hidden></div>
-<div class="statusline">
-  <span>Seat <strong>$seat</strong></span>
-  <span id="conn" class="conn conn-down">connecting…</span>
-  <button type="button" id="notify-btn" class="secondary" hidden>Enable desktop notifications</button>
-</div>
-<div class="desk">
-  <section id="pop" class="card pop" aria-live="polite">
-    <p id="pop-empty" class="muted">No call right now. The next call for this seat pops here.</p>
-    <p id="last-note" class="muted" hidden></p>
-    <div id="pop-body" hidden>
-      <div class="pop-head">
-        <span id="pop-state" class="badge"></span>
-        <span id="ring-countdown" class="countdown" hidden></span>
-        <span id="talk-timer" class="timer" hidden></span>
-        <span id="cap-countdown" class="timer" hidden></span>
-      </div>
-      <h2><span id="caller-name"></span> <span id="caller-vip" class="badge vip" hidden>VIP</span></h2>
-      <dl class="facts">
-        <dt>Number</dt><dd id="caller-number"></dd>
-        <dt>Department</dt><dd id="caller-department"></dd>
-        <dt>Office</dt><dd id="caller-office"></dd>
-        <dt>Employee ID</dt><dd id="caller-employee"></dd>
-        <dt>IVR choice</dt><dd id="ivr-choice"></dd>
-        <dt>Waited</dt><dd id="waited"></dd>
-      </dl>
-      <div id="chooser" class="chooser" hidden>
-        <h3>Several callers use this number — who is it?</h3>
-        <ul id="chooser-list"></ul>
-      </div>
-      <p id="new-caller" class="notice" hidden>Unknown number: a new caller. The form is prefilled with what the phone sent.</p>
-      <div class="cols">
-        <section><h3>Open incidents</h3><ul id="open-incidents" class="lines"></ul></section>
-        <section><h3>Last contacts</h3><ul id="recent-contacts" class="lines"></ul></section>
-      </div>
-      <section id="wrapup" class="notice" hidden></section>
-    </div>
-  </section>
-  <aside class="side">
-    <section id="sop" class="card" hidden>
-      <h3>Call script</h3>
-      <ol id="sop-list" class="sop"></ol>
-    </section>
-    <section class="card">
-      <h3>Incident <span id="incident-number" class="mono"></span></h3>
-      $form
-    </section>
-  </aside>
-</div>"""
-
-
 def desk_page(
-    *, site: str, actor: Actor, csrf: str, seat_id: str | None, seat_ids: Sequence[str]
+    *, site: str, actor: Actor, csrf: str, seat_ids: Sequence[str], t: Translator
 ) -> Markup:
-    if seat_id is None:
-        if actor.role == "supervisor":
-            links = join((tag("li", tag("a", s, href=f"/desk?seat={s}")) for s in seat_ids), "\n")
-            main = render(
-                '<section class="card"><h1>Desk</h1><p>Pick a seat to follow:</p>'
-                "<ul>$links</ul></section>",
-                links=links,
-            )
-        elif actor.role == "ops":
-            main = Markup(
-                '<section class="card"><h1>Desk</h1><p>Ops take no calls. Open the '
-                '<a href="/ops/roster">roster</a>, the <a href="/supervisor">wallboard</a> or the '
-                '<a href="/reports">reports</a>.</p></section>'
-            )
-        else:
-            main = Markup(
-                '<section class="card"><h1>Desk</h1><p class="notice">You are not assigned to a '
-                "seat right now. Ask ops to put you on the roster, then reload.</p></section>"
-            )
-        return layout(site=site, title="Desk", main=main, actor=actor, csrf=csrf)
-    main = render(_DESK, seat=seat_id, form=_incident_form(csrf))
-    return layout(
-        site=site,
-        title=f"Desk {seat_id}",
-        main=main,
-        actor=actor,
-        csrf=csrf,
-        scripts=["/static/desk.js"],
-        body_attrs={"data-seat": seat_id, "data-csrf": csrf, "class": "desk-page"},
-        main_class="page wide",
-    )
+    """`/desk` for someone with no seat to work: a supervisor picks one to follow, ops are sent to
+    their pages, an agent off the roster is told what to do (the seat's own desk is
+    `desk_page.desk_page`)."""
+    title = t.gettext("Desk")
+    if actor.role == "supervisor":
+        links = join((tag("li", tag("a", s, href=f"/desk?seat={s}")) for s in seat_ids), "\n")
+        body = render(
+            "<p>$pick</p><ul>$links</ul>", pick=t.gettext("Pick a seat to follow:"), links=links
+        )
+    elif actor.role == "ops":
+        body = render(
+            '<p>$text <a href="/ops/roster">$roster</a> · <a href="/supervisor">$board</a> · '
+            '<a href="/reports">$reports</a></p>',
+            text=t.gettext("Ops take no calls. Open:"),
+            roster=t.gettext("Roster"),
+            board=t.gettext("Wallboard"),
+            reports=t.gettext("Reports"),
+        )
+    else:
+        body = tag(
+            "p",
+            t.gettext(
+                "You are not assigned to a seat right now. Ask ops to put you on the roster, "
+                "then reload."
+            ),
+            class_="notice",
+        )
+    main = render('<section class="card"><h1>$title</h1>$body</section>', title=title, body=body)
+    return layout(site=site, title=title, main=main, actor=actor, csrf=csrf, t=t)
 
 
 def callers_page(

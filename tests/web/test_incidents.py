@@ -193,6 +193,10 @@ async def test_a_form_action_applies_with_the_version_and_redirects(
     assert 'role="status"' in html  # "Done: …" in the page's language
     assert 'class="badge st-suspended" id="incident-status"' in html
     assert 'name="expected_version" value="4"' in html
+    # In Chinese the whole page is Chinese, the menu and the log-out link too.
+    async with await c.get(resp.headers["Location"], headers={"Accept-Language": "zh-CN"}) as page:
+        zh = await page.text()
+    assert "退出登录" in zh and ">事件单</a>" in zh and ">Log out<" not in zh
 
 
 async def test_a_stale_page_gets_409_with_the_incident_as_it_is_now(

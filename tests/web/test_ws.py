@@ -77,6 +77,8 @@ async def test_an_agent_without_a_seat_gets_no_stream(
     async with await c.get("/desk") as page:
         assert page.status == 200
         assert "not assigned to a seat" in await page.text()
+    async with await c.get("/desk", headers={"Accept-Language": "zh-CN"}) as page:
+        assert "您目前没有分配坐席" in await page.text()
 
 
 async def test_agents_cannot_call_supervisor_endpoints(
