@@ -569,10 +569,12 @@ READS: dict[str, frozenset[str]] = {
 TRANSLATED_EVENTS: frozenset[str] = frozenset(_HANDLERS)
 """The AMI `Event:` names that can become a ctid event; every other event is ignored."""
 
-EVENT_FILTER: EventFilter = {name: () for name in _HANDLERS} | {
-    # Only `CTID_*` variables become events (`_varset`): a frame without such a `Variable` line
-    # (in either of the two forms `parse_lines` reads) is dropped before it is built. Most VarSets.
-    "VarSet": ("\r\nVariable: " + CTID_VARIABLE_PREFIX, "\r\nVariable:" + CTID_VARIABLE_PREFIX),
+EVENT_FILTER: EventFilter = {name: "" for name in _HANDLERS} | {
+    # Only `CTID_*` variables become events (`_varset`): a frame that does not mention the prefix
+    # anywhere cannot hold one (in either of the two `Variable` forms `parse_lines` reads), so it
+    # is dropped before it is built — most VarSets. One needle, not one per form: the frames it
+    # lets through by a mention elsewhere are judged by `translate`.
+    "VarSet": CTID_VARIABLE_PREFIX,
 }
 """What the AMI reader builds for `translate` (`AmiProtocol(events=...)`): the translated names,
 and for VarSet only the frames that can hold a ctid variable."""

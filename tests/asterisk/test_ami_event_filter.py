@@ -161,8 +161,8 @@ def test_content_filter_keeps_every_frame_translate_keeps() -> None:
 
 
 def test_varset_is_built_only_when_it_can_carry_a_ctid_variable() -> None:
-    def varset(variable_line: str) -> bytes:
-        return f"Event: VarSet\r\nChannel: PJSIP/seat1-0001\r\n{variable_line}\r\nValue: x\r\nUniqueid: 1.1\r\n\r\n".encode()
+    def varset(variable_line: str, value: str = "x") -> bytes:
+        return f"Event: VarSet\r\nChannel: PJSIP/seat1-0001\r\n{variable_line}\r\nValue: {value}\r\nUniqueid: 1.1\r\n\r\n".encode()
 
     parser = AmiFrameParser()
     frames = parser.feed(
@@ -171,12 +171,20 @@ def test_varset_is_built_only_when_it_can_carry_a_ctid_variable() -> None:
         + varset("Variable: CTID_ROUTE")
         + varset("Variable:CTID_ROUTE")
         + varset("Variable:  CTID_ROUTE")  # value " CTID_ROUTE": not a ctid variable
-        + varset("Variable: ctid_route"),
+        + varset("Variable: ctid_route")
+        + varset("Variable: DIALSTATUS", value="CTID_X"),  # the prefix mentioned, not a name
         EVENT_FILTER,
     )
-    assert [f.get("Variable") for f in frames] == ["CTID_ROUTE", "CTID_ROUTE"]
-    assert parser.ignored == 3
-    assert all(translate(f, 0.0) is not None for f in frames)
+    # Built: every frame that mentions the prefix (one cheap look per VarSet on the wire);
+    # translate judges them, and only the two ctid variables become events.
+    assert [f.get("Variable") for f in frames] == [
+        "CTID_ROUTE",
+        "CTID_ROUTE",
+        " CTID_ROUTE",
+        "DIALSTATUS",
+    ]
+    assert parser.ignored == 2
+    assert [translate(f, 0.0) is not None for f in frames] == [True, True, False, False]
     # A caller's text cannot smuggle a ctid variable past the filter's judgement either:
     # a kept frame is still judged by translate on its first Variable header.
     odd = parser.feed(varset("Variable: BRIDGEPEER\r\nCallerIDName: x\r\nVariable: CTID_X"))

@@ -40,6 +40,19 @@ def test_a_frame_with_other_line_ends_is_its_own_frame_at_every_split(bad: bytes
         assert frames[0]["CallerIDName"] == "Zhang"
 
 
+def test_a_lone_cr_does_not_hide_a_bare_lf() -> None:
+    # As many lone CRs as bare LFs in one read (a caller name with a CR, a frame ended by a bare
+    # LF): the bare LF is still found, at every split, and the CR stays in the name.
+    bad = b"Event: Newchannel\r\nCallerIDName: Zh\rang\r\nUniqueid: 1.1\n\r\n"
+    assert bad.count(b"\r") == bad.count(b"\n")
+    wire = b"Asterisk Call Manager/11.0.0\r\n" + bad + GOOD
+    for cut in range(1, len(wire)):
+        parser = AmiFrameParser()
+        frames = parser.feed(wire[:cut]) + parser.feed(wire[cut:])
+        assert events(frames) == [("Newchannel", "1.1"), ("Hangup", "1.2")], cut
+        assert frames[0]["CallerIDName"] == "Zh\rang"
+
+
 def test_a_split_crlf_is_not_taken_for_a_bare_lf() -> None:
     parser = AmiFrameParser()
     with capture_logs() as logs:
