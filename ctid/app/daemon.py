@@ -397,6 +397,7 @@ class Daemon:
         seeded = await self.roster.seed_from_config()
         log.info("roster_loaded", report=str(seeded))
         await self.rota.load()
+        await self.seat_desk.restore_today()  # before the first event: a restart keeps the counts
         await stack.enter_async_context(self.agi)  # binds: "port in use" fails here
         await stack.enter_async_context(self.web)
         stack.push_async_callback(self.ami.close)

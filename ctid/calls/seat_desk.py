@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol, assert_never
 
 import structlog
@@ -48,6 +48,8 @@ DeskItem = SeatStateChanged | SeatsResynced | CallAnswered | CallEnded | RecordR
 
 WRAPUP = "wrapup"
 RNA = "rna"
+MISSED_RINGS = ("no_answer", "cut")
+"""Stored ring outcomes that count as a seat's missed call (the queue's timeout, ctid's cut)."""
 ROTA_REASONS = frozenset({"lunch", "closed"})
 
 
@@ -88,6 +90,22 @@ class SeatLog(Protocol):
     async def names(self, employee_ids: Sequence[str]) -> Mapping[str, str]:
         """Employee ID → name for those that have a login."""
         ...
+
+    async def today(self, lo: datetime, hi: datetime) -> TodaySoFar:
+        """What is stored of the seats' day between the two instants (see `TodaySoFar`)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class TodaySoFar:
+    """The seats' day as stored, read at start-up so a restart does not zero the counts."""
+
+    answered: frozenset[tuple[str, str]]
+    """(call ID, seat) of every answer."""
+    talk_s: Mapping[str, float]
+    """Seat → talk seconds of the calls it answered that have ended."""
+    missed: Mapping[str, int]
+    """Seat → rings it let run out."""
 
 
 class SeatPush(Protocol):
@@ -203,6 +221,9 @@ class SeatDesk:
         self._seats = {s.id: _Seat(s.id, s.name, s.tier) for s in cfg.seats}
         self._work: asyncio.Queue[tuple[str, Work]] = asyncio.Queue()
         self._day: date | None = None
+        self._answered: set[tuple[str, str]] = set()
+        """(call ID, seat) counted in today's `answered`: a call found answered again after a
+        restart (the resync tells its answer) is not counted twice."""
         self._names: dict[str, str] = {}
         self._t = translator(cfg.site.language, cfg.site.timezone)
 
@@ -271,7 +292,10 @@ class SeatDesk:
                 s = self._seats.get(item.seat)
                 if s is not None:
                     self._roll_day()
-                    s.today = replace(s.today, answered=s.today.answered + 1)
+                    key = (str(item.call_id), s.seat)
+                    if key not in self._answered:
+                        self._answered.add(key)
+                        s.today = replace(s.today, answered=s.today.answered + 1)
             case RecordRingMiss():
                 s = self._seats.get(item.seat)
                 if s is not None:
@@ -400,7 +424,39 @@ class SeatDesk:
             if self._day is not None:
                 for s in self._seats.values():
                     s.today = SeatToday()
+                self._answered.clear()
             self._day = today
+
+    async def restore_today(self) -> None:
+        """Today's counts from the database (before the first event: `Daemon` calls it at
+        start), so a restart does not zero what the agents and the shift leader see. A
+        database that cannot answer leaves them at zero, said in the log."""
+        day = self._clock.now().date()
+        tz = self._clock.tz
+        lo = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+        hi = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+        try:
+            stored = await self._log.today(lo, hi)
+        except CtidError as exc:
+            log.warning("seat_today_not_restored", error=str(exc))
+            return
+        self._roll_day()
+        counted: dict[str, int] = {}
+        for call_id, seat in stored.answered:
+            if seat in self._seats and (call_id, seat) not in self._answered:
+                self._answered.add((call_id, seat))
+                counted[seat] = counted.get(seat, 0) + 1
+        for s in self._seats.values():
+            s.today = SeatToday(
+                answered=s.today.answered + counted.get(s.seat, 0),
+                missed=s.today.missed + stored.missed.get(s.seat, 0),
+                talk_s=s.today.talk_s + stored.talk_s.get(s.seat, 0.0),
+            )
+        log.info(
+            "seat_today_restored",
+            answered=sum(counted.values()),
+            missed=sum(stored.missed.values()),
+        )
 
     # ------------------------------------------------------------------ asked for by people
 

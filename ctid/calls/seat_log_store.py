@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ctid.calls.seat_desk import SeatChange
+from ctid.calls.seat_desk import MISSED_RINGS, SeatChange, TodaySoFar
 from ctid.core.errors import StoreError
-from ctid.db.schema import AuditLog, SeatStateLog, User
+from ctid.db.schema import AuditLog, Call, RingAttempt, SeatStateLog, User
 
 _LOG_ROW = insert(SeatStateLog)
 _AUDIT_ROW = insert(AuditLog)
@@ -64,3 +64,56 @@ class SqlSeatLog:
                 return {emp: name for emp, name in rows.all()}
         except SQLAlchemyError as exc:
             raise StoreError(f"seat log: names: {exc}") from exc
+
+    async def today(self, lo: datetime, hi: datetime) -> TodaySoFar:
+        """What the database holds of the seats' day [`lo`, `hi`): the calls each seat answered
+        (the first answer is the call's row, a transfer's is its answered ring), the talk of the
+        calls that ended, credited to the seat that answered first, and the rings let run out —
+        the same facts the seat desk counts live."""
+        answered: set[tuple[str, str]] = set()
+        talk: dict[str, float] = {}
+        missed: dict[str, int] = {}
+        try:
+            async with self._sessions() as db:
+                first = select(Call.call_id, Call.answered_by_seat).where(
+                    Call.answered_at >= lo,
+                    Call.answered_at < hi,
+                    Call.answered_by_seat.is_not(None),
+                )
+                for call_id, seat in await db.execute(first):
+                    if seat:
+                        answered.add((call_id, seat))
+                legs = select(RingAttempt.call_id, RingAttempt.seat_id).where(
+                    RingAttempt.started_at >= lo,
+                    RingAttempt.started_at < hi,
+                    RingAttempt.outcome == "answered",
+                )
+                for call_id, seat in await db.execute(legs):
+                    answered.add((call_id, seat))
+                talked = (
+                    select(Call.answered_by_seat, func.sum(Call.talk_s))
+                    .where(
+                        Call.ended_at >= lo,
+                        Call.ended_at < hi,
+                        Call.answered_by_seat.is_not(None),
+                        Call.talk_s.is_not(None),
+                    )
+                    .group_by(Call.answered_by_seat)
+                )
+                for seat, seconds in await db.execute(talked):
+                    if seat:
+                        talk[seat] = float(seconds or 0.0)
+                rings = (
+                    select(RingAttempt.seat_id, func.count())
+                    .where(
+                        RingAttempt.started_at >= lo,
+                        RingAttempt.started_at < hi,
+                        RingAttempt.outcome.in_(MISSED_RINGS),
+                    )
+                    .group_by(RingAttempt.seat_id)
+                )
+                for seat, n in await db.execute(rings):
+                    missed[seat] = int(n)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"seat log: today: {exc}") from exc
+        return TodaySoFar(frozenset(answered), talk, missed)

@@ -167,3 +167,65 @@ async def test_restart_mid_call_brings_back_answer_time_cap_and_the_seats_pop(
             assert [i["number"] for i in incidents] == [number]
             callbacks = await desk.wait_for_callbacks()
             assert [(c["reason"], c["call_id"]) for c in callbacks] == [("capped", cid)]
+
+
+async def test_a_restart_keeps_the_seats_counts_of_the_day(tmp_path: Path) -> None:
+    # A call nobody answered (rings let run out), one answered and ended, one answered and still
+    # talking: after a restart the seats' "today" is what it was, the talking call is not counted
+    # twice when the resync finds it answered, and its talk is added when it ends.
+    missed_sql = (
+        "SELECT seat_id, count(*) AS n FROM ring_attempts"
+        " WHERE outcome IN ('no_answer', 'cut') GROUP BY seat_id"
+    )
+    async with pbx_and_db(tmp_path) as (sim, cfg):
+        clock = PbxWallClock(sim)
+        async with daemon_on(sim, cfg, clock) as desk:
+            sim.set_phone("seat1", answer_after_s=None)
+            sim.set_phone("seat2", answer_after_s=None)
+            unanswered = sim.place_call("13800138000", "Wang Wu", digits="1", hangup_after_s=20)
+            await desk.wait_for(unanswered.ended.is_set)
+            missed = {r["seat_id"]: r["n"] for r in await desk.wait_rows(missed_sql)}
+            # seat2 out of the queue's way, so every ring of what follows is seat1's
+            sim.set_phone("seat2", unavailable=True)
+            sim.set_phone("seat1", answer_after_s=3, talk_s=None)
+            ended = sim.place_call("13800138001", "Zhang San", digits="1", talk_s=30)
+            await desk.wait_for(ended.ended.is_set)
+            talking = sim.place_call("13800138002", "Li Si", digits="1", talk_s=None)
+            await desk.wait_for(talking.answered.is_set)
+            cid = CallId(talking.linkedid)
+            await desk.wait_rows(
+                "SELECT 1 FROM calls WHERE call_id = ? AND talk_s IS NOT NULL", ended.linkedid
+            )
+            await desk.wait_rows(
+                "SELECT 1 FROM calls WHERE call_id = ? AND answered_at IS NOT NULL", cid
+            )
+            before = {sid: desk.daemon.seat_desk.view(sid).today for sid in ("seat1", "seat2")}
+        assert sum(missed.values()) >= 1
+        assert {sid: t.missed for sid, t in before.items() if t.missed} == missed
+        assert before["seat1"].answered == 2
+        assert before["seat1"].talk_s == pytest.approx(30, abs=1.5)
+
+        async with daemon_on(sim, cfg, clock) as desk:
+            tracker = desk.daemon.calls.tracker
+
+            def found_talking() -> bool:
+                state = tracker.call(cid)
+                return state is not None and state.answered_by == S1
+
+            await desk.wait_for(found_talking)
+            await desk.daemon.bus.drain()
+            after = {sid: desk.daemon.seat_desk.view(sid).today for sid in ("seat1", "seat2")}
+            assert after == before
+            # ten more seconds of talk, then the caller hangs up: its talk joins the day's
+            await asyncio.sleep(10)  # a step of the scenario on the fake loop clock
+            talking.hangup()
+            row = await desk.wait_rows(
+                "SELECT talk_s FROM calls WHERE call_id = ? AND talk_s IS NOT NULL", cid
+            )
+            seat1 = desk.daemon.seat_desk
+            await desk.wait_for(lambda: seat1.view("seat1").today.talk_s > before["seat1"].talk_s)
+            today = seat1.view("seat1").today
+            assert today.answered == 2
+            assert today.talk_s == pytest.approx(
+                before["seat1"].talk_s + row[0]["talk_s"], abs=0.01
+            )
