@@ -4,7 +4,7 @@ and one `audit_log` entry per seat change, in the same transaction; names of the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -70,12 +70,16 @@ class SqlSeatLog:
         (the first answer is the call's row, a transfer's is its answered ring), the talk of the
         calls that ended, credited to the seat that answered first, and the rings let run out —
         the same facts the seat desk counts live."""
+        # Every call of the day started at most a day before it ends: the bound lets the
+        # database use its index on `started_at` instead of reading every call ever stored.
+        since = lo - timedelta(days=1)
         answered: set[tuple[str, str]] = set()
         talk: dict[str, float] = {}
         missed: dict[str, int] = {}
         try:
             async with self._sessions() as db:
                 first = select(Call.call_id, Call.answered_by_seat).where(
+                    Call.started_at >= since,
                     Call.answered_at >= lo,
                     Call.answered_at < hi,
                     Call.answered_by_seat.is_not(None),
@@ -83,16 +87,22 @@ class SqlSeatLog:
                 for call_id, seat in await db.execute(first):
                     if seat:
                         answered.add((call_id, seat))
-                legs = select(RingAttempt.call_id, RingAttempt.seat_id).where(
-                    RingAttempt.started_at >= lo,
-                    RingAttempt.started_at < hi,
-                    RingAttempt.outcome == "answered",
+                legs = (
+                    select(RingAttempt.call_id, RingAttempt.seat_id)
+                    .join(Call, Call.call_id == RingAttempt.call_id)
+                    .where(
+                        Call.started_at >= since,
+                        RingAttempt.started_at >= lo,
+                        RingAttempt.started_at < hi,
+                        RingAttempt.outcome == "answered",
+                    )
                 )
                 for call_id, seat in await db.execute(legs):
                     answered.add((call_id, seat))
                 talked = (
                     select(Call.answered_by_seat, func.sum(Call.talk_s))
                     .where(
+                        Call.started_at >= since,
                         Call.ended_at >= lo,
                         Call.ended_at < hi,
                         Call.answered_by_seat.is_not(None),
@@ -105,7 +115,9 @@ class SqlSeatLog:
                         talk[seat] = float(seconds or 0.0)
                 rings = (
                     select(RingAttempt.seat_id, func.count())
+                    .join(Call, Call.call_id == RingAttempt.call_id)
                     .where(
+                        Call.started_at >= since,
                         RingAttempt.started_at >= lo,
                         RingAttempt.started_at < hi,
                         RingAttempt.outcome.in_(MISSED_RINGS),
